@@ -1,0 +1,15 @@
+//! Postern's domain: the types and rules of passwordless sign-in, with no
+//! knowledge of HTTP or SQL. Everything here is unit-testable without I/O.
+
+pub mod app;
+pub mod clock;
+pub mod crypto;
+pub mod duration;
+pub mod email;
+pub mod net;
+pub mod oauth;
+
+pub use app::{App, AppSettings, Branding, ConsentMode, DevicePolicy, IdTokenAlg, SubjectType};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use crypto::{MasterKey, Secrets};
+pub use email::{EmailAddress, EmailError};

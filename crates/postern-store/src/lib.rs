@@ -1,0 +1,236 @@
+//! Postern's storage.
+//!
+//! One implementation serves SQLite (the embedded default) and PostgreSQL
+//! (several instances behind a load balancer) through sqlx's `Any` driver:
+//! every statement is one SQL text with `$N` placeholders, times are unix
+//! seconds computed in Rust and ids are made in Rust, so both databases run
+//! the same code. Where the dialects truly differ (taking outbox leases with
+//! `FOR UPDATE SKIP LOCKED`, `BEGIN IMMEDIATE` on SQLite) the code branches on
+//! [`Backend`] in plain sight. One contract suite (`tests/contract.rs`) runs
+//! against both.
+//!
+//! Reads and writes are methods of [`Queries`], implemented for a database
+//! connection, so the same method runs on a pooled connection or inside a
+//! transaction ([`Store::begin`]).
+
+mod queries;
+mod rows;
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use thiserror::Error;
+
+pub use queries::Queries;
+pub use rows::*;
+
+/// A failure of the database. Callers treat all of these as "unavailable"
+/// (503) except [`StoreError::Conflict`].
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A unique constraint refused the write.
+    #[error("the record already exists")]
+    Conflict,
+    /// A stored value could not be read back (corrupt JSON settings, say).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database URL is not one Postern supports.
+    #[error("unsupported database URL: use sqlite://path or postgres://...")]
+    UnsupportedUrl,
+}
+
+/// Result of a store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// A pooled connection to Postern's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A pooled connection; [`Queries`] methods run on it directly.
+pub type Conn = PoolConnection<Any>;
+/// An open transaction; [`Queries`] methods run inside it; commit to keep.
+pub type Tx = Transaction<'static, Any>;
+
+impl Store {
+    /// Connects to `url` (`sqlite://path`, created if missing, or
+    /// `postgres://...`). Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let url = if path.contains("mode=") {
+                url.to_owned()
+            } else {
+                format!("{url}{sep}mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("sqlite:") {
+            (Backend::Sqlite, url.to_owned())
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the one writer; NORMAL
+                            // sync is durable in WAL mode except on power loss;
+                            // busy_timeout makes writers queue instead of failing.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA temp_store = MEMORY;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every pending migration of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        migrator(self.backend).run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers and is fully migrated (`/readyz`).
+    pub async fn ready(&self) -> Result<bool> {
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(applied >= migrator(self.backend).migrations.len() as i64)
+    }
+
+    /// A connection from the pool.
+    pub async fn conn(&self) -> Result<Conn> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes
+    /// cannot fail with a stale snapshot; writers queue on `busy_timeout`.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Leases up to `limit` due outbox messages to `owner` until
+    /// `lease_until`, counting an attempt on each. A message whose lease ran
+    /// out (its instance died) is due again. On PostgreSQL, instances skip
+    /// rows another instance is claiming (`FOR UPDATE SKIP LOCKED`), so two
+    /// never lease the same message at once.
+    pub async fn claim_outbox(
+        &self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // SQLite has one writer at a time: the UPDATE is already exclusive.
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+               AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+               ORDER BY next_attempt_at LIMIT $4 {lock}) \
+             RETURNING id, message_id, payload, attempts, expires_at"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                use sqlx::Row;
+                Ok(OutboxMessage {
+                    id: row.try_get("id")?,
+                    message_id: row.try_get("message_id")?,
+                    payload: row.try_get::<Option<String>, _>("payload")?.unwrap_or_default(),
+                    attempts: row.try_get("attempts")?,
+                    expires_at: row.try_get("expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Closes every connection (used at shutdown and by tests).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn migrator(backend: Backend) -> Migrator {
+    let files: &[(i64, &str, &'static str)] = match backend {
+        Backend::Sqlite => &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))],
+        Backend::Postgres => &[(
+            1,
+            "initial",
+            include_str!("../migrations/postgres/0001_initial.sql"),
+        )],
+    };
+    Migrator {
+        migrations: Cow::Owned(
+            files
+                .iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(*v, Cow::Borrowed(d), MigrationType::Simple, Cow::Borrowed(sql), false)
+                })
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    }
+}

@@ -1,0 +1,721 @@
+//! Every statement Postern runs, one SQL text each for both databases.
+
+use postern_core::{App, AppSettings};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::rows::*;
+use crate::{Result, StoreError};
+
+/// Reads and writes, available on a pooled connection ([`crate::Conn`]) and
+/// inside a transaction ([`crate::Tx`]) alike.
+#[allow(async_fn_in_trait)]
+pub trait Queries {
+    // ---- apps -------------------------------------------------------------
+
+    /// Stores a new app and, for confidential apps, its first secret hash.
+    async fn insert_app(&mut self, app: &App, secret_hash: Option<&str>) -> Result<()>;
+    /// The app with this client id.
+    async fn app(&mut self, client_id: &str) -> Result<Option<App>>;
+    /// All apps, oldest first.
+    async fn apps(&mut self) -> Result<Vec<App>>;
+    /// Replaces an app's name and settings; false when it does not exist.
+    async fn update_app(&mut self, app: &App) -> Result<bool>;
+    /// Adds a secret hash (rotation keeps the older ones until they expire).
+    async fn add_app_secret(&mut self, client_id: &str, secret_hash: &str, now: i64) -> Result<()>;
+    /// Hashes of the app's secrets that have not expired at `now`.
+    async fn app_secret_hashes(&mut self, client_id: &str, now: i64) -> Result<Vec<String>>;
+
+    // ---- users ------------------------------------------------------------
+
+    /// The user with this normalized address.
+    async fn user_by_email(&mut self, email: &str) -> Result<Option<User>>;
+    /// The user with this id.
+    async fn user(&mut self, id: &str) -> Result<Option<User>>;
+    /// Finds the user with `email`, creating it with `new_id` if absent, and
+    /// records a sign-in at `now`. Safe against concurrent creation.
+    async fn upsert_user_sign_in(&mut self, new_id: &str, email: &str, now: i64) -> Result<User>;
+
+    // ---- login requests ---------------------------------------------------
+
+    /// Stores a new login request.
+    async fn insert_login_request(&mut self, req: &LoginRequest) -> Result<()>;
+    /// The login request with this id, live or not.
+    async fn login_request(&mut self, id: &str) -> Result<Option<LoginRequest>>;
+    /// The login request whose token hashes to `token_hash`, without consuming it.
+    async fn login_request_by_token(&mut self, token_hash: &str) -> Result<Option<LoginRequest>>;
+    /// Atomically consumes the live link request with this token hash; None
+    /// when it is unknown, used, dead or expired. Exactly one of concurrent
+    /// callers gets `Some`.
+    async fn consume_login_request_by_token(&mut self, token_hash: &str, now: i64) -> Result<Option<LoginRequest>>;
+    /// Atomically consumes the live link request with this id (after its code
+    /// was checked). Same guarantee as the token variant.
+    async fn consume_login_request(&mut self, id: &str, now: i64) -> Result<Option<LoginRequest>>;
+    /// Counts a wrong code; kills the request when `max_attempts` is reached.
+    /// Returns the attempts so far, or None if the request was not live.
+    async fn record_wrong_code(&mut self, id: &str, max_attempts: i64, now: i64) -> Result<Option<i64>>;
+    /// Burns every other live request of this email and app.
+    async fn burn_sibling_requests(&mut self, client_id: &str, email: &str, now: i64) -> Result<u64>;
+    /// Burns the live requests this browser made for this app ("send again").
+    async fn burn_browser_requests(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<u64>;
+    /// This browser's newest live request for the app, if any.
+    async fn live_request_for_browser(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<Option<LoginRequest>>;
+
+    // ---- authorization codes ----------------------------------------------
+
+    /// Stores an authorization code.
+    async fn insert_authorization_code(&mut self, code: &AuthorizationCode) -> Result<()>;
+    /// Atomically consumes a live code; None when unknown, used or expired.
+    async fn consume_authorization_code(&mut self, code_hash: &str, now: i64) -> Result<Option<AuthorizationCode>>;
+
+    // ---- grants -----------------------------------------------------------
+
+    /// The scope a user granted an app, if any.
+    async fn grant(&mut self, user_id: &str, client_id: &str) -> Result<Option<String>>;
+    /// Records (or widens) a grant.
+    async fn upsert_grant(&mut self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()>;
+
+    // ---- sessions ---------------------------------------------------------
+
+    /// Stores a new session.
+    async fn insert_session(&mut self, session: &Session) -> Result<()>;
+    /// The session whose secret hashes to `token_hash`, revoked or not.
+    async fn session_by_token(&mut self, token_hash: &str) -> Result<Option<Session>>;
+
+    // ---- history ----------------------------------------------------------
+
+    /// Appends to sign-in history.
+    async fn insert_sign_in_event(&mut self, event: &SignInEvent) -> Result<()>;
+    /// A user's history, newest first.
+    async fn sign_in_events(&mut self, user_id: &str, limit: i64) -> Result<Vec<SignInEvent>>;
+
+    // ---- rate limits ------------------------------------------------------
+
+    /// Counts one hit of `key` in the window starting at `window_start` if
+    /// the window holds fewer than `limit`; false (and nothing counted) when
+    /// it is full. Atomic on both databases.
+    async fn rate_hit(&mut self, key: &str, window_start: i64, limit: i64) -> Result<bool>;
+    /// Hits counted for `key` in the window starting at `window_start`.
+    async fn rate_count(&mut self, key: &str, window_start: i64) -> Result<i64>;
+    /// Gives back one hit of `key` in that window (never below zero).
+    async fn rate_release(&mut self, key: &str, window_start: i64) -> Result<()>;
+
+    // ---- outbox -----------------------------------------------------------
+
+    /// Queues an encrypted message for delivery at `now`.
+    async fn insert_outbox(&mut self, id: &str, message_id: &str, payload: &str, now: i64, expires_at: i64) -> Result<()>;
+    /// Marks a message delivered and erases its content.
+    async fn outbox_sent(&mut self, id: &str, now: i64) -> Result<()>;
+    /// Schedules another attempt and records why this one failed.
+    async fn outbox_retry(&mut self, id: &str, next_attempt_at: i64, error: &str) -> Result<()>;
+    /// Gives a message up, erasing its content and recording why.
+    async fn outbox_failed(&mut self, id: &str, now: i64, error: &str) -> Result<()>;
+    /// Messages still waiting (not sent, not given up).
+    async fn outbox_pending(&mut self) -> Result<i64>;
+
+    // ---- housekeeping -----------------------------------------------------
+
+    /// Deletes expired requests, codes, sessions, delivered or failed outbox
+    /// rows and old rate-limit windows, and history older than `retain_before`.
+    async fn purge_expired(&mut self, now: i64, retain_before: i64) -> Result<Purged>;
+}
+
+fn conflict(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e),
+    }
+}
+
+fn app_from_row(row: &AnyRow) -> Result<App> {
+    let settings: String = row.try_get("settings")?;
+    let settings: AppSettings =
+        serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(App {
+        client_id: row.try_get("client_id")?,
+        name: row.try_get("name")?,
+        settings,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        created_at: row.try_get("created_at")?,
+        last_sign_in_at: row.try_get("last_sign_in_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+const LOGIN_COLUMNS: &str = "id, client_id, email, kind, token_hash, code_hash, code_attempts, \
+    redirect_uri, state, nonce, code_challenge, scope, locale, auth_params, ip, user_agent, \
+    binding_hash, remote_number, approved_at, rate_slot, created_at, expires_at, consumed_at";
+
+fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
+    let kind: String = row.try_get("kind")?;
+    Ok(LoginRequest {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        email: row.try_get("email")?,
+        kind: LoginKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("login kind {kind:?}")))?,
+        token_hash: row.try_get("token_hash")?,
+        code_hash: row.try_get("code_hash")?,
+        code_attempts: row.try_get("code_attempts")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        state: row.try_get("state")?,
+        nonce: row.try_get("nonce")?,
+        code_challenge: row.try_get("code_challenge")?,
+        scope: row.try_get("scope")?,
+        locale: row.try_get("locale")?,
+        auth_params: row.try_get("auth_params")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        binding_hash: row.try_get("binding_hash")?,
+        remote_number: row.try_get("remote_number")?,
+        approved_at: row.try_get("approved_at")?,
+        rate_slot: row.try_get("rate_slot")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        consumed_at: row.try_get("consumed_at")?,
+    })
+}
+
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id, redirect_uri, \
+    code_challenge, nonce, scope, amr, auth_time, created_at, expires_at, consumed_at";
+
+fn code_from_row(row: &AnyRow) -> Result<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        code_hash: row.try_get("code_hash")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        session_id: row.try_get("session_id")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        code_challenge: row.try_get("code_challenge")?,
+        nonce: row.try_get("nonce")?,
+        scope: row.try_get("scope")?,
+        amr: row.try_get("amr")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        consumed_at: row.try_get("consumed_at")?,
+    })
+}
+
+const SESSION_COLUMNS: &str = "id, token_hash, user_id, client_id, kind, amr, auth_time, \
+    created_at, last_seen_at, expires_at, ip, user_agent, revoked_at";
+
+fn session_from_row(row: &AnyRow) -> Result<Session> {
+    Ok(Session {
+        id: row.try_get("id")?,
+        token_hash: row.try_get("token_hash")?,
+        user_id: row.try_get("user_id")?,
+        client_id: row.try_get("client_id")?,
+        kind: row.try_get("kind")?,
+        amr: row.try_get("amr")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        expires_at: row.try_get("expires_at")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn event_from_row(row: &AnyRow) -> Result<SignInEvent> {
+    Ok(SignInEvent {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        client_id: row.try_get("client_id")?,
+        at: row.try_get("at")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        method: row.try_get("method")?,
+        outcome: row.try_get("outcome")?,
+    })
+}
+
+fn settings_json(app: &App) -> String {
+    serde_json::to_string(&app.settings).expect("settings serialize")
+}
+
+impl Queries for AnyConnection {
+    async fn insert_app(&mut self, app: &App, secret_hash: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO apps (client_id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&app.client_id)
+        .bind(&app.name)
+        .bind(settings_json(app))
+        .bind(app.created_at)
+        .bind(app.updated_at)
+        .execute(&mut *self)
+        .await
+        .map_err(conflict)?;
+        if let Some(hash) = secret_hash {
+            self.add_app_secret(&app.client_id, hash, app.created_at).await?;
+        }
+        Ok(())
+    }
+
+    async fn app(&mut self, client_id: &str) -> Result<Option<App>> {
+        sqlx::query("SELECT client_id, name, settings, created_at, updated_at FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&mut *self)
+            .await?
+            .as_ref()
+            .map(app_from_row)
+            .transpose()
+    }
+
+    async fn apps(&mut self) -> Result<Vec<App>> {
+        sqlx::query("SELECT client_id, name, settings, created_at, updated_at FROM apps ORDER BY created_at, client_id")
+            .fetch_all(&mut *self)
+            .await?
+            .iter()
+            .map(app_from_row)
+            .collect()
+    }
+
+    async fn update_app(&mut self, app: &App) -> Result<bool> {
+        let done = sqlx::query("UPDATE apps SET name = $1, settings = $2, updated_at = $3 WHERE client_id = $4")
+            .bind(&app.name)
+            .bind(settings_json(app))
+            .bind(app.updated_at)
+            .bind(&app.client_id)
+            .execute(&mut *self)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_app_secret(&mut self, client_id: &str, secret_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO app_secrets (id, client_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(postern_core::crypto::random_id())
+            .bind(client_id)
+            .bind(secret_hash)
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn app_secret_hashes(&mut self, client_id: &str, now: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT secret_hash FROM app_secrets WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
+        )
+        .bind(client_id)
+        .bind(now)
+        .fetch_all(&mut *self)
+        .await?)
+    }
+
+    async fn user_by_email(&mut self, email: &str) -> Result<Option<User>> {
+        sqlx::query("SELECT id, email, created_at, last_sign_in_at, disabled_at FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&mut *self)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn user(&mut self, id: &str) -> Result<Option<User>> {
+        sqlx::query("SELECT id, email, created_at, last_sign_in_at, disabled_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn upsert_user_sign_in(&mut self, new_id: &str, email: &str, now: i64) -> Result<User> {
+        let row = sqlx::query(
+            "INSERT INTO users (id, email, created_at, last_sign_in_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (email) DO UPDATE SET last_sign_in_at = $3 \
+             RETURNING id, email, created_at, last_sign_in_at, disabled_at",
+        )
+        .bind(new_id)
+        .bind(email)
+        .bind(now)
+        .fetch_one(&mut *self)
+        .await?;
+        user_from_row(&row)
+    }
+
+    async fn insert_login_request(&mut self, r: &LoginRequest) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO login_requests ({LOGIN_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+        ))
+        .bind(&r.id)
+        .bind(&r.client_id)
+        .bind(&r.email)
+        .bind(r.kind.as_str())
+        .bind(&r.token_hash)
+        .bind(&r.code_hash)
+        .bind(r.code_attempts)
+        .bind(&r.redirect_uri)
+        .bind(&r.state)
+        .bind(&r.nonce)
+        .bind(&r.code_challenge)
+        .bind(&r.scope)
+        .bind(&r.locale)
+        .bind(&r.auth_params)
+        .bind(&r.ip)
+        .bind(&r.user_agent)
+        .bind(&r.binding_hash)
+        .bind(&r.remote_number)
+        .bind(r.approved_at)
+        .bind(&r.rate_slot)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(r.consumed_at)
+        .execute(&mut *self)
+        .await
+        .map_err(conflict)?;
+        Ok(())
+    }
+
+    async fn login_request(&mut self, id: &str) -> Result<Option<LoginRequest>> {
+        sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_requests WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *self)
+            .await?
+            .as_ref()
+            .map(login_from_row)
+            .transpose()
+    }
+
+    async fn login_request_by_token(&mut self, token_hash: &str) -> Result<Option<LoginRequest>> {
+        sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_requests WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&mut *self)
+            .await?
+            .as_ref()
+            .map(login_from_row)
+            .transpose()
+    }
+
+    async fn consume_login_request_by_token(&mut self, token_hash: &str, now: i64) -> Result<Option<LoginRequest>> {
+        sqlx::query(&format!(
+            "UPDATE login_requests SET consumed_at = $1 \
+             WHERE token_hash = $2 AND kind = 'link' AND consumed_at IS NULL AND expires_at > $1 \
+             RETURNING {LOGIN_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(token_hash)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(login_from_row)
+        .transpose()
+    }
+
+    async fn consume_login_request(&mut self, id: &str, now: i64) -> Result<Option<LoginRequest>> {
+        sqlx::query(&format!(
+            "UPDATE login_requests SET consumed_at = $1 \
+             WHERE id = $2 AND kind = 'link' AND consumed_at IS NULL AND expires_at > $1 \
+             RETURNING {LOGIN_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(login_from_row)
+        .transpose()
+    }
+
+    async fn record_wrong_code(&mut self, id: &str, max_attempts: i64, now: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "UPDATE login_requests SET code_attempts = code_attempts + 1, \
+             consumed_at = CASE WHEN code_attempts + 1 >= $2 THEN $3 ELSE consumed_at END \
+             WHERE id = $1 AND consumed_at IS NULL RETURNING code_attempts",
+        )
+        .bind(id)
+        .bind(max_attempts)
+        .bind(now)
+        .fetch_optional(&mut *self)
+        .await?)
+    }
+
+    async fn burn_sibling_requests(&mut self, client_id: &str, email: &str, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND email = $3 AND consumed_at IS NULL",
+        )
+        .bind(now)
+        .bind(client_id)
+        .bind(email)
+        .execute(&mut *self)
+        .await?
+        .rows_affected())
+    }
+
+    async fn burn_browser_requests(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND binding_hash = $3 AND consumed_at IS NULL",
+        )
+        .bind(now)
+        .bind(client_id)
+        .bind(binding_hash)
+        .execute(&mut *self)
+        .await?
+        .rows_affected())
+    }
+
+    async fn live_request_for_browser(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<Option<LoginRequest>> {
+        sqlx::query(&format!(
+            "SELECT {LOGIN_COLUMNS} FROM login_requests \
+             WHERE client_id = $1 AND binding_hash = $2 AND consumed_at IS NULL AND expires_at > $3 \
+             ORDER BY created_at DESC LIMIT 1"
+        ))
+        .bind(client_id)
+        .bind(binding_hash)
+        .bind(now)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(login_from_row)
+        .transpose()
+    }
+
+    async fn insert_authorization_code(&mut self, c: &AuthorizationCode) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.session_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.code_challenge)
+        .bind(&c.nonce)
+        .bind(&c.scope)
+        .bind(&c.amr)
+        .bind(c.auth_time)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(c.consumed_at)
+        .execute(&mut *self)
+        .await
+        .map_err(conflict)?;
+        Ok(())
+    }
+
+    async fn consume_authorization_code(&mut self, code_hash: &str, now: i64) -> Result<Option<AuthorizationCode>> {
+        sqlx::query(&format!(
+            "UPDATE authorization_codes SET consumed_at = $1 \
+             WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 RETURNING {CODE_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(code_from_row)
+        .transpose()
+    }
+
+    async fn grant(&mut self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT scope FROM grants WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&mut *self)
+            .await?)
+    }
+
+    async fn upsert_grant(&mut self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grants (user_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, updated_at = $4",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_session(&mut self, s: &Session) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(&s.id)
+        .bind(&s.token_hash)
+        .bind(&s.user_id)
+        .bind(&s.client_id)
+        .bind(&s.kind)
+        .bind(&s.amr)
+        .bind(s.auth_time)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(s.revoked_at)
+        .execute(&mut *self)
+        .await
+        .map_err(conflict)?;
+        Ok(())
+    }
+
+    async fn session_by_token(&mut self, token_hash: &str) -> Result<Option<Session>> {
+        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&mut *self)
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    async fn insert_sign_in_event(&mut self, e: &SignInEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sign_in_events (id, user_id, client_id, at, ip, user_agent, method, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&e.id)
+        .bind(&e.user_id)
+        .bind(&e.client_id)
+        .bind(e.at)
+        .bind(&e.ip)
+        .bind(&e.user_agent)
+        .bind(&e.method)
+        .bind(&e.outcome)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn sign_in_events(&mut self, user_id: &str, limit: i64) -> Result<Vec<SignInEvent>> {
+        sqlx::query(
+            "SELECT id, user_id, client_id, at, ip, user_agent, method, outcome FROM sign_in_events \
+             WHERE user_id = $1 ORDER BY at DESC, id LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&mut *self)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
+    }
+
+    async fn rate_hit(&mut self, key: &str, window_start: i64, limit: i64) -> Result<bool> {
+        sqlx::query(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 0) ON CONFLICT (key, window_start) DO NOTHING",
+        )
+        .bind(key)
+        .bind(window_start)
+        .execute(&mut *self)
+        .await?;
+        // The WHERE clause is re-checked under the row lock on PostgreSQL and
+        // runs under the database write lock on SQLite: the count never passes `limit`.
+        let counted = sqlx::query(
+            "UPDATE rate_limits SET count = count + 1 WHERE key = $1 AND window_start = $2 AND count < $3",
+        )
+        .bind(key)
+        .bind(window_start)
+        .bind(limit)
+        .execute(&mut *self)
+        .await?;
+        Ok(counted.rows_affected() == 1)
+    }
+
+    async fn rate_count(&mut self, key: &str, window_start: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count FROM rate_limits WHERE key = $1 AND window_start = $2")
+            .bind(key)
+            .bind(window_start)
+            .fetch_optional(&mut *self)
+            .await?
+            .unwrap_or(0))
+    }
+
+    async fn rate_release(&mut self, key: &str, window_start: i64) -> Result<()> {
+        sqlx::query("UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND window_start = $2 AND count > 0")
+            .bind(key)
+            .bind(window_start)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_outbox(&mut self, id: &str, message_id: &str, payload: &str, now: i64, expires_at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO outbox (id, message_id, payload, attempts, next_attempt_at, expires_at, created_at) \
+             VALUES ($1, $2, $3, 0, $4, $5, $4)",
+        )
+        .bind(id)
+        .bind(message_id)
+        .bind(payload)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_sent(&mut self, id: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET payload = NULL, sent_at = $2, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_retry(&mut self, id: &str, next_attempt_at: i64, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(next_attempt_at)
+        .bind(error)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_failed(&mut self, id: &str, now: i64, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET payload = NULL, failed_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(error)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_pending(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+            .fetch_one(&mut *self)
+            .await?)
+    }
+
+    async fn purge_expired(&mut self, now: i64, retain_before: i64) -> Result<Purged> {
+        async fn run(conn: &mut AnyConnection, sql: &str, a: i64) -> Result<u64> {
+            Ok(sqlx::query(sql).bind(a).execute(conn).await?.rows_affected())
+        }
+        // Keep consumed or expired requests for an hour so a late click gets
+        // "already used" / "expired" rather than "unknown".
+        let grace = now - 3600;
+        Ok(Purged {
+            login_requests: run(self, "DELETE FROM login_requests WHERE expires_at < $1", grace).await?,
+            authorization_codes: run(self, "DELETE FROM authorization_codes WHERE expires_at < $1", grace).await?,
+            sessions: run(self, "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1", grace).await?,
+            outbox: run(self, "DELETE FROM outbox WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1", grace).await?,
+            rate_limits: run(self, "DELETE FROM rate_limits WHERE window_start < $1", now - 2 * 86_400).await?,
+            sign_in_events: run(self, "DELETE FROM sign_in_events WHERE at < $1", retain_before).await?,
+        })
+    }
+}

@@ -1,0 +1,218 @@
+//! Records as the store reads and writes them.
+
+/// A person, identified by one normalized email address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Internal id (never shown to apps; they see pairwise subjects).
+    pub id: String,
+    /// Normalized address.
+    pub email: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last successful sign-in.
+    pub last_sign_in_at: Option<i64>,
+    /// Set when an administrator disables the account.
+    pub disabled_at: Option<i64>,
+}
+
+/// What a login request's email carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginKind {
+    /// A working link and code.
+    Link,
+    /// A "there is no account for this address" notice: nothing to redeem.
+    NoAccount,
+}
+
+impl LoginKind {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginKind::Link => "link",
+            LoginKind::NoAccount => "no_account",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "link" => Some(LoginKind::Link),
+            "no_account" => Some(LoginKind::NoAccount),
+            _ => None,
+        }
+    }
+}
+
+/// One pending sign-in attempt (SPEC §1). Secrets are only present as keyed
+/// hashes, and those never leave the store except for comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRequest {
+    /// Random id; also the `login_id` of the headless API.
+    pub id: String,
+    /// The app signing in.
+    pub client_id: String,
+    /// Normalized address.
+    pub email: String,
+    /// Link or no-account notice.
+    pub kind: LoginKind,
+    /// Keyed hash of the `pml_` token.
+    pub token_hash: String,
+    /// Keyed hash of `id` and the 6-digit code.
+    pub code_hash: String,
+    /// Wrong codes tried so far.
+    pub code_attempts: i64,
+    /// Where the authorization response goes.
+    pub redirect_uri: String,
+    /// Client `state`.
+    pub state: Option<String>,
+    /// Client `nonce`.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// Granted scope, canonical order.
+    pub scope: String,
+    /// Language for pages and email.
+    pub locale: String,
+    /// JSON of the rest of an /authorize request.
+    pub auth_params: Option<String>,
+    /// Asking IP.
+    pub ip: Option<String>,
+    /// Asking user agent.
+    pub user_agent: Option<String>,
+    /// Keyed hash of the asking browser's binding cookie.
+    pub binding_hash: Option<String>,
+    /// Two-digit number for `device_policy = remote`.
+    pub remote_number: Option<String>,
+    /// When a remote device approved it.
+    pub approved_at: Option<i64>,
+    /// The per-email rate-limit window this request counted in.
+    pub rate_slot: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Set once used, replaced or killed.
+    pub consumed_at: Option<i64>,
+}
+
+impl LoginRequest {
+    /// Whether it can still be redeemed at `now`.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.consumed_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A single-use authorization code (OIDC Core §3.1.2.5), stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    /// Keyed hash of the code.
+    pub code_hash: String,
+    /// App it was issued to.
+    pub client_id: String,
+    /// Signed-in user.
+    pub user_id: String,
+    /// Browser session it came from.
+    pub session_id: Option<String>,
+    /// Must match at `/token`.
+    pub redirect_uri: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// Client nonce for the ID token.
+    pub nonce: Option<String>,
+    /// Granted scope.
+    pub scope: String,
+    /// `email` or `otp`.
+    pub amr: String,
+    /// When the person authenticated.
+    pub auth_time: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Set once exchanged.
+    pub consumed_at: Option<i64>,
+}
+
+/// A signed-in browser or headless session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Public id (`sid`).
+    pub id: String,
+    /// Keyed hash of the cookie or refresh secret.
+    pub token_hash: String,
+    /// Owner.
+    pub user_id: String,
+    /// App of a headless session.
+    pub client_id: Option<String>,
+    /// `browser` or `headless`.
+    pub kind: String,
+    /// `email` or `otp`.
+    pub amr: String,
+    /// When the person authenticated.
+    pub auth_time: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub last_seen_at: i64,
+    /// Absolute cap.
+    pub expires_at: i64,
+    /// IP at creation.
+    pub ip: Option<String>,
+    /// User agent at creation.
+    pub user_agent: Option<String>,
+    /// Set on sign-out.
+    pub revoked_at: Option<i64>,
+}
+
+/// One row of sign-in history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInEvent {
+    /// Random id.
+    pub id: String,
+    /// User, when known.
+    pub user_id: Option<String>,
+    /// App.
+    pub client_id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Person's IP.
+    pub ip: Option<String>,
+    /// Person's browser.
+    pub user_agent: Option<String>,
+    /// `link` or `code`.
+    pub method: String,
+    /// `success`, `denied`, ...
+    pub outcome: String,
+}
+
+/// An email claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Row id.
+    pub id: String,
+    /// Stable `Message-ID` header value.
+    pub message_id: String,
+    /// Encrypted message (see postern-mail).
+    pub payload: String,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// Give up after this time.
+    pub expires_at: i64,
+}
+
+/// Counts of rows removed by [`crate::Queries::purge_expired`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Login requests.
+    pub login_requests: u64,
+    /// Authorization codes.
+    pub authorization_codes: u64,
+    /// Sessions.
+    pub sessions: u64,
+    /// Outbox rows.
+    pub outbox: u64,
+    /// Rate-limit windows.
+    pub rate_limits: u64,
+    /// Sign-in events past retention.
+    pub sign_in_events: u64,
+}
