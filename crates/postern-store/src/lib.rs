@@ -28,6 +28,8 @@ use thiserror::Error;
 
 pub use queries::Queries;
 pub use rows::*;
+/// sqlx's error type, for callers that build a [`StoreError`].
+pub use sqlx::Error as SqlxError;
 
 /// A failure of the database. Callers treat all of these as "unavailable"
 /// (503) except [`StoreError::Conflict`].

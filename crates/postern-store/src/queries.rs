@@ -54,6 +54,9 @@ pub trait Queries {
     /// Counts a wrong code; kills the request when `max_attempts` is reached.
     /// Returns the attempts so far, or None if the request was not live.
     async fn record_wrong_code(&mut self, id: &str, max_attempts: i64, now: i64) -> Result<Option<i64>>;
+    /// Marks a consumed request as finished (an authorization code or a
+    /// denial was issued for it); true for exactly one caller.
+    async fn complete_login_request(&mut self, id: &str, now: i64) -> Result<bool>;
     /// Burns every other live request of this email and app.
     async fn burn_sibling_requests(&mut self, client_id: &str, email: &str, now: i64) -> Result<u64>;
     /// Burns the live requests this browser made for this app ("send again").
@@ -152,7 +155,7 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
 
 const LOGIN_COLUMNS: &str = "id, client_id, email, kind, token_hash, code_hash, code_attempts, \
     redirect_uri, state, nonce, code_challenge, scope, locale, auth_params, ip, user_agent, \
-    binding_hash, remote_number, approved_at, rate_slot, created_at, expires_at, consumed_at";
+    binding_hash, remote_number, approved_at, completed_at, rate_slot, created_at, expires_at, consumed_at";
 
 fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
     let kind: String = row.try_get("kind")?;
@@ -176,6 +179,7 @@ fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
         binding_hash: row.try_get("binding_hash")?,
         remote_number: row.try_get("remote_number")?,
         approved_at: row.try_get("approved_at")?,
+        completed_at: row.try_get("completed_at")?,
         rate_slot: row.try_get("rate_slot")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
@@ -349,7 +353,7 @@ impl Queries for AnyConnection {
     async fn insert_login_request(&mut self, r: &LoginRequest) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO login_requests ({LOGIN_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         ))
         .bind(&r.id)
         .bind(&r.client_id)
@@ -370,6 +374,7 @@ impl Queries for AnyConnection {
         .bind(&r.binding_hash)
         .bind(&r.remote_number)
         .bind(r.approved_at)
+        .bind(r.completed_at)
         .bind(&r.rate_slot)
         .bind(r.created_at)
         .bind(r.expires_at)
@@ -434,7 +439,7 @@ impl Queries for AnyConnection {
         Ok(sqlx::query_scalar(
             "UPDATE login_requests SET code_attempts = code_attempts + 1, \
              consumed_at = CASE WHEN code_attempts + 1 >= $2 THEN $3 ELSE consumed_at END \
-             WHERE id = $1 AND consumed_at IS NULL RETURNING code_attempts",
+             WHERE id = $1 AND consumed_at IS NULL AND expires_at > $3 RETURNING code_attempts",
         )
         .bind(id)
         .bind(max_attempts)
@@ -443,9 +448,21 @@ impl Queries for AnyConnection {
         .await?)
     }
 
+    async fn complete_login_request(&mut self, id: &str, now: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE login_requests SET completed_at = $2 WHERE id = $1 AND completed_at IS NULL AND consumed_at IS NOT NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     async fn burn_sibling_requests(&mut self, client_id: &str, email: &str, now: i64) -> Result<u64> {
         Ok(sqlx::query(
-            "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND email = $3 AND consumed_at IS NULL",
+            "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND email = $3 AND consumed_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(client_id)
@@ -457,7 +474,7 @@ impl Queries for AnyConnection {
 
     async fn burn_browser_requests(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<u64> {
         Ok(sqlx::query(
-            "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND binding_hash = $3 AND consumed_at IS NULL",
+            "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND binding_hash = $3 AND consumed_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(client_id)
@@ -713,7 +730,7 @@ impl Queries for AnyConnection {
             login_requests: run(self, "DELETE FROM login_requests WHERE expires_at < $1", grace).await?,
             authorization_codes: run(self, "DELETE FROM authorization_codes WHERE expires_at < $1", grace).await?,
             sessions: run(self, "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1", grace).await?,
-            outbox: run(self, "DELETE FROM outbox WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1", grace).await?,
+            outbox: run(self, "DELETE FROM outbox WHERE ((sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1) OR expires_at < $1", grace).await?,
             rate_limits: run(self, "DELETE FROM rate_limits WHERE window_start < $1", now - 2 * 86_400).await?,
             sign_in_events: run(self, "DELETE FROM sign_in_events WHERE at < $1", retain_before).await?,
         })

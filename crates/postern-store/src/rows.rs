@@ -85,6 +85,8 @@ pub struct LoginRequest {
     pub remote_number: Option<String>,
     /// When a remote device approved it.
     pub approved_at: Option<i64>,
+    /// When an authorization code (or a denial) was issued for it.
+    pub completed_at: Option<i64>,
     /// The per-email rate-limit window this request counted in.
     pub rate_slot: Option<String>,
     /// Unix seconds.

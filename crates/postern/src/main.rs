@@ -1,1 +1,84 @@
-fn main() {}
+//! The `postern` binary: parse the command line, load the configuration,
+//! start logging, run the command.
+
+mod cli;
+mod commands;
+mod config;
+mod serve;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command};
+use crate::commands::CommandError;
+use crate::config::{Config, LogFormat};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (config, warnings) = match load_config(&cli) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("postern: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("postern: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::serve(config).await.map_err(CommandError::Failed),
+            Command::Migrate => commands::migrate(&config).await,
+            Command::App { command } => commands::app(command, &config).await,
+            Command::Keys { command } => commands::keys(command, &config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("postern: {e:#}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Loads the configuration from the process environment and working directory.
+fn load_config(cli: &Cli) -> anyhow::Result<(Config, Vec<String>)> {
+    let mut env = BTreeMap::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|n| n.starts_with("POSTERN_")) else {
+            continue;
+        };
+        let value = value
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("{name} is not valid UTF-8"))?;
+        env.insert(name.to_owned(), value);
+    }
+    let working_dir = std::env::current_dir()?;
+    Ok(config::load(&cli.overrides(), &env, &working_dir)?)
+}
+
+/// Logs go to stderr: stdout belongs to command output and the stdout mailer.
+fn init_tracing(config: &Config) {
+    // The filter was checked when the configuration was loaded.
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

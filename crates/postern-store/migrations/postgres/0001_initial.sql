@@ -46,6 +46,7 @@ CREATE TABLE login_requests (
     binding_hash   TEXT,                    -- keyed hash of the asking browser's cookie
     remote_number  TEXT,                    -- device_policy = remote
     approved_at    BIGINT,
+    completed_at   BIGINT,                 -- when an authorization code was issued for it
     rate_slot      TEXT,                    -- per-email rate-limit window to free on success
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,

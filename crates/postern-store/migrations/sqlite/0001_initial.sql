@@ -46,6 +46,7 @@ CREATE TABLE login_requests (
     binding_hash   TEXT,                    -- keyed hash of the asking browser's cookie
     remote_number  TEXT,                    -- device_policy = remote
     approved_at    INTEGER,
+    completed_at   INTEGER,                 -- when an authorization code was issued for it
     rate_slot      TEXT,                    -- per-email rate-limit window to free on success
     created_at     INTEGER NOT NULL,
     expires_at     INTEGER NOT NULL,

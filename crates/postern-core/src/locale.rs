@@ -1,0 +1,64 @@
+//! Choosing a language: `ui_locales`, then `Accept-Language`, then the
+//! app's default (SPEC §3.3), among the languages Postern has.
+
+/// Languages every page and email is translated into.
+pub const SUPPORTED: &[&str] = &["en", "de", "fr"];
+
+/// The primary language subtag of `tag` if Postern supports it.
+fn supported(tag: &str) -> Option<&'static str> {
+    let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+    SUPPORTED.iter().copied().find(|s| *s == primary)
+}
+
+/// Tags of an `Accept-Language` header, best first (stable for equal `q`).
+fn accept_language_tags(header: &str) -> Vec<&str> {
+    let mut tags: Vec<(&str, f32)> = header
+        .split(',')
+        .take(20)
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let tag = parts.next()?.trim();
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (!tag.is_empty() && q > 0.0).then_some((tag, q))
+        })
+        .collect();
+    tags.sort_by(|a, b| b.1.total_cmp(&a.1));
+    tags.into_iter().map(|(t, _)| t).collect()
+}
+
+/// Picks the language: the first supported tag of `ui_locales`
+/// (space-separated), else of `accept_language`, else the app default, else English.
+pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>, app_default: &str) -> &'static str {
+    ui_locales
+        .into_iter()
+        .flat_map(|u| u.split_ascii_whitespace().take(10))
+        .find_map(supported)
+        .or_else(|| {
+            accept_language
+                .map(accept_language_tags)
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(supported)
+        })
+        .or_else(|| supported(app_default))
+        .unwrap_or("en")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::negotiate;
+
+    #[test]
+    fn ui_locales_come_first_then_accept_language_then_the_app() {
+        assert_eq!(negotiate(Some("fr-CA de"), Some("de"), "en"), "fr");
+        assert_eq!(negotiate(Some("es"), Some("es, de-CH;q=0.8, fr;q=0.9"), "en"), "fr");
+        assert_eq!(negotiate(None, Some("de-DE,de;q=0.9,en;q=0.8"), "fr"), "de");
+        assert_eq!(negotiate(None, Some("*"), "de"), "de");
+        assert_eq!(negotiate(None, None, "fr"), "fr");
+        assert_eq!(negotiate(None, None, "es"), "en");
+        assert_eq!(negotiate(None, Some("de;q=0"), "en"), "en");
+    }
+}

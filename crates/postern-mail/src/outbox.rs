@@ -1,0 +1,375 @@
+//! The outbox: emails are queued in the caller's transaction, encrypted
+//! under the master key, and delivered by a worker that any instance may
+//! run (SPEC §2, §4).
+//!
+//! Delivery is at least once: a message is leased for [`LEASE_SECS`],
+//! delivered, then marked sent (which erases its content). An instance that
+//! dies mid-delivery leaves a lease that runs out, and another instance
+//! delivers the message again under the same `Message-ID`, so mail systems
+//! can drop the duplicate.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use postern_core::crypto::{random_array, random_id, random_token};
+use postern_core::{Clock, Secrets};
+use postern_store::{OutboxMessage, Queries, Store};
+use sqlx::AnyConnection;
+use tokio::sync::Notify;
+
+use crate::message::{build_message, parse_recipient, OutgoingEmail};
+use crate::transport::{Delivery, DeliveryError, Transport};
+use crate::MailError;
+
+/// How long a claimed message is reserved for this worker.
+pub const LEASE_SECS: i64 = 60;
+/// Longest wait between two attempts at one message (SPEC §5: "retries come
+/// at most 30 s apart").
+pub const MAX_RETRY_DELAY_SECS: i64 = 30;
+/// How often an idle worker looks for due messages it was not told about
+/// (retries scheduled by other instances, a missed wake-up).
+pub const SAFETY_POLL: Duration = Duration::from_secs(5);
+/// Messages claimed per round trip.
+const BATCH: i64 = 16;
+
+/// The encryption context of an outbox payload: binds the ciphertext to its
+/// row, so a payload copied onto another row does not decrypt.
+fn context(outbox_id: &str) -> String {
+    format!("outbox:{outbox_id}")
+}
+
+/// Queues `email` for delivery at `now`, giving up at `expires_at` (the
+/// expiry of the link it carries). Runs on the caller's connection, so it
+/// commits or rolls back with the caller's transaction (`&mut *tx`).
+///
+/// The JSON of the email, recipient included, is encrypted under context
+/// `outbox:{id}`: the database never holds the plain message. The
+/// `Message-ID` (`<random@from_domain>`) is fixed now so that every attempt
+/// carries the same one. Returns the outbox id. After committing, call
+/// `notify_one()` on [`Outbox::waker`] so delivery starts at once.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    secrets: &Secrets,
+    email: &OutgoingEmail,
+    now: i64,
+    expires_at: i64,
+    from_domain: &str,
+) -> Result<String, MailError> {
+    // Refuse a bad recipient now, while the caller can still answer for it.
+    parse_recipient(&email.to)?;
+    let id = random_id();
+    let message_id = format!("<{}@{}>", random_token(18), message_id_domain(from_domain));
+    let payload = secrets.encrypt(&context(&id), &serde_json::to_vec(email)?);
+    conn.insert_outbox(&id, &message_id, &payload, now, expires_at)
+        .await?;
+    Ok(id)
+}
+
+/// `from_domain` if it can stand in a `Message-ID`, else `localhost`.
+fn message_id_domain(from_domain: &str) -> &str {
+    let ok = !from_domain.is_empty()
+        && from_domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    if ok {
+        from_domain
+    } else {
+        "localhost"
+    }
+}
+
+/// The delay before attempt `attempts + 1`: exponential from 1 s, capped at
+/// [`MAX_RETRY_DELAY_SECS`], minus up to a quarter at random so that many
+/// messages failing together do not retry in lock step. Always at least 1 s.
+pub fn retry_delay(attempts: i64) -> i64 {
+    let exponent = attempts.clamp(1, 6) - 1;
+    let base = (1i64 << exponent).min(MAX_RETRY_DELAY_SECS);
+    let jitter = i64::from(u32::from_le_bytes(random_array())) % (base / 4 + 1);
+    (base - jitter).max(1)
+}
+
+/// What became of one claimed message.
+enum Outcome {
+    Sent,
+    Retry(i64),
+    GaveUp,
+    /// Delivered or not, the database could not record it; the lease will
+    /// run out and the message be tried again.
+    Unrecorded,
+}
+
+/// Delivers the outbox. One per instance; instances share the work through
+/// leases.
+pub struct Outbox {
+    store: Store,
+    secrets: Arc<Secrets>,
+    transport: Transport,
+    from: Mailbox,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    owner: String,
+}
+
+impl Outbox {
+    /// A worker delivering through `transport` from `from` (the configured
+    /// `POSTERN_MAIL_FROM`). Its lease owner name is random per process.
+    pub fn new(
+        store: Store,
+        secrets: Arc<Secrets>,
+        transport: Transport,
+        from: Mailbox,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            secrets,
+            transport,
+            from,
+            clock,
+            wake: Arc::new(Notify::new()),
+            owner: format!("{}-{}", std::process::id(), random_id()),
+        }
+    }
+
+    /// Wakes the worker: call `notify_one()` after committing a message.
+    /// A wake-up sent while the worker is busy is kept, never lost.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// The transport this worker delivers through.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Runs until `shutdown` completes: delivers what is due, then sleeps
+    /// until woken, until a retry this worker scheduled is due, or for
+    /// [`SAFETY_POLL`], whichever comes first. A batch in progress is
+    /// finished before exiting. Database errors are logged and retried.
+    pub async fn run(self, shutdown: impl Future) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        tracing::info!(transport = self.transport.kind(), "outbox worker started");
+        loop {
+            let mut next_retry: Option<i64> = None;
+            loop {
+                match self.deliver_batch().await {
+                    Ok(batch) => {
+                        next_retry = min_opt(next_retry, batch.next_retry);
+                        if batch.claimed < BATCH {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox: could not claim messages");
+                        break;
+                    }
+                }
+                // Between batches, stop if asked (without waiting for it).
+                if is_ready(shutdown.as_mut()).await {
+                    tracing::info!("outbox worker stopped");
+                    return;
+                }
+            }
+            let mut wait = SAFETY_POLL;
+            if let Some(at) = next_retry {
+                let secs = u64::try_from(at - self.clock.now()).unwrap_or(0);
+                wait = wait.min(Duration::from_secs(secs));
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::info!("outbox worker stopped");
+    }
+
+    /// Delivers every message due now; returns how many were sent. Messages
+    /// that fail are rescheduled or given up as [`Outbox::run`] would.
+    pub async fn drain_once(&self) -> Result<usize, MailError> {
+        let mut sent = 0;
+        loop {
+            let batch = self.deliver_batch().await?;
+            sent += batch.sent;
+            if batch.claimed < BATCH {
+                return Ok(sent);
+            }
+        }
+    }
+
+    /// Claims up to [`BATCH`] due messages and handles each.
+    async fn deliver_batch(&self) -> Result<Batch, MailError> {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_outbox(now, &self.owner, now + LEASE_SECS, BATCH)
+            .await?;
+        let mut batch = Batch {
+            claimed: claimed.len() as i64,
+            ..Batch::default()
+        };
+        for message in &claimed {
+            match self.handle(message).await {
+                Outcome::Sent => batch.sent += 1,
+                Outcome::Retry(at) => batch.next_retry = min_opt(batch.next_retry, Some(at)),
+                Outcome::GaveUp | Outcome::Unrecorded => {}
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Delivers one claimed message and records what happened. Logs carry
+    /// the outbox id and Message-ID only, never content.
+    async fn handle(&self, m: &OutboxMessage) -> Outcome {
+        let (id, message_id, attempts) = (m.id.as_str(), m.message_id.as_str(), m.attempts);
+        let now = self.clock.now();
+        if now >= m.expires_at {
+            tracing::warn!(
+                outbox_id = id,
+                message_id,
+                attempts,
+                "email expired before delivery; giving up"
+            );
+            return self
+                .record_failed(m, "expired before it could be delivered")
+                .await;
+        }
+        let result = self.attempt(m, now).await;
+        let now = self.clock.now();
+        let recorded = match result {
+            Ok(()) => {
+                tracing::info!(outbox_id = id, message_id, attempts, "email delivered");
+                self.record(id, Mark::Sent(now))
+                    .await
+                    .map(|()| Outcome::Sent)
+            }
+            Err(DeliveryError::Permanent(reason)) => {
+                tracing::warn!(outbox_id = id, message_id, attempts, error = %reason, "email rejected permanently; giving up");
+                return self.record_failed(m, &reason).await;
+            }
+            Err(DeliveryError::Temporary(reason)) => {
+                let next = now + retry_delay(attempts);
+                if next >= m.expires_at {
+                    tracing::warn!(outbox_id = id, message_id, attempts, error = %reason, "email could not be delivered before it expired; giving up");
+                    let reason = format!("expired after failed attempts: {reason}");
+                    return self.record_failed(m, &reason).await;
+                }
+                tracing::warn!(outbox_id = id, message_id, attempts, retry_in = next - now, error = %reason, "email delivery failed; will retry");
+                let recorded = self.record(id, Mark::Retry(next, &reason)).await;
+                recorded.map(|()| Outcome::Retry(next))
+            }
+        };
+        recorded.unwrap_or(Outcome::Unrecorded)
+    }
+
+    /// Opens, builds and hands one message to the transport.
+    async fn attempt(&self, m: &OutboxMessage, now: i64) -> Result<(), DeliveryError> {
+        let plain = self
+            .secrets
+            .decrypt(&context(&m.id), &m.payload)
+            .map_err(|_| {
+                DeliveryError::Permanent("the stored message could not be decrypted".into())
+            })?;
+        let email: OutgoingEmail = serde_json::from_slice(&plain).map_err(|_| {
+            DeliveryError::Permanent("the stored message is not a valid email".into())
+        })?;
+        let message =
+            build_message(&email, &m.message_id, &self.from, now).map_err(|e| match e {
+                MailError::InvalidRecipient => {
+                    DeliveryError::Permanent("invalid recipient address".into())
+                }
+                _ => DeliveryError::Permanent("the message could not be built".into()),
+            })?;
+        self.transport
+            .deliver(&Delivery {
+                outbox_id: &m.id,
+                email: &email,
+                message: &message,
+                now,
+            })
+            .await
+    }
+
+    async fn record_failed(&self, m: &OutboxMessage, reason: &str) -> Outcome {
+        let recorded = self
+            .record(&m.id, Mark::Failed(self.clock.now(), reason))
+            .await;
+        recorded.map_or(Outcome::Unrecorded, |()| Outcome::GaveUp)
+    }
+
+    /// Records an outcome on a pooled connection, logging a failure.
+    async fn record(&self, id: &str, mark: Mark<'_>) -> Result<(), ()> {
+        let result = match self.store.conn().await {
+            Ok(mut conn) => match mark {
+                Mark::Sent(now) => conn.outbox_sent(id, now).await,
+                Mark::Retry(next, reason) => conn.outbox_retry(id, next, reason).await,
+                Mark::Failed(now, reason) => conn.outbox_failed(id, now, reason).await,
+            },
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| {
+            tracing::error!(outbox_id = id, error = %e, "outbox: could not record a delivery outcome");
+        })
+    }
+}
+
+/// An outcome to write to the outbox row.
+enum Mark<'a> {
+    /// Delivered at this time (erases the content).
+    Sent(i64),
+    /// Try again at this time; why this attempt failed.
+    Retry(i64, &'a str),
+    /// Given up at this time (erases the content); why.
+    Failed(i64, &'a str),
+}
+
+#[derive(Default)]
+struct Batch {
+    claimed: i64,
+    sent: usize,
+    next_retry: Option<i64>,
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Whether `fut` has completed, without waiting for it.
+async fn is_ready<F: Future>(fut: std::pin::Pin<&mut F>) -> bool {
+    tokio::select! {
+        biased;
+        _ = fut => true,
+        () = std::future::ready(()) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_up_to_thirty_seconds() {
+        for _ in 0..200 {
+            assert_eq!(retry_delay(1), 1);
+            assert!((1..=2).contains(&retry_delay(2)));
+            assert!((3..=4).contains(&retry_delay(3)));
+            assert!((12..=16).contains(&retry_delay(5)));
+            for attempts in [6, 7, 50, i64::MAX] {
+                let d = retry_delay(attempts);
+                assert!((23..=MAX_RETRY_DELAY_SECS).contains(&d), "{attempts}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn message_ids_use_a_safe_domain() {
+        assert_eq!(message_id_domain("example.com"), "example.com");
+        assert_eq!(message_id_domain(""), "localhost");
+        assert_eq!(message_id_domain("a>b\r\nX: y"), "localhost");
+    }
+}

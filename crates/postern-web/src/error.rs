@@ -1,0 +1,192 @@
+//! One error type for every handler, rendered in one place.
+//!
+//! [`AppError`] renders the JSON shape of SPEC §3 and stores a copy of itself
+//! in the response's extensions; the [`negotiate`](crate::middleware::negotiate)
+//! middleware on browser routes turns that into an HTML page when the client
+//! did not ask for JSON. Unexpected failures get a short reference id that is
+//! logged with the whole cause and shown to the user; nothing internal reaches
+//! the body.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use postern_store::StoreError;
+use serde::Serialize;
+
+/// Every way a request can fail. Each variant's doc names its status and
+/// SPEC error code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400 `invalid_request`: malformed or missing input.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 400 `invalid_client`: the client is unknown.
+    #[error("Unknown client.")]
+    InvalidClient,
+    /// 400 `invalid_redirect_uri`: not registered for the client (exact match).
+    #[error("The redirect URI is not registered for this client.")]
+    InvalidRedirectUri,
+    /// 400 `invalid_token`: expired, used, tampered or unknown link (SPEC §2).
+    #[error("The magic link has expired or is invalid.")]
+    InvalidToken(TokenProblem),
+    /// 400 `invalid_code`: a wrong one-time code.
+    #[error("The code is not correct.")]
+    InvalidCode,
+    /// 403 `invalid_csrf`: a form without a valid CSRF token.
+    #[error("This form has expired. Please go back, reload the page and try again.")]
+    Csrf,
+    /// 404 `not_found`.
+    #[error("Not found.")]
+    NotFound,
+    /// 405 `method_not_allowed`.
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
+    /// 413 `invalid_request`: body over 64 KiB (SPEC §5).
+    #[error("The request body is too large (64 KiB at most).")]
+    PayloadTooLarge,
+    /// 415 `invalid_request`: neither JSON nor a form.
+    #[error("Unsupported content type: send application/json or application/x-www-form-urlencoded.")]
+    UnsupportedMediaType,
+    /// 429 `too_many_requests` with `Retry-After` seconds.
+    #[error("Too many magic link requests. Please try again later.")]
+    TooManyRequests {
+        /// Seconds until the limit resets.
+        retry_after: i64,
+    },
+    /// 503 `temporarily_unavailable`: the database could not be reached.
+    #[error("The service is temporarily unavailable. Please try again shortly.")]
+    Unavailable(#[source] StoreError),
+    /// 500 `server_error`: a bug; logged with a reference id.
+    #[error("Something went wrong on our side.")]
+    Internal(String),
+    /// Another error, plus the URL of a way forward for the HTML page (for
+    /// a dead link: `/login` with the original destination).
+    #[error("{0}")]
+    WithRetry(Box<AppError>, String),
+}
+
+/// Which of the indistinguishable link failures happened. The JSON answer is
+/// the same for all; the HTML page says "expired" or "already used" where
+/// that leaks nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// Unknown, malformed or tampered.
+    Unknown,
+    /// Past its lifetime.
+    Expired,
+    /// Already used, replaced, or killed by wrong codes.
+    Used,
+}
+
+/// Result of a handler.
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// The SPEC §3 error body.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    /// Machine-readable code.
+    pub error: &'static str,
+    /// Human sentence.
+    pub error_description: String,
+}
+
+/// A rendered error, kept in the response extensions for HTML negotiation.
+#[derive(Debug, Clone)]
+pub struct RenderedError {
+    /// Status of the response.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: ErrorBody,
+    /// Link problem, for the invalid-link page.
+    pub token_problem: Option<TokenProblem>,
+    /// A way forward for the HTML page.
+    pub retry: Option<String>,
+}
+
+impl AppError {
+    /// HTTP status and SPEC error code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use AppError::*;
+        match self {
+            InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            InvalidClient => (StatusCode::BAD_REQUEST, "invalid_client"),
+            InvalidRedirectUri => (StatusCode::BAD_REQUEST, "invalid_redirect_uri"),
+            InvalidToken(_) => (StatusCode::BAD_REQUEST, "invalid_token"),
+            InvalidCode => (StatusCode::BAD_REQUEST, "invalid_code"),
+            Csrf => (StatusCode::FORBIDDEN, "invalid_csrf"),
+            NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
+            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request"),
+            TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+            WithRetry(inner, _) => inner.status_and_code(),
+        }
+    }
+
+    /// Attaches a way forward shown on the HTML error page.
+    pub fn with_retry(self, url: String) -> Self {
+        AppError::WithRetry(Box::new(self), url)
+    }
+
+    /// An unexpected failure: `what` is logged, never shown.
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        AppError::Internal(what.to_string())
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(what) => AppError::Internal(format!("corrupt data: {what}")),
+            other => AppError::Unavailable(other),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (this, retry) = match self {
+            AppError::WithRetry(inner, url) => (*inner, Some(url)),
+            other => (other, None),
+        };
+        let (status, code) = this.status_and_code();
+        let mut description = this.to_string();
+        match &this {
+            AppError::Internal(cause) => {
+                let reference = postern_core::crypto::random_token(6);
+                tracing::error!(%reference, cause = %cause, "internal error");
+                description = format!("{description} Reference: {reference}.");
+            }
+            AppError::Unavailable(cause) => {
+                let reference = postern_core::crypto::random_token(6);
+                tracing::error!(%reference, cause = %cause, "database unavailable");
+                description = format!("{description} Reference: {reference}.");
+            }
+            _ => {}
+        }
+        let body = ErrorBody {
+            error: code,
+            error_description: description,
+        };
+        let rendered = RenderedError {
+            status,
+            body: body.clone(),
+            token_problem: match this {
+                AppError::InvalidToken(p) => Some(p),
+                _ => None,
+            },
+            retry,
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::TooManyRequests { retry_after } = this {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.max(1)),
+            );
+        }
+        response.extensions_mut().insert(rendered);
+        response
+    }
+}

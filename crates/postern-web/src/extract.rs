@@ -1,0 +1,195 @@
+//! Extractors that reject malformed input with our error shape, never axum's text.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+use crate::AppState;
+
+/// Largest accepted request body (SPEC §5).
+pub const MAX_BODY: usize = 64 * 1024;
+
+fn body_error(status: StatusCode, what: &str, detail: String) -> AppError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType,
+        _ => AppError::InvalidRequest(format!("The {what} could not be read: {detail}")),
+    }
+}
+
+/// `axum::Json` with SPEC error shapes.
+#[derive(Debug)]
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> AppError {
+    let detail = match &e {
+        JsonRejection::JsonDataError(d) => d.body_text(),
+        JsonRejection::JsonSyntaxError(_) => "malformed JSON".to_owned(),
+        _ => e.body_text(),
+    };
+    body_error(e.status(), "JSON body", detail)
+}
+
+/// `axum::Form` with SPEC error shapes.
+#[derive(Debug)]
+pub struct AppForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(Self(v)),
+            Err(e) => Err(form_rejection(e)),
+        }
+    }
+}
+
+fn form_rejection(e: FormRejection) -> AppError {
+    let detail = match &e {
+        FormRejection::FailedToDeserializeForm(d) => d.body_text(),
+        FormRejection::FailedToDeserializeFormBody(d) => d.body_text(),
+        _ => e.body_text(),
+    };
+    body_error(e.status(), "form", detail)
+}
+
+/// A JSON or `application/x-www-form-urlencoded` body, chosen by `Content-Type`.
+#[derive(Debug)]
+pub struct JsonOrForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+            AppJson::from_request(req, state).await.map(|AppJson(v)| Self(v))
+        } else if mime == "application/x-www-form-urlencoded" {
+            AppForm::from_request(req, state).await.map(|AppForm(v)| Self(v))
+        } else {
+            Err(AppError::UnsupportedMediaType)
+        }
+    }
+}
+
+/// `axum::extract::Query` with SPEC error shapes.
+#[derive(Debug)]
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(e) => Err(query_rejection(e)),
+        }
+    }
+}
+
+fn query_rejection(e: QueryRejection) -> AppError {
+    AppError::InvalidRequest(format!("The query string could not be read: {}", e.body_text()))
+}
+
+/// The person's IP address: the socket peer, or the first untrusted hop of
+/// `X-Forwarded-For` when the peer is a trusted proxy (`POSTERN_TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let xff = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientIp(postern_core::net::client_ip(
+            peer,
+            xff,
+            &state.config.trusted_proxies,
+        )))
+    }
+}
+
+/// The socket peer's address, when the server runs on a socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+    }
+}
+
+/// The `User-Agent` header, bounded to 512 characters.
+#[derive(Debug, Clone)]
+pub struct UserAgent(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(UserAgent(
+            parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().filter(|c| !c.is_control()).take(512).collect()),
+        ))
+    }
+}
+
+/// Whether the client asked for JSON (`Accept: application/json`).
+pub fn wants_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+/// Whether the client prefers an HTML page (a browser navigation).
+pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The `Accept-Language` header, bounded.
+pub fn accept_language(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect())
+}

@@ -1,0 +1,68 @@
+//! Composing and queueing the emails the sign-in flow sends.
+
+use postern_core::{App, EmailAddress};
+use postern_mail::{Brand, NoAccountEmail, OutgoingEmail, SignInEmail};
+use postern_store::{LoginKind, Tx};
+
+use crate::error::{AppError, Result};
+use crate::AppState;
+
+/// Renders the email for a login request: the link and code, or the "no
+/// account" notice.
+pub fn sign_in_email(
+    app: &App,
+    to: &EmailAddress,
+    kind: LoginKind,
+    link: &str,
+    code: &str,
+    locale: &str,
+) -> Result<OutgoingEmail> {
+    let b = &app.settings.branding;
+    let brand = Brand {
+        app_name: app.display_name(),
+        logo_url: b.logo_url.as_deref(),
+        color: b.color.as_deref(),
+    };
+    let rendered = match kind {
+        LoginKind::Link => postern_mail::render_sign_in(&SignInEmail {
+            locale,
+            brand,
+            link,
+            code,
+            link_ttl: app.settings.link_ttl,
+        }),
+        LoginKind::NoAccount => postern_mail::render_no_account(&NoAccountEmail {
+            locale,
+            brand,
+            email: to.as_str(),
+        }),
+    }
+    .map_err(AppError::internal)?;
+    Ok(OutgoingEmail::new(
+        to.as_str(),
+        b.sender_name.as_deref(),
+        locale,
+        rendered,
+    ))
+}
+
+/// Writes `email` to the outbox inside the caller's transaction, encrypted
+/// under the master key; the caller wakes the worker after committing.
+pub async fn enqueue(
+    state: &AppState,
+    tx: &mut Tx,
+    email: &OutgoingEmail,
+    now: i64,
+    expires_at: i64,
+) -> Result<String> {
+    postern_mail::enqueue(
+        &mut **tx,
+        &state.secrets,
+        email,
+        now,
+        expires_at,
+        &state.config.mail_from_domain,
+    )
+    .await
+    .map_err(AppError::internal)
+}

@@ -1,0 +1,6 @@
+//! Handlers, grouped by the part of SPEC they implement.
+
+pub mod assets;
+pub mod dev;
+pub mod health;
+pub mod signin;

@@ -1,0 +1,504 @@
+//! SPEC §3.1 sign-in endpoints and the hosted pages around them.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use axum_extra::extract::cookie::CookieJar;
+use postern_store::Queries;
+use serde::{Deserialize, Serialize};
+
+use crate::cookies;
+use crate::error::{AppError, Result, TokenProblem};
+use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent};
+use crate::pages::{self, CheckPage, ConfirmPage, ConsentPage, LoginPage};
+use crate::signin::{self, Decision, Next, RawAuthParams, Requester, SignedIn};
+use crate::AppState;
+
+/// Body of `POST /request-magic-link` (JSON or form).
+#[derive(Debug, Deserialize)]
+pub struct RequestLinkBody {
+    /// The address to sign in.
+    pub email: Option<String>,
+    /// Authorization parameters, validated as `/authorize` does.
+    #[serde(flatten)]
+    pub params: RawAuthParams,
+}
+
+/// SPEC §3.1 success body.
+#[derive(Debug, Serialize)]
+pub struct LinkSentBody {
+    /// Always "Magic link sent successfully".
+    pub message: &'static str,
+    /// The normalized address.
+    pub email: String,
+}
+
+/// Whether a request comes from our own origin (SPEC §3.1: only then may
+/// `/request-magic-link` bind the browser). `Sec-Fetch-Site` where the
+/// browser sends it, else `Origin`; neither means not a browser page of ours.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin";
+    }
+    let ours = state.config.public_url.origin().ascii_serialization();
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| o == ours)
+}
+
+fn requester(ip: ClientIp, ua: UserAgent, headers: &HeaderMap, binding: Option<String>) -> Requester {
+    Requester {
+        ip: ip.0,
+        user_agent: ua.0,
+        accept_language: accept_language(headers),
+        binding,
+    }
+}
+
+/// The browser's binding secret, creating one (and its cookie) if needed.
+fn ensure_binding(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    match cookies::get(state, &jar, cookies::BINDING) {
+        Some(b) => (jar, b),
+        None => {
+            let b = postern_core::crypto::random_token(32);
+            let jar = jar.add(cookies::build(state, cookies::BINDING, b.clone(), Some(86_400)));
+            (jar, b)
+        }
+    }
+}
+
+fn require<'a>(field: &'static str, v: &'a Option<String>) -> Result<&'a str> {
+    v.as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| AppError::InvalidRequest(format!("{field} is required.")))
+}
+
+/// SPEC §3.1 `POST /request-magic-link`.
+pub async fn request_magic_link(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    JsonOrForm(body): JsonOrForm<RequestLinkBody>,
+) -> Result<(CookieJar, Json<LinkSentBody>)> {
+    let email = require("email", &body.email)?;
+    require("client_id", &body.params.client_id)?;
+    require("redirect_uri", &body.params.redirect_uri)?;
+    let params = signin::validate_auth_params(&state, &body.params).await?;
+    // A cross-site request is served but binds nothing (login CSRF).
+    let (jar, binding) = if same_origin(&state, &headers) {
+        let (jar, b) = ensure_binding(&state, jar);
+        (jar, Some(b))
+    } else {
+        (jar, None)
+    };
+    let sent = signin::request_link(&state, &params, email, &requester(ip, ua, &headers, binding)).await?;
+    Ok((
+        jar,
+        Json(LinkSentBody {
+            message: "Magic link sent successfully",
+            email: sent.email.to_string(),
+        }),
+    ))
+}
+
+/// Query of `GET /login`.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    /// Pre-fills the address.
+    pub login_hint: Option<String>,
+    /// Authorization parameters.
+    #[serde(flatten)]
+    pub params: RawAuthParams,
+}
+
+fn hidden_fields(p: &signin::AuthParams) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("client_id", p.app.client_id.clone()),
+        ("redirect_uri", p.redirect_uri.clone()),
+        ("scope", p.scope.to_string()),
+    ];
+    for (k, val) in [
+        ("state", &p.state),
+        ("nonce", &p.nonce),
+        ("code_challenge", &p.code_challenge),
+        ("ui_locales", &p.ui_locales),
+    ] {
+        if let Some(val) = val {
+            v.push((k, val.clone()));
+        }
+    }
+    if p.code_challenge.is_some() {
+        v.push(("code_challenge_method", "S256".to_owned()));
+    }
+    v
+}
+
+/// `GET /login`: the email form, for an app and destination.
+pub async fn login_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppQuery(q): AppQuery<LoginQuery>,
+) -> Result<Response> {
+    require("client_id", &q.params.client_id)?;
+    let params = signin::validate_auth_params(&state, &q.params).await?;
+    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+    let email = q
+        .login_hint
+        .filter(|h| h.len() <= 254 && !h.chars().any(char::is_control))
+        .unwrap_or_default();
+    let page = LoginPage {
+        lang: "en",
+        app_name: params.app.display_name().to_owned(),
+        csrf_token,
+        hidden: hidden_fields(&params),
+        email,
+    };
+    Ok((jar, pages::render(&page)).into_response())
+}
+
+/// Form of `POST /login`.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// The address.
+    pub email: Option<String>,
+    /// Authorization parameters.
+    #[serde(flatten)]
+    pub params: RawAuthParams,
+}
+
+/// `POST /login`: the hosted form. Binds this browser to the request and
+/// shows "check your email".
+pub async fn login_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(form): AppForm<LoginForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    require("client_id", &form.params.client_id)?;
+    let params = signin::validate_auth_params(&state, &form.params).await?;
+    let back = state.config.url(&format!("/login?{}", params.login_query(form.email.as_deref())));
+    let email = require("email", &form.email).map_err(|e| e.with_retry(back.clone()))?;
+    let (jar, binding) = ensure_binding(&state, jar);
+    let sent = signin::request_link(&state, &params, email, &requester(ip, ua, &headers, Some(binding)))
+        .await
+        .map_err(|e| match e {
+            AppError::InvalidRequest(_) | AppError::TooManyRequests { .. } => e.with_retry(back),
+            other => other,
+        })?;
+    Ok((jar, Redirect::to(&format!("/login/check?id={}", sent.login_id))).into_response())
+}
+
+/// Query of `GET /login/check`.
+#[derive(Debug, Deserialize)]
+pub struct CheckQuery {
+    /// The login request.
+    pub id: Option<String>,
+}
+
+/// `GET /login/check`: "check your email" with code entry, for the browser
+/// that asked.
+pub async fn check_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppQuery(q): AppQuery<CheckQuery>,
+) -> Result<Response> {
+    let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
+    let id = q.id.filter(|i| i.len() <= 64).ok_or_else(unknown)?;
+    let mut conn = state.store.conn().await?;
+    let req = conn.login_request(&id).await?.ok_or_else(unknown)?;
+    let binding = cookies::get(&state, &jar, cookies::BINDING);
+    if !signin::is_asking_browser(&state, &req, binding.as_deref()) {
+        return Err(unknown());
+    }
+    let retry = signin::retry_url(&state, &req);
+    if req.consumed_at.is_some() {
+        return Err(AppError::InvalidToken(TokenProblem::Used).with_retry(retry));
+    }
+    if req.expires_at <= state.now() {
+        return Err(AppError::InvalidToken(TokenProblem::Expired).with_retry(retry));
+    }
+    let app = conn.app(&req.client_id).await?.ok_or_else(unknown)?;
+    drop(conn);
+    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+    let page = CheckPage {
+        lang: "en",
+        app_name: app.display_name().to_owned(),
+        email: req.email.clone(),
+        login_id: req.id.clone(),
+        csrf_token,
+        expires_in: human_duration(req.expires_at - state.now()),
+    };
+    Ok((jar, pages::render(&page)).into_response())
+}
+
+fn human_duration(seconds: i64) -> String {
+    let minutes = (seconds.max(0) + 59) / 60;
+    match minutes {
+        0 | 1 => "1 minute".to_owned(),
+        m if m < 120 => format!("{m} minutes"),
+        m => format!("{} hours", m / 60),
+    }
+}
+
+/// Form of `POST /login/code` and `POST /login/resend`.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// The login request.
+    pub login_id: Option<String>,
+    /// The 6-digit code.
+    pub code: Option<String>,
+}
+
+/// SPEC §3.1 `POST /login/code`: same outcome as the link, from the asking browser.
+pub async fn submit_code(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(form): AppForm<CodeForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let login_id = require("login_id", &form.login_id)?;
+    let code = require("code", &form.code)?;
+    let binding = cookies::get(&state, &jar, cookies::BINDING);
+    let who = requester(ip, ua, &headers, binding);
+    let signed_in = signin::redeem_code(&state, login_id, code, &who)
+        .await
+        .map_err(|e| match e {
+            AppError::InvalidCode => e.with_retry(format!("/login/check?id={login_id}")),
+            other => other,
+        })?;
+    Ok(signed_in_response(&state, jar, signed_in))
+}
+
+/// `POST /login/resend`: "send again" from the asking browser. Replaces its
+/// earlier request with a new link and code.
+pub async fn resend(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(form): AppForm<CodeForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
+    let login_id = require("login_id", &form.login_id)?;
+    let req = state.store.conn().await?.login_request(login_id).await?.ok_or_else(unknown)?;
+    let binding = cookies::get(&state, &jar, cookies::BINDING);
+    if !signin::is_asking_browser(&state, &req, binding.as_deref()) {
+        return Err(unknown());
+    }
+    let raw = RawAuthParams {
+        client_id: Some(req.client_id.clone()),
+        redirect_uri: Some(req.redirect_uri.clone()),
+        scope: Some(req.scope.clone()),
+        state: req.state.clone(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        code_challenge_method: req.code_challenge.as_ref().map(|_| "S256".to_owned()),
+        ui_locales: Some(req.locale.clone()),
+    };
+    let params = signin::validate_auth_params(&state, &raw).await?;
+    let retry = signin::retry_url(&state, &req);
+    let sent = signin::request_link(&state, &params, &req.email, &requester(ip, ua, &headers, binding))
+        .await
+        .map_err(|e| e.with_retry(retry))?;
+    Ok(Redirect::to(&format!("/login/check?id={}", sent.login_id)).into_response())
+}
+
+/// Query of `GET /verify-email`.
+#[derive(Debug, Deserialize)]
+pub struct VerifyQuery {
+    /// The `pml_` token.
+    pub token: Option<String>,
+}
+
+/// SPEC §3.1 `GET /verify-email`: consumes at once in the asking browser;
+/// elsewhere shows a confirmation page and consumes nothing.
+pub async fn verify_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppQuery(q): AppQuery<VerifyQuery>,
+) -> Result<Response> {
+    let token = q.token.unwrap_or_default();
+    let opened = signin::open_link(&state, &token, ip.0).await?;
+    let binding = cookies::get(&state, &jar, cookies::BINDING);
+    if signin::is_asking_browser(&state, &opened.request, binding.as_deref()) {
+        let who = requester(ip, ua, &headers, binding);
+        let signed_in = signin::consume_link(&state, &opened, &who).await?;
+        return Ok(signed_in_response(&state, jar, signed_in));
+    }
+    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+    Ok((jar, confirm_page(&opened, token, csrf_token, false)).into_response())
+}
+
+fn confirm_page(opened: &signin::OpenedLink, token: String, csrf_token: String, same_browser_only: bool) -> Response {
+    let req = &opened.request;
+    let asked_at = time::OffsetDateTime::from_unix_timestamp(req.created_at)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+        .unwrap_or_default();
+    pages::render(&ConfirmPage {
+        lang: "en",
+        app_name: opened.app.display_name().to_owned(),
+        email: req.email.clone(),
+        asked_from: describe_browser(req.user_agent.as_deref()),
+        asked_at,
+        same_browser_only,
+        csrf_token,
+        token,
+    })
+}
+
+/// "Firefox on Linux"-style description of a user agent, for people.
+pub fn describe_browser(ua: Option<&str>) -> String {
+    let ua = ua.unwrap_or("");
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name)
+    .unwrap_or("a browser");
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match os {
+        Some(os) => format!("{browser} on {os}"),
+        None => browser.to_owned(),
+    }
+}
+
+/// Form of `POST /verify-email`.
+#[derive(Debug, Deserialize)]
+pub struct VerifyForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// The `pml_` token.
+    pub token: Option<String>,
+}
+
+/// SPEC §3.1 `POST /verify-email`: the confirmation page's button. What it
+/// does follows the app's `device_policy`.
+pub async fn verify_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(form): AppForm<VerifyForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let token = form.token.unwrap_or_default();
+    let opened = signin::open_link(&state, &token, ip.0).await?;
+    let binding = cookies::get(&state, &jar, cookies::BINDING);
+    let asking = signin::is_asking_browser(&state, &opened.request, binding.as_deref());
+    use postern_core::DevicePolicy;
+    match opened.app.settings.device_policy {
+        DevicePolicy::Any => {}
+        // `remote` approval arrives with the browser-experience work; until
+        // then it is as strict as `same_browser`.
+        DevicePolicy::SameBrowser | DevicePolicy::Remote if asking => {}
+        DevicePolicy::SameBrowser | DevicePolicy::Remote => {
+            let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+            return Ok((jar, confirm_page(&opened, String::new(), csrf_token, true)).into_response());
+        }
+    }
+    let who = requester(ip, ua, &headers, binding);
+    let signed_in = signin::consume_link(&state, &opened, &who).await?;
+    Ok(signed_in_response(&state, jar, signed_in))
+}
+
+/// Sets the session cookie and goes on: the app, or the consent screen.
+fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Response {
+    let jar = jar.add(cookies::build(
+        state,
+        cookies::SESSION,
+        s.session_secret,
+        Some(s.session_ttl),
+    ));
+    match s.next {
+        Next::Redirect(url) => (jar, Redirect::to(&url)).into_response(),
+        Next::Consent { login_id, app, scope } => {
+            let (jar, csrf_token) = cookies::csrf_token(state, jar);
+            let page = ConsentPage {
+                lang: "en",
+                app_name: app.display_name().to_owned(),
+                logo_url: app.settings.branding.logo_url.clone(),
+                items: pages::scope_items(&scope),
+                login_id,
+                csrf_token,
+            };
+            (jar, pages::render(&page)).into_response()
+        }
+    }
+}
+
+/// Form of `POST /consent`.
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// The login request being finished.
+    pub login_id: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: Option<String>,
+}
+
+/// `POST /consent`: Allow remembers the grant and continues; Deny returns
+/// `access_denied` to the app.
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppForm(form): AppForm<ConsentForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let login_id = require("login_id", &form.login_id)?;
+    let decision = match form.decision.as_deref() {
+        Some("allow") => Decision::Allow,
+        Some("deny") => Decision::Deny,
+        _ => return Err(AppError::InvalidRequest("decision must be allow or deny.".into())),
+    };
+    let session = cookies::get(&state, &jar, cookies::SESSION);
+    let url = signin::decide_consent(&state, login_id, session.as_deref(), decision).await?;
+    Ok(Redirect::to(&url).into_response())
+}

@@ -1,0 +1,187 @@
+//! `postern serve`: wires configuration, storage, mail and the web layer
+//! into one running [`Application`].
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use postern_core::{Clock, Secrets, SystemClock};
+use postern_mail::{DevInbox, Mailbox, Outbox, Transport};
+use postern_store::{Queries, Store};
+use postern_web::{AppState, Inner, WebConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{resolve_master_key, Config, MailConfig};
+
+/// How often expired rows are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// A built server: listening, migrated, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    outbox: Outbox,
+    history_retention: i64,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads the master key (creating
+    /// `postern.key` in `dir` for SQLite when none is configured), and
+    /// binds the listener. `clock` is the system clock outside tests.
+    pub async fn build(config: &Config, clock: Arc<dyn Clock>, dir: &Path) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url)
+            .await
+            .context("could not open the database (POSTERN_DATABASE_URL)")?;
+        store.migrate().await.context("could not apply database migrations")?;
+        let (master_key, notice) = resolve_master_key(config, store.backend(), dir)?;
+        if let Some(notice) = notice {
+            tracing::warn!("{notice}");
+        }
+        let secrets = Arc::new(Secrets::new(&master_key));
+        let dev_inbox = matches!(config.mail, MailConfig::Stdout).then(DevInbox::new);
+        let transport = match &config.mail {
+            MailConfig::Stdout => Transport::Stdout(dev_inbox.clone().unwrap_or_default()),
+            MailConfig::File(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("could not create the mail directory {}", dir.display()))?;
+                Transport::File(dir.clone())
+            }
+            MailConfig::Smtp(_) => anyhow::bail!(
+                "SMTP delivery is not available in this version yet; use POSTERN_MAIL=stdout or file:///dir"
+            ),
+        };
+        let from: Mailbox = config
+            .mail_from
+            .raw
+            .parse()
+            .context("POSTERN_MAIL_FROM is not a valid mailbox")?;
+        let outbox = Outbox::new(store.clone(), Arc::clone(&secrets), transport, from, Arc::clone(&clock));
+        let public_url = config.public_url_parsed();
+        let dev_mail = dev_inbox.is_some() && config.is_loopback_public_url() && config.bind.ip().is_loopback();
+        let web = WebConfig {
+            public_url,
+            rate_limit_email_per_hour: config.rate_limit_email_per_hour.into(),
+            rate_limit_ip_per_hour: config.rate_limit_ip_per_hour.into(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            session_idle_ttl: config.session_idle_ttl,
+            session_max_age: config.session_max_age,
+            dev_mail,
+            mail_from_domain: config
+                .mail_from
+                .address
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_owned())
+                .unwrap_or_else(|| "localhost".to_owned()),
+        };
+        let state = AppState::new(Inner {
+            config: web,
+            store,
+            secrets,
+            clock,
+            mail_wake: outbox.waker(),
+            dev_inbox,
+        });
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("could not listen on {} (POSTERN_BIND)", config.bind))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            state,
+            outbox,
+            history_retention: config.history_retention,
+        })
+    }
+
+    /// The port it listens on (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (tests read the store and the development inbox).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests and
+    /// the mail batch in progress finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let worker = tokio::spawn(self.outbox.run(stopped(stop_rx.clone())));
+        let purger = tokio::spawn(purge_loop(self.state.clone(), self.history_retention, stopped(stop_rx)));
+        let router = postern_web::router(self.state.clone());
+        tracing::info!(port = self.port, url = %self.state.config.issuer(), "Postern is listening");
+        let result = postern_web::serve(self.listener, router, shutdown).await;
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        let _ = purger.await;
+        self.state.store.close().await;
+        result.context("the HTTP server failed")
+    }
+}
+
+/// Deletes expired rows now and every [`PURGE_EVERY`] until `shutdown`.
+async fn purge_loop(state: AppState, retention: i64, shutdown: impl Future<Output = ()>) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let now = state.now();
+        let purged = async { state.store.conn().await?.purge_expired(now, now - retention).await };
+        match purged.await {
+            Ok(p) => tracing::debug!(?p, "purged expired rows"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired rows"),
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(PURGE_EVERY) => {}
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// `postern serve`: runs the server in the working directory until SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let dir = std::env::current_dir().context("no working directory")?;
+    let app = Application::build(&config, Arc::new(SystemClock), &dir).await?;
+    if app.state.dev_inbox.is_some() {
+        let url = app.state.config.issuer();
+        eprintln!(
+            "\nPostern is running at {url}\n  Emails are printed here{}.\n  Next: create an app with `postern app create --name Demo --redirect-uri http://127.0.0.1:3000/callback`\n",
+            if app.state.config.dev_mail {
+                format!(" and shown at {url}/_dev/mail")
+            } else {
+                String::new()
+            }
+        );
+    }
+    app.run_until(shutdown_signal()).await
+}
