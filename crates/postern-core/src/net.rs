@@ -34,7 +34,10 @@ impl IpCidr {
         if prefix > max {
             return None;
         }
-        Some(Self { network: mask(addr, prefix), prefix })
+        Some(Self {
+            network: mask(addr, prefix),
+            prefix,
+        })
     }
 
     /// The network address (host bits cleared).
@@ -64,7 +67,10 @@ impl FromStr for IpCidr {
         let (addr, prefix) = match t.split_once('/') {
             Some((addr, prefix)) => {
                 // Digits only: `u8::from_str` would also take "+8".
-                if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                if prefix.is_empty()
+                    || prefix.len() > 3
+                    || !prefix.bytes().all(|b| b.is_ascii_digit())
+                {
                     return Err(err());
                 }
                 let addr: IpAddr = addr.parse().map_err(|_| err())?;
@@ -194,8 +200,17 @@ mod tests {
     #[test]
     fn malformed_networks_are_refused() {
         for bad in [
-            "", "10.0.0.0/", "10.0.0.0/33", "2001:db8::/129", "10.0.0/8", "10.0.0.0/+8",
-            "10.0.0.0/8/8", "example.com", "10.0.0.0 /8", "::ffff:10.0.0.0/95", "/8",
+            "",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "2001:db8::/129",
+            "10.0.0/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/8/8",
+            "example.com",
+            "10.0.0.0 /8",
+            "::ffff:10.0.0.0/95",
+            "/8",
         ] {
             assert!(bad.parse::<IpCidr>().is_err(), "{bad:?} should be refused");
         }
@@ -244,22 +259,80 @@ mod tests {
     fn client_ip_believes_only_trusted_proxies() {
         let trusted = nets(&["10.0.0.0/8", "2001:db8:ff::/48"]);
         let cases: [(&str, &str, Option<&str>, &str); 12] = [
-            ("untrusted peer ignores the header", "203.0.113.5", Some("198.51.100.1"), "203.0.113.5"),
+            (
+                "untrusted peer ignores the header",
+                "203.0.113.5",
+                Some("198.51.100.1"),
+                "203.0.113.5",
+            ),
             ("trusted peer without header", "10.0.0.1", None, "10.0.0.1"),
-            ("one trusted hop", "10.0.0.1", Some("198.51.100.1"), "198.51.100.1"),
-            ("spoofed left entries are ignored", "10.0.0.1", Some("1.1.1.1, 198.51.100.1"), "198.51.100.1"),
-            ("chain of trusted proxies", "10.0.0.1", Some("198.51.100.1, 10.0.0.7,10.0.0.8"), "198.51.100.1"),
-            ("all trusted gives the leftmost", "10.0.0.1", Some("10.0.0.7, 10.0.0.8"), "10.0.0.7"),
-            ("malformed entry stops the walk", "10.0.0.1", Some("198.51.100.1, garbage, 10.0.0.9"), "10.0.0.9"),
-            ("malformed last entry keeps the peer", "10.0.0.1", Some("198.51.100.1, unknown"), "10.0.0.1"),
-            ("empty header keeps the peer", "10.0.0.1", Some(""), "10.0.0.1"),
-            ("mapped peer is trusted as IPv4", "::ffff:10.0.0.1", Some("198.51.100.1"), "198.51.100.1"),
-            ("mapped client becomes IPv4", "10.0.0.1", Some("::ffff:198.51.100.1"), "198.51.100.1"),
-            ("IPv6 proxies", "2001:db8:ff::1", Some("2001:db8:1::5, 2001:db8:ff::2"), "2001:db8:1::5"),
+            (
+                "one trusted hop",
+                "10.0.0.1",
+                Some("198.51.100.1"),
+                "198.51.100.1",
+            ),
+            (
+                "spoofed left entries are ignored",
+                "10.0.0.1",
+                Some("1.1.1.1, 198.51.100.1"),
+                "198.51.100.1",
+            ),
+            (
+                "chain of trusted proxies",
+                "10.0.0.1",
+                Some("198.51.100.1, 10.0.0.7,10.0.0.8"),
+                "198.51.100.1",
+            ),
+            (
+                "all trusted gives the leftmost",
+                "10.0.0.1",
+                Some("10.0.0.7, 10.0.0.8"),
+                "10.0.0.7",
+            ),
+            (
+                "malformed entry stops the walk",
+                "10.0.0.1",
+                Some("198.51.100.1, garbage, 10.0.0.9"),
+                "10.0.0.9",
+            ),
+            (
+                "malformed last entry keeps the peer",
+                "10.0.0.1",
+                Some("198.51.100.1, unknown"),
+                "10.0.0.1",
+            ),
+            (
+                "empty header keeps the peer",
+                "10.0.0.1",
+                Some(""),
+                "10.0.0.1",
+            ),
+            (
+                "mapped peer is trusted as IPv4",
+                "::ffff:10.0.0.1",
+                Some("198.51.100.1"),
+                "198.51.100.1",
+            ),
+            (
+                "mapped client becomes IPv4",
+                "10.0.0.1",
+                Some("::ffff:198.51.100.1"),
+                "198.51.100.1",
+            ),
+            (
+                "IPv6 proxies",
+                "2001:db8:ff::1",
+                Some("2001:db8:1::5, 2001:db8:ff::2"),
+                "2001:db8:1::5",
+            ),
         ];
         for (what, peer, xff, expected) in cases {
             assert_eq!(client_ip(ip(peer), xff, &trusted), ip(expected), "{what}");
         }
-        assert_eq!(client_ip(ip("::ffff:203.0.113.5"), None, &[]), ip("203.0.113.5"));
+        assert_eq!(
+            client_ip(ip("::ffff:203.0.113.5"), None, &[]),
+            ip("203.0.113.5")
+        );
     }
 }

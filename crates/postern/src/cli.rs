@@ -69,7 +69,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Register an app; prints {"client_id": ..., "client_secret": ...} as JSON.
-    Create(CreateApp),
+    Create(Box<CreateApp>),
     /// List apps, one JSON object per line.
     List,
     /// Show one app's settings as JSON (never its secret).
@@ -78,7 +78,7 @@ pub enum AppCommand {
         client_id: String,
     },
     /// Change an app's settings; only the given flags change.
-    Update(UpdateApp),
+    Update(Box<UpdateApp>),
 }
 
 /// `postern keys ...`
@@ -132,7 +132,11 @@ pub struct UpdateApp {
     #[arg(long = "redirect-uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,
     /// Replace the post-logout redirect URIs with these (repeatable).
-    #[arg(long = "post-logout-redirect-uri", value_name = "URI", conflicts_with = "clear_post_logout_redirect_uris")]
+    #[arg(
+        long = "post-logout-redirect-uri",
+        value_name = "URI",
+        conflicts_with = "clear_post_logout_redirect_uris"
+    )]
     pub post_logout_redirect_uris: Vec<String>,
     /// Remove every post-logout redirect URI.
     #[arg(long)]
@@ -156,7 +160,11 @@ pub struct UpdateApp {
     #[arg(long)]
     pub no_bind_ip_range: bool,
     /// Replace the allowed email domains with these (repeatable).
-    #[arg(long = "allowed-domain", value_name = "DOMAIN", conflicts_with = "clear_allowed_domains")]
+    #[arg(
+        long = "allowed-domain",
+        value_name = "DOMAIN",
+        conflicts_with = "clear_allowed_domains"
+    )]
     pub allowed_domains: Vec<String>,
     /// Allow every email domain again.
     #[arg(long)]
@@ -328,19 +336,59 @@ mod tests {
     #[test]
     fn create_takes_every_setting() {
         let cli = Cli::try_parse_from([
-            "postern", "app", "create", "--name", "N", "--redirect-uri", "https://a.example/cb",
-            "--redirect-uri", "https://a.example/cb2", "--public", "--first-party", "--no-signup",
-            "--bind-ip-range", "--allowed-domain", "a.example", "--device-policy", "same_browser",
-            "--link-ttl", "5m", "--session-max-age", "7d", "--subject-type", "public", "--locale",
-            "de", "--consent", "skip", "--id-token-alg", "eddsa", "--brand-color", "#112233",
+            "postern",
+            "app",
+            "create",
+            "--name",
+            "N",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--redirect-uri",
+            "https://a.example/cb2",
+            "--public",
+            "--first-party",
+            "--no-signup",
+            "--bind-ip-range",
+            "--allowed-domain",
+            "a.example",
+            "--device-policy",
+            "same_browser",
+            "--link-ttl",
+            "5m",
+            "--session-max-age",
+            "7d",
+            "--subject-type",
+            "public",
+            "--locale",
+            "de",
+            "--consent",
+            "skip",
+            "--id-token-alg",
+            "eddsa",
+            "--brand-color",
+            "#112233",
         ])
         .unwrap();
-        let Command::App { command: AppCommand::Create(c) } = cli.command else { panic!() };
+        let Command::App {
+            command: AppCommand::Create(c),
+        } = cli.command
+        else {
+            panic!()
+        };
         assert_eq!(c.redirect_uris.len(), 2);
         assert_eq!(c.settings.link_ttl, Some(300));
-        assert_eq!(c.settings.session_max_age, Some(OptionalDuration(Some(7 * 86_400))));
-        assert!(matches!(c.settings.id_token_alg, Some(IdTokenAlgArg::EdDsa)));
-        assert!(matches!(c.settings.device_policy, Some(DevicePolicyArg::SameBrowser)));
+        assert_eq!(
+            c.settings.session_max_age,
+            Some(OptionalDuration(Some(7 * 86_400)))
+        );
+        assert!(matches!(
+            c.settings.id_token_alg,
+            Some(IdTokenAlgArg::EdDsa)
+        ));
+        assert!(matches!(
+            c.settings.device_policy,
+            Some(DevicePolicyArg::SameBrowser)
+        ));
     }
 
     #[test]

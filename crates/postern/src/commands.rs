@@ -81,7 +81,10 @@ impl<'a> From<&'a App> for AppView<'a> {
 pub async fn migrate(config: &Config) -> Result {
     let store = open_store(config).await?;
     store.close().await;
-    eprintln!("postern: database migrations applied ({:?})", store.backend());
+    eprintln!(
+        "postern: database migrations applied ({:?})",
+        store.backend()
+    );
     Ok(())
 }
 
@@ -97,10 +100,10 @@ pub async fn keys(command: KeysCommand, _config: &Config) -> Result {
 /// `postern app ...`. Migrates the database first, so a fresh one works.
 pub async fn app(command: AppCommand, config: &Config) -> Result {
     match command {
-        AppCommand::Create(args) => create_app(args, config).await,
+        AppCommand::Create(args) => create_app(*args, config).await,
         AppCommand::List => list_apps(config).await,
         AppCommand::Show { client_id } => show_app(&client_id, config).await,
-        AppCommand::Update(args) => update_app(args, config).await,
+        AppCommand::Update(args) => update_app(*args, config).await,
     }
 }
 
@@ -120,7 +123,13 @@ async fn create_app(args: CreateApp, config: &Config) -> Result {
     App::validate(&args.name, &mut settings).map_err(|e| CommandError::Invalid(e.to_string()))?;
 
     let now = SystemClock.now();
-    let app = App { client_id: random_token(16), name: args.name, settings, created_at: now, updated_at: now };
+    let app = App {
+        client_id: random_token(16),
+        name: args.name,
+        settings,
+        created_at: now,
+        updated_at: now,
+    };
     // `pcs_` lets secret scanners recognise a leaked client secret.
     let secret = (!app.settings.public).then(|| format!("pcs_{}", random_token(32)));
     let secret_hash = secret.as_ref().map(|s| sha256_b64(s.as_bytes()));
@@ -128,7 +137,9 @@ async fn create_app(args: CreateApp, config: &Config) -> Result {
     let store = open_store(config).await?;
     // One transaction: an app is never stored without its secret.
     let mut tx = store.begin().await.map_err(db_error)?;
-    tx.insert_app(&app, secret_hash.as_deref()).await.map_err(db_error)?;
+    tx.insert_app(&app, secret_hash.as_deref())
+        .await
+        .map_err(db_error)?;
     tx.commit().await.map_err(|e| db_error(e.into()))?;
     store.close().await;
 
@@ -145,7 +156,13 @@ async fn create_app(args: CreateApp, config: &Config) -> Result {
 
 async fn list_apps(config: &Config) -> Result {
     let store = open_store(config).await?;
-    let apps = store.conn().await.map_err(db_error)?.apps().await.map_err(db_error)?;
+    let apps = store
+        .conn()
+        .await
+        .map_err(db_error)?
+        .apps()
+        .await
+        .map_err(db_error)?;
     store.close().await;
     let lines = apps
         .iter()
@@ -157,7 +174,13 @@ async fn list_apps(config: &Config) -> Result {
 
 async fn show_app(client_id: &str, config: &Config) -> Result {
     let store = open_store(config).await?;
-    let app = store.conn().await.map_err(db_error)?.app(client_id).await.map_err(db_error)?;
+    let app = store
+        .conn()
+        .await
+        .map_err(db_error)?
+        .app(client_id)
+        .await
+        .map_err(db_error)?;
     store.close().await;
     let app = app.ok_or_else(|| not_found(client_id))?;
     print_app(&app)
@@ -168,7 +191,11 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
     // Read, change and write in one transaction so the change applies to
     // what was read.
     let mut tx = store.begin().await.map_err(db_error)?;
-    let mut app = tx.app(&args.client_id).await.map_err(db_error)?.ok_or_else(|| not_found(&args.client_id))?;
+    let mut app = tx
+        .app(&args.client_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| not_found(&args.client_id))?;
 
     if let Some(name) = args.name {
         app.name = name;
@@ -195,7 +222,8 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
     }
     apply_settings(s, args.settings);
     // Dropping the transaction on error rolls it back: nothing changes.
-    App::validate(&app.name, &mut app.settings).map_err(|e| CommandError::Invalid(e.to_string()))?;
+    App::validate(&app.name, &mut app.settings)
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
     app.updated_at = SystemClock.now().max(app.updated_at);
 
     if !tx.update_app(&app).await.map_err(db_error)? {
@@ -282,7 +310,14 @@ fn print_lines(lines: impl IntoIterator<Item = String>) -> Result {
             other => other.map_err(anyhow::Error::from)?,
         }
     }
-    out.flush().or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })
+    out.flush()
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
         .map_err(anyhow::Error::from)?;
     Ok(())
 }

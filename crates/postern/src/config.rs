@@ -185,14 +185,11 @@ impl Config {
     }
 
     /// Whether cookies carry `Secure`: exactly when the public URL is https (SPEC §3.3).
-    // Read by serve.rs.
-    #[allow(dead_code)]
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
     }
 
     /// The public URL parsed (always succeeds: it was validated at load).
-    #[allow(dead_code)]
     pub fn public_url_parsed(&self) -> Url {
         Url::parse(&self.public_url).expect("public_url was validated at load")
     }
@@ -252,7 +249,10 @@ struct Raw {
 
 impl Raw {
     fn invalid(&self, message: impl fmt::Display) -> ConfigError {
-        ConfigError::Invalid { origin: self.origin.clone(), message: message.to_string() }
+        ConfigError::Invalid {
+            origin: self.origin.clone(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -279,11 +279,17 @@ pub fn load(
         .config
         .clone()
         .map(|p| (p, "--config".to_owned()))
-        .or_else(|| env.get("POSTERN_CONFIG").map(|p| (PathBuf::from(p), "POSTERN_CONFIG".to_owned())));
+        .or_else(|| {
+            env.get("POSTERN_CONFIG")
+                .map(|p| (PathBuf::from(p), "POSTERN_CONFIG".to_owned()))
+        });
     let config_file = match explicit_file {
         Some((path, origin)) => {
             if path.as_os_str().is_empty() {
-                return Err(ConfigError::Invalid { origin, message: "empty path".into() });
+                return Err(ConfigError::Invalid {
+                    origin,
+                    message: "empty path".into(),
+                });
             }
             Some(working_dir.join(path))
         }
@@ -305,9 +311,13 @@ pub fn load(
         }
         let key = rest.to_ascii_lowercase();
         match KEYS.iter().find(|k| **k == key) {
-            Some(k) if rest == k.to_ascii_uppercase() => {
-                layer.push((*k, Raw { value: value.clone(), origin: name.clone() }))
-            }
+            Some(k) if rest == k.to_ascii_uppercase() => layer.push((
+                *k,
+                Raw {
+                    value: value.clone(),
+                    origin: name.clone(),
+                },
+            )),
             _ => {
                 let known: Vec<String> = KEYS.iter().map(|k| env_name(k)).collect();
                 warnings.push(unknown_setting_warning(
@@ -328,7 +338,15 @@ pub fn load(
     ]
     .into_iter()
     .filter_map(|(key, value, flag)| {
-        value.as_ref().map(|v| (key, Raw { value: v.clone(), origin: flag.to_owned() }))
+        value.as_ref().map(|v| {
+            (
+                key,
+                Raw {
+                    value: v.clone(),
+                    origin: flag.to_owned(),
+                },
+            )
+        })
     })
     .collect();
     apply_layer(&mut raw, flag_layer)?;
@@ -343,9 +361,14 @@ fn read_config_file(
     path: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(&'static str, Raw)>, ConfigError> {
-    let file_error = |message: String| ConfigError::File { path: path.to_owned(), message };
+    let file_error = |message: String| ConfigError::File {
+        path: path.to_owned(),
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_error(e.message().to_owned()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_error(e.message().to_owned()))?;
     let shown = path.display();
     let mut layer = Vec::new();
     for (key, value) in table {
@@ -373,7 +396,10 @@ fn read_config_file(
                 .collect::<Result<Vec<_>, _>>()?
                 .join(","),
             _ => {
-                return Err(ConfigError::Invalid { origin, message: "expected a string or a number".into() })
+                return Err(ConfigError::Invalid {
+                    origin,
+                    message: "expected a string or a number".into(),
+                })
             }
         };
         layer.push((*known, Raw { value, origin }));
@@ -453,22 +479,35 @@ fn build(
     };
     let bind = match take("bind") {
         Some(r) => r.value.trim().parse().map_err(|_| {
-            r.invalid(format!("{:?} is not a socket address such as 127.0.0.1:8080 or [::]:8080", r.value))
+            r.invalid(format!(
+                "{:?} is not a socket address such as 127.0.0.1:8080 or [::]:8080",
+                r.value
+            ))
         })?,
         None => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
     let database_url = match take("database_url") {
         Some(r) => {
             let v = r.value.trim();
-            if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
-                return Err(r.invalid("use sqlite://path/to/postern.db or postgres://user@host/database"));
+            if !(v.starts_with("sqlite:")
+                || v.starts_with("postgres://")
+                || v.starts_with("postgresql://"))
+            {
+                return Err(
+                    r.invalid("use sqlite://path/to/postern.db or postgres://user@host/database")
+                );
             }
             v.to_owned()
         }
         None => "sqlite://postern.db".to_owned(),
     };
-    let mut smtp_password = secret(take("smtp_password"), take("smtp_password_file"), working_dir, warnings)?
-        .map(|(s, _)| s);
+    let mut smtp_password = secret(
+        take("smtp_password"),
+        take("smtp_password_file"),
+        working_dir,
+        warnings,
+    )?
+    .map(|(s, _)| s);
     let (mail, mail_explicit) = match take("mail") {
         Some(r) => (parse_mail(&r, &mut smtp_password)?, true),
         None => (MailConfig::Stdout, false),
@@ -477,7 +516,12 @@ fn build(
         Some(r) => parse_mail_from(&r.value).map_err(|m| r.invalid(m))?,
         None => parse_mail_from("Postern <no-reply@localhost>").expect("default sender parses"),
     };
-    let master_key = match secret(take("master_key"), take("master_key_file"), working_dir, warnings)? {
+    let master_key = match secret(
+        take("master_key"),
+        take("master_key_file"),
+        working_dir,
+        warnings,
+    )? {
         Some((key, source)) => {
             if MasterKey::from_hex(key.expose_secret()).is_err() {
                 return Err(ConfigError::Invalid {
@@ -501,9 +545,7 @@ fn build(
     };
     let admin_emails = match take("admin_emails") {
         Some(r) => list(&r.value)
-            .map(|item| {
-                EmailAddress::parse(item).map_err(|e| r.invalid(format!("{item:?}: {e}")))
-            })
+            .map(|item| EmailAddress::parse(item).map_err(|e| r.invalid(format!("{item:?}: {e}"))))
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
@@ -521,8 +563,11 @@ fn build(
     let log = match take("log") {
         Some(r) => {
             let v = r.value.trim().to_owned();
-            tracing_subscriber::EnvFilter::try_new(&v)
-                .map_err(|e| r.invalid(format!("not a log filter such as `info` or `postern=debug,info`: {e}")))?;
+            tracing_subscriber::EnvFilter::try_new(&v).map_err(|e| {
+                r.invalid(format!(
+                    "not a log filter such as `info` or `postern=debug,info`: {e}"
+                ))
+            })?;
             v
         }
         None => "info".to_owned(),
@@ -575,7 +620,9 @@ fn check_security(config: &Config, warnings: &mut Vec<String>) -> Result<(), Con
     match &config.mail {
         MailConfig::Stdout if !loopback => {
             if !config.mail_explicit {
-                return Err(ConfigError::StdoutMailOnPublicUrl(config.public_url.clone()));
+                return Err(ConfigError::StdoutMailOnPublicUrl(
+                    config.public_url.clone(),
+                ));
             }
             warnings.push(format!(
                 "POSTERN_MAIL=stdout with the public URL {}: every email, sign-in link included, \
@@ -589,13 +636,12 @@ fn check_security(config: &Config, warnings: &mut Vec<String>) -> Result<(), Con
             dir.display(),
             config.public_url
         )),
-        MailConfig::Smtp(smtp) if smtp.scheme() == "smtp" && !is_loopback_url(smtp) => {
-            warnings.push(format!(
+        MailConfig::Smtp(smtp) if smtp.scheme() == "smtp" && !is_loopback_url(smtp) => warnings
+            .push(format!(
                 "POSTERN_MAIL uses plain smtp:// to {}: emails carrying sign-in links are sent \
                  unencrypted; use smtps:// or smtp+starttls://",
                 smtp.host_str().unwrap_or_default()
-            ))
-        }
+            )),
         _ => {}
     }
     if config.session_idle_ttl > config.session_max_age {
@@ -640,7 +686,10 @@ fn parse_public_url(r: &Raw) -> Result<String, ConfigError> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-fn parse_mail(r: &Raw, smtp_password: &mut Option<SecretString>) -> Result<MailConfig, ConfigError> {
+fn parse_mail(
+    r: &Raw,
+    smtp_password: &mut Option<SecretString>,
+) -> Result<MailConfig, ConfigError> {
     let v = r.value.trim();
     if v == "stdout" {
         return Ok(MailConfig::Stdout);
@@ -648,20 +697,24 @@ fn parse_mail(r: &Raw, smtp_password: &mut Option<SecretString>) -> Result<MailC
     let usage = "use stdout, file:///directory, smtp://host:port, smtps://user:password@host:465 \
                  or smtp+starttls://host:587";
     // Never echo the value: it may hold a password.
-    let mut url = Url::parse(v).map_err(|_| r.invalid(format!("not a mail transport URL; {usage}")))?;
+    let mut url =
+        Url::parse(v).map_err(|_| r.invalid(format!("not a mail transport URL; {usage}")))?;
     match url.scheme() {
         "file" => {
             if url.host().is_some() || url.query().is_some() || url.fragment().is_some() {
                 return Err(r.invalid("use file:///absolute/directory"));
             }
-            let dir = url.to_file_path().map_err(|()| r.invalid("use file:///absolute/directory"))?;
+            let dir = url
+                .to_file_path()
+                .map_err(|()| r.invalid("use file:///absolute/directory"))?;
             Ok(MailConfig::File(dir))
         }
         "smtp" | "smtps" | "smtp+starttls" => {
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(r.invalid("the SMTP URL needs a host"));
             }
-            if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some()
+            {
                 return Err(r.invalid("the SMTP URL takes only user, password, host and port"));
             }
             if let Some(password) = url.password() {
@@ -727,7 +780,11 @@ fn parse_mail_from(text: &str) -> Result<MailFrom, String> {
             "{raw:?} is not one mailbox such as `Postern <no-reply@example.com>`"
         ));
     }
-    Ok(MailFrom { raw: raw.to_owned(), name, address: address.to_owned() })
+    Ok(MailFrom {
+        raw: raw.to_owned(),
+        name,
+        address: address.to_owned(),
+    })
 }
 
 /// `local@domain` with a dot-atom local part and an ASCII host name (one
@@ -774,7 +831,10 @@ fn secret(
         if value.is_empty() {
             return Err(r.invalid("empty secret"));
         }
-        let source = SecretSource { origin: r.origin.clone(), from_file: false };
+        let source = SecretSource {
+            origin: r.origin.clone(),
+            from_file: false,
+        };
         return Ok(Some((SecretString::from(value.to_owned()), source)));
     }
     let Some(r) = file else {
@@ -790,7 +850,10 @@ fn secret(
     if let Some(w) = readable_by_others(&path) {
         warnings.push(format!("{} ({})", w, r.origin));
     }
-    let source = SecretSource { origin: r.origin.clone(), from_file: true };
+    let source = SecretSource {
+        origin: r.origin.clone(),
+        from_file: true,
+    };
     Ok(Some((SecretString::from(value.to_owned()), source)))
 }
 
@@ -857,8 +920,6 @@ fn redact_url_password(url: &str) -> String {
 /// requires one: every instance must share it. With SQLite and no key set,
 /// `dir/postern.key` is read, or created (mode 0600, never overwritten) with
 /// a fresh key and a notice to back it up separately from the database.
-// Called by serve.rs.
-#[allow(dead_code)]
 pub fn resolve_master_key(
     cfg: &Config,
     backend: Backend,
@@ -887,7 +948,9 @@ pub fn resolve_master_key(
             let key = MasterKey::generate();
             file.write_all(format!("{}\n", key.to_hex()).as_bytes())
                 .and_then(|()| file.sync_all())
-                .map_err(|e| anyhow::anyhow!("cannot write the master key file {}: {e}", path.display()))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot write the master key file {}: {e}", path.display())
+                })?;
             let notice = format!(
                 "created the master key file {} (mode 0600): back it up separately from the \
                  database; without it, the encrypted data in the database cannot be read",
@@ -896,8 +959,9 @@ pub fn resolve_master_key(
             Ok((key, Some(notice)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("cannot read the master key file {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!("cannot read the master key file {}: {e}", path.display())
+            })?;
             let key = MasterKey::from_hex(&text).map_err(|e| {
                 anyhow::anyhow!("the master key file {} is damaged: {e}", path.display())
             })?;
@@ -911,10 +975,16 @@ pub fn resolve_master_key(
 mod tests {
     use super::*;
 
+    /// An environment as a list of pairs.
+    type Env<'a> = &'a [(&'a str, &'a str)];
+
     const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     /// Loads with `pairs` as the environment, no flags and an empty working directory.
@@ -931,7 +1001,9 @@ mod tests {
     }
 
     fn warnings(pairs: &[(&str, &str)]) -> Vec<String> {
-        load_env(pairs).unwrap_or_else(|e| panic!("{pairs:?}: {e}")).1
+        load_env(pairs)
+            .unwrap_or_else(|e| panic!("{pairs:?}: {e}"))
+            .1
     }
 
     #[test]
@@ -947,7 +1019,10 @@ mod tests {
         assert_eq!(c.mail_from.address, "no-reply@localhost");
         assert!(c.master_key.is_none());
         assert!(c.admin_emails.is_empty());
-        assert_eq!((c.rate_limit_email_per_hour, c.rate_limit_ip_per_hour), (20, 100));
+        assert_eq!(
+            (c.rate_limit_email_per_hour, c.rate_limit_ip_per_hour),
+            (20, 100)
+        );
         assert!(c.trusted_proxies.is_empty());
         assert_eq!(c.session_idle_ttl, 30 * 86_400);
         assert_eq!(c.session_max_age, 90 * 86_400);
@@ -992,7 +1067,10 @@ mod tests {
         assert_eq!(c.bind.port(), 1002);
         assert_eq!(c.database_url, "sqlite://env.db");
         assert_eq!(c.public_url, "http://localhost:1002");
-        assert_eq!(c.rate_limit_ip_per_hour, 7, "the file still counts where env is silent");
+        assert_eq!(
+            c.rate_limit_ip_per_hour, 7,
+            "the file still counts where env is silent"
+        );
         // Environment < flags.
         let flags = Overrides {
             config: None,
@@ -1016,17 +1094,32 @@ mod tests {
         let by_env = env(&[("POSTERN_CONFIG", "b.toml")]);
         let (c, w) = load(&Overrides::default(), &by_env, dir.path()).unwrap();
         assert_eq!(c.bind.port(), 2);
-        assert!(w.is_empty(), "POSTERN_CONFIG is not an unknown variable: {w:?}");
-        let flags = Overrides { config: Some("a.toml".into()), ..Overrides::default() };
+        assert!(
+            w.is_empty(),
+            "POSTERN_CONFIG is not an unknown variable: {w:?}"
+        );
+        let flags = Overrides {
+            config: Some("a.toml".into()),
+            ..Overrides::default()
+        };
         let (c, _) = load(&flags, &by_env, dir.path()).unwrap();
         assert_eq!(c.bind.port(), 1, "the flag wins over POSTERN_CONFIG");
 
-        let missing = Overrides { config: Some("missing.toml".into()), ..Overrides::default() };
-        let e = load(&missing, &env(&[]), dir.path()).unwrap_err().to_string();
-        assert!(e.contains("missing.toml"), "{e}");
-        let e = load(&Overrides::default(), &env(&[("POSTERN_CONFIG", "nope.toml")]), dir.path())
+        let missing = Overrides {
+            config: Some("missing.toml".into()),
+            ..Overrides::default()
+        };
+        let e = load(&missing, &env(&[]), dir.path())
             .unwrap_err()
             .to_string();
+        assert!(e.contains("missing.toml"), "{e}");
+        let e = load(
+            &Overrides::default(),
+            &env(&[("POSTERN_CONFIG", "nope.toml")]),
+            dir.path(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("nope.toml"), "{e}");
     }
 
@@ -1037,53 +1130,135 @@ mod tests {
             ("not toml", "bind = ", "postern.toml"),
             ("wrong type", "bind = true", "bind in"),
             ("bad list", "admin_emails = [1]", "admin_emails in"),
-            ("bad value names the key and file", "bind = \"nowhere\"", "bind in"),
-            ("both secret forms", "master_key = \"x\"\nmaster_key_file = \"y\"", "both set"),
+            (
+                "bad value names the key and file",
+                "bind = \"nowhere\"",
+                "bind in",
+            ),
+            (
+                "both secret forms",
+                "master_key = \"x\"\nmaster_key_file = \"y\"",
+                "both set",
+            ),
         ];
         for (what, text, expected) in cases {
             std::fs::write(dir.path().join("postern.toml"), text).unwrap();
-            let e = load(&Overrides::default(), &env(&[]), dir.path()).unwrap_err().to_string();
+            let e = load(&Overrides::default(), &env(&[]), dir.path())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(expected), "{what}: {e}");
         }
         std::fs::write(dir.path().join("postern.toml"), "publik_url = \"x\"").unwrap();
         let (_, w) = load(&Overrides::default(), &env(&[]), dir.path()).unwrap();
-        assert!(w.iter().any(|w| w.contains("publik_url") && w.contains("did you mean public_url?")), "{w:?}");
+        assert!(
+            w.iter()
+                .any(|w| w.contains("publik_url") && w.contains("did you mean public_url?")),
+            "{w:?}"
+        );
     }
 
     #[test]
     fn invalid_values_are_refused_naming_the_variable() {
         let cases: &[(&str, &str, &str)] = &[
-            ("POSTERN_PUBLIC_URL", "auth.example.com", "not an absolute URL"),
-            ("POSTERN_PUBLIC_URL", "ftp://auth.example.com", "http:// or https://"),
-            ("POSTERN_PUBLIC_URL", "https://auth.example.com/?x=1", "query"),
-            ("POSTERN_PUBLIC_URL", "https://auth.example.com/#top", "fragment"),
-            ("POSTERN_PUBLIC_URL", "https://u:p@auth.example.com", "user name"),
+            (
+                "POSTERN_PUBLIC_URL",
+                "auth.example.com",
+                "not an absolute URL",
+            ),
+            (
+                "POSTERN_PUBLIC_URL",
+                "ftp://auth.example.com",
+                "http:// or https://",
+            ),
+            (
+                "POSTERN_PUBLIC_URL",
+                "https://auth.example.com/?x=1",
+                "query",
+            ),
+            (
+                "POSTERN_PUBLIC_URL",
+                "https://auth.example.com/#top",
+                "fragment",
+            ),
+            (
+                "POSTERN_PUBLIC_URL",
+                "https://u:p@auth.example.com",
+                "user name",
+            ),
             ("POSTERN_BIND", "8080", "socket address"),
             ("POSTERN_BIND", "localhost:8080", "socket address"),
             ("POSTERN_DATABASE_URL", "mysql://db/postern", "sqlite://"),
             ("POSTERN_MAIL", "sendmail", "stdout, file:///"),
-            ("POSTERN_MAIL", "http://mail.example.com", "stdout, file:///"),
+            (
+                "POSTERN_MAIL",
+                "http://mail.example.com",
+                "stdout, file:///",
+            ),
             ("POSTERN_MAIL", "smtps://mail.example.com/path", "only user"),
             ("POSTERN_MAIL", "file://host/dir", "file:///absolute"),
-            ("POSTERN_MAIL_FROM", "Postern <no-reply@example.com>\r\nBcc: x@example.com", "line breaks"),
-            ("POSTERN_MAIL_FROM", "a@example.com, b@example.com", "one mailbox"),
-            ("POSTERN_MAIL_FROM", "A <a@example.com>, B <b@example.com>", "one mailbox"),
+            (
+                "POSTERN_MAIL_FROM",
+                "Postern <no-reply@example.com>\r\nBcc: x@example.com",
+                "line breaks",
+            ),
+            (
+                "POSTERN_MAIL_FROM",
+                "a@example.com, b@example.com",
+                "one mailbox",
+            ),
+            (
+                "POSTERN_MAIL_FROM",
+                "A <a@example.com>, B <b@example.com>",
+                "one mailbox",
+            ),
             ("POSTERN_MAIL_FROM", "Postern", "one mailbox"),
-            ("POSTERN_MAIL_FROM", "Acme, Inc. <a@example.com>", "double quotes"),
+            (
+                "POSTERN_MAIL_FROM",
+                "Acme, Inc. <a@example.com>",
+                "double quotes",
+            ),
             ("POSTERN_MASTER_KEY", "abc", "64 hexadecimal"),
             ("POSTERN_MASTER_KEY", "", "empty secret"),
-            ("POSTERN_ADMIN_EMAILS", "a@example.com, not-an-address", "not-an-address"),
-            ("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "0", "positive whole number"),
-            ("POSTERN_RATE_LIMIT_IP_PER_HOUR", "-5", "positive whole number"),
-            ("POSTERN_RATE_LIMIT_IP_PER_HOUR", "lots", "positive whole number"),
-            ("POSTERN_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33", "10.0.0.0/33"),
+            (
+                "POSTERN_ADMIN_EMAILS",
+                "a@example.com, not-an-address",
+                "not-an-address",
+            ),
+            (
+                "POSTERN_RATE_LIMIT_EMAIL_PER_HOUR",
+                "0",
+                "positive whole number",
+            ),
+            (
+                "POSTERN_RATE_LIMIT_IP_PER_HOUR",
+                "-5",
+                "positive whole number",
+            ),
+            (
+                "POSTERN_RATE_LIMIT_IP_PER_HOUR",
+                "lots",
+                "positive whole number",
+            ),
+            (
+                "POSTERN_TRUSTED_PROXIES",
+                "10.0.0.0/8, 10.0.0.0/33",
+                "10.0.0.0/33",
+            ),
             ("POSTERN_SESSION_IDLE_TTL", "forever", "invalid duration"),
             ("POSTERN_SESSION_MAX_AGE", "0d", "longer than zero"),
             ("POSTERN_HISTORY_RETENTION", "1y", "invalid duration"),
             ("POSTERN_LOG", "info,[", "log filter"),
             ("POSTERN_LOG_FORMAT", "xml", "text or json"),
-            ("POSTERN_MASTER_KEY_FILE", "/nonexistent/postern.key", "cannot read"),
-            ("POSTERN_SMTP_PASSWORD_FILE", "/nonexistent/password", "cannot read"),
+            (
+                "POSTERN_MASTER_KEY_FILE",
+                "/nonexistent/postern.key",
+                "cannot read",
+            ),
+            (
+                "POSTERN_SMTP_PASSWORD_FILE",
+                "/nonexistent/password",
+                "cannot read",
+            ),
         ];
         for (name, value, expected) in cases {
             let e = error(&[(name, value)]);
@@ -1104,7 +1279,10 @@ mod tests {
             ("POSTERN_PUBLIC_URL", "https://Auth.Example.com/sso/"),
             ("POSTERN_MAIL", "file:///var/mail/postern"),
             ("POSTERN_MAIL_FROM", "\"Acme, Inc.\" <login@acme.example>"),
-            ("POSTERN_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1,2001:db8::/32"),
+            (
+                "POSTERN_TRUSTED_PROXIES",
+                "10.0.0.0/8, 192.168.1.1,2001:db8::/32",
+            ),
             ("POSTERN_SESSION_IDLE_TTL", "12h"),
             ("POSTERN_LOG_FORMAT", "JSON"),
         ])
@@ -1120,18 +1298,29 @@ mod tests {
         assert_eq!(c.session_idle_ttl, 43_200);
         assert_eq!(c.log_format, LogFormat::Json);
         let (c, _) = load_env(&[("POSTERN_MAIL_FROM", "bare@example.com")]).unwrap();
-        assert_eq!((c.mail_from.name, c.mail_from.address.as_str()), (None, "bare@example.com"));
+        assert_eq!(
+            (c.mail_from.name, c.mail_from.address.as_str()),
+            (None, "bare@example.com")
+        );
     }
 
     #[test]
     fn an_smtp_password_moves_out_of_the_url() {
         let (c, w) = load_env(&[
             ("POSTERN_PUBLIC_URL", "https://auth.example.com"),
-            ("POSTERN_MAIL", "smtps://postern%40example.com:p%40ss%3Aw@mail.example.com:465"),
+            (
+                "POSTERN_MAIL",
+                "smtps://postern%40example.com:p%40ss%3Aw@mail.example.com:465",
+            ),
         ])
         .unwrap();
-        let MailConfig::Smtp(url) = &c.mail else { panic!("{:?}", c.mail) };
-        assert_eq!(url.as_str(), "smtps://postern%40example.com@mail.example.com:465");
+        let MailConfig::Smtp(url) = &c.mail else {
+            panic!("{:?}", c.mail)
+        };
+        assert_eq!(
+            url.as_str(),
+            "smtps://postern%40example.com@mail.example.com:465"
+        );
         assert_eq!(c.smtp_password.as_ref().unwrap().expose_secret(), "p@ss:w");
         assert!(w.is_empty(), "{w:?}");
         let e = error(&[
@@ -1149,11 +1338,15 @@ mod tests {
         #[cfg(unix)]
         for f in ["key", "pw"] {
             use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
         }
         let e = env(&[
             ("POSTERN_MASTER_KEY_FILE", "key"),
-            ("POSTERN_SMTP_PASSWORD_FILE", dir.path().join("pw").to_str().unwrap()),
+            (
+                "POSTERN_SMTP_PASSWORD_FILE",
+                dir.path().join("pw").to_str().unwrap(),
+            ),
         ]);
         let (c, w) = load(&Overrides::default(), &e, dir.path()).unwrap();
         assert_eq!(c.master_key.as_ref().unwrap().expose_secret(), KEY);
@@ -1161,9 +1354,13 @@ mod tests {
         assert!(w.is_empty(), "a key file raises no warning: {w:?}");
 
         std::fs::write(dir.path().join("empty"), "\n").unwrap();
-        let e = load(&Overrides::default(), &env(&[("POSTERN_SMTP_PASSWORD_FILE", "empty")]), dir.path())
-            .unwrap_err()
-            .to_string();
+        let e = load(
+            &Overrides::default(),
+            &env(&[("POSTERN_SMTP_PASSWORD_FILE", "empty")]),
+            dir.path(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("is empty"), "{e}");
     }
 
@@ -1173,9 +1370,17 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("key"), KEY).unwrap();
-        std::fs::set_permissions(dir.path().join("key"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let (_, w) =
-            load(&Overrides::default(), &env(&[("POSTERN_MASTER_KEY_FILE", "key")]), dir.path()).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let (_, w) = load(
+            &Overrides::default(),
+            &env(&[("POSTERN_MASTER_KEY_FILE", "key")]),
+            dir.path(),
+        )
+        .unwrap();
         assert!(w.iter().any(|w| w.contains("chmod 600")), "{w:?}");
     }
 
@@ -1187,16 +1392,27 @@ mod tests {
                 (&format!("POSTERN_{secret}_FILE"), "/some/file"),
             ]);
             assert!(e.contains("both set"), "{secret}: {e}");
-            assert!(e.contains(&format!("POSTERN_{secret}_FILE")), "{secret}: {e}");
+            assert!(
+                e.contains(&format!("POSTERN_{secret}_FILE")),
+                "{secret}: {e}"
+            );
         }
     }
 
     #[test]
     fn a_secret_in_the_environment_replaces_the_file_form_from_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("postern.toml"), "master_key_file = \"/nonexistent\"").unwrap();
-        let (c, _) =
-            load(&Overrides::default(), &env(&[("POSTERN_MASTER_KEY", KEY)]), dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join("postern.toml"),
+            "master_key_file = \"/nonexistent\"",
+        )
+        .unwrap();
+        let (c, _) = load(
+            &Overrides::default(),
+            &env(&[("POSTERN_MASTER_KEY", KEY)]),
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(c.master_key.unwrap().expose_secret(), KEY);
     }
 
@@ -1212,10 +1428,19 @@ mod tests {
             ("HOME", "/root"),
         ]);
         let expect = [
-            ("POSTERN_PUBLIC_URLS", Some("did you mean POSTERN_PUBLIC_URL?")),
-            ("POSTERN_RATE_LIMIT_EMAILS_PER_HOUR", Some("did you mean POSTERN_RATE_LIMIT_EMAIL_PER_HOUR?")),
+            (
+                "POSTERN_PUBLIC_URLS",
+                Some("did you mean POSTERN_PUBLIC_URL?"),
+            ),
+            (
+                "POSTERN_RATE_LIMIT_EMAILS_PER_HOUR",
+                Some("did you mean POSTERN_RATE_LIMIT_EMAIL_PER_HOUR?"),
+            ),
             ("POSTERN_SOMETHING_ELSE", None),
-            ("POSTERN_public_url", Some("did you mean POSTERN_PUBLIC_URL?")),
+            (
+                "POSTERN_public_url",
+                Some("did you mean POSTERN_PUBLIC_URL?"),
+            ),
             ("POSTERN_CONFIG_DIR", None),
         ];
         assert_eq!(w.len(), expect.len(), "{w:?}");
@@ -1235,26 +1460,56 @@ mod tests {
     fn insecure_settings_are_warned_about() {
         let https = ("POSTERN_PUBLIC_URL", "https://auth.example.com");
         let smtps = ("POSTERN_MAIL", "smtps://mail.example.com");
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
-            ("http on a public host", &[("POSTERN_PUBLIC_URL", "http://auth.example.com"), smtps], "plain http"),
-            ("explicit stdout mail", &[https, ("POSTERN_MAIL", "stdout")], "printed to standard output"),
-            ("file mail", &[https, ("POSTERN_MAIL", "file:///tmp/mail")], "instead of sending"),
-            ("plain smtp", &[https, ("POSTERN_MAIL", "smtp://mail.example.com:25")], "unencrypted"),
-            ("key in the environment", &[("POSTERN_MASTER_KEY", KEY)], "prefer POSTERN_MASTER_KEY_FILE"),
-            ("idle longer than max", &[("POSTERN_SESSION_IDLE_TTL", "100d")], "longer than"),
+        let cases: &[(&str, Env, &str)] = &[
+            (
+                "http on a public host",
+                &[("POSTERN_PUBLIC_URL", "http://auth.example.com"), smtps],
+                "plain http",
+            ),
+            (
+                "explicit stdout mail",
+                &[https, ("POSTERN_MAIL", "stdout")],
+                "printed to standard output",
+            ),
+            (
+                "file mail",
+                &[https, ("POSTERN_MAIL", "file:///tmp/mail")],
+                "instead of sending",
+            ),
+            (
+                "plain smtp",
+                &[https, ("POSTERN_MAIL", "smtp://mail.example.com:25")],
+                "unencrypted",
+            ),
+            (
+                "key in the environment",
+                &[("POSTERN_MASTER_KEY", KEY)],
+                "prefer POSTERN_MASTER_KEY_FILE",
+            ),
+            (
+                "idle longer than max",
+                &[("POSTERN_SESSION_IDLE_TTL", "100d")],
+                "longer than",
+            ),
         ];
         for (what, env, expected) in cases {
             let w = warnings(env);
             assert_eq!(w.len(), 1, "{what}: {w:?}");
             assert!(w[0].contains(expected), "{what}: {w:?}");
         }
-        let quiet: &[&[(&str, &str)]] = &[
+        let quiet: &[Env] = &[
             &[https, smtps],
-            &[https, ("POSTERN_MAIL", "smtp+starttls://mail.example.com:587")],
+            &[
+                https,
+                ("POSTERN_MAIL", "smtp+starttls://mail.example.com:587"),
+            ],
             &[("POSTERN_MAIL", "smtp://127.0.0.1:1025")],
             &[("POSTERN_MAIL", "smtp://localhost:1025")],
             &[("POSTERN_PUBLIC_URL", "http://localhost:3000")],
-            &[("POSTERN_PUBLIC_URL", "http://[::1]:3000"), ("POSTERN_MAIL", "stdout")],
+            &[
+                ("POSTERN_PUBLIC_URL", "http://[::1]:3000"),
+                ("POSTERN_MAIL", "stdout"),
+            ],
         ];
         for env in quiet {
             assert_eq!(warnings(env), Vec::<String>::new(), "{env:?}");
@@ -1265,11 +1520,18 @@ mod tests {
     fn stdout_mail_needs_to_be_explicit_on_a_public_url() {
         let e = error(&[("POSTERN_PUBLIC_URL", "https://auth.example.com")]);
         assert!(e.contains("POSTERN_MAIL"), "{e}");
-        assert!(load_env(&[("POSTERN_PUBLIC_URL", "https://auth.example.com"), ("POSTERN_MAIL", "stdout")]).is_ok());
+        assert!(load_env(&[
+            ("POSTERN_PUBLIC_URL", "https://auth.example.com"),
+            ("POSTERN_MAIL", "stdout")
+        ])
+        .is_ok());
         assert!(load_env(&[("POSTERN_PUBLIC_URL", "http://127.0.0.1:9000")]).is_ok());
         // The rule holds whichever layer sets the public URL.
         let dir = tempfile::tempdir().unwrap();
-        let flags = Overrides { public_url: Some("https://auth.example.com".into()), ..Overrides::default() };
+        let flags = Overrides {
+            public_url: Some("https://auth.example.com".into()),
+            ..Overrides::default()
+        };
         assert!(load(&flags, &env(&[]), dir.path()).is_err());
     }
 
@@ -1278,7 +1540,10 @@ mod tests {
         let (c, _) = load_env(&[
             ("POSTERN_MASTER_KEY", KEY),
             ("POSTERN_MAIL", "smtps://user:hunter2@mail.example.com"),
-            ("POSTERN_DATABASE_URL", "postgres://postern:dbpass@db.example.com/postern"),
+            (
+                "POSTERN_DATABASE_URL",
+                "postgres://postern:dbpass@db.example.com/postern",
+            ),
         ])
         .unwrap();
         let shown = format!("{c:?}");
@@ -1309,7 +1574,10 @@ mod tests {
         let (second, notice) = resolve_master_key(&cfg, Backend::Sqlite, dir.path()).unwrap();
         assert!(notice.is_none(), "{notice:?}");
         assert_eq!(first.to_hex(), second.to_hex());
-        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), first.to_hex());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            first.to_hex()
+        );
     }
 
     #[test]
@@ -1321,7 +1589,10 @@ mod tests {
             assert_eq!(key.to_hex(), KEY);
             assert!(notice.is_none());
         }
-        assert!(!dir.path().join(MASTER_KEY_FILE).exists(), "no key file is made when a key is given");
+        assert!(
+            !dir.path().join(MASTER_KEY_FILE).exists(),
+            "no key file is made when a key is given"
+        );
         let e = resolve_master_key(&config_with(&[]), Backend::Postgres, dir.path()).unwrap_err();
         assert!(e.to_string().contains("POSTERN_MASTER_KEY_FILE"), "{e}");
     }

@@ -1,10 +1,6 @@
 //! The `postern` binary: parse the command line, load the configuration,
-//! start logging, run the command.
-
-mod cli;
-mod commands;
-mod config;
-mod serve;
+//! start logging, run the command. Everything else lives in the library
+//! (`src/lib.rs`), which black-box tests share.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
@@ -12,9 +8,10 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command};
-use crate::commands::CommandError;
-use crate::config::{Config, LogFormat};
+use postern::cli::{Cli, Command};
+use postern::commands::{self, CommandError};
+use postern::config::{self, Config, LogFormat};
+use postern::serve;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

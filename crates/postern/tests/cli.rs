@@ -34,6 +34,12 @@ impl Postern {
         if postern_testkit::backend() == Backend::Postgres {
             let key_file = self.db.dir.path().join("master.key");
             std::fs::write(&key_file, MASTER_KEY).expect("write key file");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let private = std::fs::Permissions::from_mode(0o600);
+                std::fs::set_permissions(&key_file, private).expect("chmod key file");
+            }
             cmd.env("POSTERN_MASTER_KEY_FILE", key_file);
         }
         cmd
@@ -60,7 +66,11 @@ impl Postern {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(code), "postern {args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "postern {args:?} printed {:?}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.stdout.is_empty(),
+            "postern {args:?} printed {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         stderr
     }
 
@@ -69,7 +79,10 @@ impl Postern {
         let mut all = vec!["app", "create"];
         all.extend_from_slice(args);
         let stdout = self.ok(&all);
-        assert!(stdout.ends_with('\n') && stdout.lines().count() == 1, "one line: {stdout:?}");
+        assert!(
+            stdout.ends_with('\n') && stdout.lines().count() == 1,
+            "one line: {stdout:?}"
+        );
         match serde_json::from_str(&stdout).expect("JSON output") {
             Value::Object(map) => map,
             other => panic!("expected an object, got {other}"),
@@ -102,10 +115,17 @@ fn keys(map: &serde_json::Map<String, Value>) -> BTreeSet<&str> {
 async fn migrate_prepares_a_fresh_database() {
     let p = Postern::new().await;
     let out = p.run(&["migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("migrations applied"));
-    assert!(p.store().await.ready().await.unwrap(), "every migration is applied");
+    assert!(
+        p.store().await.ready().await.unwrap(),
+        "every migration is applied"
+    );
     // Running it again is harmless.
     p.ok(&["migrate"]);
 }
@@ -113,8 +133,16 @@ async fn migrate_prepares_a_fresh_database() {
 #[tokio::test]
 async fn a_confidential_app_gets_a_secret_shown_once_and_stored_only_as_a_hash() {
     let p = Postern::new().await;
-    let created = p.create(&["--name", "Shop", "--redirect-uri", "https://shop.example/cb"]);
-    assert_eq!(keys(&created), BTreeSet::from(["client_id", "client_secret"]));
+    let created = p.create(&[
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+    ]);
+    assert_eq!(
+        keys(&created),
+        BTreeSet::from(["client_id", "client_secret"])
+    );
     let client_id = created["client_id"].as_str().unwrap();
     let secret = created["client_secret"].as_str().unwrap();
     assert!(client_id.len() >= 22, "{client_id}");
@@ -124,7 +152,10 @@ async fn a_confidential_app_gets_a_secret_shown_once_and_stored_only_as_a_hash()
     assert_eq!(app["client_id"], client_id);
     assert_eq!(app["name"], "Shop");
     let s = &app["settings"];
-    assert_eq!(s["redirect_uris"], serde_json::json!(["https://shop.example/cb"]));
+    assert_eq!(
+        s["redirect_uris"],
+        serde_json::json!(["https://shop.example/cb"])
+    );
     assert_eq!(s["public"], false);
     assert_eq!(s["first_party"], false);
     assert_eq!(s["link_ttl"], 900);
@@ -136,15 +167,28 @@ async fn a_confidential_app_gets_a_secret_shown_once_and_stored_only_as_a_hash()
 
     let hash = sha256_b64(secret.as_bytes());
     for listing in [text, p.ok(&["app", "list"])] {
-        assert!(!listing.contains(secret), "the secret is never shown again: {listing}");
+        assert!(
+            !listing.contains(secret),
+            "the secret is never shown again: {listing}"
+        );
         assert!(!listing.contains(&hash), "nor its hash: {listing}");
         assert!(!listing.contains("secret"), "{listing}");
     }
 
     let store = p.store().await;
     let now = postern_core::Clock::now(&postern_core::SystemClock);
-    let stored = store.conn().await.unwrap().app_secret_hashes(client_id, now).await.unwrap();
-    assert_eq!(stored, vec![hash], "only the SHA-256 of the secret is stored");
+    let stored = store
+        .conn()
+        .await
+        .unwrap()
+        .app_secret_hashes(client_id, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![hash],
+        "only the SHA-256 of the secret is stored"
+    );
 }
 
 #[tokio::test]
@@ -167,7 +211,16 @@ async fn a_public_app_has_no_secret() {
     assert_eq!(app["settings"]["first_party"], true);
     assert_eq!(app["settings"]["id_token_alg"], "EdDSA");
     let store = p.store().await;
-    let hashes = store.conn().await.unwrap().app_secret_hashes(client_id, postern_core::Clock::now(&postern_core::SystemClock)).await.unwrap();
+    let hashes = store
+        .conn()
+        .await
+        .unwrap()
+        .app_secret_hashes(
+            client_id,
+            postern_core::Clock::now(&postern_core::SystemClock),
+        )
+        .await
+        .unwrap();
     assert!(hashes.is_empty(), "{hashes:?}");
 }
 
@@ -175,14 +228,40 @@ async fn a_public_app_has_no_secret() {
 async fn every_setting_can_be_given_at_creation() {
     let p = Postern::new().await;
     let created = p.create(&[
-        "--name", "Intranet", "--redirect-uri", "https://intra.example/cb",
-        "--post-logout-redirect-uri", "https://intra.example/bye", "--link-ttl", "5m",
-        "--device-policy", "same_browser", "--session-max-age", "7d", "--no-signup",
-        "--allowed-domain", "Example.COM", "--allowed-domain", "bücher.example", "--bind-ip-range",
-        "--subject-type", "public", "--locale", "de", "--consent", "required",
-        "--brand-name", "Intra", "--brand-logo-url", "https://intra.example/logo.png",
-        "--brand-color", "#123abc", "--sender-name", "Intra Team",
-        "--link-requests-per-hour", "50",
+        "--name",
+        "Intranet",
+        "--redirect-uri",
+        "https://intra.example/cb",
+        "--post-logout-redirect-uri",
+        "https://intra.example/bye",
+        "--link-ttl",
+        "5m",
+        "--device-policy",
+        "same_browser",
+        "--session-max-age",
+        "7d",
+        "--no-signup",
+        "--allowed-domain",
+        "Example.COM",
+        "--allowed-domain",
+        "bücher.example",
+        "--bind-ip-range",
+        "--subject-type",
+        "public",
+        "--locale",
+        "de",
+        "--consent",
+        "required",
+        "--brand-name",
+        "Intra",
+        "--brand-logo-url",
+        "https://intra.example/logo.png",
+        "--brand-color",
+        "#123abc",
+        "--sender-name",
+        "Intra Team",
+        "--link-requests-per-hour",
+        "50",
     ]);
     let (_, app) = p.show(created["client_id"].as_str().unwrap());
     let expected = serde_json::json!({
@@ -215,17 +294,43 @@ async fn every_setting_can_be_given_at_creation() {
 async fn app_update_changes_only_the_given_settings() {
     let p = Postern::new().await;
     let created = p.create(&[
-        "--name", "Blog", "--redirect-uri", "https://blog.example/cb", "--brand-color", "#000000",
+        "--name",
+        "Blog",
+        "--redirect-uri",
+        "https://blog.example/cb",
+        "--brand-color",
+        "#000000",
     ]);
     let id = created["client_id"].as_str().unwrap();
     let (_, before) = p.show(id);
 
     let stdout = p.ok(&[
-        "app", "update", id, "--name", "Blog 2", "--link-ttl", "1h", "--no-signup",
-        "--allowed-domain", "blog.example", "--consent", "skip", "--device-policy", "remote",
-        "--redirect-uri", "https://blog.example/new-cb", "--redirect-uri", "https://blog.example/cb2",
-        "--first-party", "--bind-ip-range", "--session-max-age", "1d", "--id-token-alg", "ES256",
-        "--locale", "FR",
+        "app",
+        "update",
+        id,
+        "--name",
+        "Blog 2",
+        "--link-ttl",
+        "1h",
+        "--no-signup",
+        "--allowed-domain",
+        "blog.example",
+        "--consent",
+        "skip",
+        "--device-policy",
+        "remote",
+        "--redirect-uri",
+        "https://blog.example/new-cb",
+        "--redirect-uri",
+        "https://blog.example/cb2",
+        "--first-party",
+        "--bind-ip-range",
+        "--session-max-age",
+        "1d",
+        "--id-token-alg",
+        "ES256",
+        "--locale",
+        "FR",
     ]);
     let printed: Value = serde_json::from_str(&stdout).expect("update prints the app");
     let (_, after) = p.show(id);
@@ -251,8 +356,19 @@ async fn app_update_changes_only_the_given_settings() {
 
     // Every switch has a way back.
     p.ok(&[
-        "app", "update", id, "--signup", "--clear-allowed-domains", "--third-party",
-        "--no-bind-ip-range", "--session-max-age", "", "--consent", "default", "--brand-color", "",
+        "app",
+        "update",
+        id,
+        "--signup",
+        "--clear-allowed-domains",
+        "--third-party",
+        "--no-bind-ip-range",
+        "--session-max-age",
+        "",
+        "--consent",
+        "default",
+        "--brand-color",
+        "",
     ]);
     let (_, reverted) = p.show(id);
     let s = &reverted["settings"];
@@ -271,19 +387,113 @@ async fn bad_input_is_refused_and_stores_nothing() {
     let p = Postern::new().await;
     let uri = "https://ok.example/cb";
     let cases: &[(&str, &[&str], &str)] = &[
-        ("link ttl too short", &["--name", "A", "--redirect-uri", uri, "--link-ttl", "30s"], "between 1 minute and 24 hours"),
-        ("link ttl too long", &["--name", "A", "--redirect-uri", uri, "--link-ttl", "2d"], "between 1 minute and 24 hours"),
-        ("http redirect on a public host", &["--name", "A", "--redirect-uri", "http://app.example/cb"], "must use https"),
-        ("fragment in redirect", &["--name", "A", "--redirect-uri", "https://app.example/cb#x"], "fragment"),
-        ("bad post-logout uri", &["--name", "A", "--redirect-uri", uri, "--post-logout-redirect-uri", "nope"], "not an absolute URL"),
-        ("empty name", &["--name", "", "--redirect-uri", uri], "needs a name"),
-        ("bad colour", &["--name", "A", "--redirect-uri", uri, "--brand-color", "red"], "#1a2b3c"),
-        ("http logo", &["--name", "A", "--redirect-uri", uri, "--brand-logo-url", "http://x.example/l.png"], "https"),
-        ("bad domain", &["--name", "A", "--redirect-uri", uri, "--allowed-domain", "nodot"], "allowed domain"),
-        ("header injection in sender", &["--name", "A", "--redirect-uri", uri, "--sender-name", "a\r\nBcc: x@evil.example"], "branding text"),
-        ("zero limit", &["--name", "A", "--redirect-uri", uri, "--link-requests-per-hour", "0"], "at least 1"),
-        ("unparsable duration", &["--name", "A", "--redirect-uri", uri, "--link-ttl", "soon"], "invalid duration"),
-        ("unknown policy", &["--name", "A", "--redirect-uri", uri, "--device-policy", "never"], "never"),
+        (
+            "link ttl too short",
+            &["--name", "A", "--redirect-uri", uri, "--link-ttl", "30s"],
+            "between 1 minute and 24 hours",
+        ),
+        (
+            "link ttl too long",
+            &["--name", "A", "--redirect-uri", uri, "--link-ttl", "2d"],
+            "between 1 minute and 24 hours",
+        ),
+        (
+            "http redirect on a public host",
+            &["--name", "A", "--redirect-uri", "http://app.example/cb"],
+            "must use https",
+        ),
+        (
+            "fragment in redirect",
+            &["--name", "A", "--redirect-uri", "https://app.example/cb#x"],
+            "fragment",
+        ),
+        (
+            "bad post-logout uri",
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                uri,
+                "--post-logout-redirect-uri",
+                "nope",
+            ],
+            "not an absolute URL",
+        ),
+        (
+            "empty name",
+            &["--name", "", "--redirect-uri", uri],
+            "needs a name",
+        ),
+        (
+            "bad colour",
+            &["--name", "A", "--redirect-uri", uri, "--brand-color", "red"],
+            "#1a2b3c",
+        ),
+        (
+            "http logo",
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                uri,
+                "--brand-logo-url",
+                "http://x.example/l.png",
+            ],
+            "https",
+        ),
+        (
+            "bad domain",
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                uri,
+                "--allowed-domain",
+                "nodot",
+            ],
+            "allowed domain",
+        ),
+        (
+            "header injection in sender",
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                uri,
+                "--sender-name",
+                "a\r\nBcc: x@evil.example",
+            ],
+            "branding text",
+        ),
+        (
+            "zero limit",
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                uri,
+                "--link-requests-per-hour",
+                "0",
+            ],
+            "at least 1",
+        ),
+        (
+            "unparsable duration",
+            &["--name", "A", "--redirect-uri", uri, "--link-ttl", "soon"],
+            "invalid duration",
+        ),
+        (
+            "unknown policy",
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                uri,
+                "--device-policy",
+                "never",
+            ],
+            "never",
+        ),
         ("no redirect uri", &["--name", "A"], "--redirect-uri"),
     ];
     for (what, args, message) in cases {
@@ -298,9 +508,26 @@ async fn bad_input_is_refused_and_stores_nothing() {
     let id = created["client_id"].as_str().unwrap();
     let (before, _) = p.show(id);
     let updates: &[(&str, &[&str], &str)] = &[
-        ("link ttl too short", &["--link-ttl", "30s"], "between 1 minute"),
-        ("http redirect", &["--redirect-uri", "http://app.example/cb", "--name", "Renamed"], "must use https"),
-        ("empty locale", &["--locale", "", "--no-signup"], "invalid locale"),
+        (
+            "link ttl too short",
+            &["--link-ttl", "30s"],
+            "between 1 minute",
+        ),
+        (
+            "http redirect",
+            &[
+                "--redirect-uri",
+                "http://app.example/cb",
+                "--name",
+                "Renamed",
+            ],
+            "must use https",
+        ),
+        (
+            "empty locale",
+            &["--locale", "", "--no-signup"],
+            "invalid locale",
+        ),
     ];
     for (what, args, message) in updates {
         let mut all = vec!["app", "update", id];
@@ -312,7 +539,10 @@ async fn bad_input_is_refused_and_stores_nothing() {
     assert_eq!(before, after, "failed updates change nothing");
 
     let stderr = p.fails(&["app", "show", "no-such-app"], 1);
-    assert!(stderr.contains("no app with client_id \"no-such-app\""), "{stderr}");
+    assert!(
+        stderr.contains("no app with client_id \"no-such-app\""),
+        "{stderr}"
+    );
     let stderr = p.fails(&["app", "update", "no-such-app", "--link-ttl", "5m"], 1);
     assert!(stderr.contains("no app"), "{stderr}");
     assert_eq!(p.list().len(), 1);
@@ -321,14 +551,32 @@ async fn bad_input_is_refused_and_stores_nothing() {
 #[tokio::test]
 async fn app_list_prints_one_json_object_per_app() {
     let p = Postern::new().await;
-    assert!(p.ok(&["app", "list"]).is_empty(), "a fresh database has no apps");
+    assert!(
+        p.ok(&["app", "list"]).is_empty(),
+        "a fresh database has no apps"
+    );
     let a = p.create(&["--name", "First", "--redirect-uri", "https://a.example/cb"]);
-    let b = p.create(&["--name", "Second", "--redirect-uri", "https://b.example/cb", "--public"]);
+    let b = p.create(&[
+        "--name",
+        "Second",
+        "--redirect-uri",
+        "https://b.example/cb",
+        "--public",
+    ]);
     let listed = p.list();
-    let ids: BTreeSet<&str> = listed.iter().map(|app| app["client_id"].as_str().unwrap()).collect();
-    let expected = BTreeSet::from([a["client_id"].as_str().unwrap(), b["client_id"].as_str().unwrap()]);
+    let ids: BTreeSet<&str> = listed
+        .iter()
+        .map(|app| app["client_id"].as_str().unwrap())
+        .collect();
+    let expected = BTreeSet::from([
+        a["client_id"].as_str().unwrap(),
+        b["client_id"].as_str().unwrap(),
+    ]);
     assert_eq!(ids, expected);
-    let names: BTreeSet<&str> = listed.iter().map(|app| app["name"].as_str().unwrap()).collect();
+    let names: BTreeSet<&str> = listed
+        .iter()
+        .map(|app| app["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, BTreeSet::from(["First", "Second"]));
     let text = p.ok(&["app", "list"]);
     assert!(!text.contains(a["client_secret"].as_str().unwrap()));
@@ -338,40 +586,74 @@ async fn app_list_prints_one_json_object_per_app() {
 async fn key_rotation_says_it_is_not_available_yet() {
     let p = Postern::new().await;
     let stderr = p.fails(&["keys", "rotate"], 2);
-    assert!(stderr.contains("key rotation arrives with the OpenID Provider"), "{stderr}");
+    assert!(
+        stderr.contains("key rotation arrives with the OpenID Provider"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn configuration_mistakes_stop_every_command() {
     let p = Postern::new().await;
     // The stdout-mail rule of SPEC §4 applies to every subcommand.
-    let out = p.command(&["migrate"]).env("POSTERN_PUBLIC_URL", "https://auth.example.com").output().unwrap();
+    let out = p
+        .command(&["migrate"])
+        .env("POSTERN_PUBLIC_URL", "https://auth.example.com")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("POSTERN_MAIL"));
 
-    let out = p.command(&["migrate"]).env("POSTERN_BIND", "everywhere").output().unwrap();
+    let out = p
+        .command(&["migrate"])
+        .env("POSTERN_BIND", "everywhere")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("POSTERN_BIND"));
 
-    let out = p.command(&["--config", "missing.toml", "migrate"]).output().unwrap();
+    let out = p
+        .command(&["--config", "missing.toml", "migrate"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 
     // Unknown variables are warned about, not fatal.
-    let out = p.command(&["migrate"]).env("POSTERN_DATABASE_URI", "x").output().unwrap();
+    let out = p
+        .command(&["migrate"])
+        .env("POSTERN_DATABASE_URI", "x")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("did you mean POSTERN_DATABASE_URL?"), "{stderr}");
+    assert!(
+        stderr.contains("did you mean POSTERN_DATABASE_URL?"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn flags_override_the_environment_and_the_config_file() {
     let p = Postern::new().await;
     let dir: PathBuf = p.db.dir.path().to_owned();
-    std::fs::write(dir.join("postern.toml"), "database_url = \"mysql://wrong/one\"\n").unwrap();
+    std::fs::write(
+        dir.join("postern.toml"),
+        "database_url = \"mysql://wrong/one\"\n",
+    )
+    .unwrap();
     // The config file alone is refused…
-    let out = p.command(&["migrate"]).env_remove("POSTERN_DATABASE_URL").output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = p
+        .command(&["migrate"])
+        .env_remove("POSTERN_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("database_url in"));
     // …the environment overrides it…
     p.ok(&["migrate"]);
@@ -381,5 +663,9 @@ async fn flags_override_the_environment_and_the_config_file() {
         .env("POSTERN_DATABASE_URL", "mysql://wrong/two")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
