@@ -6,6 +6,7 @@ pub mod clock;
 pub mod crypto;
 pub mod duration;
 pub mod email;
+pub mod jose;
 pub mod locale;
 pub mod net;
 pub mod oauth;

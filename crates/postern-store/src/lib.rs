@@ -13,8 +13,10 @@
 //! connection, so the same method runs on a pooled connection or inside a
 //! transaction ([`Store::begin`]).
 
+mod keys;
 mod queries;
 mod rows;
+mod sessions;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -26,7 +28,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use thiserror::Error;
 
+pub use keys::{KeyQueries, StoredKey};
 pub use queries::Queries;
+pub use sessions::{RefreshToken, SessionQueries};
 pub use rows::*;
 /// sqlx's error type, for callers that build a [`StoreError`].
 pub use sqlx::Error as SqlxError;
@@ -137,7 +141,14 @@ impl Store {
 
     /// Applies every pending migration of this backend.
     pub async fn migrate(&self) -> Result<()> {
-        migrator(self.backend).run(&self.pool).await?;
+        let migrator = migrator(self.backend);
+        match migrator.run(&self.pool).await {
+            // sqlx takes no migration lock on SQLite: of two processes
+            // migrating at once, the loser fails ("table already exists")
+            // after the winner committed. Running again finds it applied.
+            Err(_) if self.backend == Backend::Sqlite => migrator.run(&self.pool).await?,
+            result => result?,
+        }
         Ok(())
     }
 

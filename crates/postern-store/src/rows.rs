@@ -22,6 +22,9 @@ pub enum LoginKind {
     Link,
     /// A "there is no account for this address" notice: nothing to redeem.
     NoAccount,
+    /// An authorization request of a person already signed in, waiting on
+    /// the consent screen: consumed at birth, never redeemable.
+    Session,
 }
 
 impl LoginKind {
@@ -30,6 +33,7 @@ impl LoginKind {
         match self {
             LoginKind::Link => "link",
             LoginKind::NoAccount => "no_account",
+            LoginKind::Session => "session",
         }
     }
 
@@ -38,6 +42,7 @@ impl LoginKind {
         match s {
             "link" => Some(LoginKind::Link),
             "no_account" => Some(LoginKind::NoAccount),
+            "session" => Some(LoginKind::Session),
             _ => None,
         }
     }

@@ -15,8 +15,8 @@ use postern_core::{
     App, AppSettings, Branding, ConsentMode, DevicePolicy, IdTokenAlg, SubjectType,
 };
 use postern_store::{
-    AuthorizationCode, Backend, Conn, LoginKind, LoginRequest, Purged, Queries, Session,
-    SignInEvent, Store, StoreError, User,
+    AuthorizationCode, Backend, Conn, LoginKind, LoginRequest, Purged, Queries, RefreshToken,
+    Session, SessionQueries, SignInEvent, Store, StoreError, User,
 };
 use postern_testkit::TestDb;
 use tokio::sync::Barrier;
@@ -1596,6 +1596,261 @@ async fn a_session_with_a_reused_token_hash_is_a_conflict() {
         c.insert_session(&second).await,
         Err(StoreError::Conflict)
     ));
+}
+
+// ---- sessions and refresh tokens (SessionQueries) ----------------------------------
+
+fn refresh_token(session: &Session, family_id: &str) -> RefreshToken {
+    RefreshToken {
+        token_hash: random_id(),
+        family_id: family_id.to_owned(),
+        session_id: session.id.clone(),
+        client_id: "app".to_owned(),
+        user_id: session.user_id.clone(),
+        scope: "openid offline_access".to_owned(),
+        created_at: NOW,
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_users_live_sessions_are_listed_most_recently_seen_first() {
+    let (_db, store) = TestDb::store().await;
+    let user = seed_user(&store, "a@example.com").await;
+    let other = seed_user(&store, "b@example.com").await;
+    let older = Session {
+        last_seen_at: NOW - 10,
+        ..session(&user.id)
+    };
+    let newer = Session {
+        last_seen_at: NOW - 5,
+        ..session(&user.id)
+    };
+    let revoked = Session {
+        revoked_at: Some(NOW - 1),
+        ..session(&user.id)
+    };
+    let someone_else = session(&other.id);
+    let mut c = conn(&store).await;
+    for s in [&older, &newer, &revoked, &someone_else] {
+        c.insert_session(s).await.unwrap();
+    }
+    assert_eq!(
+        c.session(&revoked.id).await.unwrap().as_ref(),
+        Some(&revoked)
+    );
+    assert_eq!(c.session("unknown").await.unwrap(), None);
+    assert_eq!(c.user_sessions(&user.id).await.unwrap(), [newer, older]);
+}
+
+#[tokio::test]
+async fn touching_a_session_only_moves_its_last_sight_forward() {
+    let (_db, store) = TestDb::store().await;
+    let user = seed_user(&store, "a@example.com").await;
+    let s = session(&user.id);
+    let mut c = conn(&store).await;
+    c.insert_session(&s).await.unwrap();
+    c.touch_session(&s.id, NOW + 100).await.unwrap();
+    assert_eq!(
+        c.session(&s.id).await.unwrap().unwrap().last_seen_at,
+        NOW + 100
+    );
+    c.touch_session(&s.id, NOW + 50).await.unwrap();
+    assert_eq!(
+        c.session(&s.id).await.unwrap().unwrap().last_seen_at,
+        NOW + 100
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_session_ends_it_and_its_refresh_tokens_once() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let user = seed_user(&store, "a@example.com").await;
+    let (ended, kept) = (session(&user.id), session(&user.id));
+    let mut c = conn(&store).await;
+    c.insert_session(&ended).await.unwrap();
+    c.insert_session(&kept).await.unwrap();
+    let (its_token, other_token) = (refresh_token(&ended, "f1"), refresh_token(&kept, "f2"));
+    c.insert_refresh_token(&its_token).await.unwrap();
+    c.insert_refresh_token(&other_token).await.unwrap();
+    assert!(c.revoke_session(&ended.id, NOW + 1).await.unwrap());
+    assert!(
+        !c.revoke_session(&ended.id, NOW + 2).await.unwrap(),
+        "already ended"
+    );
+    assert_eq!(
+        c.session(&ended.id).await.unwrap().unwrap().revoked_at,
+        Some(NOW + 1)
+    );
+    assert_eq!(
+        c.refresh_token(&its_token.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(NOW + 1)
+    );
+    assert_eq!(
+        c.use_refresh_token(&its_token.token_hash, NOW + 3)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(c.session(&kept.id).await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(
+        c.refresh_token(&other_token.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session_and_refresh_token_of_the_user() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let user = seed_user(&store, "a@example.com").await;
+    let other = seed_user(&store, "b@example.com").await;
+    let mine = [session(&user.id), session(&user.id)];
+    let theirs = session(&other.id);
+    let mut c = conn(&store).await;
+    for s in mine.iter().chain([&theirs]) {
+        c.insert_session(s).await.unwrap();
+        c.insert_refresh_token(&refresh_token(s, &s.id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(c.revoke_user_sessions(&user.id, NOW).await.unwrap(), 2);
+    assert!(c.user_sessions(&user.id).await.unwrap().is_empty());
+    let live_tokens: Vec<String> =
+        sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE revoked_at IS NULL")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(live_tokens, [other.id.clone()]);
+    assert_eq!(c.user_sessions(&other.id).await.unwrap(), [theirs]);
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_used_exactly_once() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let user = seed_user(&store, "a@example.com").await;
+    let s = session(&user.id);
+    let token = refresh_token(&s, "family");
+    let mut c = conn(&store).await;
+    c.insert_session(&s).await.unwrap();
+    c.insert_refresh_token(&token).await.unwrap();
+    assert_eq!(
+        c.refresh_token(&token.token_hash).await.unwrap().as_ref(),
+        Some(&token)
+    );
+    let used = c
+        .use_refresh_token(&token.token_hash, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        used,
+        Some(RefreshToken {
+            used_at: Some(NOW + 1),
+            ..token.clone()
+        })
+    );
+    assert_eq!(
+        c.use_refresh_token(&token.token_hash, NOW + 2)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        c.refresh_token(&token.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(NOW + 1)
+    );
+    assert_eq!(c.use_refresh_token("unknown", NOW).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_token_is_used_exactly_once_under_concurrency() {
+    let (db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let user = seed_user(&store, "a@example.com").await;
+    let s = session(&user.id);
+    let token = refresh_token(&s, "family");
+    conn(&store).await.insert_session(&s).await.unwrap();
+    conn(&store)
+        .await
+        .insert_refresh_token(&token)
+        .await
+        .unwrap();
+    let hash = token.token_hash.clone();
+    let results = race(&db, 20, |_, mut c| {
+        let hash = hash.clone();
+        async move { c.use_refresh_token(&hash, NOW).await.expect("use") }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_some()).count(), 1);
+}
+
+#[tokio::test]
+async fn revoking_a_family_revokes_only_its_tokens() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let user = seed_user(&store, "a@example.com").await;
+    let s = session(&user.id);
+    let mut c = conn(&store).await;
+    c.insert_session(&s).await.unwrap();
+    let family = [refresh_token(&s, "f1"), refresh_token(&s, "f1")];
+    let stranger = refresh_token(&s, "f2");
+    for t in family.iter().chain([&stranger]) {
+        c.insert_refresh_token(t).await.unwrap();
+    }
+    assert_eq!(c.revoke_refresh_family("f1", NOW).await.unwrap(), 2);
+    assert_eq!(c.revoke_refresh_family("f1", NOW + 1).await.unwrap(), 0);
+    for t in &family {
+        assert_eq!(c.use_refresh_token(&t.token_hash, NOW).await.unwrap(), None);
+    }
+    assert!(c
+        .use_refresh_token(&stranger.token_hash, NOW)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_consumed_code_tells_which_session_and_family_it_produced() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let user = seed_user(&store, "a@example.com").await;
+    let code = authorization_code("app", &user.id);
+    let mut c = conn(&store).await;
+    c.insert_authorization_code(&code).await.unwrap();
+    assert_eq!(
+        c.code_issued(&code.code_hash).await.unwrap(),
+        None,
+        "not consumed yet"
+    );
+    c.consume_authorization_code(&code.code_hash, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c.code_issued(&code.code_hash).await.unwrap(),
+        Some((code.session_id.clone(), None))
+    );
+    c.set_code_family(&code.code_hash, "fam").await.unwrap();
+    assert_eq!(
+        c.code_issued(&code.code_hash).await.unwrap(),
+        Some((code.session_id.clone(), Some("fam".to_owned())))
+    );
+    assert_eq!(c.code_issued("unknown").await.unwrap(), None);
 }
 
 // ---- sign-in history -------------------------------------------------------------

@@ -32,6 +32,22 @@ pub enum AppError {
     /// 400 `invalid_code`: a wrong one-time code.
     #[error("The code is not correct.")]
     InvalidCode,
+    /// 401 `invalid_client` with `WWW-Authenticate`: client authentication
+    /// failed at `/token`, `/revoke` or `/introspect` (RFC 6749 §5.2).
+    #[error("Client authentication failed.")]
+    ClientAuth,
+    /// 400 `invalid_grant`: a bad, used or expired code or refresh token.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// 400 `unsupported_grant_type`.
+    #[error("The grant type is not supported.")]
+    UnsupportedGrantType,
+    /// 400 `invalid_scope`: more scope than was granted.
+    #[error("The requested scope exceeds what was granted.")]
+    InvalidScope,
+    /// 401 `invalid_token` with `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
+    #[error("The access token is invalid or expired.")]
+    InvalidBearer,
     /// 403 `invalid_csrf`: a form without a valid CSRF token.
     #[error("This form has expired. Please go back, reload the page and try again.")]
     Csrf,
@@ -113,6 +129,11 @@ impl AppError {
             InvalidRedirectUri => (StatusCode::BAD_REQUEST, "invalid_redirect_uri"),
             InvalidToken(_) => (StatusCode::BAD_REQUEST, "invalid_token"),
             InvalidCode => (StatusCode::BAD_REQUEST, "invalid_code"),
+            ClientAuth => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
+            UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+            InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
+            InvalidBearer => (StatusCode::UNAUTHORIZED, "invalid_token"),
             Csrf => (StatusCode::FORBIDDEN, "invalid_csrf"),
             NotFound => (StatusCode::NOT_FOUND, "not_found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -180,6 +201,21 @@ impl IntoResponse for AppError {
             retry,
         };
         let mut response = (status, Json(body)).into_response();
+        match &this {
+            AppError::ClientAuth => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"postern\""),
+                );
+            }
+            AppError::InvalidBearer => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            _ => {}
+        }
         if let AppError::TooManyRequests { retry_after } = this {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

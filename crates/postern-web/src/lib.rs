@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod mail;
 pub mod middleware;
+pub mod oidc;
 pub mod pages;
 pub mod routes;
 pub mod signin;
@@ -83,7 +84,15 @@ pub struct Inner {
     pub mail_wake: Arc<Notify>,
     /// The local inbox behind `/_dev/mail`, when mail goes to stdout.
     pub dev_inbox: Option<DevInbox>,
+    /// Signing keys, shared by every instance through the database.
+    pub keys: keys::KeyManager,
+    /// Origins of every registered redirect URI, for CORS; refreshed every
+    /// [`ORIGINS_TTL`] seconds.
+    pub origins: tokio::sync::RwLock<(i64, std::collections::HashSet<String>)>,
 }
+
+/// How long the CORS origin list is cached.
+pub const ORIGINS_TTL: i64 = 30;
 
 impl std::ops::Deref for AppState {
     type Target = Inner;
@@ -102,6 +111,31 @@ impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+
+    /// Origins of the apps' redirect URIs (SPEC §3.2 CORS), cached briefly
+    /// so a new app is allowed within [`ORIGINS_TTL`] seconds.
+    pub async fn app_origins(&self) -> std::collections::HashSet<String> {
+        let now = self.now();
+        {
+            let cached = self.origins.read().await;
+            if now - cached.0 < ORIGINS_TTL && now >= cached.0 {
+                return cached.1.clone();
+            }
+        }
+        let apps = match self.store.conn().await {
+            Ok(mut conn) => postern_store::Queries::apps(&mut *conn).await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let origins: std::collections::HashSet<String> = apps
+            .iter()
+            .flat_map(|a| a.settings.redirect_uris.iter())
+            .filter_map(|u| Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
+            .collect();
+        *self.origins.write().await = (now, origins.clone());
+        origins
+    }
 }
 
 /// The whole application: every route with its middleware.
@@ -118,12 +152,36 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/request-magic-link", post(routes::signin::request_magic_link))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::negotiate_api));
+    let oidc_cors = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(routes::oidc::discovery).options(routes::oidc::preflight),
+        )
+        .route("/jwks.json", get(routes::oidc::jwks).options(routes::oidc::preflight))
+        .route("/token", post(routes::oidc::token).options(routes::oidc::preflight))
+        .route(
+            "/userinfo",
+            get(routes::oidc::userinfo_get)
+                .post(routes::oidc::userinfo_post)
+                .options(routes::oidc::preflight),
+        )
+        .route("/revoke", post(routes::oidc::revoke).options(routes::oidc::preflight))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), routes::oidc::cors));
+    let oidc_api = Router::new()
+        .route("/introspect", post(routes::oidc::introspect));
+    let oidc_browser = Router::new()
+        .route("/authorize", get(routes::oidc::authorize_get).post(routes::oidc::authorize_post))
+        .route("/logout", get(routes::oidc::logout_get).post(routes::oidc::logout_post))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::negotiate));
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/static/postern.css", get(routes::assets::stylesheet))
         .merge(browser)
         .merge(api)
+        .merge(oidc_cors)
+        .merge(oidc_api)
+        .merge(oidc_browser)
         .fallback(routes::health::not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))

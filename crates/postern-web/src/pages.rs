@@ -187,3 +187,29 @@ pub fn error_page(_state: &AppState, err: &RenderedError) -> Response {
         retry_label,
     })
 }
+
+/// The account chooser (`prompt=select_account`).
+#[derive(Template)]
+#[template(path = "chooser.html")]
+pub struct ChooserPage {
+    /// `lang` attribute.
+    pub lang: &'static str,
+    /// App display name.
+    pub app_name: String,
+    /// The signed-in account.
+    pub email: String,
+    /// Authorization parameters, posted back to `/authorize`.
+    pub hidden: Vec<(&'static str, String)>,
+    /// CSRF token for the form.
+    pub csrf_token: String,
+    /// `/login` for the same destination.
+    pub other_account: String,
+}
+
+/// After `/logout` without a redirect.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage {
+    /// `lang` attribute.
+    pub lang: &'static str,
+}

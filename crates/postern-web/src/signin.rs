@@ -10,9 +10,7 @@ use std::net::IpAddr;
 use postern_core::crypto::{constant_time_eq, random_digits, random_id, random_token};
 use postern_core::oauth::{check_pkce, check_text, Scope};
 use postern_core::{App, EmailAddress};
-use postern_store::{
-    AuthorizationCode, LoginKind, LoginRequest, Queries, Session, SignInEvent, Tx,
-};
+use postern_store::{LoginKind, LoginRequest, Queries, Session, SignInEvent, Tx};
 use serde::Deserialize;
 use url::Url;
 
@@ -36,7 +34,8 @@ const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 
 /// Key-hash purposes: one subkey each, so no hash is reusable elsewhere.
-mod purpose {
+pub(crate) mod purpose {
+    pub const REFRESH: &str = "refresh-token";
     pub const LINK: &str = "link-token";
     pub const CODE: &str = "one-time-code";
     pub const BINDING: &str = "binding-cookie";
@@ -578,7 +577,8 @@ async fn finish(
             scope,
         }
     } else {
-        Next::Redirect(issue_code(state, &mut tx, &request, &user.id, &session_id, method.amr()).await?)
+        let session = (session_id.as_str(), method.amr(), now);
+        Next::Redirect(issue_code(state, &mut tx, &request, session, &user.id).await?)
     };
     tx.commit().await.map_err(postern_store::StoreError::from)?;
     Ok(SignedIn {
@@ -588,36 +588,35 @@ async fn finish(
     })
 }
 
-/// Issues a single-use authorization code for `request` and returns the
-/// redirect to the app (OIDC Core §3.1.2.5, RFC 9207 `iss`).
+/// Issues a single-use authorization code for `request` (once: the request
+/// is marked complete) and returns the redirect to the app (OIDC Core
+/// §3.1.2.5, RFC 9207 `iss`).
 async fn issue_code(
     state: &AppState,
     tx: &mut Tx,
     request: &LoginRequest,
+    session: (&str, &str, i64),
     user_id: &str,
-    session_id: &str,
-    amr: &str,
 ) -> Result<String> {
-    let now = state.now();
-    if !tx.complete_login_request(&request.id, now).await? {
+    let (session_id, amr, auth_time) = session;
+    if !tx.complete_login_request(&request.id, state.now()).await? {
         return Err(AppError::InvalidToken(TokenProblem::Used));
     }
-    let code = random_token(32);
-    tx.insert_authorization_code(&AuthorizationCode {
-        code_hash: state.secrets.keyed_hash(purpose::AUTHZ_CODE, code.as_bytes()),
-        client_id: request.client_id.clone(),
-        user_id: user_id.to_owned(),
-        session_id: Some(session_id.to_owned()),
-        redirect_uri: request.redirect_uri.clone(),
-        code_challenge: request.code_challenge.clone(),
-        nonce: request.nonce.clone(),
-        scope: request.scope.clone(),
-        amr: amr.to_owned(),
-        auth_time: now,
-        created_at: now,
-        expires_at: now + AUTHORIZATION_CODE_TTL,
-        consumed_at: None,
-    })
+    let code = crate::oidc::mint_code(
+        state,
+        tx,
+        crate::oidc::CodeGrant {
+            client_id: &request.client_id,
+            user_id,
+            session_id,
+            redirect_uri: &request.redirect_uri,
+            code_challenge: request.code_challenge.as_deref(),
+            nonce: request.nonce.as_deref(),
+            scope: &request.scope,
+            amr,
+            auth_time,
+        },
+    )
     .await?;
     Ok(authorization_response(state, &request.redirect_uri, request.state.as_deref(), &[("code", &code)]))
 }
@@ -683,7 +682,8 @@ pub async fn decide_consent(
     let redirect = match decision {
         Decision::Allow => {
             tx.upsert_grant(&user.id, &request.client_id, &request.scope, now).await?;
-            issue_code(state, &mut tx, &request, &user.id, &session.id, &session.amr).await?
+            let s = (session.id.as_str(), session.amr.as_str(), session.auth_time);
+            issue_code(state, &mut tx, &request, s, &user.id).await?
         }
         Decision::Deny => {
             if !tx.complete_login_request(&request.id, now).await? {

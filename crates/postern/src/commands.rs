@@ -15,7 +15,7 @@ use std::io::Write as _;
 
 use postern_core::crypto::{random_token, sha256_b64};
 use postern_core::{App, AppSettings, Clock as _, SystemClock};
-use postern_store::{Queries as _, Store};
+use postern_store::{Backend, Queries as _, Store};
 use serde::Serialize;
 
 use crate::cli::{AppCommand, CreateApp, KeysCommand, SettingArgs, UpdateApp};
@@ -81,19 +81,39 @@ impl<'a> From<&'a App> for AppView<'a> {
 pub async fn migrate(config: &Config) -> Result {
     let store = open_store(config).await?;
     store.close().await;
-    eprintln!(
-        "postern: database migrations applied ({:?})",
-        store.backend()
-    );
+    let backend = match store.backend() {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    eprintln!("postern: database migrations applied ({backend})");
     Ok(())
 }
 
 /// `postern keys ...`.
-pub async fn keys(command: KeysCommand, _config: &Config) -> Result {
+///
+/// `rotate` publishes a new key per algorithm in the JWKS at once; every
+/// running instance starts signing with it after
+/// [`postern_web::keys::PUBLISH_BEFORE_USE`], so relying parties that cache
+/// the JWKS see it before the first token it signs.
+pub async fn keys(command: KeysCommand, config: &Config) -> Result {
     match command {
-        KeysCommand::Rotate => Err(CommandError::NotAvailable(
-            "key rotation arrives with the OpenID Provider; it is not available yet",
-        )),
+        KeysCommand::Rotate => {
+            let store = open_store(config).await?;
+            let dir = std::env::current_dir().map_err(anyhow::Error::from)?;
+            let (master, _) = crate::config::resolve_master_key(config, store.backend(), &dir)?;
+            let secrets = std::sync::Arc::new(postern_core::Secrets::new(&master));
+            let clock: std::sync::Arc<dyn postern_core::Clock> = std::sync::Arc::new(postern_core::SystemClock);
+            let keys = postern_web::keys::KeyManager::load(store.clone(), secrets, clock)
+                .await
+                .map_err(anyhow::Error::from)?;
+            keys.rotate().await.map_err(anyhow::Error::from)?;
+            store.close().await;
+            eprintln!(
+                "postern: new signing keys are published; they start signing in {} and the old keys stay published until their tokens expire",
+                postern_core::duration::format_duration(postern_web::keys::PUBLISH_BEFORE_USE)
+            );
+            Ok(())
+        }
     }
 }
 

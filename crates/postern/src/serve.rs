@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use postern_core::{Clock, Secrets, SystemClock};
+use postern_core::{App, AppSettings, Clock, Secrets, SystemClock};
 use postern_mail::{DevInbox, Mailbox, Outbox, Transport};
 use postern_store::{Queries, Store};
+use postern_web::keys::KeyManager;
 use postern_web::{AppState, Inner, WebConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -18,6 +19,8 @@ use crate::config::{resolve_master_key, Config, MailConfig};
 
 /// How often expired rows are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// How often signing keys are checked for rotation steps.
+const KEY_TICK: Duration = Duration::from_secs(60);
 
 /// A built server: listening, migrated, not yet serving.
 pub struct Application {
@@ -77,6 +80,10 @@ impl Application {
                 .map(|(_, d)| d.to_owned())
                 .unwrap_or_else(|| "localhost".to_owned()),
         };
+        let keys = KeyManager::load(store.clone(), Arc::clone(&secrets), Arc::clone(&clock))
+            .await
+            .context("could not load or create the signing keys")?;
+        ensure_account_app(&store, &web, clock.now()).await?;
         let state = AppState::new(Inner {
             config: web,
             store,
@@ -84,6 +91,8 @@ impl Application {
             clock,
             mail_wake: outbox.waker(),
             dev_inbox,
+            keys,
+            origins: tokio::sync::RwLock::new((0, Default::default())),
         });
         let listener = TcpListener::bind(config.bind)
             .await
@@ -116,13 +125,15 @@ impl Application {
             let _ = rx.wait_for(|s| *s).await;
         };
         let worker = tokio::spawn(self.outbox.run(stopped(stop_rx.clone())));
-        let purger = tokio::spawn(purge_loop(self.state.clone(), self.history_retention, stopped(stop_rx)));
+        let purger = tokio::spawn(purge_loop(self.state.clone(), self.history_retention, stopped(stop_rx.clone())));
+        let key_ticker = tokio::spawn(key_loop(self.state.clone(), stopped(stop_rx)));
         let router = postern_web::router(self.state.clone());
         tracing::info!(port = self.port, url = %self.state.config.issuer(), "Postern is listening");
         let result = postern_web::serve(self.listener, router, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
         let _ = purger.await;
+        let _ = key_ticker.await;
         self.state.store.close().await;
         result.context("the HTTP server failed")
     }
@@ -143,6 +154,65 @@ async fn purge_loop(state: AppState, retention: i64, shutdown: impl Future<Outpu
             _ = tokio::time::sleep(PURGE_EVERY) => {}
         }
     }
+}
+
+/// Runs the signing keys' automatic step (publish, promote, retire, rotate)
+/// every [`KEY_TICK`] until `shutdown`.
+async fn key_loop(state: AppState, shutdown: impl Future<Output = ()>) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(KEY_TICK) => {}
+        }
+        if let Err(e) = state.keys.tick().await {
+            tracing::warn!(error = %e, "signing-key maintenance failed; will retry");
+        }
+    }
+}
+
+/// The client id of Postern's own pages (`/account`, later `/admin`).
+pub const ACCOUNT_CLIENT_ID: &str = "postern-account";
+
+/// Registers the built-in first-party app that Postern's own pages sign in
+/// through, pointing at this server's public URL (updated if it changed).
+async fn ensure_account_app(store: &Store, web: &WebConfig, now: i64) -> anyhow::Result<()> {
+    let issuer = web.issuer();
+    let mut settings = AppSettings {
+        redirect_uris: vec![format!("{issuer}/account/callback")],
+        post_logout_redirect_uris: vec![format!("{issuer}/account")],
+        public: true,
+        first_party: true,
+        ..AppSettings::default()
+    };
+    if let Err(e) = App::validate("Postern account", &mut settings) {
+        tracing::warn!("the built-in account app is not registered: {e}");
+        return Ok(());
+    }
+    let mut conn = store.conn().await?;
+    match conn.app(ACCOUNT_CLIENT_ID).await? {
+        Some(mut app) if app.settings.redirect_uris != settings.redirect_uris => {
+            app.settings.redirect_uris = settings.redirect_uris;
+            app.settings.post_logout_redirect_uris = settings.post_logout_redirect_uris;
+            app.updated_at = now;
+            conn.update_app(&app).await?;
+        }
+        Some(_) => {}
+        None => {
+            let app = App {
+                client_id: ACCOUNT_CLIENT_ID.to_owned(),
+                name: "Postern account".to_owned(),
+                settings,
+                created_at: now,
+                updated_at: now,
+            };
+            match conn.insert_app(&app, None).await {
+                Ok(()) | Err(postern_store::StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

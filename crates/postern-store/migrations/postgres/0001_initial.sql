@@ -93,6 +93,7 @@ CREATE TABLE authorization_codes (
     scope          TEXT NOT NULL,
     amr            TEXT NOT NULL,
     auth_time      BIGINT NOT NULL,
+    family_id      TEXT,                    -- refresh-token family issued for it
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,
     consumed_at    BIGINT

@@ -3,4 +3,5 @@
 pub mod assets;
 pub mod dev;
 pub mod health;
+pub mod oidc;
 pub mod signin;

@@ -115,7 +115,8 @@ pub struct LoginQuery {
     pub params: RawAuthParams,
 }
 
-fn hidden_fields(p: &signin::AuthParams) -> Vec<(&'static str, String)> {
+/// The authorization parameters as hidden form fields.
+pub fn hidden_fields(p: &signin::AuthParams) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("client_id", p.app.client_id.clone()),
         ("redirect_uri", p.redirect_uri.clone()),

@@ -15,6 +15,9 @@ use postern_store::Queries;
 use postern_testkit::TestDb;
 use postern_web::AppState;
 
+mod flows;
+pub use flows::*;
+
 /// The master key every test server uses.
 pub const MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 /// The public URL in every test server's configuration (links carry it).

@@ -1,0 +1,235 @@
+//! Sessions, refresh tokens and the bookkeeping of issued codes (SPEC §2,
+//! §3.2): every statement one SQL text for both databases.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::rows::Session;
+use crate::Result;
+
+/// An opaque refresh token, stored hashed. Tokens of one family descend
+/// from one authorization code; presenting a used one revokes the family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// Keyed hash of the token.
+    pub token_hash: String,
+    /// The family (one per authorization-code exchange or headless sign-in).
+    pub family_id: String,
+    /// The session it keeps alive.
+    pub session_id: String,
+    /// The app it was issued to.
+    pub client_id: String,
+    /// Its user.
+    pub user_id: String,
+    /// Granted scope.
+    pub scope: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Set when it was exchanged for its successor.
+    pub used_at: Option<i64>,
+    /// Set when its family was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+const REFRESH_COLUMNS: &str =
+    "token_hash, family_id, session_id, client_id, user_id, scope, created_at, used_at, revoked_at";
+
+fn refresh_from_row(row: &AnyRow) -> Result<RefreshToken> {
+    Ok(RefreshToken {
+        token_hash: row.try_get("token_hash")?,
+        family_id: row.try_get("family_id")?,
+        session_id: row.try_get("session_id")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        scope: row.try_get("scope")?,
+        created_at: row.try_get("created_at")?,
+        used_at: row.try_get("used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const SESSION_COLUMNS: &str = "id, token_hash, user_id, client_id, kind, amr, auth_time, \
+    created_at, last_seen_at, expires_at, ip, user_agent, revoked_at";
+
+fn session_from_row(row: &AnyRow) -> Result<Session> {
+    Ok(Session {
+        id: row.try_get("id")?,
+        token_hash: row.try_get("token_hash")?,
+        user_id: row.try_get("user_id")?,
+        client_id: row.try_get("client_id")?,
+        kind: row.try_get("kind")?,
+        amr: row.try_get("amr")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        expires_at: row.try_get("expires_at")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+/// Session and token statements, available on connections and transactions.
+#[allow(async_fn_in_trait)]
+pub trait SessionQueries {
+    /// The session with this public id.
+    async fn session(&mut self, id: &str) -> Result<Option<Session>>;
+    /// A user's sessions that are not revoked, newest first.
+    async fn user_sessions(&mut self, user_id: &str) -> Result<Vec<Session>>;
+    /// Records activity (sliding inactivity).
+    async fn touch_session(&mut self, id: &str, now: i64) -> Result<()>;
+    /// Ends one session and its refresh tokens; false if it was already ended.
+    async fn revoke_session(&mut self, id: &str, now: i64) -> Result<bool>;
+    /// Ends every session and refresh token of a user ("sign out everywhere").
+    async fn revoke_user_sessions(&mut self, user_id: &str, now: i64) -> Result<u64>;
+    /// Stores a refresh token.
+    async fn insert_refresh_token(&mut self, token: &RefreshToken) -> Result<()>;
+    /// The refresh token with this hash, used or not.
+    async fn refresh_token(&mut self, token_hash: &str) -> Result<Option<RefreshToken>>;
+    /// Atomically marks an unused, unrevoked refresh token used; None when
+    /// it is unknown, used or revoked. Exactly one concurrent caller wins.
+    async fn use_refresh_token(&mut self, token_hash: &str, now: i64) -> Result<Option<RefreshToken>>;
+    /// Revokes every token of a family.
+    async fn revoke_refresh_family(&mut self, family_id: &str, now: i64) -> Result<u64>;
+    /// Remembers which refresh family an authorization code produced.
+    async fn set_code_family(&mut self, code_hash: &str, family_id: &str) -> Result<()>;
+    /// For a consumed code: the session it came from and the family it produced.
+    async fn code_issued(&mut self, code_hash: &str) -> Result<Option<(Option<String>, Option<String>)>>;
+}
+
+impl SessionQueries for AnyConnection {
+    async fn session(&mut self, id: &str) -> Result<Option<Session>> {
+        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *self)
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    async fn user_sessions(&mut self, user_id: &str) -> Result<Vec<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+             ORDER BY last_seen_at DESC, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&mut *self)
+        .await?
+        .iter()
+        .map(session_from_row)
+        .collect()
+    }
+
+    async fn touch_session(&mut self, id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_session(&mut self, id: &str, now: i64) -> Result<bool> {
+        let ended = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *self)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+        Ok(ended == 1)
+    }
+
+    async fn revoke_user_sessions(&mut self, user_id: &str, now: i64) -> Result<u64> {
+        let ended = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *self)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+        Ok(ended)
+    }
+
+    async fn insert_refresh_token(&mut self, t: &RefreshToken) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&t.token_hash)
+        .bind(&t.family_id)
+        .bind(&t.session_id)
+        .bind(&t.client_id)
+        .bind(&t.user_id)
+        .bind(&t.scope)
+        .bind(t.created_at)
+        .bind(t.used_at)
+        .bind(t.revoked_at)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn refresh_token(&mut self, token_hash: &str) -> Result<Option<RefreshToken>> {
+        sqlx::query(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&mut *self)
+            .await?
+            .as_ref()
+            .map(refresh_from_row)
+            .transpose()
+    }
+
+    async fn use_refresh_token(&mut self, token_hash: &str, now: i64) -> Result<Option<RefreshToken>> {
+        sqlx::query(&format!(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+             AND revoked_at IS NULL RETURNING {REFRESH_COLUMNS}"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
+    }
+
+    async fn revoke_refresh_family(&mut self, family_id: &str, now: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                .bind(family_id)
+                .bind(now)
+                .execute(&mut *self)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn set_code_family(&mut self, code_hash: &str, family_id: &str) -> Result<()> {
+        sqlx::query("UPDATE authorization_codes SET family_id = $2 WHERE code_hash = $1")
+            .bind(code_hash)
+            .bind(family_id)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn code_issued(&mut self, code_hash: &str) -> Result<Option<(Option<String>, Option<String>)>> {
+        let row = sqlx::query(
+            "SELECT session_id, family_id FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL",
+        )
+        .bind(code_hash)
+        .fetch_optional(&mut *self)
+        .await?;
+        row.map(|r| Ok((r.try_get("session_id")?, r.try_get("family_id")?)))
+            .transpose()
+    }
+}

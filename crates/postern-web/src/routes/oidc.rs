@@ -1,0 +1,538 @@
+//! SPEC §3.2 OpenID Connect endpoints.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use axum_extra::extract::cookie::CookieJar;
+use postern_core::oauth::Scope;
+use postern_core::App;
+use postern_store::{LoginKind, LoginRequest, Queries, SessionQueries};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::cookies;
+use crate::error::{AppError, Result};
+use crate::extract::{AppForm, AppQuery, ClientIp, UserAgent};
+use crate::oidc::{self, LiveSession, TokenRequest};
+use crate::pages::{self, ChooserPage, ConsentPage, SignedOutPage};
+use crate::signin::{self, authorization_response, RawAuthParams};
+use crate::AppState;
+
+/// OIDC Discovery 1.0 §4: `GET /.well-known/openid-configuration`.
+pub async fn discovery(State(state): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=3600")],
+        Json(oidc::discovery(&state)),
+    )
+        .into_response()
+}
+
+/// RFC 7517: `GET /jwks.json`, the active, next and recently retired keys.
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=600")],
+        Json(state.keys.keys().jwks()),
+    )
+        .into_response()
+}
+
+/// The parameters of an authorization request (OIDC Core §3.1.2.1).
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthorizeParams {
+    /// Must be `code`.
+    pub response_type: Option<String>,
+    /// Must be `query` when given.
+    pub response_mode: Option<String>,
+    /// `none`, `login`, `consent`, `select_account`.
+    pub prompt: Option<String>,
+    /// Seconds since the last authentication.
+    pub max_age: Option<String>,
+    /// Pre-fills `/login`.
+    pub login_hint: Option<String>,
+    /// Not supported (OIDC Core §6).
+    pub request: Option<String>,
+    /// Not supported (OIDC Core §6).
+    pub request_uri: Option<String>,
+    /// Chosen on the account chooser.
+    pub account: Option<String>,
+    /// CSRF token of the chooser form.
+    pub csrf_token: Option<String>,
+    /// The rest.
+    #[serde(flatten)]
+    pub raw: RawAuthParams,
+}
+
+/// OIDC Core §3.1.2: `GET /authorize`.
+pub async fn authorize_get(
+    state: State<AppState>,
+    jar: CookieJar,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppQuery(params): AppQuery<AuthorizeParams>,
+) -> Result<Response> {
+    authorize(state, jar, ip, ua, params, false).await
+}
+
+/// OIDC Core §3.1.2.1: `POST /authorize` (form-encoded), also the account
+/// chooser's "Continue".
+pub async fn authorize_post(
+    state: State<AppState>,
+    jar: CookieJar,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(params): AppForm<AuthorizeParams>,
+) -> Result<Response> {
+    authorize(state, jar, ip, ua, params, true).await
+}
+
+struct Prompt {
+    none: bool,
+    login: bool,
+    consent: bool,
+    select_account: bool,
+}
+
+fn parse_prompt(p: Option<&str>) -> Option<Prompt> {
+    let mut out = Prompt { none: false, login: false, consent: false, select_account: false };
+    for v in p.unwrap_or("").split_ascii_whitespace() {
+        match v {
+            "none" => out.none = true,
+            "login" => out.login = true,
+            "consent" => out.consent = true,
+            "select_account" => out.select_account = true,
+            _ => return None,
+        }
+    }
+    // OIDC Core §3.1.2.1: `none` with any other value is an error.
+    if out.none && (out.login || out.consent || out.select_account) {
+        return None;
+    }
+    Some(out)
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ip: ClientIp,
+    ua: UserAgent,
+    p: AuthorizeParams,
+    posted: bool,
+) -> Result<Response> {
+    // Client and redirect URI first: until both are valid, errors are pages
+    // and never redirects (OIDC Core §3.1.2.6, RFC 6749 §4.1.2.1).
+    let client_id = p.raw.client_id.as_deref().filter(|c| !c.is_empty());
+    let client_id = client_id.ok_or_else(|| AppError::InvalidRequest("client_id is required.".into()))?;
+    let app = if client_id.len() > 200 {
+        None
+    } else {
+        state.store.conn().await?.app(client_id).await?
+    };
+    let app = app.ok_or(AppError::InvalidClient)?;
+    let redirect_uri = p.raw.redirect_uri.clone().filter(|r| !r.is_empty());
+    let redirect_uri = redirect_uri.ok_or_else(|| AppError::InvalidRequest("redirect_uri is required.".into()))?;
+    if !app.has_redirect_uri(&redirect_uri) {
+        return Err(AppError::InvalidRedirectUri);
+    }
+    let client_state = p.raw.state.as_deref().filter(|s| s.len() <= 2048 && !s.chars().any(char::is_control));
+    let fail = |code: &str, description: &str| -> Result<Response> {
+        let url = authorization_response(
+            &state,
+            &redirect_uri,
+            client_state,
+            &[("error", code), ("error_description", description)],
+        );
+        Ok(Redirect::to(&url).into_response())
+    };
+    if p.request.is_some() {
+        return fail("request_not_supported", "Request objects are not supported.");
+    }
+    if p.request_uri.is_some() {
+        return fail("request_uri_not_supported", "request_uri is not supported.");
+    }
+    if p.response_type.as_deref() != Some("code") {
+        return fail("unsupported_response_type", "Only response_type=code is supported.");
+    }
+    if p.response_mode.as_deref().is_some_and(|m| m != "query") {
+        return fail("invalid_request", "Only response_mode=query is supported.");
+    }
+    let Some(prompt) = parse_prompt(p.prompt.as_deref()) else {
+        return fail("invalid_request", "prompt has an unknown value or combines none with another.");
+    };
+    let max_age = match p.max_age.as_deref().filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => match m.parse::<i64>() {
+            Ok(v) if v >= 0 => Some(v),
+            _ => return fail("invalid_request", "max_age must be a non-negative integer."),
+        },
+    };
+    let params = match signin::validate_auth_params(&state, &p.raw).await {
+        Ok(params) => params,
+        Err(AppError::InvalidRequest(msg)) => return fail("invalid_request", &msg),
+        Err(e) => return Err(e),
+    };
+
+    let secret = cookies::get(&state, &jar, cookies::SESSION);
+    let session = oidc::current_session(&state, secret.as_deref())
+        .await?
+        .filter(|s| oidc::session_fits_app(&state, &s.session, &app, ip.0));
+    let now = state.now();
+    let fresh_enough =
+        |s: &LiveSession| max_age.is_none_or(|m| now - s.session.auth_time <= m);
+    let chose_account = posted
+        && p.account.as_deref() == Some("current")
+        && cookies::csrf_ok(&state, &jar, p.csrf_token.as_deref());
+    let session = session.filter(|s| fresh_enough(s) && !(prompt.login && !chose_account));
+
+    let Some(live) = session else {
+        if prompt.none {
+            return fail("login_required", "The user is not signed in.");
+        }
+        let hint = p.login_hint.as_deref().filter(|h| h.len() <= 254);
+        let url = state.config.url(&format!("/login?{}", params.login_query(hint)));
+        return Ok(Redirect::to(&url).into_response());
+    };
+
+    if prompt.select_account && !chose_account {
+        let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+        let mut hidden = crate::routes::signin::hidden_fields(&params);
+        hidden.push(("response_type", "code".to_owned()));
+        if let Some(m) = max_age {
+            hidden.push(("max_age", m.to_string()));
+        }
+        let page = ChooserPage {
+            lang: "en",
+            app_name: app.display_name().to_owned(),
+            email: live.user.email.clone(),
+            hidden,
+            csrf_token,
+            other_account: state.config.url(&format!("/login?{}", params.login_query(None))),
+        };
+        return Ok((jar, pages::render(&page)).into_response());
+    }
+
+    let granted = match state.store.conn().await?.grant(&live.user.id, &app.client_id).await? {
+        Some(g) => params.scope.is_subset_of(&Scope::parse(Some(&g))),
+        None => false,
+    };
+    let needs_consent = app.needs_consent() && (!granted || prompt.consent);
+    if needs_consent && prompt.none {
+        return fail("consent_required", "The user has not granted this app access yet.");
+    }
+    if needs_consent {
+        let login_id = pending_consent(&state, &app, &params, &live, ip, ua).await?;
+        let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+        let page = ConsentPage {
+            lang: "en",
+            app_name: app.display_name().to_owned(),
+            logo_url: app.settings.branding.logo_url.clone(),
+            items: pages::scope_items(&params.scope),
+            login_id,
+            csrf_token,
+        };
+        return Ok((jar, pages::render(&page)).into_response());
+    }
+    // Single sign-on: the live session signs the person in, keeping its auth_time.
+    let mut tx = state.store.begin().await?;
+    let code = oidc::mint_code(
+        &state,
+        &mut tx,
+        oidc::CodeGrant {
+            client_id: &app.client_id,
+            user_id: &live.user.id,
+            session_id: &live.session.id,
+            redirect_uri: &params.redirect_uri,
+            code_challenge: params.code_challenge.as_deref(),
+            nonce: params.nonce.as_deref(),
+            scope: &params.scope.to_string(),
+            amr: &live.session.amr,
+            auth_time: live.session.auth_time,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    let url = authorization_response(&state, &params.redirect_uri, params.state.as_deref(), &[("code", &code)]);
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// Stores an authorization request that waits on the consent screen for a
+/// person already signed in: a login request of kind `session`, consumed at
+/// birth (it can never be redeemed as a link or a code), finished by
+/// `POST /consent` like a fresh sign-in's.
+async fn pending_consent(
+    state: &AppState,
+    app: &App,
+    params: &signin::AuthParams,
+    live: &LiveSession,
+    ip: ClientIp,
+    ua: UserAgent,
+) -> Result<String> {
+    let now = state.now();
+    let id = postern_core::crypto::random_id();
+    let unusable = |what: &str| state.secrets.keyed_hash(what, postern_core::crypto::random_token(32).as_bytes());
+    let request = LoginRequest {
+        id: id.clone(),
+        client_id: app.client_id.clone(),
+        email: live.user.email.clone(),
+        kind: LoginKind::Session,
+        token_hash: unusable("unusable-token"),
+        code_hash: unusable("unusable-code"),
+        code_attempts: 0,
+        redirect_uri: params.redirect_uri.clone(),
+        state: params.state.clone(),
+        nonce: params.nonce.clone(),
+        code_challenge: params.code_challenge.clone(),
+        scope: params.scope.to_string(),
+        locale: app.settings.locale.clone(),
+        auth_params: None,
+        ip: Some(ip.0.to_string()),
+        user_agent: ua.0,
+        binding_hash: None,
+        remote_number: None,
+        approved_at: None,
+        completed_at: None,
+        rate_slot: None,
+        created_at: now,
+        expires_at: now + signin::CONSENT_WINDOW,
+        consumed_at: Some(now),
+    };
+    state.store.conn().await?.insert_login_request(&request).await?;
+    Ok(id)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?;
+    Some(t.trim().to_owned())
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// OIDC Core §3.1.3 / RFC 6749 §4.1.3, §6: `POST /token`.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppForm(req): AppForm<TokenRequest>,
+) -> Result<Response> {
+    let creds = oidc::client_credentials(
+        authorization(&headers),
+        req.client_id.as_deref(),
+        req.client_secret.as_deref(),
+    )?;
+    let app = oidc::authenticate_client(&state, &creds).await?;
+    let tokens = oidc::token(&state, &app, &req).await?;
+    Ok(([(header::PRAGMA, "no-cache")], Json(tokens)).into_response())
+}
+
+/// Form of `/userinfo` (RFC 6750 §2.2 body token).
+#[derive(Debug, Default, Deserialize)]
+pub struct UserinfoForm {
+    /// The access token.
+    pub access_token: Option<String>,
+}
+
+/// OIDC Core §5.3: `GET /userinfo` with a Bearer token.
+pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>> {
+    let token = bearer(&headers).ok_or(AppError::InvalidBearer)?;
+    Ok(Json(oidc::userinfo(&state, &token).await?))
+}
+
+/// OIDC Core §5.3: `POST /userinfo`, token in the header or the form body.
+pub async fn userinfo_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppForm(form): AppForm<UserinfoForm>,
+) -> Result<Json<Value>> {
+    let token = bearer(&headers).or(form.access_token).ok_or(AppError::InvalidBearer)?;
+    Ok(Json(oidc::userinfo(&state, &token).await?))
+}
+
+/// Form of `/revoke` and `/introspect`.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenForm {
+    /// The token.
+    pub token: Option<String>,
+    /// Ignored hint (RFC 7009 §2.1).
+    pub token_type_hint: Option<String>,
+    /// `client_secret_post`.
+    pub client_id: Option<String>,
+    /// `client_secret_post`.
+    pub client_secret: Option<String>,
+}
+
+async fn token_endpoint_client(state: &AppState, headers: &HeaderMap, f: &TokenForm) -> Result<App> {
+    let creds = oidc::client_credentials(authorization(headers), f.client_id.as_deref(), f.client_secret.as_deref())?;
+    oidc::authenticate_client(state, &creds).await
+}
+
+/// RFC 7009: `POST /revoke`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppForm(form): AppForm<TokenForm>,
+) -> Result<Response> {
+    let app = token_endpoint_client(&state, &headers, &form).await?;
+    let token = form
+        .token
+        .as_deref()
+        .ok_or_else(|| AppError::InvalidRequest("token is required.".into()))?;
+    oidc::revoke(&state, &app, token).await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+/// RFC 7662: `POST /introspect` (confidential clients).
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppForm(form): AppForm<TokenForm>,
+) -> Result<Json<Value>> {
+    let app = token_endpoint_client(&state, &headers, &form).await?;
+    if app.settings.public {
+        return Err(AppError::ClientAuth);
+    }
+    let token = form
+        .token
+        .as_deref()
+        .ok_or_else(|| AppError::InvalidRequest("token is required.".into()))?;
+    Ok(Json(oidc::introspect(&state, &app, token).await?))
+}
+
+/// RP-Initiated Logout 1.0 §2 parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogoutParams {
+    /// An ID token Postern issued (expired ones are accepted).
+    pub id_token_hint: Option<String>,
+    /// Registered post-logout redirect URI.
+    pub post_logout_redirect_uri: Option<String>,
+    /// Echoed back.
+    pub state: Option<String>,
+    /// The client, when no hint is given.
+    pub client_id: Option<String>,
+}
+
+/// `GET /logout`.
+pub async fn logout_get(
+    state: State<AppState>,
+    jar: CookieJar,
+    AppQuery(p): AppQuery<LogoutParams>,
+) -> Result<Response> {
+    logout(state, jar, p).await
+}
+
+/// `POST /logout`.
+pub async fn logout_post(
+    state: State<AppState>,
+    jar: CookieJar,
+    AppForm(p): AppForm<LogoutParams>,
+) -> Result<Response> {
+    logout(state, jar, p).await
+}
+
+/// RP-Initiated Logout 1.0: ends the browser's session at once (every
+/// instance sees the revocation in the database), then returns to a
+/// registered `post_logout_redirect_uri` or shows "signed out".
+async fn logout(State(state): State<AppState>, jar: CookieJar, p: LogoutParams) -> Result<Response> {
+    let hint = match p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) => Some(oidc::verify_id_token_hint(&state, h).await.map_err(|_| {
+            AppError::InvalidRequest("id_token_hint is not an ID token issued by Postern.".into())
+        })?),
+        None => None,
+    };
+    let client_id = match (&hint, p.client_id.as_deref()) {
+        (Some(h), Some(c)) if h.aud != c => {
+            return Err(AppError::InvalidRequest("client_id does not match id_token_hint.".into()))
+        }
+        (Some(h), _) => Some(h.aud.clone()),
+        (None, c) => c.map(str::to_owned),
+    };
+    let redirect = match p.post_logout_redirect_uri.as_deref().filter(|u| !u.is_empty()) {
+        None => None,
+        Some(uri) => {
+            let app = match &client_id {
+                Some(c) => state.store.conn().await?.app(c).await?,
+                None => None,
+            };
+            match app {
+                Some(app) if app.has_post_logout_redirect_uri(uri) => Some(uri.to_owned()),
+                _ => {
+                    return Err(AppError::InvalidRequest(
+                        "post_logout_redirect_uri is not registered for this client.".into(),
+                    ))
+                }
+            }
+        }
+    };
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    if let Some(secret) = cookies::get(&state, &jar, cookies::SESSION) {
+        let hash = state.secrets.keyed_hash(signin::purpose::SESSION, secret.as_bytes());
+        if let Some(s) = tx.session_by_token(&hash).await? {
+            tx.revoke_session(&s.id, now).await?;
+        }
+    }
+    if let Some(h) = &hint {
+        if let Some(sid) = &h.sid {
+            tx.revoke_session(sid, now).await?;
+        }
+    }
+    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    let jar = jar.add(cookies::build(&state, cookies::SESSION, String::new(), Some(0)));
+    match redirect {
+        Some(uri) => {
+            let mut url = url::Url::parse(&uri).map_err(AppError::internal)?;
+            if let Some(s) = p.state.as_deref().filter(|s| s.len() <= 2048) {
+                url.query_pairs_mut().append_pair("state", s);
+            }
+            Ok((jar, Redirect::to(url.as_str())).into_response())
+        }
+        None => Ok((jar, pages::render(&SignedOutPage { lang: "en" })).into_response()),
+    }
+}
+
+/// CORS for the endpoints browser apps call (SPEC §3.2): only the origins of
+/// registered redirect URIs, nothing else.
+pub async fn cors(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let allowed = match &origin {
+        Some(o) => state.app_origins().await.contains(o),
+        None => false,
+    };
+    let preflight = req.method() == Method::OPTIONS;
+    let mut res = if preflight {
+        axum::http::StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = res.headers_mut();
+    h.append(header::VARY, header::HeaderValue::from_static("Origin"));
+    if let (true, Some(o)) = (allowed, origin) {
+        if let Ok(v) = header::HeaderValue::from_str(&o) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            if preflight {
+                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("GET, POST, OPTIONS"));
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    header::HeaderValue::from_static("authorization, content-type"),
+                );
+                h.insert(header::ACCESS_CONTROL_MAX_AGE, header::HeaderValue::from_static("600"));
+            }
+        }
+    }
+    res
+}
+
+
+/// `OPTIONS` on the CORS endpoints: the [`cors`] layer answers preflights.
+pub async fn preflight() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}
