@@ -598,7 +598,7 @@ async fn hostile_strings_round_trip_unchanged_in_apps() {
         );
         assert_eq!(
             c.app_secret_hashes(&a.client_id, NOW).await.unwrap(),
-            [s.clone()]
+            std::slice::from_ref(&s)
         );
     }
     for s in short_hostile_strings() {
@@ -1731,7 +1731,7 @@ async fn signing_out_everywhere_ends_every_session_and_refresh_token_of_the_user
             .fetch_all(&mut *c)
             .await
             .unwrap();
-    assert_eq!(live_tokens, [other.id.clone()]);
+    assert_eq!(live_tokens, std::slice::from_ref(&other.id));
     assert_eq!(c.user_sessions(&other.id).await.unwrap(), [theirs]);
 }
 

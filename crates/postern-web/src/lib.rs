@@ -5,6 +5,7 @@
 pub mod cookies;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod mail;
 pub mod middleware;
 pub mod oidc;

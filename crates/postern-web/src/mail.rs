@@ -36,6 +36,7 @@ pub fn sign_in_email(
             brand,
             email: to.as_str(),
         }),
+        LoginKind::Session => return Err(AppError::internal("no email for a session request")),
     }
     .map_err(AppError::internal)?;
     Ok(OutgoingEmail::new(

@@ -20,7 +20,7 @@ use crate::config::{resolve_master_key, Config, MailConfig};
 /// How often expired rows are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// How often signing keys are checked for rotation steps.
-const KEY_TICK: Duration = Duration::from_secs(60);
+const KEY_TICK: Duration = postern_web::keys::TICK_INTERVAL;
 
 /// A built server: listening, migrated, not yet serving.
 pub struct Application {

@@ -583,13 +583,24 @@ async fn app_list_prints_one_json_object_per_app() {
 }
 
 #[tokio::test]
-async fn key_rotation_says_it_is_not_available_yet() {
+async fn key_rotation_publishes_a_next_key_per_algorithm() {
+    use postern_store::KeyQueries;
     let p = Postern::new().await;
-    let stderr = p.fails(&["keys", "rotate"], 2);
-    assert!(
-        stderr.contains("key rotation arrives with the OpenID Provider"),
-        "{stderr}"
-    );
+    p.ok(&["keys", "rotate"]);
+    let store = p.store().await;
+    let keys = store.conn().await.unwrap().signing_keys().await.unwrap();
+    let count = |state: &str| keys.iter().filter(|k| k.state == state).count();
+    // First use creates the active keys; the rotation adds one `next` key per
+    // algorithm that does not sign yet.
+    assert_eq!(count("active"), 3, "{keys:?}");
+    assert_eq!(count("next"), 3, "{keys:?}");
+    for k in &keys {
+        assert!(k.private_key.starts_with("v1."), "private keys are stored encrypted");
+    }
+    // A second rotation while one is pending adds nothing.
+    p.ok(&["keys", "rotate"]);
+    let again = store.conn().await.unwrap().signing_keys().await.unwrap();
+    assert_eq!(again.len(), 6);
 }
 
 #[tokio::test]

@@ -33,6 +33,24 @@ async fn a_link_request_answers_with_the_normalized_address() {
 }
 
 #[tokio::test]
+async fn addresses_are_normalized_before_anything_else() {
+    let app = spawn_app().await;
+    let client = app.create_app(|_| {}).await;
+    let cases = [
+        ("surrounding spaces and capitals", "  Alice@Example.COM ", "alice@example.com"),
+        ("a tab", "\tbob@example.com", "bob@example.com"),
+        ("an IDN domain, in punycode", "carl@Bücher.Example", "carl@xn--bcher-kva.example"),
+    ];
+    for (case, given, normalized) in cases {
+        let res = app.request_link(&browser(), &app.link_body(&client, given)).await;
+        assert_eq!(res.status(), 200, "{case}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["email"], normalized, "{case}");
+        assert!(app.last_email_to(normalized).await.link.is_some(), "{case}");
+    }
+}
+
+#[tokio::test]
 async fn a_form_link_request_answers_like_a_json_one() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
@@ -148,6 +166,44 @@ async fn a_link_still_works_a_second_before_it_expires() {
 }
 
 #[tokio::test]
+async fn an_apps_link_lifetime_sets_the_expiry_and_the_email_says_so() {
+    let app = spawn_app().await;
+    let client = app.create_app(|s| s.link_ttl = 10 * 60).await;
+    let b = app.request_link_in_browser(&client, "ten@example.com").await;
+    let email = app.last_email_to("ten@example.com").await;
+    assert!(email.text.contains("This link will expire in 10 minutes."), "{}", email.text);
+    app.clock.advance(10 * 60 + 1);
+    let link = app.local(&email.link.unwrap());
+    expect_error(app.get_json(&b, &link).await, 400, "invalid_token", "after 10 minutes").await;
+}
+
+#[tokio::test]
+async fn the_state_comes_back_to_the_app_unchanged() {
+    let app = spawn_app().await;
+    let client = app.create_app(|_| {}).await;
+    let hostile = r#"bob"e"i'o;aü &code=forged#frag<script>"#;
+    let mut body = app.link_body(&client, "state@example.com");
+    body["state"] = json!(hostile);
+    let b = browser();
+    let res = b
+        .post(app.url("/request-magic-link"))
+        .header("origin", PUBLIC_URL)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = b.get(&app.link_for("state@example.com").await).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let loc = url::Url::parse(&location(&res)).unwrap();
+    let pairs: Vec<(String, String)> = loc.query_pairs().into_owned().collect();
+    let states: Vec<&str> = pairs.iter().filter(|(k, _)| k == "state").map(|(_, v)| v.as_str()).collect();
+    let codes = pairs.iter().filter(|(k, _)| k == "code").count();
+    assert_eq!((states.as_slice(), codes), ([hostile].as_slice(), 1), "{loc}");
+    assert_eq!(loc.fragment(), None, "{loc}");
+}
+
+#[tokio::test]
 async fn an_expired_link_gets_invalid_token() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
@@ -241,6 +297,37 @@ async fn an_invalid_link_opened_in_a_browser_gets_an_html_error_page() {
 }
 
 // ---- GET /verify-email in another browser ------------------------------------
+
+#[tokio::test]
+async fn the_confirmation_page_says_which_browser_asked_and_when() {
+    let app = spawn_app().await;
+    let client = app.create_app(|_| {}).await;
+    let res = browser()
+        .post(app.url("/request-magic-link"))
+        .header("origin", PUBLIC_URL)
+        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+        .json(&app.link_body(&client, "ua@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let link = app.link_for("ua@example.com").await;
+    let page = browser().get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Firefox on Linux"), "{page}");
+    let year = civil_year(app.clock_now());
+    assert!(page.contains(&year), "the page says when ({year}): {page}");
+}
+
+/// The calendar year of a unix time, as text (Howard Hinnant's civil-from-days).
+fn civil_year(unix: i64) -> String {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    (yoe + era * 400 + i64::from(mp >= 10)).to_string()
+}
 
 #[tokio::test]
 async fn another_browser_sees_a_confirmation_page_and_consumes_nothing() {
@@ -340,6 +427,33 @@ async fn confirming_without_a_valid_csrf_token_is_forbidden() {
         .await
         .unwrap();
     assert_eq!(res.status(), 303, "with its own csrf_token the same form works");
+}
+
+#[tokio::test]
+async fn with_ip_range_binding_a_link_only_works_near_where_it_was_asked() {
+    let app = spawn_app_with(&[("POSTERN_TRUSTED_PROXIES", "127.0.0.1/32, ::1/128")]).await;
+    let client = app.create_app(|s| s.bind_ip_range = true).await;
+    let b = browser();
+    let res = b
+        .post(app.url("/request-magic-link"))
+        .header("origin", PUBLIC_URL)
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&app.link_body(&client, "near@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let link = app.link_for("near@example.com").await;
+    let far = b
+        .get(&link)
+        .header("accept", "application/json")
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    expect_error(far, 400, "invalid_token", "from another network").await;
+    let near = b.get(&link).header("x-forwarded-for", "198.51.100.200").send().await.unwrap();
+    assert_eq!(near.status(), 303, "from the same /24");
 }
 
 // ---- The binding cookie ------------------------------------------------------
@@ -556,7 +670,7 @@ async fn the_link_and_code_are_stored_and_logged_only_as_hashes() {
     let token = token_of(&link);
     let secret_part = token.trim_start_matches("pml_").to_owned();
     let code = email.code.clone().unwrap();
-    assert!(email.raw.contains(&token) && email.raw.contains(&code), "the dev transport writes them");
+    assert!(email.text.contains(&token) && email.text.contains(&code), "the dev transport writes them");
     let check = |what: &str, text: &str| {
         assert!(!text.contains(&secret_part), "{what} holds the link token");
         assert!(!holds_number(text, &code), "{what} holds the code {code}");

@@ -31,7 +31,7 @@ pub async fn discovery(State(state): State<AppState>) -> Response {
 /// RFC 7517: `GET /jwks.json`, the active, next and recently retired keys.
 pub async fn jwks(State(state): State<AppState>) -> Response {
     (
-        [(header::CACHE_CONTROL, "public, max-age=600")],
+        [(header::CACHE_CONTROL, format!("public, max-age={}", crate::keys::JWKS_MAX_AGE))],
         Json(state.keys.keys().jwks()),
     )
         .into_response()

@@ -46,6 +46,9 @@ pub async fn expect_error(res: Response, status: u16, code: &str, context: &str)
 /// Undoes askama's HTML escaping.
 pub fn html_unescape(s: &str) -> String {
     s.replace("&#34;", "\"")
+        .replace("&#38;", "&")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
         .replace("&#x27;", "'")
@@ -292,6 +295,15 @@ impl TestApp {
     /// The hosted flow up to "check your email" in a new browser.
     pub async fn hosted_request(&self, client: &TestClient, email: &str) -> Hosted {
         self.hosted_request_in(&browser(), client, email).await
+    }
+
+    /// The hosted flow up to "check your email" in `b`, with the email it
+    /// sent (earlier emails to `email` must have arrived already).
+    pub async fn hosted_request_with_email(&self, b: &Client, client: &TestClient, email: &str) -> (Hosted, Email) {
+        let before = self.inbox();
+        let h = self.hosted_request_in(b, client, email).await;
+        let sent = self.new_email_to(&before, email).await;
+        (h, sent)
     }
 
     /// `POST /login/code` from `h`'s browser, asking for JSON errors.
