@@ -226,16 +226,17 @@ impl App {
         let locale = settings.locale.trim().to_ascii_lowercase();
         if locale.is_empty()
             || locale.len() > 35
-            || !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            || !locale
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
             return Err(AppSettingsError::BadLocale(settings.locale.clone()));
         }
         settings.locale = locale;
         let b = &settings.branding;
         if let Some(c) = &b.color {
-            let ok = c.len() == 7
-                && c.starts_with('#')
-                && c[1..].chars().all(|c| c.is_ascii_hexdigit());
+            let ok =
+                c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|c| c.is_ascii_hexdigit());
             if !ok {
                 return Err(AppSettingsError::BadColor);
             }
@@ -402,20 +403,48 @@ mod tests {
             ..AppSettings::default()
         };
         assert_eq!(App::validate("App", &mut s), Ok(()));
-        let cases: Vec<(&str, fn(&mut AppSettings), AppSettingsError)> = vec![
-            ("ttl too short", |s| s.link_ttl = 59, AppSettingsError::LinkTtlOutOfRange),
-            ("ttl too long", |s| s.link_ttl = 86_401, AppSettingsError::LinkTtlOutOfRange),
-            ("no uri", |s| s.redirect_uris.clear(), AppSettingsError::NoRedirectUri),
-            ("bad colour", |s| s.branding.color = Some("red".into()), AppSettingsError::BadColor),
-            ("http logo", |s| s.branding.logo_url = Some("http://x.example/l.png".into()), AppSettingsError::BadLogoUrl),
-            ("newline in sender", |s| s.branding.sender_name = Some("a\r\nBcc: x".into()), AppSettingsError::BadBrandingText),
+        type Case = (&'static str, fn(&mut AppSettings), AppSettingsError);
+        let cases: Vec<Case> = vec![
+            (
+                "ttl too short",
+                |s| s.link_ttl = 59,
+                AppSettingsError::LinkTtlOutOfRange,
+            ),
+            (
+                "ttl too long",
+                |s| s.link_ttl = 86_401,
+                AppSettingsError::LinkTtlOutOfRange,
+            ),
+            (
+                "no uri",
+                |s| s.redirect_uris.clear(),
+                AppSettingsError::NoRedirectUri,
+            ),
+            (
+                "bad colour",
+                |s| s.branding.color = Some("red".into()),
+                AppSettingsError::BadColor,
+            ),
+            (
+                "http logo",
+                |s| s.branding.logo_url = Some("http://x.example/l.png".into()),
+                AppSettingsError::BadLogoUrl,
+            ),
+            (
+                "newline in sender",
+                |s| s.branding.sender_name = Some("a\r\nBcc: x".into()),
+                AppSettingsError::BadBrandingText,
+            ),
         ];
         for (what, change, expected) in cases {
             let mut s2 = s.clone();
             change(&mut s2);
             assert_eq!(App::validate("App", &mut s2), Err(expected), "{what}");
         }
-        assert_eq!(App::validate("", &mut s.clone()), Err(AppSettingsError::BadName));
+        assert_eq!(
+            App::validate("", &mut s.clone()),
+            Err(AppSettingsError::BadName)
+        );
     }
 
     #[test]

@@ -140,7 +140,10 @@ impl Secrets {
 
     /// Compares `data`'s keyed hash with `expected` in constant time.
     pub fn verify_keyed_hash(&self, purpose: &str, data: &[u8], expected: &str) -> bool {
-        constant_time_eq(self.keyed_hash(purpose, data).as_bytes(), expected.as_bytes())
+        constant_time_eq(
+            self.keyed_hash(purpose, data).as_bytes(),
+            expected.as_bytes(),
+        )
     }
 }
 
@@ -200,7 +203,10 @@ mod tests {
         let s = secrets();
         let sealed = s.encrypt("outbox:1", b"Sign in with 123456");
         assert!(!sealed.contains("123456"));
-        assert_eq!(s.decrypt("outbox:1", &sealed).unwrap(), b"Sign in with 123456");
+        assert_eq!(
+            s.decrypt("outbox:1", &sealed).unwrap(),
+            b"Sign in with 123456"
+        );
     }
 
     #[test]
@@ -222,12 +228,21 @@ mod tests {
         // Moved to another context.
         assert_eq!(s.decrypt("outbox:2", &sealed), Err(CryptoError::Tampered));
         // Truncated, garbage, wrong version.
-        assert_eq!(s.decrypt("outbox:1", &sealed[..10]), Err(CryptoError::Tampered));
+        assert_eq!(
+            s.decrypt("outbox:1", &sealed[..10]),
+            Err(CryptoError::Tampered)
+        );
         assert_eq!(s.decrypt("outbox:1", "v1.!!!"), Err(CryptoError::Tampered));
-        assert_eq!(s.decrypt("outbox:1", &sealed[3..]), Err(CryptoError::Tampered));
+        assert_eq!(
+            s.decrypt("outbox:1", &sealed[3..]),
+            Err(CryptoError::Tampered)
+        );
         // Another master key.
         let other = Secrets::new(&MasterKey::generate());
-        assert_eq!(other.decrypt("outbox:1", &sealed), Err(CryptoError::Tampered));
+        assert_eq!(
+            other.decrypt("outbox:1", &sealed),
+            Err(CryptoError::Tampered)
+        );
     }
 
     #[test]
@@ -236,7 +251,10 @@ mod tests {
         let a = s.keyed_hash("code", b"123456");
         assert_eq!(a, s.keyed_hash("code", b"123456"));
         assert_ne!(a, s.keyed_hash("token", b"123456"));
-        assert_ne!(a, Secrets::new(&MasterKey::generate()).keyed_hash("code", b"123456"));
+        assert_ne!(
+            a,
+            Secrets::new(&MasterKey::generate()).keyed_hash("code", b"123456")
+        );
         assert!(s.verify_keyed_hash("code", b"123456", &a));
         assert!(!s.verify_keyed_hash("code", b"123457", &a));
     }
@@ -246,10 +264,16 @@ mod tests {
         assert!(MasterKey::from_hex(&"0f".repeat(32)).is_ok());
         assert!(MasterKey::from_hex(&format!(" {}\n", "0f".repeat(32))).is_ok());
         for bad in ["", "abc", &"zz".repeat(32), &"0f".repeat(33)] {
-            assert_eq!(MasterKey::from_hex(bad).unwrap_err(), MasterKeyError::Malformed);
+            assert_eq!(
+                MasterKey::from_hex(bad).unwrap_err(),
+                MasterKeyError::Malformed
+            );
         }
         let k = MasterKey::generate();
-        assert_eq!(MasterKey::from_hex(&k.to_hex()).unwrap().to_hex(), k.to_hex());
+        assert_eq!(
+            MasterKey::from_hex(&k.to_hex()).unwrap().to_hex(),
+            k.to_hex()
+        );
         assert_eq!(format!("{k:?}"), "MasterKey(..)");
     }
 

@@ -120,7 +120,10 @@ fn normalize_domain(domain: &str) -> Result<String, EmailError> {
         }
     }
     // A numeric top-level label would make this an IP address, which we refuse.
-    if labels.last().is_some_and(|l| l.chars().all(|c| c.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
         return Err(EmailError::BadDomain);
     }
     Ok(ascii)
@@ -147,14 +150,20 @@ mod tests {
         let cases = [
             ("user@example.com", "user@example.com"),
             ("  User@Example.COM ", "user@example.com"),
-            ("\tfirst.last+tag@sub.example.org", "first.last+tag@sub.example.org"),
+            (
+                "\tfirst.last+tag@sub.example.org",
+                "first.last+tag@sub.example.org",
+            ),
             ("o'brien@example.ie", "o'brien@example.ie"),
             ("a@b.c", "a@b.c"),
             ("x@bücher.example", "x@xn--bcher-kva.example"),
             ("x@BÜCHER.example", "x@xn--bcher-kva.example"),
             ("x@例え.jp", "x@xn--r8jz45g.jp"),
             ("x@example.com.", "x@example.com"),
-            ("_-#!$%&*/=?^`{|}~@ex-ample.com", "_-#!$%&*/=?^`{|}~@ex-ample.com"),
+            (
+                "_-#!$%&*/=?^`{|}~@ex-ample.com",
+                "_-#!$%&*/=?^`{|}~@ex-ample.com",
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(
@@ -215,7 +224,12 @@ mod tests {
     #[test]
     fn the_whole_address_is_limited_to_254_octets() {
         let local = "a".repeat(64);
-        let domain = format!("{}.{}.{}.com", "b".repeat(63), "c".repeat(63), "d".repeat(60));
+        let domain = format!(
+            "{}.{}.{}.com",
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(60)
+        );
         let addr = format!("{local}@{domain}");
         assert!(addr.len() > 254);
         assert_eq!(EmailAddress::parse(&addr), Err(EmailError::TooLong));

@@ -31,7 +31,11 @@ fn accept_language_tags(header: &str) -> Vec<&str> {
 
 /// Picks the language: the first supported tag of `ui_locales`
 /// (space-separated), else of `accept_language`, else the app default, else English.
-pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>, app_default: &str) -> &'static str {
+pub fn negotiate(
+    ui_locales: Option<&str>,
+    accept_language: Option<&str>,
+    app_default: &str,
+) -> &'static str {
     ui_locales
         .into_iter()
         .flat_map(|u| u.split_ascii_whitespace().take(10))
@@ -54,7 +58,10 @@ mod tests {
     #[test]
     fn ui_locales_come_first_then_accept_language_then_the_app() {
         assert_eq!(negotiate(Some("fr-CA de"), Some("de"), "en"), "fr");
-        assert_eq!(negotiate(Some("es"), Some("es, de-CH;q=0.8, fr;q=0.9"), "en"), "fr");
+        assert_eq!(
+            negotiate(Some("es"), Some("es, de-CH;q=0.8, fr;q=0.9"), "en"),
+            "fr"
+        );
         assert_eq!(negotiate(None, Some("de-DE,de;q=0.9,en;q=0.8"), "fr"), "de");
         assert_eq!(negotiate(None, Some("*"), "de"), "de");
         assert_eq!(negotiate(None, None, "fr"), "fr");

@@ -103,7 +103,10 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
         return false;
     }
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    constant_time_eq(URL_SAFE_NO_PAD.encode(digest).as_bytes(), challenge.as_bytes())
+    constant_time_eq(
+        URL_SAFE_NO_PAD.encode(digest).as_bytes(),
+        challenge.as_bytes(),
+    )
 }
 
 /// Checks an opaque client-supplied value (`state`, `nonce`): at most
@@ -139,15 +142,33 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_matches(verifier, challenge));
-        assert!(!pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl", challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+            challenge
+        ));
         assert!(!pkce_matches("short", challenge));
-        assert_eq!(check_pkce(true, Some(challenge), Some("S256")), Ok(Some(challenge.into())));
+        assert_eq!(
+            check_pkce(true, Some(challenge), Some("S256")),
+            Ok(Some(challenge.into()))
+        );
         assert_eq!(check_pkce(false, None, None), Ok(None));
         assert_eq!(check_pkce(true, None, None), Err(ParamError::PkceRequired));
-        assert_eq!(check_pkce(false, None, Some("S256")), Err(ParamError::PkceRequired));
-        assert_eq!(check_pkce(false, Some(challenge), None), Err(ParamError::PkceMethod));
-        assert_eq!(check_pkce(true, Some(challenge), Some("plain")), Err(ParamError::PkceMethod));
-        assert_eq!(check_pkce(true, Some("abc"), Some("S256")), Err(ParamError::PkceMalformed));
+        assert_eq!(
+            check_pkce(false, None, Some("S256")),
+            Err(ParamError::PkceRequired)
+        );
+        assert_eq!(
+            check_pkce(false, Some(challenge), None),
+            Err(ParamError::PkceMethod)
+        );
+        assert_eq!(
+            check_pkce(true, Some(challenge), Some("plain")),
+            Err(ParamError::PkceMethod)
+        );
+        assert_eq!(
+            check_pkce(true, Some("abc"), Some("S256")),
+            Err(ParamError::PkceMalformed)
+        );
     }
 
     #[test]

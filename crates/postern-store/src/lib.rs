@@ -30,8 +30,8 @@ use thiserror::Error;
 
 pub use keys::{KeyQueries, StoredKey};
 pub use queries::Queries;
-pub use sessions::{RefreshToken, SessionQueries};
 pub use rows::*;
+pub use sessions::{RefreshToken, SessionQueries};
 /// sqlx's error type, for callers that build a [`StoreError`].
 pub use sqlx::Error as SqlxError;
 
@@ -212,7 +212,9 @@ impl Store {
                 Ok(OutboxMessage {
                     id: row.try_get("id")?,
                     message_id: row.try_get("message_id")?,
-                    payload: row.try_get::<Option<String>, _>("payload")?.unwrap_or_default(),
+                    payload: row
+                        .try_get::<Option<String>, _>("payload")?
+                        .unwrap_or_default(),
                     attempts: row.try_get("attempts")?,
                     expires_at: row.try_get("expires_at")?,
                 })
@@ -228,7 +230,11 @@ impl Store {
 
 fn migrator(backend: Backend) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))],
+        Backend::Sqlite => &[(
+            1,
+            "initial",
+            include_str!("../migrations/sqlite/0001_initial.sql"),
+        )],
         Backend::Postgres => &[(
             1,
             "initial",
@@ -240,7 +246,13 @@ fn migrator(backend: Backend) -> Migrator {
             files
                 .iter()
                 .map(|(v, d, sql)| {
-                    Migration::new(*v, Cow::Borrowed(d), MigrationType::Simple, Cow::Borrowed(sql), false)
+                    Migration::new(
+                        *v,
+                        Cow::Borrowed(d),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
                 })
                 .collect(),
         ),

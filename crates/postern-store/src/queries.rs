@@ -47,36 +47,70 @@ pub trait Queries {
     /// Atomically consumes the live link request with this token hash; None
     /// when it is unknown, used, dead or expired. Exactly one of concurrent
     /// callers gets `Some`.
-    async fn consume_login_request_by_token(&mut self, token_hash: &str, now: i64) -> Result<Option<LoginRequest>>;
+    async fn consume_login_request_by_token(
+        &mut self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<LoginRequest>>;
     /// Atomically consumes the live link request with this id (after its code
     /// was checked). Same guarantee as the token variant.
     async fn consume_login_request(&mut self, id: &str, now: i64) -> Result<Option<LoginRequest>>;
     /// Counts a wrong code; kills the request when `max_attempts` is reached.
     /// Returns the attempts so far, or None if the request was not live.
-    async fn record_wrong_code(&mut self, id: &str, max_attempts: i64, now: i64) -> Result<Option<i64>>;
+    async fn record_wrong_code(
+        &mut self,
+        id: &str,
+        max_attempts: i64,
+        now: i64,
+    ) -> Result<Option<i64>>;
     /// Marks a consumed request as finished (an authorization code or a
     /// denial was issued for it); true for exactly one caller.
     async fn complete_login_request(&mut self, id: &str, now: i64) -> Result<bool>;
     /// Burns every other live request of this email and app.
-    async fn burn_sibling_requests(&mut self, client_id: &str, email: &str, now: i64) -> Result<u64>;
+    async fn burn_sibling_requests(
+        &mut self,
+        client_id: &str,
+        email: &str,
+        now: i64,
+    ) -> Result<u64>;
     /// Burns the live requests this browser made for this app ("send again").
-    async fn burn_browser_requests(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<u64>;
+    async fn burn_browser_requests(
+        &mut self,
+        client_id: &str,
+        binding_hash: &str,
+        now: i64,
+    ) -> Result<u64>;
     /// This browser's newest live request for the app, if any.
-    async fn live_request_for_browser(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<Option<LoginRequest>>;
+    async fn live_request_for_browser(
+        &mut self,
+        client_id: &str,
+        binding_hash: &str,
+        now: i64,
+    ) -> Result<Option<LoginRequest>>;
 
     // ---- authorization codes ----------------------------------------------
 
     /// Stores an authorization code.
     async fn insert_authorization_code(&mut self, code: &AuthorizationCode) -> Result<()>;
     /// Atomically consumes a live code; None when unknown, used or expired.
-    async fn consume_authorization_code(&mut self, code_hash: &str, now: i64) -> Result<Option<AuthorizationCode>>;
+    async fn consume_authorization_code(
+        &mut self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<Option<AuthorizationCode>>;
 
     // ---- grants -----------------------------------------------------------
 
     /// The scope a user granted an app, if any.
     async fn grant(&mut self, user_id: &str, client_id: &str) -> Result<Option<String>>;
     /// Records (or widens) a grant.
-    async fn upsert_grant(&mut self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()>;
+    async fn upsert_grant(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<()>;
 
     // ---- sessions ---------------------------------------------------------
 
@@ -106,7 +140,14 @@ pub trait Queries {
     // ---- outbox -----------------------------------------------------------
 
     /// Queues an encrypted message for delivery at `now`.
-    async fn insert_outbox(&mut self, id: &str, message_id: &str, payload: &str, now: i64, expires_at: i64) -> Result<()>;
+    async fn insert_outbox(
+        &mut self,
+        id: &str,
+        message_id: &str,
+        payload: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()>;
     /// Marks a message delivered and erases its content.
     async fn outbox_sent(&mut self, id: &str, now: i64) -> Result<()>;
     /// Schedules another attempt and records why this one failed.
@@ -163,7 +204,8 @@ fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
         id: row.try_get("id")?,
         client_id: row.try_get("client_id")?,
         email: row.try_get("email")?,
-        kind: LoginKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("login kind {kind:?}")))?,
+        kind: LoginKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("login kind {kind:?}")))?,
         token_hash: row.try_get("token_hash")?,
         code_hash: row.try_get("code_hash")?,
         code_attempts: row.try_get("code_attempts")?,
@@ -260,7 +302,8 @@ impl Queries for AnyConnection {
         .await
         .map_err(conflict)?;
         if let Some(hash) = secret_hash {
-            self.add_app_secret(&app.client_id, hash, app.created_at).await?;
+            self.add_app_secret(&app.client_id, hash, app.created_at)
+                .await?;
         }
         Ok(())
     }
@@ -285,13 +328,15 @@ impl Queries for AnyConnection {
     }
 
     async fn update_app(&mut self, app: &App) -> Result<bool> {
-        let done = sqlx::query("UPDATE apps SET name = $1, settings = $2, updated_at = $3 WHERE client_id = $4")
-            .bind(&app.name)
-            .bind(settings_json(app))
-            .bind(app.updated_at)
-            .bind(&app.client_id)
-            .execute(&mut *self)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE apps SET name = $1, settings = $2, updated_at = $3 WHERE client_id = $4",
+        )
+        .bind(&app.name)
+        .bind(settings_json(app))
+        .bind(app.updated_at)
+        .bind(&app.client_id)
+        .execute(&mut *self)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -327,13 +372,15 @@ impl Queries for AnyConnection {
     }
 
     async fn user(&mut self, id: &str) -> Result<Option<User>> {
-        sqlx::query("SELECT id, email, created_at, last_sign_in_at, disabled_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self)
-            .await?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        sqlx::query(
+            "SELECT id, email, created_at, last_sign_in_at, disabled_at FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
     }
 
     async fn upsert_user_sign_in(&mut self, new_id: &str, email: &str, now: i64) -> Result<User> {
@@ -386,26 +433,34 @@ impl Queries for AnyConnection {
     }
 
     async fn login_request(&mut self, id: &str) -> Result<Option<LoginRequest>> {
-        sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_requests WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *self)
-            .await?
-            .as_ref()
-            .map(login_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {LOGIN_COLUMNS} FROM login_requests WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(login_from_row)
+        .transpose()
     }
 
     async fn login_request_by_token(&mut self, token_hash: &str) -> Result<Option<LoginRequest>> {
-        sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_requests WHERE token_hash = $1"))
-            .bind(token_hash)
-            .fetch_optional(&mut *self)
-            .await?
-            .as_ref()
-            .map(login_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {LOGIN_COLUMNS} FROM login_requests WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(login_from_row)
+        .transpose()
     }
 
-    async fn consume_login_request_by_token(&mut self, token_hash: &str, now: i64) -> Result<Option<LoginRequest>> {
+    async fn consume_login_request_by_token(
+        &mut self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<LoginRequest>> {
         sqlx::query(&format!(
             "UPDATE login_requests SET consumed_at = $1 \
              WHERE token_hash = $2 AND kind = 'link' AND consumed_at IS NULL AND expires_at > $1 \
@@ -435,7 +490,12 @@ impl Queries for AnyConnection {
         .transpose()
     }
 
-    async fn record_wrong_code(&mut self, id: &str, max_attempts: i64, now: i64) -> Result<Option<i64>> {
+    async fn record_wrong_code(
+        &mut self,
+        id: &str,
+        max_attempts: i64,
+        now: i64,
+    ) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "UPDATE login_requests SET code_attempts = code_attempts + 1, \
              consumed_at = CASE WHEN code_attempts + 1 >= $2 THEN $3 ELSE consumed_at END \
@@ -460,7 +520,12 @@ impl Queries for AnyConnection {
             == 1)
     }
 
-    async fn burn_sibling_requests(&mut self, client_id: &str, email: &str, now: i64) -> Result<u64> {
+    async fn burn_sibling_requests(
+        &mut self,
+        client_id: &str,
+        email: &str,
+        now: i64,
+    ) -> Result<u64> {
         Ok(sqlx::query(
             "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND email = $3 AND consumed_at IS NULL AND expires_at > $1",
         )
@@ -472,7 +537,12 @@ impl Queries for AnyConnection {
         .rows_affected())
     }
 
-    async fn burn_browser_requests(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<u64> {
+    async fn burn_browser_requests(
+        &mut self,
+        client_id: &str,
+        binding_hash: &str,
+        now: i64,
+    ) -> Result<u64> {
         Ok(sqlx::query(
             "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND binding_hash = $3 AND consumed_at IS NULL AND expires_at > $1",
         )
@@ -484,7 +554,12 @@ impl Queries for AnyConnection {
         .rows_affected())
     }
 
-    async fn live_request_for_browser(&mut self, client_id: &str, binding_hash: &str, now: i64) -> Result<Option<LoginRequest>> {
+    async fn live_request_for_browser(
+        &mut self,
+        client_id: &str,
+        binding_hash: &str,
+        now: i64,
+    ) -> Result<Option<LoginRequest>> {
         sqlx::query(&format!(
             "SELECT {LOGIN_COLUMNS} FROM login_requests \
              WHERE client_id = $1 AND binding_hash = $2 AND consumed_at IS NULL AND expires_at > $3 \
@@ -523,7 +598,11 @@ impl Queries for AnyConnection {
         Ok(())
     }
 
-    async fn consume_authorization_code(&mut self, code_hash: &str, now: i64) -> Result<Option<AuthorizationCode>> {
+    async fn consume_authorization_code(
+        &mut self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<Option<AuthorizationCode>> {
         sqlx::query(&format!(
             "UPDATE authorization_codes SET consumed_at = $1 \
              WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 RETURNING {CODE_COLUMNS}"
@@ -538,14 +617,22 @@ impl Queries for AnyConnection {
     }
 
     async fn grant(&mut self, user_id: &str, client_id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT scope FROM grants WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(&mut *self)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT scope FROM grants WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(&mut *self)
+                .await?,
+        )
     }
 
-    async fn upsert_grant(&mut self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()> {
+    async fn upsert_grant(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO grants (user_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, updated_at = $4",
@@ -583,13 +670,15 @@ impl Queries for AnyConnection {
     }
 
     async fn session_by_token(&mut self, token_hash: &str) -> Result<Option<Session>> {
-        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"))
-            .bind(token_hash)
-            .fetch_optional(&mut *self)
-            .await?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
     }
 
     async fn insert_sign_in_event(&mut self, e: &SignInEvent) -> Result<()> {
@@ -646,12 +735,16 @@ impl Queries for AnyConnection {
     }
 
     async fn rate_count(&mut self, key: &str, window_start: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count FROM rate_limits WHERE key = $1 AND window_start = $2")
+        Ok(
+            sqlx::query_scalar(
+                "SELECT count FROM rate_limits WHERE key = $1 AND window_start = $2",
+            )
             .bind(key)
             .bind(window_start)
             .fetch_optional(&mut *self)
             .await?
-            .unwrap_or(0))
+            .unwrap_or(0),
+        )
     }
 
     async fn rate_release(&mut self, key: &str, window_start: i64) -> Result<()> {
@@ -663,7 +756,14 @@ impl Queries for AnyConnection {
         Ok(())
     }
 
-    async fn insert_outbox(&mut self, id: &str, message_id: &str, payload: &str, now: i64, expires_at: i64) -> Result<()> {
+    async fn insert_outbox(
+        &mut self,
+        id: &str,
+        message_id: &str,
+        payload: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO outbox (id, message_id, payload, attempts, next_attempt_at, expires_at, created_at) \
              VALUES ($1, $2, $3, 0, $4, $5, $4)",
@@ -714,14 +814,20 @@ impl Queries for AnyConnection {
     }
 
     async fn outbox_pending(&mut self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
-            .fetch_one(&mut *self)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&mut *self)
+        .await?)
     }
 
     async fn purge_expired(&mut self, now: i64, retain_before: i64) -> Result<Purged> {
         async fn run(conn: &mut AnyConnection, sql: &str, a: i64) -> Result<u64> {
-            Ok(sqlx::query(sql).bind(a).execute(conn).await?.rows_affected())
+            Ok(sqlx::query(sql)
+                .bind(a)
+                .execute(conn)
+                .await?
+                .rows_affected())
         }
         // Keep consumed or expired requests for an hour so a late click gets
         // "already used" / "expired" rather than "unknown".

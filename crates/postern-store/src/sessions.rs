@@ -88,24 +88,33 @@ pub trait SessionQueries {
     async fn refresh_token(&mut self, token_hash: &str) -> Result<Option<RefreshToken>>;
     /// Atomically marks an unused, unrevoked refresh token used; None when
     /// it is unknown, used or revoked. Exactly one concurrent caller wins.
-    async fn use_refresh_token(&mut self, token_hash: &str, now: i64) -> Result<Option<RefreshToken>>;
+    async fn use_refresh_token(
+        &mut self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<RefreshToken>>;
     /// Revokes every token of a family.
     async fn revoke_refresh_family(&mut self, family_id: &str, now: i64) -> Result<u64>;
     /// Remembers which refresh family an authorization code produced.
     async fn set_code_family(&mut self, code_hash: &str, family_id: &str) -> Result<()>;
     /// For a consumed code: the session it came from and the family it produced.
-    async fn code_issued(&mut self, code_hash: &str) -> Result<Option<(Option<String>, Option<String>)>>;
+    async fn code_issued(
+        &mut self,
+        code_hash: &str,
+    ) -> Result<Option<(Option<String>, Option<String>)>>;
 }
 
 impl SessionQueries for AnyConnection {
     async fn session(&mut self, id: &str) -> Result<Option<Session>> {
-        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *self)
-            .await?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
     }
 
     async fn user_sessions(&mut self, user_id: &str) -> Result<Vec<Session>> {
@@ -131,12 +140,13 @@ impl SessionQueries for AnyConnection {
     }
 
     async fn revoke_session(&mut self, id: &str, now: i64) -> Result<bool> {
-        let ended = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(now)
-            .execute(&mut *self)
-            .await?
-            .rows_affected();
+        let ended =
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *self)
+                .await?
+                .rows_affected();
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(now)
@@ -146,17 +156,21 @@ impl SessionQueries for AnyConnection {
     }
 
     async fn revoke_user_sessions(&mut self, user_id: &str, now: i64) -> Result<u64> {
-        let ended = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *self)
-            .await?
-            .rows_affected();
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *self)
-            .await?;
+        let ended = sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *self)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *self)
+        .await?;
         Ok(ended)
     }
 
@@ -179,16 +193,22 @@ impl SessionQueries for AnyConnection {
     }
 
     async fn refresh_token(&mut self, token_hash: &str) -> Result<Option<RefreshToken>> {
-        sqlx::query(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"))
-            .bind(token_hash)
-            .fetch_optional(&mut *self)
-            .await?
-            .as_ref()
-            .map(refresh_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
     }
 
-    async fn use_refresh_token(&mut self, token_hash: &str, now: i64) -> Result<Option<RefreshToken>> {
+    async fn use_refresh_token(
+        &mut self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<RefreshToken>> {
         sqlx::query(&format!(
             "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
              AND revoked_at IS NULL RETURNING {REFRESH_COLUMNS}"
@@ -203,14 +223,14 @@ impl SessionQueries for AnyConnection {
     }
 
     async fn revoke_refresh_family(&mut self, family_id: &str, now: i64) -> Result<u64> {
-        Ok(
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
-                .bind(family_id)
-                .bind(now)
-                .execute(&mut *self)
-                .await?
-                .rows_affected(),
+        Ok(sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
         )
+        .bind(family_id)
+        .bind(now)
+        .execute(&mut *self)
+        .await?
+        .rows_affected())
     }
 
     async fn set_code_family(&mut self, code_hash: &str, family_id: &str) -> Result<()> {
@@ -222,7 +242,10 @@ impl SessionQueries for AnyConnection {
         Ok(())
     }
 
-    async fn code_issued(&mut self, code_hash: &str) -> Result<Option<(Option<String>, Option<String>)>> {
+    async fn code_issued(
+        &mut self,
+        code_hash: &str,
+    ) -> Result<Option<(Option<String>, Option<String>)>> {
         let row = sqlx::query(
             "SELECT session_id, family_id FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL",
         )

@@ -40,19 +40,29 @@ impl TestDb {
         match backend() {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("postern.db").display());
-                Self { url, dir, pg_name: None }
+                Self {
+                    url,
+                    dir,
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
                 let name = format!("postern_test_{}", postern_core::crypto::random_digits(9));
                 let admin = pg_admin_url();
                 let mut conn = PgConnection::connect(&format!("{admin}/postgres"))
                     .await
-                    .expect("PostgreSQL must be reachable at POSTERN_TEST_PG_URL for postgres tests");
+                    .expect(
+                        "PostgreSQL must be reachable at POSTERN_TEST_PG_URL for postgres tests",
+                    );
                 conn.execute(format!("CREATE DATABASE {name}").as_str())
                     .await
                     .expect("create test database");
                 let url = format!("{admin}/{name}");
-                Self { url, dir, pg_name: Some(name) }
+                Self {
+                    url,
+                    dir,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -74,12 +84,17 @@ impl Drop for TestDb {
         let admin = pg_admin_url();
         // Drop runs outside any runtime guarantee; use a private thread and runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
-                    if let Ok(mut conn) = PgConnection::connect(&format!("{admin}/postgres")).await {
+                    if let Ok(mut conn) = PgConnection::connect(&format!("{admin}/postgres")).await
+                    {
                         let _ = conn
-                            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                            .execute(
+                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                            )
                             .await;
                     }
                 });

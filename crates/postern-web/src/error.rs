@@ -61,7 +61,9 @@ pub enum AppError {
     #[error("The request body is too large (64 KiB at most).")]
     PayloadTooLarge,
     /// 415 `invalid_request`: neither JSON nor a form.
-    #[error("Unsupported content type: send application/json or application/x-www-form-urlencoded.")]
+    #[error(
+        "Unsupported content type: send application/json or application/x-www-form-urlencoded."
+    )]
     UnsupportedMediaType,
     /// 429 `too_many_requests` with `Retry-After` seconds.
     #[error("Too many magic link requests. Please try again later.")]
@@ -217,10 +219,9 @@ impl IntoResponse for AppError {
             _ => {}
         }
         if let AppError::TooManyRequests { retry_after } = this {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after.max(1)),
-            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         }
         response.extensions_mut().insert(rendered);
         response

@@ -85,10 +85,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
             .unwrap_or("")
             .to_ascii_lowercase();
         let mime = ct.split(';').next().unwrap_or("").trim();
-        if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
-            AppJson::from_request(req, state).await.map(|AppJson(v)| Self(v))
+        if mime == "application/json"
+            || (mime.starts_with("application/") && mime.ends_with("+json"))
+        {
+            AppJson::from_request(req, state)
+                .await
+                .map(|AppJson(v)| Self(v))
         } else if mime == "application/x-www-form-urlencoded" {
-            AppForm::from_request(req, state).await.map(|AppForm(v)| Self(v))
+            AppForm::from_request(req, state)
+                .await
+                .map(|AppForm(v)| Self(v))
         } else {
             Err(AppError::UnsupportedMediaType)
         }
@@ -111,7 +117,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
 }
 
 fn query_rejection(e: QueryRejection) -> AppError {
-    AppError::InvalidRequest(format!("The query string could not be read: {}", e.body_text()))
+    AppError::InvalidRequest(format!(
+        "The query string could not be read: {}",
+        e.body_text()
+    ))
 }
 
 /// The person's IP address: the socket peer, or the first untrusted hop of
@@ -122,7 +131,10 @@ pub struct ClientIp(pub IpAddr);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -148,7 +160,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
     }
 }
 

@@ -124,7 +124,9 @@ impl AppState {
             }
         }
         let apps = match self.store.conn().await {
-            Ok(mut conn) => postern_store::Queries::apps(&mut *conn).await.unwrap_or_default(),
+            Ok(mut conn) => postern_store::Queries::apps(&mut *conn)
+                .await
+                .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
         let origins: std::collections::HashSet<String> = apps
@@ -142,38 +144,73 @@ impl AppState {
 /// The whole application: every route with its middleware.
 pub fn router(state: AppState) -> Router {
     let browser = Router::new()
-        .route("/login", get(routes::signin::login_page).post(routes::signin::login_submit))
+        .route(
+            "/login",
+            get(routes::signin::login_page).post(routes::signin::login_submit),
+        )
         .route("/login/check", get(routes::signin::check_page))
         .route("/login/code", post(routes::signin::submit_code))
         .route("/login/resend", post(routes::signin::resend))
-        .route("/verify-email", get(routes::signin::verify_get).post(routes::signin::verify_post))
+        .route(
+            "/verify-email",
+            get(routes::signin::verify_get).post(routes::signin::verify_post),
+        )
         .route("/consent", post(routes::signin::consent_submit))
         .route("/_dev/mail", get(routes::dev::dev_mail))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::negotiate));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::negotiate,
+        ));
     let api = Router::new()
-        .route("/request-magic-link", post(routes::signin::request_magic_link))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::negotiate_api));
+        .route(
+            "/request-magic-link",
+            post(routes::signin::request_magic_link),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::negotiate_api,
+        ));
     let oidc_cors = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(routes::oidc::discovery).options(routes::oidc::preflight),
         )
-        .route("/jwks.json", get(routes::oidc::jwks).options(routes::oidc::preflight))
-        .route("/token", post(routes::oidc::token).options(routes::oidc::preflight))
+        .route(
+            "/jwks.json",
+            get(routes::oidc::jwks).options(routes::oidc::preflight),
+        )
+        .route(
+            "/token",
+            post(routes::oidc::token).options(routes::oidc::preflight),
+        )
         .route(
             "/userinfo",
             get(routes::oidc::userinfo_get)
                 .post(routes::oidc::userinfo_post)
                 .options(routes::oidc::preflight),
         )
-        .route("/revoke", post(routes::oidc::revoke).options(routes::oidc::preflight))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), routes::oidc::cors));
-    let oidc_api = Router::new()
-        .route("/introspect", post(routes::oidc::introspect));
+        .route(
+            "/revoke",
+            post(routes::oidc::revoke).options(routes::oidc::preflight),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::oidc::cors,
+        ));
+    let oidc_api = Router::new().route("/introspect", post(routes::oidc::introspect));
     let oidc_browser = Router::new()
-        .route("/authorize", get(routes::oidc::authorize_get).post(routes::oidc::authorize_post))
-        .route("/logout", get(routes::oidc::logout_get).post(routes::oidc::logout_post))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::negotiate));
+        .route(
+            "/authorize",
+            get(routes::oidc::authorize_get).post(routes::oidc::authorize_post),
+        )
+        .route(
+            "/logout",
+            get(routes::oidc::logout_get).post(routes::oidc::logout_post),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::negotiate,
+        ));
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
@@ -198,7 +235,10 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -57,7 +57,7 @@ pub async fn enqueue(
     expires_at: i64,
 ) -> Result<String> {
     postern_mail::enqueue(
-        &mut **tx,
+        tx,
         &state.secrets,
         email,
         now,

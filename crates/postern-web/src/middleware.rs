@@ -24,7 +24,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
     h.entry(header::CONTENT_SECURITY_POLICY)
@@ -60,7 +63,8 @@ fn html_error(state: &AppState, err: RenderedError, original: Response) -> Respo
     let mut page = pages::error_page(state, &err).into_response();
     *page.status_mut() = err.status;
     if let Some(retry) = original.headers().get(header::RETRY_AFTER) {
-        page.headers_mut().insert(header::RETRY_AFTER, retry.clone());
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, retry.clone());
     }
     page
 }

@@ -80,12 +80,17 @@ pub struct LiveSession {
 /// The browser's session, if its cookie names one that is live: not
 /// revoked, within the absolute cap and the sliding inactivity limit, and
 /// its user not disabled. Records the activity (sliding).
-pub async fn current_session(state: &AppState, secret: Option<&str>) -> Result<Option<LiveSession>> {
+pub async fn current_session(
+    state: &AppState,
+    secret: Option<&str>,
+) -> Result<Option<LiveSession>> {
     let Some(secret) = secret else {
         return Ok(None);
     };
     let now = state.now();
-    let hash = state.secrets.keyed_hash(purpose::SESSION, secret.as_bytes());
+    let hash = state
+        .secrets
+        .keyed_hash(purpose::SESSION, secret.as_bytes());
     let mut conn = state.store.conn().await?;
     let Some(session) = conn.session_by_token(&hash).await? else {
         return Ok(None);
@@ -97,7 +102,11 @@ pub async fn current_session(state: &AppState, secret: Option<&str>) -> Result<O
     if !live {
         return Ok(None);
     }
-    let Some(user) = conn.user(&session.user_id).await?.filter(|u| u.disabled_at.is_none()) else {
+    let Some(user) = conn
+        .user(&session.user_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+    else {
         return Ok(None);
     };
     if now - session.last_seen_at >= TOUCH_EVERY {
@@ -111,7 +120,11 @@ pub async fn current_session(state: &AppState, secret: Option<&str>) -> Result<O
 /// from the range the session was created in.
 pub fn session_fits_app(state: &AppState, s: &Session, app: &App, ip: IpAddr) -> bool {
     let now = state.now();
-    if app.settings.session_max_age.is_some_and(|cap| now - s.created_at > cap) {
+    if app
+        .settings
+        .session_max_age
+        .is_some_and(|cap| now - s.created_at > cap)
+    {
         return false;
     }
     if app.settings.bind_ip_range {
@@ -128,9 +141,10 @@ pub fn session_fits_app(state: &AppState, s: &Session, app: &App, ip: IpAddr) ->
 pub fn subject(state: &AppState, app: &App, user_id: &str) -> String {
     match app.settings.subject_type {
         SubjectType::Public => user_id.to_owned(),
-        SubjectType::Pairwise => state
-            .secrets
-            .keyed_hash("pairwise-subject", format!("{}\n{user_id}", app.client_id).as_bytes()),
+        SubjectType::Pairwise => state.secrets.keyed_hash(
+            "pairwise-subject",
+            format!("{}\n{user_id}", app.client_id).as_bytes(),
+        ),
     }
 }
 
@@ -140,7 +154,9 @@ pub async fn mint_code(state: &AppState, tx: &mut Tx, grant: CodeGrant<'_>) -> R
     let now = state.now();
     let code = random_token(32);
     tx.insert_authorization_code(&AuthorizationCode {
-        code_hash: state.secrets.keyed_hash(purpose::AUTHZ_CODE, code.as_bytes()),
+        code_hash: state
+            .secrets
+            .keyed_hash(purpose::AUTHZ_CODE, code.as_bytes()),
         client_id: grant.client_id.to_owned(),
         user_id: grant.user_id.to_owned(),
         session_id: Some(grant.session_id.to_owned()),
@@ -209,10 +225,15 @@ pub fn client_credentials(
     form_secret: Option<&str>,
 ) -> Result<ClientCredentials> {
     if let Some(h) = authorization {
-        let Some(b64) = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")) else {
+        let Some(b64) = h
+            .strip_prefix("Basic ")
+            .or_else(|| h.strip_prefix("basic "))
+        else {
             return Err(AppError::ClientAuth);
         };
-        let raw = STANDARD.decode(b64.trim()).map_err(|_| AppError::ClientAuth)?;
+        let raw = STANDARD
+            .decode(b64.trim())
+            .map_err(|_| AppError::ClientAuth)?;
         let raw = String::from_utf8(raw).map_err(|_| AppError::ClientAuth)?;
         let (id, secret) = raw.split_once(':').ok_or(AppError::ClientAuth)?;
         if form_secret.is_some() {
@@ -241,21 +262,32 @@ pub fn client_credentials(
 /// (constant-time), public clients by their id alone (`none`, PKCE then
 /// protects the code). Every failure is the same 401 `invalid_client`.
 pub async fn authenticate_client(state: &AppState, creds: &ClientCredentials) -> Result<App> {
-    let id = creds.client_id.as_deref().filter(|i| !i.is_empty() && i.len() <= 200);
+    let id = creds
+        .client_id
+        .as_deref()
+        .filter(|i| !i.is_empty() && i.len() <= 200);
     let id = id.ok_or(AppError::ClientAuth)?;
     let mut conn = state.store.conn().await?;
     let app = conn.app(id).await?.ok_or(AppError::ClientAuth)?;
     if app.settings.public {
-        return if creds.client_secret.is_none() { Ok(app) } else { Err(AppError::ClientAuth) };
+        return if creds.client_secret.is_none() {
+            Ok(app)
+        } else {
+            Err(AppError::ClientAuth)
+        };
     }
     let secret = creds.client_secret.as_deref().ok_or(AppError::ClientAuth)?;
     let presented = sha256_b64(secret.as_bytes());
     let hashes = conn.app_secret_hashes(&app.client_id, state.now()).await?;
     // Compare with every stored hash, so timing does not say which matched.
-    let ok = hashes
-        .iter()
-        .fold(false, |ok, h| constant_time_eq(presented.as_bytes(), h.as_bytes()) | ok);
-    if ok { Ok(app) } else { Err(AppError::ClientAuth) }
+    let ok = hashes.iter().fold(false, |ok, h| {
+        constant_time_eq(presented.as_bytes(), h.as_bytes()) | ok
+    });
+    if ok {
+        Ok(app)
+    } else {
+        Err(AppError::ClientAuth)
+    }
 }
 
 // ---- the token endpoint ----------------------------------------------------
@@ -320,7 +352,9 @@ async fn exchange_code(state: &AppState, app: &App, req: &TokenRequest) -> Resul
         .filter(|c| !c.is_empty() && c.len() <= 100)
         .ok_or_else(|| AppError::InvalidRequest("code is required.".into()))?;
     let now = state.now();
-    let hash = state.secrets.keyed_hash(purpose::AUTHZ_CODE, code.as_bytes());
+    let hash = state
+        .secrets
+        .keyed_hash(purpose::AUTHZ_CODE, code.as_bytes());
     let mut tx = state.store.begin().await?;
     let Some(grant) = tx.consume_authorization_code(&hash, now).await? else {
         // RFC 6749 §4.1.2: a code used twice revokes what it issued. The
@@ -336,20 +370,28 @@ async fn exchange_code(state: &AppState, app: &App, req: &TokenRequest) -> Resul
             tx.commit().await.map_err(StoreError::from)?;
             tracing::warn!(client_id = %app.client_id, "authorization code replayed; its tokens were revoked");
         }
-        return Err(invalid_grant("The authorization code is invalid, expired or already used."));
+        return Err(invalid_grant(
+            "The authorization code is invalid, expired or already used.",
+        ));
     };
     if grant.client_id != app.client_id {
-        return Err(invalid_grant("The authorization code was issued to another client."));
+        return Err(invalid_grant(
+            "The authorization code was issued to another client.",
+        ));
     }
     if req.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-        return Err(invalid_grant("redirect_uri does not match the authorization request."));
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request.",
+        ));
     }
     match (&grant.code_challenge, req.code_verifier.as_deref()) {
         (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
         (Some(_), _) => return Err(invalid_grant("The PKCE code_verifier is missing or wrong.")),
         // RFC 9700 §4.8.2: no downgrade.
         (None, Some(_)) => {
-            return Err(invalid_grant("code_verifier sent for a code issued without PKCE."))
+            return Err(invalid_grant(
+                "code_verifier sent for a code issued without PKCE.",
+            ))
         }
         (None, None) if app.settings.public => {
             return Err(invalid_grant("Public clients must use PKCE."))
@@ -420,7 +462,9 @@ async fn refresh(state: &AppState, app: &App, req: &TokenRequest) -> Result<Toke
         .filter(|t| !t.is_empty() && t.len() <= 200)
         .ok_or_else(|| AppError::InvalidRequest("refresh_token is required.".into()))?;
     let now = state.now();
-    let hash = state.secrets.keyed_hash(purpose::REFRESH, presented.as_bytes());
+    let hash = state
+        .secrets
+        .keyed_hash(purpose::REFRESH, presented.as_bytes());
     let mut tx = state.store.begin().await?;
     let Some(old) = tx.use_refresh_token(&hash, now).await? else {
         // A used token presented again: someone holds a copy. Revoke the family.
@@ -431,10 +475,14 @@ async fn refresh(state: &AppState, app: &App, req: &TokenRequest) -> Result<Toke
                 tracing::warn!(client_id = %app.client_id, "refresh token reused; its family was revoked");
             }
         }
-        return Err(invalid_grant("The refresh token is invalid, expired or already used."));
+        return Err(invalid_grant(
+            "The refresh token is invalid, expired or already used.",
+        ));
     };
     if old.client_id != app.client_id {
-        return Err(invalid_grant("The refresh token was issued to another client."));
+        return Err(invalid_grant(
+            "The refresh token was issued to another client.",
+        ));
     }
     let session = tx
         .session(&old.session_id)
@@ -465,7 +513,16 @@ async fn refresh(state: &AppState, app: &App, req: &TokenRequest) -> Result<Toke
         None => granted.clone(),
     };
     tx.touch_session(&session.id, now).await?;
-    let next = new_refresh_token(state, &mut tx, &old.family_id, &session, app, &user.id, &granted).await?;
+    let next = new_refresh_token(
+        state,
+        &mut tx,
+        &old.family_id,
+        &session,
+        app,
+        &user.id,
+        &granted,
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::from)?;
     let claims = IdentityClaims {
         app,
@@ -480,7 +537,9 @@ async fn refresh(state: &AppState, app: &App, req: &TokenRequest) -> Result<Toke
 }
 
 fn session_fits_app_at(s: &Session, app: &App, now: i64) -> bool {
-    !app.settings.session_max_age.is_some_and(|cap| now - s.created_at > cap)
+    app.settings
+        .session_max_age
+        .is_none_or(|cap| now - s.created_at <= cap)
 }
 
 struct IdentityClaims<'a> {
@@ -606,7 +665,10 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Access
 pub async fn userinfo(state: &AppState, token: &str) -> Result<Value> {
     let claims = verify_access_token(state, token).await?;
     let mut conn = state.store.conn().await?;
-    let session = conn.session(&claims.sid).await?.ok_or(AppError::InvalidBearer)?;
+    let session = conn
+        .session(&claims.sid)
+        .await?
+        .ok_or(AppError::InvalidBearer)?;
     let user = conn
         .user(&session.user_id)
         .await?
@@ -686,7 +748,11 @@ pub async fn revoke(state: &AppState, app: &App, token: &str) -> Result<()> {
     let now = state.now();
     let hash = state.secrets.keyed_hash(purpose::REFRESH, token.as_bytes());
     let mut tx = state.store.begin().await?;
-    if let Some(t) = tx.refresh_token(&hash).await?.filter(|t| t.client_id == app.client_id) {
+    if let Some(t) = tx
+        .refresh_token(&hash)
+        .await?
+        .filter(|t| t.client_id == app.client_id)
+    {
         tx.revoke_refresh_family(&t.family_id, now).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
@@ -706,7 +772,9 @@ pub struct IdTokenHint {
 /// (RP-Initiated Logout 1.0 §2: the hint may have expired).
 pub async fn verify_id_token_hint(state: &AppState, token: &str) -> Result<IdTokenHint> {
     if token.len() > 8192 {
-        return Err(AppError::InvalidRequest("id_token_hint is too long.".into()));
+        return Err(AppError::InvalidRequest(
+            "id_token_hint is too long.".into(),
+        ));
     }
     let check = postern_core::jose::Check {
         issuer: &state.config.issuer(),

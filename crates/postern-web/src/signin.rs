@@ -199,7 +199,10 @@ async fn hit_limit(
 ) -> Result<String> {
     let now = state.now();
     let window_start = now - now.rem_euclid(window);
-    let key = format!("{name}:{}", state.secrets.keyed_hash(purpose::RATE, subject.as_bytes()));
+    let key = format!(
+        "{name}:{}",
+        state.secrets.keyed_hash(purpose::RATE, subject.as_bytes())
+    );
     if !tx.rate_hit(&key, window_start, limit).await? {
         return Err(AppError::TooManyRequests {
             retry_after: window_start + window - now,
@@ -231,13 +234,22 @@ pub async fn request_link(
     let app = &params.app;
     // Known and unknown addresses take this same path: one lookup, one
     // rendered email, one request row, one outbox row.
-    let user = state.store.conn().await?.user_by_email(email.as_str()).await?;
+    let user = state
+        .store
+        .conn()
+        .await?
+        .user_by_email(email.as_str())
+        .await?;
     let allowed = app.allows_domain(email.domain())
         && match &user {
             Some(u) => u.disabled_at.is_none(),
             None => app.settings.signup_allowed,
         };
-    let kind = if allowed { LoginKind::Link } else { LoginKind::NoAccount };
+    let kind = if allowed {
+        LoginKind::Link
+    } else {
+        LoginKind::NoAccount
+    };
     let id = random_id();
     let token = format!("pml_{}", random_token(32));
     let code = random_digits(6);
@@ -253,11 +265,33 @@ pub async fn request_link(
     let expires_at = now + app.settings.link_ttl;
     let cfg = &state.config;
     let mut tx = state.store.begin().await?;
-    hit_limit(state, &mut tx, "ip", &who.ip.to_string(), cfg.rate_limit_ip_per_hour, HOUR).await?;
-    let email_slot =
-        hit_limit(state, &mut tx, "email", email.as_str(), cfg.rate_limit_email_per_hour, HOUR).await?;
-    hit_limit(state, &mut tx, "app", &app.client_id, app.settings.link_requests_per_hour.into(), HOUR)
-        .await?;
+    hit_limit(
+        state,
+        &mut tx,
+        "ip",
+        &who.ip.to_string(),
+        cfg.rate_limit_ip_per_hour,
+        HOUR,
+    )
+    .await?;
+    let email_slot = hit_limit(
+        state,
+        &mut tx,
+        "email",
+        email.as_str(),
+        cfg.rate_limit_email_per_hour,
+        HOUR,
+    )
+    .await?;
+    hit_limit(
+        state,
+        &mut tx,
+        "app",
+        &app.client_id,
+        app.settings.link_requests_per_hour.into(),
+        HOUR,
+    )
+    .await?;
     let binding_hash = who
         .binding
         .as_ref()
@@ -280,7 +314,10 @@ pub async fn request_link(
         code_challenge: params.code_challenge.clone(),
         scope: params.scope.to_string(),
         locale: locale.to_owned(),
-        auth_params: params.ui_locales.as_ref().map(|u| serde_json::json!({ "ui_locales": u }).to_string()),
+        auth_params: params
+            .ui_locales
+            .as_ref()
+            .map(|u| serde_json::json!({ "ui_locales": u }).to_string()),
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
         binding_hash,
@@ -296,7 +333,11 @@ pub async fn request_link(
     crate::mail::enqueue(state, &mut tx, &email_message, now, expires_at).await?;
     tx.commit().await.map_err(postern_store::StoreError::from)?;
     state.mail_wake.notify_one();
-    Ok(LinkSent { login_id: id, email, expires_at })
+    Ok(LinkSent {
+        login_id: id,
+        email,
+        expires_at,
+    })
 }
 
 fn code_hash(state: &AppState, login_id: &str, code: &str) -> String {
@@ -307,13 +348,17 @@ fn code_hash(state: &AppState, login_id: &str, code: &str) -> String {
 
 /// The keyed hash stored for a browser's binding cookie.
 pub fn binding_hash(state: &AppState, binding: &str) -> String {
-    state.secrets.keyed_hash(purpose::BINDING, binding.as_bytes())
+    state
+        .secrets
+        .keyed_hash(purpose::BINDING, binding.as_bytes())
 }
 
 /// Whether `binding` (the browser's cookie) is the one that asked for `req`.
 pub fn is_asking_browser(state: &AppState, req: &LoginRequest, binding: Option<&str>) -> bool {
     match (&req.binding_hash, binding) {
-        (Some(stored), Some(b)) => constant_time_eq(binding_hash(state, b).as_bytes(), stored.as_bytes()),
+        (Some(stored), Some(b)) => {
+            constant_time_eq(binding_hash(state, b).as_bytes(), stored.as_bytes())
+        }
         _ => false,
     }
 }
@@ -330,7 +375,9 @@ pub struct OpenedLink {
 fn well_formed_token(token: &str) -> bool {
     token.len() <= 100
         && token.strip_prefix("pml_").is_some_and(|t| {
-            t.len() >= 43 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            t.len() >= 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -373,7 +420,11 @@ pub fn retry_url(state: &AppState, req: &LoginRequest) -> String {
     q.append_pair("client_id", &req.client_id);
     q.append_pair("redirect_uri", &req.redirect_uri);
     q.append_pair("scope", &req.scope);
-    for (k, v) in [("state", &req.state), ("nonce", &req.nonce), ("code_challenge", &req.code_challenge)] {
+    for (k, v) in [
+        ("state", &req.state),
+        ("nonce", &req.nonce),
+        ("code_challenge", &req.code_challenge),
+    ] {
         if let Some(v) = v {
             q.append_pair(k, v);
         }
@@ -430,7 +481,7 @@ pub enum Next {
         /// The request being finished.
         login_id: String,
         /// Its app.
-        app: App,
+        app: Box<App>,
         /// Scopes asked.
         scope: Scope,
     },
@@ -449,19 +500,30 @@ pub struct SignedIn {
 
 /// Consumes the link (atomically: of concurrent clicks exactly one gets
 /// here) and signs the person in.
-pub async fn consume_link(state: &AppState, opened: &OpenedLink, who: &Requester) -> Result<SignedIn> {
+pub async fn consume_link(
+    state: &AppState,
+    opened: &OpenedLink,
+    who: &Requester,
+) -> Result<SignedIn> {
     let now = state.now();
     let mut tx = state.store.begin().await?;
     let request = tx
         .consume_login_request_by_token(&opened.request.token_hash, now)
         .await?
-        .ok_or_else(|| AppError::InvalidToken(TokenProblem::Used).with_retry(retry_url(state, &opened.request)))?;
+        .ok_or_else(|| {
+            AppError::InvalidToken(TokenProblem::Used).with_retry(retry_url(state, &opened.request))
+        })?;
     finish(state, tx, &opened.app, request, Method::Link, who).await
 }
 
 /// SPEC §2 code entry: only the asking browser may try, within the
 /// per-request, per-address and per-IP budgets. A right code signs in.
-pub async fn redeem_code(state: &AppState, login_id: &str, code: &str, who: &Requester) -> Result<SignedIn> {
+pub async fn redeem_code(
+    state: &AppState,
+    login_id: &str,
+    code: &str,
+    who: &Requester,
+) -> Result<SignedIn> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     if login_id.len() > 64 {
         return Err(unknown());
@@ -469,7 +531,9 @@ pub async fn redeem_code(state: &AppState, login_id: &str, code: &str, who: &Req
     let now = state.now();
     let mut tx = state.store.begin().await?;
     let request = tx.login_request(login_id).await?.ok_or_else(unknown)?;
-    if request.kind != LoginKind::Link || !is_asking_browser(state, &request, who.binding.as_deref()) {
+    if request.kind != LoginKind::Link
+        || !is_asking_browser(state, &request, who.binding.as_deref())
+    {
         return Err(unknown());
     }
     let retry = retry_url(state, &request);
@@ -488,18 +552,42 @@ pub async fn redeem_code(state: &AppState, login_id: &str, code: &str, who: &Req
     let exhausted = |_| AppError::InvalidToken(TokenProblem::Used).with_retry(retry.clone());
     let mut slots = Vec::with_capacity(3);
     for (name, subject, limit, window) in [
-        ("code-email-hour", request.email.as_str(), CODE_TRIES_PER_EMAIL_HOUR, HOUR),
-        ("code-email-day", request.email.as_str(), CODE_TRIES_PER_EMAIL_DAY, DAY),
-        ("code-ip-hour", &who.ip.to_string(), CODE_TRIES_PER_IP_HOUR, HOUR),
+        (
+            "code-email-hour",
+            request.email.as_str(),
+            CODE_TRIES_PER_EMAIL_HOUR,
+            HOUR,
+        ),
+        (
+            "code-email-day",
+            request.email.as_str(),
+            CODE_TRIES_PER_EMAIL_DAY,
+            DAY,
+        ),
+        (
+            "code-ip-hour",
+            &who.ip.to_string(),
+            CODE_TRIES_PER_IP_HOUR,
+            HOUR,
+        ),
     ] {
-        slots.push(hit_limit(state, &mut tx, name, subject, limit, window).await.map_err(exhausted)?);
+        slots.push(
+            hit_limit(state, &mut tx, name, subject, limit, window)
+                .await
+                .map_err(exhausted)?,
+        );
     }
     let code = code.trim();
     let right = code.len() == 6
         && code.bytes().all(|b| b.is_ascii_digit())
-        && constant_time_eq(code_hash(state, login_id, code).as_bytes(), request.code_hash.as_bytes());
+        && constant_time_eq(
+            code_hash(state, login_id, code).as_bytes(),
+            request.code_hash.as_bytes(),
+        );
     if !right {
-        let attempts = tx.record_wrong_code(login_id, CODE_TRIES_PER_REQUEST, now).await?;
+        let attempts = tx
+            .record_wrong_code(login_id, CODE_TRIES_PER_REQUEST, now)
+            .await?;
         tx.commit().await.map_err(postern_store::StoreError::from)?;
         return Err(match attempts {
             Some(n) if n < CODE_TRIES_PER_REQUEST => AppError::InvalidCode,
@@ -528,8 +616,11 @@ async fn finish(
     who: &Requester,
 ) -> Result<SignedIn> {
     let now = state.now();
-    tx.burn_sibling_requests(&request.client_id, &request.email, now).await?;
-    let user = tx.upsert_user_sign_in(&random_id(), &request.email, now).await?;
+    tx.burn_sibling_requests(&request.client_id, &request.email, now)
+        .await?;
+    let user = tx
+        .upsert_user_sign_in(&random_id(), &request.email, now)
+        .await?;
     if user.disabled_at.is_some() {
         return Err(AppError::InvalidToken(TokenProblem::Unknown));
     }
@@ -551,7 +642,9 @@ async fn finish(
     let session_id = random_id();
     tx.insert_session(&Session {
         id: session_id.clone(),
-        token_hash: state.secrets.keyed_hash(purpose::SESSION, session_secret.as_bytes()),
+        token_hash: state
+            .secrets
+            .keyed_hash(purpose::SESSION, session_secret.as_bytes()),
         user_id: user.id.clone(),
         client_id: None,
         kind: "browser".to_owned(),
@@ -573,7 +666,7 @@ async fn finish(
     let next = if app.needs_consent() && !granted {
         Next::Consent {
             login_id: request.id.clone(),
-            app: app.clone(),
+            app: Box::new(app.clone()),
             scope,
         }
     } else {
@@ -618,7 +711,12 @@ async fn issue_code(
         },
     )
     .await?;
-    Ok(authorization_response(state, &request.redirect_uri, request.state.as_deref(), &[("code", &code)]))
+    Ok(authorization_response(
+        state,
+        &request.redirect_uri,
+        request.state.as_deref(),
+        &[("code", &code)],
+    ))
 }
 
 /// `redirect_uri` with `params`, `state` and `iss` added to its query.
@@ -681,7 +779,8 @@ pub async fn decide_consent(
         .ok_or_else(unknown)?;
     let redirect = match decision {
         Decision::Allow => {
-            tx.upsert_grant(&user.id, &request.client_id, &request.scope, now).await?;
+            tx.upsert_grant(&user.id, &request.client_id, &request.scope, now)
+                .await?;
             let s = (session.id.as_str(), session.amr.as_str(), session.auth_time);
             issue_code(state, &mut tx, &request, s, &user.id).await?
         }
@@ -693,7 +792,10 @@ pub async fn decide_consent(
                 state,
                 &request.redirect_uri,
                 request.state.as_deref(),
-                &[("error", "access_denied"), ("error_description", "The user denied access.")],
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "The user denied access."),
+                ],
             )
         }
     };

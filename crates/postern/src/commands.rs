@@ -102,7 +102,8 @@ pub async fn keys(command: KeysCommand, config: &Config) -> Result {
             let dir = std::env::current_dir().map_err(anyhow::Error::from)?;
             let (master, _) = crate::config::resolve_master_key(config, store.backend(), &dir)?;
             let secrets = std::sync::Arc::new(postern_core::Secrets::new(&master));
-            let clock: std::sync::Arc<dyn postern_core::Clock> = std::sync::Arc::new(postern_core::SystemClock);
+            let clock: std::sync::Arc<dyn postern_core::Clock> =
+                std::sync::Arc::new(postern_core::SystemClock);
             let keys = postern_web::keys::KeyManager::load(store.clone(), secrets, clock)
                 .await
                 .map_err(anyhow::Error::from)?;

@@ -39,7 +39,10 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .context("could not open the database (POSTERN_DATABASE_URL)")?;
-        store.migrate().await.context("could not apply database migrations")?;
+        store
+            .migrate()
+            .await
+            .context("could not apply database migrations")?;
         let (master_key, notice) = resolve_master_key(config, store.backend(), dir)?;
         if let Some(notice) = notice {
             tracing::warn!("{notice}");
@@ -62,9 +65,17 @@ impl Application {
             .raw
             .parse()
             .context("POSTERN_MAIL_FROM is not a valid mailbox")?;
-        let outbox = Outbox::new(store.clone(), Arc::clone(&secrets), transport, from, Arc::clone(&clock));
+        let outbox = Outbox::new(
+            store.clone(),
+            Arc::clone(&secrets),
+            transport,
+            from,
+            Arc::clone(&clock),
+        );
         let public_url = config.public_url_parsed();
-        let dev_mail = dev_inbox.is_some() && config.is_loopback_public_url() && config.bind.ip().is_loopback();
+        let dev_mail = dev_inbox.is_some()
+            && config.is_loopback_public_url()
+            && config.bind.ip().is_loopback();
         let web = WebConfig {
             public_url,
             rate_limit_email_per_hour: config.rate_limit_email_per_hour.into(),
@@ -119,13 +130,20 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests and
     /// the mail batch in progress finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
         let worker = tokio::spawn(self.outbox.run(stopped(stop_rx.clone())));
-        let purger = tokio::spawn(purge_loop(self.state.clone(), self.history_retention, stopped(stop_rx.clone())));
+        let purger = tokio::spawn(purge_loop(
+            self.state.clone(),
+            self.history_retention,
+            stopped(stop_rx.clone()),
+        ));
         let key_ticker = tokio::spawn(key_loop(self.state.clone(), stopped(stop_rx)));
         let router = postern_web::router(self.state.clone());
         tracing::info!(port = self.port, url = %self.state.config.issuer(), "Postern is listening");
@@ -144,7 +162,14 @@ async fn purge_loop(state: AppState, retention: i64, shutdown: impl Future<Outpu
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let now = state.now();
-        let purged = async { state.store.conn().await?.purge_expired(now, now - retention).await };
+        let purged = async {
+            state
+                .store
+                .conn()
+                .await?
+                .purge_expired(now, now - retention)
+                .await
+        };
         match purged.await {
             Ok(p) => tracing::debug!(?p, "purged expired rows"),
             Err(e) => tracing::warn!(error = %e, "could not purge expired rows"),

@@ -595,7 +595,10 @@ async fn key_rotation_publishes_a_next_key_per_algorithm() {
     assert_eq!(count("active"), 3, "{keys:?}");
     assert_eq!(count("next"), 3, "{keys:?}");
     for k in &keys {
-        assert!(k.private_key.starts_with("v1."), "private keys are stored encrypted");
+        assert!(
+            k.private_key.starts_with("v1."),
+            "private keys are stored encrypted"
+        );
     }
     // A second rotation while one is pending adds nothing.
     p.ok(&["keys", "rotate"]);

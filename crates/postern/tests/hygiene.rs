@@ -48,17 +48,32 @@ async fn every_sign_in_response(app: &TestApp) -> Vec<Seen> {
     seen.push(submitted);
     let check = see("GET /login/check", b.get(app.url(&check_url))).await;
     let code_form = [
-        ("csrf_token", input_value(&check.body, "csrf_token").unwrap()),
+        (
+            "csrf_token",
+            input_value(&check.body, "csrf_token").unwrap(),
+        ),
         ("login_id", input_value(&check.body, "login_id").unwrap()),
         ("code", "abc".to_owned()),
     ];
     seen.push(check);
-    seen.push(see("POST /login/code (wrong)", b.post(app.url("/login/code")).form(&code_form)).await);
+    seen.push(
+        see(
+            "POST /login/code (wrong)",
+            b.post(app.url("/login/code")).form(&code_form),
+        )
+        .await,
+    );
     let link = app.link_for("walk@example.com").await;
     seen.push(see("GET /verify-email (another browser)", browser().get(&link)).await);
     seen.push(see("GET /verify-email (asking browser)", b.get(&link)).await);
     seen.push(see("GET /verify-email (used link)", b.get(&link)).await);
-    seen.push(see("GET /verify-email (malformed)", b.get(app.url("/verify-email?token=x"))).await);
+    seen.push(
+        see(
+            "GET /verify-email (malformed)",
+            b.get(app.url("/verify-email?token=x")),
+        )
+        .await,
+    );
 
     let json = browser();
     seen.push(
@@ -73,7 +88,8 @@ async fn every_sign_in_response(app: &TestApp) -> Vec<Seen> {
     seen.push(
         see(
             "POST /request-magic-link (bad)",
-            json.post(app.url("/request-magic-link")).json(&serde_json::json!({})),
+            json.post(app.url("/request-magic-link"))
+                .json(&serde_json::json!({})),
         )
         .await,
     );
@@ -115,8 +131,18 @@ async fn sign_in_responses_are_never_cached_or_indexed() {
     let app = spawn_app().await;
     for s in every_sign_in_response(&app).await {
         let header = |name: &str| s.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
-        assert_eq!(header("cache-control").as_deref(), Some("no-store"), "{}", s.what);
-        assert_eq!(header("x-robots-tag").as_deref(), Some("noindex"), "{}", s.what);
+        assert_eq!(
+            header("cache-control").as_deref(),
+            Some("no-store"),
+            "{}",
+            s.what
+        );
+        assert_eq!(
+            header("x-robots-tag").as_deref(),
+            Some("noindex"),
+            "{}",
+            s.what
+        );
     }
 }
 
@@ -125,12 +151,35 @@ async fn every_sign_in_response_carries_the_security_headers() {
     let app = spawn_app().await;
     for s in every_sign_in_response(&app).await {
         let header = |name: &str| s.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
-        assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"), "{}", s.what);
-        assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{}", s.what);
-        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{}", s.what);
+        assert_eq!(
+            header("referrer-policy").as_deref(),
+            Some("no-referrer"),
+            "{}",
+            s.what
+        );
+        assert_eq!(
+            header("x-frame-options").as_deref(),
+            Some("DENY"),
+            "{}",
+            s.what
+        );
+        assert_eq!(
+            header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{}",
+            s.what
+        );
         let csp = header("content-security-policy").unwrap_or_else(|| panic!("{}: no CSP", s.what));
-        assert!(!csp.contains("'unsafe-inline'") && !csp.contains("'unsafe-eval'"), "{}: {csp}", s.what);
-        assert!(csp.contains("default-src 'none'") || csp.contains("default-src 'self'"), "{}: {csp}", s.what);
+        assert!(
+            !csp.contains("'unsafe-inline'") && !csp.contains("'unsafe-eval'"),
+            "{}: {csp}",
+            s.what
+        );
+        assert!(
+            csp.contains("default-src 'none'") || csp.contains("default-src 'self'"),
+            "{}: {csp}",
+            s.what
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{}: {csp}", s.what);
     }
 }
@@ -140,7 +189,10 @@ async fn pages_load_nothing_from_other_sites_and_run_no_inline_script() {
     let app = spawn_app().await;
     let mut pages = 0;
     for s in every_sign_in_response(&app).await {
-        let ct = s.headers.get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let ct = s
+            .headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
         if !ct.is_some_and(|ct| ct.starts_with("text/html")) {
             continue;
         }
@@ -150,7 +202,12 @@ async fn pages_load_nothing_from_other_sites_and_run_no_inline_script() {
             for (i, _) in s.body.match_indices(attr) {
                 let url = &s.body[i + attr.len()..];
                 let ours = url.starts_with('/') || url.starts_with(PUBLIC_URL);
-                assert!(ours, "{}: refers elsewhere: {}", s.what, &url[..40.min(url.len())]);
+                assert!(
+                    ours,
+                    "{}: refers elsewhere: {}",
+                    s.what,
+                    &url[..40.min(url.len())]
+                );
             }
         }
     }
@@ -168,12 +225,19 @@ async fn every_cookie_is_http_only_and_same_site_lax() {
             assert!(cookie.contains("HttpOnly"), "{}: {cookie}", s.what);
             assert!(cookie.contains("SameSite=Lax"), "{}: {cookie}", s.what);
             assert!(cookie.contains("Path=/"), "{}: {cookie}", s.what);
-            assert!(!cookie.contains("Secure"), "{}: Secure needs an https public URL: {cookie}", s.what);
+            assert!(
+                !cookie.contains("Secure"),
+                "{}: Secure needs an https public URL: {cookie}",
+                s.what
+            );
             names.push(name);
         }
     }
     for expected in ["postern_binding", "postern_csrf", "postern_session"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} was never set: {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} was never set: {names:?}"
+        );
     }
 }
 
@@ -199,14 +263,21 @@ async fn without_the_database_readyz_and_link_requests_answer_503() {
     let b = browser();
     let cases = [
         ("GET /readyz", b.get(app.url("/readyz"))),
-        ("POST /request-magic-link", b.post(app.url("/request-magic-link")).json(&app.link_body(&client, "x@example.com"))),
+        (
+            "POST /request-magic-link",
+            b.post(app.url("/request-magic-link"))
+                .json(&app.link_body(&client, "x@example.com")),
+        ),
     ];
     for (case, req) in cases {
         let res = req.send().await.unwrap();
         let body = expect_error(res, 503, "temporarily_unavailable", case).await;
         let description = body["error_description"].as_str().unwrap();
         assert!(description.contains("Reference"), "{case}: {description}");
-        assert!(!description.to_lowercase().contains("pool"), "{case}: no internals: {description}");
+        assert!(
+            !description.to_lowercase().contains("pool"),
+            "{case}: no internals: {description}"
+        );
     }
     let res = browser().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200, "the process is still up");
@@ -222,7 +293,8 @@ async fn on_https_cookies_are_secure_and_host_prefixed() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let cookie = set_cookie(res.headers(), "__Host-postern_csrf").expect("a __Host- prefixed CSRF cookie");
+    let cookie =
+        set_cookie(res.headers(), "__Host-postern_csrf").expect("a __Host- prefixed CSRF cookie");
     for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attr), "{attr}: {cookie}");
     }

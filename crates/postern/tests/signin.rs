@@ -28,7 +28,11 @@ async fn a_link_request_answers_with_the_normalized_address() {
         serde_json::json!({"message": "Magic link sent successfully", "email": "alice@example.com"})
     );
     let email = app.last_email_to("alice@example.com").await;
-    assert!(email.subject.starts_with("Sign in to Test App"), "{}", email.subject);
+    assert!(
+        email.subject.starts_with("Sign in to Test App"),
+        "{}",
+        email.subject
+    );
     assert!(email.link.is_some() && email.code.is_some());
 }
 
@@ -37,12 +41,22 @@ async fn addresses_are_normalized_before_anything_else() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
     let cases = [
-        ("surrounding spaces and capitals", "  Alice@Example.COM ", "alice@example.com"),
+        (
+            "surrounding spaces and capitals",
+            "  Alice@Example.COM ",
+            "alice@example.com",
+        ),
         ("a tab", "\tbob@example.com", "bob@example.com"),
-        ("an IDN domain, in punycode", "carl@Bücher.Example", "carl@xn--bcher-kva.example"),
+        (
+            "an IDN domain, in punycode",
+            "carl@Bücher.Example",
+            "carl@xn--bcher-kva.example",
+        ),
     ];
     for (case, given, normalized) in cases {
-        let res = app.request_link(&browser(), &app.link_body(&client, given)).await;
+        let res = app
+            .request_link(&browser(), &app.link_body(&client, given))
+            .await;
         assert_eq!(res.status(), 200, "{case}");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["email"], normalized, "{case}");
@@ -67,7 +81,10 @@ async fn a_form_link_request_answers_like_a_json_one() {
         .await;
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"message": "Magic link sent successfully", "email": "carol@example.com"}));
+    assert_eq!(
+        body,
+        json!({"message": "Magic link sent successfully", "email": "carol@example.com"})
+    );
     let email = app.last_email_to("carol@example.com").await;
     assert!(email.link.is_some(), "{}", email.text);
 }
@@ -76,10 +93,14 @@ async fn a_form_link_request_answers_like_a_json_one() {
 async fn the_sign_in_email_carries_the_link_the_code_and_the_expiry() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    app.request_link(&browser(), &app.link_body(&client, "dana@example.com")).await;
+    app.request_link(&browser(), &app.link_body(&client, "dana@example.com"))
+        .await;
     let email = app.last_email_to("dana@example.com").await;
     let code = email.code.clone().expect("a 6-digit code in the subject");
-    assert!(code.bytes().all(|b| b.is_ascii_digit()) && code.len() == 6, "{code}");
+    assert!(
+        code.bytes().all(|b| b.is_ascii_digit()) && code.len() == 6,
+        "{code}"
+    );
     assert!(
         email.subject.starts_with("Sign in to Test App") && email.subject.ends_with(&code),
         "subject: {}",
@@ -89,17 +110,35 @@ async fn the_sign_in_email_carries_the_link_the_code_and_the_expiry() {
     let token = link
         .strip_prefix("http://127.0.0.1:8080/verify-email?token=pml_")
         .unwrap_or_else(|| panic!("link: {link}"));
-    assert!(token.len() >= 43, "256 bits of base64url need 43 characters: {token}");
+    assert!(
+        token.len() >= 43,
+        "256 bits of base64url need 43 characters: {token}"
+    );
     for needle in [
         link.as_str(),
         code.as_str(),
         "This link will expire in 15 minutes.",
         "If you didn't request this, you can safely ignore this email.",
     ] {
-        assert!(email.text.contains(needle), "the text part lacks {needle:?}:\n{}", email.text);
+        assert!(
+            email.text.contains(needle),
+            "the text part lacks {needle:?}:\n{}",
+            email.text
+        );
     }
-    assert!(email.raw.to_ascii_lowercase().contains("multipart/alternative"), "{}", email.raw);
-    assert!(email.html.contains(token) && email.html.contains(&code), "html part: {}", email.html);
+    assert!(
+        email
+            .raw
+            .to_ascii_lowercase()
+            .contains("multipart/alternative"),
+        "{}",
+        email.raw
+    );
+    assert!(
+        email.html.contains(token) && email.html.contains(&code),
+        "html part: {}",
+        email.html
+    );
 }
 
 // ---- GET /verify-email in the asking browser ---------------------------------
@@ -108,34 +147,54 @@ async fn the_sign_in_email_carries_the_link_the_code_and_the_expiry() {
 async fn the_asking_browser_is_signed_in_by_the_link_once() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let b = app.request_link_in_browser(&client, "bob@example.com").await;
+    let b = app
+        .request_link_in_browser(&client, "bob@example.com")
+        .await;
     let email = app.last_email_to("bob@example.com").await;
     let link = app.local(email.link.as_deref().unwrap());
     let res = b.get(&link).send().await.unwrap();
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let params = location_params(&res);
-    assert!(res.headers()["location"].to_str().unwrap().starts_with(&client.redirect_uri));
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(&client.redirect_uri));
     assert_eq!(params["state"], "st-123");
     assert_eq!(params["iss"], PUBLIC_URL);
     assert!(params["code"].len() >= 43);
-    let again = b.get(&link).header("accept", "application/json").send().await.unwrap();
+    let again = b
+        .get(&link)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 400);
     let body: serde_json::Value = again.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
-    assert_eq!(body["error_description"], "The magic link has expired or is invalid.");
+    assert_eq!(
+        body["error_description"],
+        "The magic link has expired or is invalid."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_twenty_concurrent_clicks_exactly_one_signs_in() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let b = app.request_link_in_browser(&client, "race@example.com").await;
+    let b = app
+        .request_link_in_browser(&client, "race@example.com")
+        .await;
     let link = app.link_for("race@example.com").await;
     let clicks: Vec<_> = (0..20)
         .map(|_| {
             let (b, link) = (b.clone(), link.clone());
             tokio::spawn(async move {
-                let res = b.get(&link).header("accept", "application/json").send().await.unwrap();
+                let res = b
+                    .get(&link)
+                    .header("accept", "application/json")
+                    .send()
+                    .await
+                    .unwrap();
                 let status = res.status().as_u16();
                 (status, res.text().await.unwrap())
             })
@@ -158,7 +217,9 @@ async fn of_twenty_concurrent_clicks_exactly_one_signs_in() {
 async fn a_link_still_works_a_second_before_it_expires() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let b = app.request_link_in_browser(&client, "late@example.com").await;
+    let b = app
+        .request_link_in_browser(&client, "late@example.com")
+        .await;
     let link = app.link_for("late@example.com").await;
     app.clock.advance(15 * 60 - 1);
     let res = b.get(&link).send().await.unwrap();
@@ -169,12 +230,24 @@ async fn a_link_still_works_a_second_before_it_expires() {
 async fn an_apps_link_lifetime_sets_the_expiry_and_the_email_says_so() {
     let app = spawn_app().await;
     let client = app.create_app(|s| s.link_ttl = 10 * 60).await;
-    let b = app.request_link_in_browser(&client, "ten@example.com").await;
+    let b = app
+        .request_link_in_browser(&client, "ten@example.com")
+        .await;
     let email = app.last_email_to("ten@example.com").await;
-    assert!(email.text.contains("This link will expire in 10 minutes."), "{}", email.text);
+    assert!(
+        email.text.contains("This link will expire in 10 minutes."),
+        "{}",
+        email.text
+    );
     app.clock.advance(10 * 60 + 1);
     let link = app.local(&email.link.unwrap());
-    expect_error(app.get_json(&b, &link).await, 400, "invalid_token", "after 10 minutes").await;
+    expect_error(
+        app.get_json(&b, &link).await,
+        400,
+        "invalid_token",
+        "after 10 minutes",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -193,13 +266,25 @@ async fn the_state_comes_back_to_the_app_unchanged() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let res = b.get(&app.link_for("state@example.com").await).send().await.unwrap();
+    let res = b
+        .get(&app.link_for("state@example.com").await)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     let loc = url::Url::parse(&location(&res)).unwrap();
     let pairs: Vec<(String, String)> = loc.query_pairs().into_owned().collect();
-    let states: Vec<&str> = pairs.iter().filter(|(k, _)| k == "state").map(|(_, v)| v.as_str()).collect();
+    let states: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "state")
+        .map(|(_, v)| v.as_str())
+        .collect();
     let codes = pairs.iter().filter(|(k, _)| k == "code").count();
-    assert_eq!((states.as_slice(), codes), ([hostile].as_slice(), 1), "{loc}");
+    assert_eq!(
+        (states.as_slice(), codes),
+        ([hostile].as_slice(), 1),
+        "{loc}"
+    );
     assert_eq!(loc.fragment(), None, "{loc}");
 }
 
@@ -207,10 +292,18 @@ async fn the_state_comes_back_to_the_app_unchanged() {
 async fn an_expired_link_gets_invalid_token() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let b = app.request_link_in_browser(&client, "slow@example.com").await;
+    let b = app
+        .request_link_in_browser(&client, "slow@example.com")
+        .await;
     let link = app.link_for("slow@example.com").await;
     app.clock.advance(15 * 60 + 1);
-    let body = expect_error(app.get_json(&b, &link).await, 400, "invalid_token", "expired link").await;
+    let body = expect_error(
+        app.get_json(&b, &link).await,
+        400,
+        "invalid_token",
+        "expired link",
+    )
+    .await;
     assert_eq!(body["error_description"], INVALID_LINK);
 }
 
@@ -218,7 +311,9 @@ async fn an_expired_link_gets_invalid_token() {
 async fn tampered_unknown_and_malformed_tokens_get_invalid_token() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let b = app.request_link_in_browser(&client, "eve@example.com").await;
+    let b = app
+        .request_link_in_browser(&client, "eve@example.com")
+        .await;
     let link = app.link_for("eve@example.com").await;
     let token = token_of(&link);
     let mut tampered = token.clone().into_bytes();
@@ -229,7 +324,10 @@ async fn tampered_unknown_and_malformed_tokens_get_invalid_token() {
     let cases = [
         ("one character changed", tampered),
         ("a well-formed token nobody was sent", unknown),
-        ("without the pml_ prefix", token.trim_start_matches("pml_").to_owned()),
+        (
+            "without the pml_ prefix",
+            token.trim_start_matches("pml_").to_owned(),
+        ),
         ("empty", String::new()),
         ("5 KB long", format!("pml_{}", "a".repeat(5 * 1024))),
     ];
@@ -253,7 +351,9 @@ async fn a_dead_link_opened_in_a_browser_offers_a_new_link_to_the_same_destinati
     let used_browser = app.sign_in(&client, "used@example.com").await;
     let used_link = app.link_for("used@example.com").await;
     // Expired: never opened, and the clock moves past its lifetime.
-    let expired_browser = app.request_link_in_browser(&client, "expired@example.com").await;
+    let expired_browser = app
+        .request_link_in_browser(&client, "expired@example.com")
+        .await;
     let expired_link = app.link_for("expired@example.com").await;
     app.clock.advance(15 * 60 + 1);
     let cases = [
@@ -261,22 +361,36 @@ async fn a_dead_link_opened_in_a_browser_offers_a_new_link_to_the_same_destinati
         ("expired", expired_browser, expired_link, "expired"),
     ];
     for (case, b, link, says) in cases {
-        let res = b.get(&link).header("accept", "text/html").send().await.unwrap();
+        let res = b
+            .get(&link)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 400, "{case}");
         let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(ct.starts_with("text/html"), "{case}: {ct}");
         let page = html_unescape(&res.text().await.unwrap());
-        assert!(page.contains(says), "{case}: the page should say {says:?}: {page}");
+        assert!(
+            page.contains(says),
+            "{case}: the page should say {says:?}: {page}"
+        );
         assert!(page.contains("Send a new link"), "{case}: {page}");
         let href_start = page
             .find("href=\"http://127.0.0.1:8080/login?")
             .unwrap_or_else(|| panic!("{case}: no link back to /login: {page}"))
             + "href=\"".len();
         let href = &page[href_start..href_start + page[href_start..].find('"').unwrap()];
-        let params: std::collections::BTreeMap<String, String> =
-            url::Url::parse(href).unwrap().query_pairs().into_owned().collect();
+        let params: std::collections::BTreeMap<String, String> = url::Url::parse(href)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
         assert_eq!(params["client_id"], client.client_id, "{case}: {href}");
-        assert_eq!(params["redirect_uri"], client.redirect_uri, "{case}: {href}");
+        assert_eq!(
+            params["redirect_uri"], client.redirect_uri,
+            "{case}: {href}"
+        );
         assert_eq!(params["state"], "st-123", "{case}: {href}");
     }
 }
@@ -291,7 +405,10 @@ async fn an_invalid_link_opened_in_a_browser_gets_an_html_error_page() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let page = res.text().await.unwrap();
     assert!(page.contains("not valid"), "{page}");
 }
@@ -305,14 +422,24 @@ async fn the_confirmation_page_says_which_browser_asked_and_when() {
     let res = browser()
         .post(app.url("/request-magic-link"))
         .header("origin", PUBLIC_URL)
-        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        )
         .json(&app.link_body(&client, "ua@example.com"))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     let link = app.link_for("ua@example.com").await;
-    let page = browser().get(&link).send().await.unwrap().text().await.unwrap();
+    let page = browser()
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Firefox on Linux"), "{page}");
     let year = civil_year(app.clock_now());
     assert!(page.contains(&year), "the page says when ({year}): {page}");
@@ -333,15 +460,23 @@ fn civil_year(unix: i64) -> String {
 async fn another_browser_sees_a_confirmation_page_and_consumes_nothing() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let asking = app.request_link_in_browser(&client, "fay@example.com").await;
+    let asking = app
+        .request_link_in_browser(&client, "fay@example.com")
+        .await;
     let link = app.link_for("fay@example.com").await;
     let scanner = browser();
     for attempt in ["first", "second"] {
         let res = scanner.get(&link).send().await.unwrap();
         assert_eq!(res.status(), 200, "{attempt} look");
         let page = res.text().await.unwrap();
-        assert!(page.contains("Test App") && page.contains("fay@example.com"), "{attempt}: {page}");
-        assert!(input_value(&page, "csrf_token").is_some(), "{attempt}: a confirmation form: {page}");
+        assert!(
+            page.contains("Test App") && page.contains("fay@example.com"),
+            "{attempt}: {page}"
+        );
+        assert!(
+            input_value(&page, "csrf_token").is_some(),
+            "{attempt}: a confirmation form: {page}"
+        );
     }
     assert_eq!(app.count("authorization_codes").await, 0);
     let res = asking.get(&link).send().await.unwrap();
@@ -353,60 +488,104 @@ async fn confirm_in_other_browser(app: &TestApp, link: &str) -> reqwest::Respons
     let other = browser();
     let page = other.get(link).send().await.unwrap().text().await.unwrap();
     let form = [
-        ("csrf_token", input_value(&page, "csrf_token").expect("csrf_token")),
+        (
+            "csrf_token",
+            input_value(&page, "csrf_token").expect("csrf_token"),
+        ),
         ("token", input_value(&page, "token").expect("token")),
     ];
-    other.post(app.url("/verify-email")).form(&form).send().await.unwrap()
+    other
+        .post(app.url("/verify-email"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn another_browser_signs_in_by_confirming_under_device_policy_any() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let asking = app.request_link_in_browser(&client, "gil@example.com").await;
+    let asking = app
+        .request_link_in_browser(&client, "gil@example.com")
+        .await;
     let link = app.link_for("gil@example.com").await;
     let res = confirm_in_other_browser(&app, &link).await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     assert!(location(&res).starts_with(&client.redirect_uri));
     let params = location_params(&res);
-    assert_eq!((params["state"].as_str(), params["iss"].as_str()), ("st-123", PUBLIC_URL));
+    assert_eq!(
+        (params["state"].as_str(), params["iss"].as_str()),
+        ("st-123", PUBLIC_URL)
+    );
     assert!(params.contains_key("code"));
     let res = app.get_json(&asking, &link).await;
-    expect_error(res, 400, "invalid_token", "the link was consumed by the confirmation").await;
+    expect_error(
+        res,
+        400,
+        "invalid_token",
+        "the link was consumed by the confirmation",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn under_same_browser_policy_confirming_elsewhere_says_to_use_the_code() {
     let app = spawn_app().await;
-    let client = app.create_app(|s| s.device_policy = DevicePolicy::SameBrowser).await;
-    let asking = app.request_link_in_browser(&client, "hal@example.com").await;
+    let client = app
+        .create_app(|s| s.device_policy = DevicePolicy::SameBrowser)
+        .await;
+    let asking = app
+        .request_link_in_browser(&client, "hal@example.com")
+        .await;
     let link = app.link_for("hal@example.com").await;
     let res = confirm_in_other_browser(&app, &link).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert!(page.contains("6-digit code"), "{page}");
-    assert!(!page.contains("pml_"), "the page no longer carries the token: {page}");
+    assert!(
+        !page.contains("pml_"),
+        "the page no longer carries the token: {page}"
+    );
     assert_eq!(app.count("authorization_codes").await, 0);
     let res = asking.get(&link).send().await.unwrap();
-    assert_eq!(res.status(), 303, "the asking browser can still use the link");
+    assert_eq!(
+        res.status(),
+        303,
+        "the asking browser can still use the link"
+    );
 }
 
 #[tokio::test]
 async fn confirming_without_a_valid_csrf_token_is_forbidden() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    app.request_link_in_browser(&client, "ian@example.com").await;
+    app.request_link_in_browser(&client, "ian@example.com")
+        .await;
     let link = app.link_for("ian@example.com").await;
     let other = browser();
     let page = other.get(&link).send().await.unwrap().text().await.unwrap();
     let token = input_value(&page, "token").unwrap();
     let foreign = browser();
-    let foreign_page = foreign.get(&link).send().await.unwrap().text().await.unwrap();
+    let foreign_page = foreign
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let foreign_csrf = input_value(&foreign_page, "csrf_token").unwrap();
     let cases: [(&str, Vec<(&str, &str)>); 3] = [
         ("no csrf_token", vec![("token", &token)]),
-        ("a made-up csrf_token", vec![("csrf_token", "x"), ("token", &token)]),
-        ("another browser's csrf_token", vec![("csrf_token", &foreign_csrf), ("token", &token)]),
+        (
+            "a made-up csrf_token",
+            vec![("csrf_token", "x"), ("token", &token)],
+        ),
+        (
+            "another browser's csrf_token",
+            vec![("csrf_token", &foreign_csrf), ("token", &token)],
+        ),
     ];
     for (case, form) in cases {
         let res = other
@@ -426,7 +605,11 @@ async fn confirming_without_a_valid_csrf_token_is_forbidden() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 303, "with its own csrf_token the same form works");
+    assert_eq!(
+        res.status(),
+        303,
+        "with its own csrf_token the same form works"
+    );
 }
 
 #[tokio::test]
@@ -452,7 +635,12 @@ async fn with_ip_range_binding_a_link_only_works_near_where_it_was_asked() {
         .await
         .unwrap();
     expect_error(far, 400, "invalid_token", "from another network").await;
-    let near = b.get(&link).header("x-forwarded-for", "198.51.100.200").send().await.unwrap();
+    let near = b
+        .get(&link)
+        .header("x-forwarded-for", "198.51.100.200")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(near.status(), 303, "from the same /24");
 }
 
@@ -463,9 +651,18 @@ async fn a_cross_site_link_request_is_served_but_binds_nothing() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
     let cases: [(&str, &[(&str, &str)]); 4] = [
-        ("Origin of another site", &[("origin", "https://evil.example")]),
-        ("Sec-Fetch-Site: cross-site", &[("sec-fetch-site", "cross-site")]),
-        ("Sec-Fetch-Site: cross-site beats our Origin", &[("sec-fetch-site", "cross-site"), ("origin", PUBLIC_URL)]),
+        (
+            "Origin of another site",
+            &[("origin", "https://evil.example")],
+        ),
+        (
+            "Sec-Fetch-Site: cross-site",
+            &[("sec-fetch-site", "cross-site")],
+        ),
+        (
+            "Sec-Fetch-Site: cross-site beats our Origin",
+            &[("sec-fetch-site", "cross-site"), ("origin", PUBLIC_URL)],
+        ),
         ("neither Origin nor Sec-Fetch-Site", &[]),
     ];
     for (i, (case, headers)) in cases.into_iter().enumerate() {
@@ -487,7 +684,10 @@ async fn a_same_origin_link_request_binds_the_browser_with_a_safe_cookie() {
     let client = app.create_app(|_| {}).await;
     let cases = [
         ("Origin of our public URL", ("origin", PUBLIC_URL)),
-        ("Sec-Fetch-Site: same-origin", ("sec-fetch-site", "same-origin")),
+        (
+            "Sec-Fetch-Site: same-origin",
+            ("sec-fetch-site", "same-origin"),
+        ),
     ];
     for (i, (case, (k, v))) in cases.into_iter().enumerate() {
         let email = format!("same{i}@example.com");
@@ -523,7 +723,11 @@ async fn a_link_requested_cross_site_only_gets_the_confirmation_page() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let res = b.get(&app.link_for("victim@example.com").await).send().await.unwrap();
+    let res = b
+        .get(&app.link_for("victim@example.com").await)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "a confirmation page, not a redirect");
     assert!(res.headers().get("location").is_none());
     assert_eq!(app.count("authorization_codes").await, 0);
@@ -539,7 +743,12 @@ async fn a_sign_in_burns_the_other_links_of_the_same_address_and_app() {
     let first_link = app.link_for("jo@example.com").await;
     let inbox = app.inbox();
     let second = app.request_link_in_browser(&client, "jo@example.com").await;
-    let second_link = app.local(&app.new_email_to(&inbox, "jo@example.com").await.link.unwrap());
+    let second_link = app.local(
+        &app.new_email_to(&inbox, "jo@example.com")
+            .await
+            .link
+            .unwrap(),
+    );
     let res = first.get(&first_link).send().await.unwrap();
     assert_eq!(res.status(), 303);
     let res = app.get_json(&second, &second_link).await;
@@ -555,7 +764,12 @@ async fn a_sign_in_leaves_links_for_other_apps_alive() {
     let link1 = app.link_for("kim@example.com").await;
     let inbox = app.inbox();
     let b2 = app.request_link_in_browser(&two, "kim@example.com").await;
-    let link2 = app.local(&app.new_email_to(&inbox, "kim@example.com").await.link.unwrap());
+    let link2 = app.local(
+        &app.new_email_to(&inbox, "kim@example.com")
+            .await
+            .link
+            .unwrap(),
+    );
     assert_eq!(b1.get(&link1).send().await.unwrap().status(), 303);
     assert_eq!(b2.get(&link2).send().await.unwrap().status(), 303);
 }
@@ -564,12 +778,21 @@ async fn a_sign_in_leaves_links_for_other_apps_alive() {
 async fn a_second_request_from_the_same_browser_replaces_the_first() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let b = app.request_link_in_browser(&client, "lou@example.com").await;
+    let b = app
+        .request_link_in_browser(&client, "lou@example.com")
+        .await;
     let first_link = app.link_for("lou@example.com").await;
     let inbox = app.inbox();
-    let res = app.request_link_same_origin(&b, &client, "lou@example.com").await;
+    let res = app
+        .request_link_same_origin(&b, &client, "lou@example.com")
+        .await;
     assert_eq!(res.status(), 200);
-    let second_link = app.local(&app.new_email_to(&inbox, "lou@example.com").await.link.unwrap());
+    let second_link = app.local(
+        &app.new_email_to(&inbox, "lou@example.com")
+            .await
+            .link
+            .unwrap(),
+    );
     let res = app.get_json(&b, &first_link).await;
     expect_error(res, 400, "invalid_token", "the replaced link").await;
     assert_eq!(b.get(&second_link).send().await.unwrap().status(), 303);
@@ -582,19 +805,36 @@ async fn an_address_the_app_does_not_let_in_gets_an_email_without_a_link() {
     let app = spawn_app().await;
     let cases: [(&str, fn(&mut AppSettings)); 2] = [
         ("sign-up disabled", |s| s.signup_allowed = false),
-        ("outside the allowed domains", |s| s.allowed_domains = vec!["corp.example".to_owned()]),
+        ("outside the allowed domains", |s| {
+            s.allowed_domains = vec!["corp.example".to_owned()]
+        }),
     ];
     for (i, (case, change)) in cases.into_iter().enumerate() {
         let client = app.create_app(change).await;
         let email = format!("stranger{i}@example.com");
-        let res = app.request_link(&browser(), &app.link_body(&client, &email)).await;
+        let res = app
+            .request_link(&browser(), &app.link_body(&client, &email))
+            .await;
         assert_eq!(res.status(), 200, "{case}");
         let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body, json!({"message": "Magic link sent successfully", "email": email}), "{case}");
+        assert_eq!(
+            body,
+            json!({"message": "Magic link sent successfully", "email": email}),
+            "{case}"
+        );
         let sent = app.last_email_to(&email).await;
-        assert_eq!((sent.link.as_deref(), sent.code.as_deref()), (None, None), "{case}: {}", sent.text);
+        assert_eq!(
+            (sent.link.as_deref(), sent.code.as_deref()),
+            (None, None),
+            "{case}: {}",
+            sent.text
+        );
         assert!(!sent.raw.contains("pml_"), "{case}: {}", sent.raw);
-        assert!(sent.text.contains("no account"), "{case}: the email says why: {}", sent.text);
+        assert!(
+            sent.text.contains("no account"),
+            "{case}: the email says why: {}",
+            sent.text
+        );
     }
     assert_eq!(app.count("users").await, 0);
 }
@@ -607,10 +847,16 @@ async fn an_existing_user_still_gets_a_link_after_sign_up_is_closed() {
     app.update_app(&client, |s| s.signup_allowed = false).await;
     let b = browser();
     let inbox = app.inbox();
-    let res = app.request_link_same_origin(&b, &client, "old@example.com").await;
+    let res = app
+        .request_link_same_origin(&b, &client, "old@example.com")
+        .await;
     assert_eq!(res.status(), 200);
     let sent = app.new_email_to(&inbox, "old@example.com").await;
-    let link = app.local(sent.link.as_deref().unwrap_or_else(|| panic!("no link: {}", sent.text)));
+    let link = app.local(
+        sent.link
+            .as_deref()
+            .unwrap_or_else(|| panic!("no link: {}", sent.text)),
+    );
     assert_eq!(b.get(&link).send().await.unwrap().status(), 303);
 }
 
@@ -620,11 +866,19 @@ async fn an_existing_user_still_gets_a_link_after_sign_up_is_closed() {
 async fn the_first_sign_in_creates_the_user_and_later_ones_reuse_it() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    app.request_link(&browser(), &app.link_body(&client, "Max@Example.com")).await;
+    app.request_link(&browser(), &app.link_body(&client, "Max@Example.com"))
+        .await;
     app.last_email_to("max@example.com").await;
-    assert_eq!(app.count("users").await, 0, "asking for a link creates no user");
+    assert_eq!(
+        app.count("users").await,
+        0,
+        "asking for a link creates no user"
+    );
     app.sign_in(&client, "max@example.com").await;
-    assert_eq!(app.rows("SELECT email FROM users").await, [["max@example.com"]]);
+    assert_eq!(
+        app.rows("SELECT email FROM users").await,
+        [["max@example.com"]]
+    );
     app.sign_in(&client, "max@example.com").await;
     assert_eq!(app.count("users").await, 1);
 }
@@ -637,7 +891,15 @@ async fn a_link_sign_in_is_recorded_as_a_successful_link_event() {
     let rows = app
         .rows("SELECT e.method, e.outcome, e.client_id, u.email FROM sign_in_events e JOIN users u ON u.id = e.user_id")
         .await;
-    assert_eq!(rows, [["link", "success", client.client_id.as_str(), "ned@example.com"]]);
+    assert_eq!(
+        rows,
+        [[
+            "link",
+            "success",
+            client.client_id.as_str(),
+            "ned@example.com"
+        ]]
+    );
 }
 
 #[tokio::test]
@@ -645,7 +907,9 @@ async fn the_authorization_code_lives_sixty_seconds() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
     app.sign_in(&client, "olga@example.com").await;
-    let rows = app.rows("SELECT expires_at - created_at FROM authorization_codes").await;
+    let rows = app
+        .rows("SELECT expires_at - created_at FROM authorization_codes")
+        .await;
     assert_eq!(rows, [["60"]]);
 }
 
@@ -664,13 +928,18 @@ fn holds_number(haystack: &str, digits: &str) -> bool {
 async fn the_link_and_code_are_stored_and_logged_only_as_hashes() {
     let app = spawn_app().await;
     let client = app.create_app(|_| {}).await;
-    let b = app.request_link_in_browser(&client, "pat@example.com").await;
+    let b = app
+        .request_link_in_browser(&client, "pat@example.com")
+        .await;
     let email = app.last_email_to("pat@example.com").await;
     let link = email.link.clone().unwrap();
     let token = token_of(&link);
     let secret_part = token.trim_start_matches("pml_").to_owned();
     let code = email.code.clone().unwrap();
-    assert!(email.text.contains(&token) && email.text.contains(&code), "the dev transport writes them");
+    assert!(
+        email.text.contains(&token) && email.text.contains(&code),
+        "the dev transport writes them"
+    );
     let check = |what: &str, text: &str| {
         assert!(!text.contains(&secret_part), "{what} holds the link token");
         assert!(!holds_number(text, &code), "{what} holds the code {code}");

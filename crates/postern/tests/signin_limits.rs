@@ -19,9 +19,9 @@ async fn expect_throttled(res: reqwest::Response, case: &str) -> i64 {
         .to_owned();
     let body = expect_error(res, 429, "too_many_requests", case).await;
     assert_eq!(body["error_description"], TOO_MANY, "{case}");
-    let secs: i64 = retry_after
-        .parse()
-        .unwrap_or_else(|_| panic!("{case}: Retry-After {retry_after:?} is not a number of seconds"));
+    let secs: i64 = retry_after.parse().unwrap_or_else(|_| {
+        panic!("{case}: Retry-After {retry_after:?} is not a number of seconds")
+    });
     assert!((1..=3600).contains(&secs), "{case}: Retry-After {secs}");
     secs
 }
@@ -31,17 +31,32 @@ async fn the_address_limit_refuses_the_request_after_the_configured_count() {
     let app = spawn_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "3")]).await;
     let client = app.create_app(|_| {}).await;
     for n in 1..=3 {
-        let res = app.request_link(&browser(), &app.link_body(&client, "lim@example.com")).await;
+        let res = app
+            .request_link(&browser(), &app.link_body(&client, "lim@example.com"))
+            .await;
         assert_eq!(res.status(), 200, "request {n}");
     }
-    let res = app.request_link(&browser(), &app.link_body(&client, "LIM@example.com")).await;
+    let res = app
+        .request_link(&browser(), &app.link_body(&client, "LIM@example.com"))
+        .await;
     expect_throttled(res, "the 4th request for the address").await;
     assert_eq!(app.count("login_requests").await, 3);
     // Another address is not affected, and its email is the 4th and last.
-    let res = app.request_link(&browser(), &app.link_body(&client, "other@example.com")).await;
+    let res = app
+        .request_link(&browser(), &app.link_body(&client, "other@example.com"))
+        .await;
     assert_eq!(res.status(), 200);
-    let to: Vec<String> = app.wait_for_emails(4).await.into_iter().map(|e| e.to).collect();
-    assert_eq!(to.iter().filter(|t| *t == "lim@example.com").count(), 3, "{to:?}");
+    let to: Vec<String> = app
+        .wait_for_emails(4)
+        .await
+        .into_iter()
+        .map(|e| e.to)
+        .collect();
+    assert_eq!(
+        to.iter().filter(|t| *t == "lim@example.com").count(),
+        3,
+        "{to:?}"
+    );
     assert_eq!(app.count("outbox").await, 4);
 }
 
@@ -51,11 +66,16 @@ async fn the_ip_limit_counts_requests_across_addresses() {
     let client = app.create_app(|_| {}).await;
     for n in 1..=3 {
         let res = app
-            .request_link(&browser(), &app.link_body(&client, &format!("ip{n}@example.com")))
+            .request_link(
+                &browser(),
+                &app.link_body(&client, &format!("ip{n}@example.com")),
+            )
             .await;
         assert_eq!(res.status(), 200, "request {n}");
     }
-    let res = app.request_link(&browser(), &app.link_body(&client, "ip4@example.com")).await;
+    let res = app
+        .request_link(&browser(), &app.link_body(&client, "ip4@example.com"))
+        .await;
     expect_throttled(res, "the 4th request from the IP").await;
     assert_eq!(app.count("login_requests").await, 3);
 }
@@ -67,13 +87,20 @@ async fn the_app_limit_counts_requests_across_addresses() {
     let other = app.create_app(|_| {}).await;
     for n in 1..=2 {
         let res = app
-            .request_link(&browser(), &app.link_body(&limited, &format!("app{n}@example.com")))
+            .request_link(
+                &browser(),
+                &app.link_body(&limited, &format!("app{n}@example.com")),
+            )
             .await;
         assert_eq!(res.status(), 200, "request {n}");
     }
-    let res = app.request_link(&browser(), &app.link_body(&limited, "app3@example.com")).await;
+    let res = app
+        .request_link(&browser(), &app.link_body(&limited, "app3@example.com"))
+        .await;
     expect_throttled(res, "the 3rd request for the app").await;
-    let res = app.request_link(&browser(), &app.link_body(&other, "app3@example.com")).await;
+    let res = app
+        .request_link(&browser(), &app.link_body(&other, "app3@example.com"))
+        .await;
     assert_eq!(res.status(), 200, "another app is not limited");
 }
 
@@ -81,15 +108,27 @@ async fn the_app_limit_counts_requests_across_addresses() {
 async fn a_completed_sign_in_frees_its_slot_in_the_address_count() {
     let app = spawn_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "2")]).await;
     let client = app.create_app(|_| {}).await;
-    app.request_link_in_browser(&client, "free@example.com").await;
+    app.request_link_in_browser(&client, "free@example.com")
+        .await;
     app.last_email_to("free@example.com").await;
     let inbox = app.inbox();
-    let b = app.request_link_in_browser(&client, "free@example.com").await;
-    let link = app.local(&app.new_email_to(&inbox, "free@example.com").await.link.unwrap());
+    let b = app
+        .request_link_in_browser(&client, "free@example.com")
+        .await;
+    let link = app.local(
+        &app.new_email_to(&inbox, "free@example.com")
+            .await
+            .link
+            .unwrap(),
+    );
     assert_eq!(b.get(&link).send().await.unwrap().status(), 303);
-    let res = app.request_link(&browser(), &app.link_body(&client, "free@example.com")).await;
+    let res = app
+        .request_link(&browser(), &app.link_body(&client, "free@example.com"))
+        .await;
     assert_eq!(res.status(), 200, "the sign-in gave its slot back");
-    let res = app.request_link(&browser(), &app.link_body(&client, "free@example.com")).await;
+    let res = app
+        .request_link(&browser(), &app.link_body(&client, "free@example.com"))
+        .await;
     expect_throttled(res, "only one slot was freed").await;
 }
 
@@ -101,11 +140,20 @@ async fn the_limit_resets_when_retry_after_has_passed() {
     for _ in 1..=3 {
         assert_eq!(app.request_link(&browser(), &body).await.status(), 200);
     }
-    let retry_after = expect_throttled(app.request_link(&browser(), &body).await, "the 4th request").await;
+    let retry_after =
+        expect_throttled(app.request_link(&browser(), &body).await, "the 4th request").await;
     app.clock.advance(retry_after - 1);
-    expect_throttled(app.request_link(&browser(), &body).await, "a second before Retry-After").await;
+    expect_throttled(
+        app.request_link(&browser(), &body).await,
+        "a second before Retry-After",
+    )
+    .await;
     app.clock.advance(1);
-    assert_eq!(app.request_link(&browser(), &body).await.status(), 200, "after Retry-After");
+    assert_eq!(
+        app.request_link(&browser(), &body).await.status(),
+        200,
+        "after Retry-After"
+    );
 }
 
 #[tokio::test]
@@ -113,10 +161,15 @@ async fn the_hosted_form_tells_a_throttled_person_when_to_try_again() {
     let app = spawn_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "1")]).await;
     let client = app.create_app(|_| {}).await;
     app.hosted_request(&client, "page@example.com").await;
-    let res = app.submit_login(&browser(), &client, "page@example.com").await;
+    let res = app
+        .submit_login(&browser(), &client, "page@example.com")
+        .await;
     assert_eq!(res.status(), 429);
     assert!(res.headers().get("retry-after").is_some());
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let page = html_unescape(&res.text().await.unwrap());
     assert!(page.contains(TOO_MANY), "{page}");
 }
@@ -126,7 +179,10 @@ async fn x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_ip_limit() {
     let app = spawn_app_with(&[("POSTERN_RATE_LIMIT_IP_PER_HOUR", "2")]).await;
     let client = app.create_app(|_| {}).await;
     let mut statuses = Vec::new();
-    for (n, forwarded) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"].into_iter().enumerate() {
+    for (n, forwarded) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+        .into_iter()
+        .enumerate()
+    {
         let res = browser()
             .post(app.url("/request-magic-link"))
             .header("x-forwarded-for", forwarded)
@@ -147,7 +203,16 @@ async fn the_address_limit_holds_under_concurrent_requests() {
     let requests: Vec<_> = (0..12)
         .map(|_| {
             let (url, body) = (app.url("/request-magic-link"), body.clone());
-            tokio::spawn(async move { browser().post(url).json(&body).send().await.unwrap().status().as_u16() })
+            tokio::spawn(async move {
+                browser()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
         })
         .collect();
     let mut statuses = Vec::new();
@@ -155,7 +220,10 @@ async fn the_address_limit_holds_under_concurrent_requests() {
         statuses.push(r.await.unwrap());
     }
     statuses.sort_unstable();
-    assert_eq!(statuses, [200, 200, 200, 429, 429, 429, 429, 429, 429, 429, 429, 429]);
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429, 429, 429, 429, 429, 429, 429, 429, 429]
+    );
     assert_eq!(app.count("login_requests").await, 3);
 }
 
@@ -168,8 +236,16 @@ async fn a_refused_request_spends_no_other_limit() {
     .await;
     let client = app.create_app(|_| {}).await;
     let mut statuses = Vec::new();
-    for email in ["a@example.com", "a@example.com", "b@example.com", "c@example.com", "d@example.com"] {
-        let res = app.request_link(&browser(), &app.link_body(&client, email)).await;
+    for email in [
+        "a@example.com",
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+    ] {
+        let res = app
+            .request_link(&browser(), &app.link_body(&client, email))
+            .await;
         statuses.push((email, res.status().as_u16()));
     }
     // The refused second request for a@ did not use one of the IP's 3 slots.

@@ -20,7 +20,9 @@ fn loopback_host(headers: &HeaderMap) -> bool {
         host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
     };
     name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `GET /_dev/mail`: exists only with the stdout transport when the public
@@ -42,7 +44,10 @@ pub async fn dev_mail(
         .map(|m| DevMessage {
             received_at: time::OffsetDateTime::from_unix_timestamp(m.received_at)
                 .ok()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc2822)
+                        .ok()
+                })
                 .unwrap_or_default(),
             to: m.to,
             subject: m.subject,
@@ -51,5 +56,8 @@ pub async fn dev_mail(
             code: m.code,
         })
         .collect();
-    Ok(pages::render(&DevMailPage { lang: "en", messages }))
+    Ok(pages::render(&DevMailPage {
+        lang: "en",
+        messages,
+    }))
 }

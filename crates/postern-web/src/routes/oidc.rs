@@ -31,7 +31,10 @@ pub async fn discovery(State(state): State<AppState>) -> Response {
 /// RFC 7517: `GET /jwks.json`, the active, next and recently retired keys.
 pub async fn jwks(State(state): State<AppState>) -> Response {
     (
-        [(header::CACHE_CONTROL, format!("public, max-age={}", crate::keys::JWKS_MAX_AGE))],
+        [(
+            header::CACHE_CONTROL,
+            format!("public, max-age={}", crate::keys::JWKS_MAX_AGE),
+        )],
         Json(state.keys.keys().jwks()),
     )
         .into_response()
@@ -94,7 +97,12 @@ struct Prompt {
 }
 
 fn parse_prompt(p: Option<&str>) -> Option<Prompt> {
-    let mut out = Prompt { none: false, login: false, consent: false, select_account: false };
+    let mut out = Prompt {
+        none: false,
+        login: false,
+        consent: false,
+        select_account: false,
+    };
     for v in p.unwrap_or("").split_ascii_whitespace() {
         match v {
             "none" => out.none = true,
@@ -122,7 +130,8 @@ async fn authorize(
     // Client and redirect URI first: until both are valid, errors are pages
     // and never redirects (OIDC Core §3.1.2.6, RFC 6749 §4.1.2.1).
     let client_id = p.raw.client_id.as_deref().filter(|c| !c.is_empty());
-    let client_id = client_id.ok_or_else(|| AppError::InvalidRequest("client_id is required.".into()))?;
+    let client_id =
+        client_id.ok_or_else(|| AppError::InvalidRequest("client_id is required.".into()))?;
     let app = if client_id.len() > 200 {
         None
     } else {
@@ -130,11 +139,16 @@ async fn authorize(
     };
     let app = app.ok_or(AppError::InvalidClient)?;
     let redirect_uri = p.raw.redirect_uri.clone().filter(|r| !r.is_empty());
-    let redirect_uri = redirect_uri.ok_or_else(|| AppError::InvalidRequest("redirect_uri is required.".into()))?;
+    let redirect_uri =
+        redirect_uri.ok_or_else(|| AppError::InvalidRequest("redirect_uri is required.".into()))?;
     if !app.has_redirect_uri(&redirect_uri) {
         return Err(AppError::InvalidRedirectUri);
     }
-    let client_state = p.raw.state.as_deref().filter(|s| s.len() <= 2048 && !s.chars().any(char::is_control));
+    let client_state = p
+        .raw
+        .state
+        .as_deref()
+        .filter(|s| s.len() <= 2048 && !s.chars().any(char::is_control));
     let fail = |code: &str, description: &str| -> Result<Response> {
         let url = authorization_response(
             &state,
@@ -145,19 +159,28 @@ async fn authorize(
         Ok(Redirect::to(&url).into_response())
     };
     if p.request.is_some() {
-        return fail("request_not_supported", "Request objects are not supported.");
+        return fail(
+            "request_not_supported",
+            "Request objects are not supported.",
+        );
     }
     if p.request_uri.is_some() {
         return fail("request_uri_not_supported", "request_uri is not supported.");
     }
     if p.response_type.as_deref() != Some("code") {
-        return fail("unsupported_response_type", "Only response_type=code is supported.");
+        return fail(
+            "unsupported_response_type",
+            "Only response_type=code is supported.",
+        );
     }
     if p.response_mode.as_deref().is_some_and(|m| m != "query") {
         return fail("invalid_request", "Only response_mode=query is supported.");
     }
     let Some(prompt) = parse_prompt(p.prompt.as_deref()) else {
-        return fail("invalid_request", "prompt has an unknown value or combines none with another.");
+        return fail(
+            "invalid_request",
+            "prompt has an unknown value or combines none with another.",
+        );
     };
     let max_age = match p.max_age.as_deref().filter(|m| !m.is_empty()) {
         None => None,
@@ -177,19 +200,20 @@ async fn authorize(
         .await?
         .filter(|s| oidc::session_fits_app(&state, &s.session, &app, ip.0));
     let now = state.now();
-    let fresh_enough =
-        |s: &LiveSession| max_age.is_none_or(|m| now - s.session.auth_time <= m);
+    let fresh_enough = |s: &LiveSession| max_age.is_none_or(|m| now - s.session.auth_time <= m);
     let chose_account = posted
         && p.account.as_deref() == Some("current")
         && cookies::csrf_ok(&state, &jar, p.csrf_token.as_deref());
-    let session = session.filter(|s| fresh_enough(s) && !(prompt.login && !chose_account));
+    let session = session.filter(|s| (chose_account || !prompt.login) && fresh_enough(s));
 
     let Some(live) = session else {
         if prompt.none {
             return fail("login_required", "The user is not signed in.");
         }
         let hint = p.login_hint.as_deref().filter(|h| h.len() <= 254);
-        let url = state.config.url(&format!("/login?{}", params.login_query(hint)));
+        let url = state
+            .config
+            .url(&format!("/login?{}", params.login_query(hint)));
         return Ok(Redirect::to(&url).into_response());
     };
 
@@ -206,18 +230,29 @@ async fn authorize(
             email: live.user.email.clone(),
             hidden,
             csrf_token,
-            other_account: state.config.url(&format!("/login?{}", params.login_query(None))),
+            other_account: state
+                .config
+                .url(&format!("/login?{}", params.login_query(None))),
         };
         return Ok((jar, pages::render(&page)).into_response());
     }
 
-    let granted = match state.store.conn().await?.grant(&live.user.id, &app.client_id).await? {
+    let granted = match state
+        .store
+        .conn()
+        .await?
+        .grant(&live.user.id, &app.client_id)
+        .await?
+    {
         Some(g) => params.scope.is_subset_of(&Scope::parse(Some(&g))),
         None => false,
     };
     let needs_consent = app.needs_consent() && (!granted || prompt.consent);
     if needs_consent && prompt.none {
-        return fail("consent_required", "The user has not granted this app access yet.");
+        return fail(
+            "consent_required",
+            "The user has not granted this app access yet.",
+        );
     }
     if needs_consent {
         let login_id = pending_consent(&state, &app, &params, &live, ip, ua).await?;
@@ -251,7 +286,12 @@ async fn authorize(
     )
     .await?;
     tx.commit().await.map_err(postern_store::StoreError::from)?;
-    let url = authorization_response(&state, &params.redirect_uri, params.state.as_deref(), &[("code", &code)]);
+    let url = authorization_response(
+        &state,
+        &params.redirect_uri,
+        params.state.as_deref(),
+        &[("code", &code)],
+    );
     Ok(Redirect::to(&url).into_response())
 }
 
@@ -269,7 +309,11 @@ async fn pending_consent(
 ) -> Result<String> {
     let now = state.now();
     let id = postern_core::crypto::random_id();
-    let unusable = |what: &str| state.secrets.keyed_hash(what, postern_core::crypto::random_token(32).as_bytes());
+    let unusable = |what: &str| {
+        state
+            .secrets
+            .keyed_hash(what, postern_core::crypto::random_token(32).as_bytes())
+    };
     let request = LoginRequest {
         id: id.clone(),
         client_id: app.client_id.clone(),
@@ -296,18 +340,27 @@ async fn pending_consent(
         expires_at: now + signin::CONSENT_WINDOW,
         consumed_at: Some(now),
     };
-    state.store.conn().await?.insert_login_request(&request).await?;
+    state
+        .store
+        .conn()
+        .await?
+        .insert_login_request(&request)
+        .await?;
     Ok(id)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let t = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?;
+    let t = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))?;
     Some(t.trim().to_owned())
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// OIDC Core §3.1.3 / RFC 6749 §4.1.3, §6: `POST /token`.
@@ -334,7 +387,10 @@ pub struct UserinfoForm {
 }
 
 /// OIDC Core §5.3: `GET /userinfo` with a Bearer token.
-pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>> {
+pub async fn userinfo_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
     let token = bearer(&headers).ok_or(AppError::InvalidBearer)?;
     Ok(Json(oidc::userinfo(&state, &token).await?))
 }
@@ -345,7 +401,9 @@ pub async fn userinfo_post(
     headers: HeaderMap,
     AppForm(form): AppForm<UserinfoForm>,
 ) -> Result<Json<Value>> {
-    let token = bearer(&headers).or(form.access_token).ok_or(AppError::InvalidBearer)?;
+    let token = bearer(&headers)
+        .or(form.access_token)
+        .ok_or(AppError::InvalidBearer)?;
     Ok(Json(oidc::userinfo(&state, &token).await?))
 }
 
@@ -362,8 +420,16 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
 }
 
-async fn token_endpoint_client(state: &AppState, headers: &HeaderMap, f: &TokenForm) -> Result<App> {
-    let creds = oidc::client_credentials(authorization(headers), f.client_id.as_deref(), f.client_secret.as_deref())?;
+async fn token_endpoint_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: &TokenForm,
+) -> Result<App> {
+    let creds = oidc::client_credentials(
+        authorization(headers),
+        f.client_id.as_deref(),
+        f.client_secret.as_deref(),
+    )?;
     oidc::authenticate_client(state, &creds).await
 }
 
@@ -433,7 +499,11 @@ pub async fn logout_post(
 /// RP-Initiated Logout 1.0: ends the browser's session at once (every
 /// instance sees the revocation in the database), then returns to a
 /// registered `post_logout_redirect_uri` or shows "signed out".
-async fn logout(State(state): State<AppState>, jar: CookieJar, p: LogoutParams) -> Result<Response> {
+async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    p: LogoutParams,
+) -> Result<Response> {
     let hint = match p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
         Some(h) => Some(oidc::verify_id_token_hint(&state, h).await.map_err(|_| {
             AppError::InvalidRequest("id_token_hint is not an ID token issued by Postern.".into())
@@ -442,12 +512,18 @@ async fn logout(State(state): State<AppState>, jar: CookieJar, p: LogoutParams) 
     };
     let client_id = match (&hint, p.client_id.as_deref()) {
         (Some(h), Some(c)) if h.aud != c => {
-            return Err(AppError::InvalidRequest("client_id does not match id_token_hint.".into()))
+            return Err(AppError::InvalidRequest(
+                "client_id does not match id_token_hint.".into(),
+            ))
         }
         (Some(h), _) => Some(h.aud.clone()),
         (None, c) => c.map(str::to_owned),
     };
-    let redirect = match p.post_logout_redirect_uri.as_deref().filter(|u| !u.is_empty()) {
+    let redirect = match p
+        .post_logout_redirect_uri
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
         None => None,
         Some(uri) => {
             let app = match &client_id {
@@ -467,7 +543,9 @@ async fn logout(State(state): State<AppState>, jar: CookieJar, p: LogoutParams) 
     let now = state.now();
     let mut tx = state.store.begin().await?;
     if let Some(secret) = cookies::get(&state, &jar, cookies::SESSION) {
-        let hash = state.secrets.keyed_hash(signin::purpose::SESSION, secret.as_bytes());
+        let hash = state
+            .secrets
+            .keyed_hash(signin::purpose::SESSION, secret.as_bytes());
         if let Some(s) = tx.session_by_token(&hash).await? {
             tx.revoke_session(&s.id, now).await?;
         }
@@ -478,7 +556,12 @@ async fn logout(State(state): State<AppState>, jar: CookieJar, p: LogoutParams) 
         }
     }
     tx.commit().await.map_err(postern_store::StoreError::from)?;
-    let jar = jar.add(cookies::build(&state, cookies::SESSION, String::new(), Some(0)));
+    let jar = jar.add(cookies::build(
+        &state,
+        cookies::SESSION,
+        String::new(),
+        Some(0),
+    ));
     match redirect {
         Some(uri) => {
             let mut url = url::Url::parse(&uri).map_err(AppError::internal)?;
@@ -519,18 +602,23 @@ pub async fn cors(
         if let Ok(v) = header::HeaderValue::from_str(&o) {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
             if preflight {
-                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("GET, POST, OPTIONS"));
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    header::HeaderValue::from_static("GET, POST, OPTIONS"),
+                );
                 h.insert(
                     header::ACCESS_CONTROL_ALLOW_HEADERS,
                     header::HeaderValue::from_static("authorization, content-type"),
                 );
-                h.insert(header::ACCESS_CONTROL_MAX_AGE, header::HeaderValue::from_static("600"));
+                h.insert(
+                    header::ACCESS_CONTROL_MAX_AGE,
+                    header::HeaderValue::from_static("600"),
+                );
             }
         }
     }
     res
 }
-
 
 /// `OPTIONS` on the CORS endpoints: the [`cors`] layer answers preflights.
 pub async fn preflight() -> axum::http::StatusCode {

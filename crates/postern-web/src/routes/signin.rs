@@ -48,7 +48,12 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
         .is_some_and(|o| o == ours)
 }
 
-fn requester(ip: ClientIp, ua: UserAgent, headers: &HeaderMap, binding: Option<String>) -> Requester {
+fn requester(
+    ip: ClientIp,
+    ua: UserAgent,
+    headers: &HeaderMap,
+    binding: Option<String>,
+) -> Requester {
     Requester {
         ip: ip.0,
         user_agent: ua.0,
@@ -63,7 +68,12 @@ fn ensure_binding(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
         Some(b) => (jar, b),
         None => {
             let b = postern_core::crypto::random_token(32);
-            let jar = jar.add(cookies::build(state, cookies::BINDING, b.clone(), Some(86_400)));
+            let jar = jar.add(cookies::build(
+                state,
+                cookies::BINDING,
+                b.clone(),
+                Some(86_400),
+            ));
             (jar, b)
         }
     }
@@ -95,7 +105,13 @@ pub async fn request_magic_link(
     } else {
         (jar, None)
     };
-    let sent = signin::request_link(&state, &params, email, &requester(ip, ua, &headers, binding)).await?;
+    let sent = signin::request_link(
+        &state,
+        &params,
+        email,
+        &requester(ip, ua, &headers, binding),
+    )
+    .await?;
     Ok((
         jar,
         Json(LinkSentBody {
@@ -188,16 +204,28 @@ pub async fn login_submit(
     }
     require("client_id", &form.params.client_id)?;
     let params = signin::validate_auth_params(&state, &form.params).await?;
-    let back = state.config.url(&format!("/login?{}", params.login_query(form.email.as_deref())));
+    let back = state.config.url(&format!(
+        "/login?{}",
+        params.login_query(form.email.as_deref())
+    ));
     let email = require("email", &form.email).map_err(|e| e.with_retry(back.clone()))?;
     let (jar, binding) = ensure_binding(&state, jar);
-    let sent = signin::request_link(&state, &params, email, &requester(ip, ua, &headers, Some(binding)))
-        .await
-        .map_err(|e| match e {
-            AppError::InvalidRequest(_) | AppError::TooManyRequests { .. } => e.with_retry(back),
-            other => other,
-        })?;
-    Ok((jar, Redirect::to(&format!("/login/check?id={}", sent.login_id))).into_response())
+    let sent = signin::request_link(
+        &state,
+        &params,
+        email,
+        &requester(ip, ua, &headers, Some(binding)),
+    )
+    .await
+    .map_err(|e| match e {
+        AppError::InvalidRequest(_) | AppError::TooManyRequests { .. } => e.with_retry(back),
+        other => other,
+    })?;
+    Ok((
+        jar,
+        Redirect::to(&format!("/login/check?id={}", sent.login_id)),
+    )
+        .into_response())
 }
 
 /// Query of `GET /login/check`.
@@ -303,7 +331,13 @@ pub async fn resend(
     }
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     let login_id = require("login_id", &form.login_id)?;
-    let req = state.store.conn().await?.login_request(login_id).await?.ok_or_else(unknown)?;
+    let req = state
+        .store
+        .conn()
+        .await?
+        .login_request(login_id)
+        .await?
+        .ok_or_else(unknown)?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     if !signin::is_asking_browser(&state, &req, binding.as_deref()) {
         return Err(unknown());
@@ -320,9 +354,14 @@ pub async fn resend(
     };
     let params = signin::validate_auth_params(&state, &raw).await?;
     let retry = signin::retry_url(&state, &req);
-    let sent = signin::request_link(&state, &params, &req.email, &requester(ip, ua, &headers, binding))
-        .await
-        .map_err(|e| e.with_retry(retry))?;
+    let sent = signin::request_link(
+        &state,
+        &params,
+        &req.email,
+        &requester(ip, ua, &headers, binding),
+    )
+    .await
+    .map_err(|e| e.with_retry(retry))?;
     Ok(Redirect::to(&format!("/login/check?id={}", sent.login_id)).into_response())
 }
 
@@ -355,11 +394,19 @@ pub async fn verify_get(
     Ok((jar, confirm_page(&opened, token, csrf_token, false)).into_response())
 }
 
-fn confirm_page(opened: &signin::OpenedLink, token: String, csrf_token: String, same_browser_only: bool) -> Response {
+fn confirm_page(
+    opened: &signin::OpenedLink,
+    token: String,
+    csrf_token: String,
+    same_browser_only: bool,
+) -> Response {
     let req = &opened.request;
     let asked_at = time::OffsetDateTime::from_unix_timestamp(req.created_at)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc2822)
+                .ok()
+        })
         .unwrap_or_default();
     pages::render(&ConfirmPage {
         lang: "en",
@@ -439,7 +486,9 @@ pub async fn verify_post(
         DevicePolicy::SameBrowser | DevicePolicy::Remote if asking => {}
         DevicePolicy::SameBrowser | DevicePolicy::Remote => {
             let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-            return Ok((jar, confirm_page(&opened, String::new(), csrf_token, true)).into_response());
+            return Ok(
+                (jar, confirm_page(&opened, String::new(), csrf_token, true)).into_response(),
+            );
         }
     }
     let who = requester(ip, ua, &headers, binding);
@@ -457,7 +506,11 @@ fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Response
     ));
     match s.next {
         Next::Redirect(url) => (jar, Redirect::to(&url)).into_response(),
-        Next::Consent { login_id, app, scope } => {
+        Next::Consent {
+            login_id,
+            app,
+            scope,
+        } => {
             let (jar, csrf_token) = cookies::csrf_token(state, jar);
             let page = ConsentPage {
                 lang: "en",
@@ -497,7 +550,11 @@ pub async fn consent_submit(
     let decision = match form.decision.as_deref() {
         Some("allow") => Decision::Allow,
         Some("deny") => Decision::Deny,
-        _ => return Err(AppError::InvalidRequest("decision must be allow or deny.".into())),
+        _ => {
+            return Err(AppError::InvalidRequest(
+                "decision must be allow or deny.".into(),
+            ))
+        }
     };
     let session = cookies::get(&state, &jar, cookies::SESSION);
     let url = signin::decide_consent(&state, login_id, session.as_deref(), decision).await?;

@@ -18,12 +18,22 @@ use postern_store::Queries;
 /// Asserts the SPEC §3 error shape: exactly `error` and a non-empty
 /// `error_description`, both strings.
 pub fn assert_error_shape(body: &Value, context: &str) {
-    let obj = body.as_object().unwrap_or_else(|| panic!("{context}: not a JSON object: {body}"));
+    let obj = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{context}: not a JSON object: {body}"));
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["error", "error_description"], "{context}: {body}");
-    assert!(obj["error"].as_str().is_some_and(|s| !s.is_empty()), "{context}: {body}");
-    assert!(obj["error_description"].as_str().is_some_and(|s| !s.is_empty()), "{context}: {body}");
+    assert!(
+        obj["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{context}: {body}"
+    );
+    assert!(
+        obj["error_description"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{context}: {body}"
+    );
 }
 
 /// A JSON error answer: its status and body, after checking the shape.
@@ -39,7 +49,11 @@ pub async fn json_error(res: Response, context: &str) -> (StatusCode, Value) {
 /// Asserts a JSON error with this status and `error` code; returns the body.
 pub async fn expect_error(res: Response, status: u16, code: &str, context: &str) -> Value {
     let (got, body) = json_error(res, context).await;
-    assert_eq!((got.as_u16(), body["error"].as_str().unwrap()), (status, code), "{context}: {body}");
+    assert_eq!(
+        (got.as_u16(), body["error"].as_str().unwrap()),
+        (status, code),
+        "{context}: {body}"
+    );
     body
 }
 
@@ -169,7 +183,11 @@ impl TestApp {
     /// Changes a registered app's settings in the store.
     pub async fn update_app(&self, client: &TestClient, change: impl FnOnce(&mut AppSettings)) {
         let mut conn = self.state.store.conn().await.unwrap();
-        let mut app = conn.app(&client.client_id).await.unwrap().expect("the app exists");
+        let mut app = conn
+            .app(&client.client_id)
+            .await
+            .unwrap()
+            .expect("the app exists");
         change(&mut app.settings);
         assert!(conn.update_app(&app).await.unwrap());
     }
@@ -199,7 +217,12 @@ impl TestApp {
 
     /// `POST /request-magic-link` from `b` as a page of ours would send it
     /// (same origin), so the browser gets bound to the request.
-    pub async fn request_link_same_origin(&self, b: &Client, client: &TestClient, email: &str) -> Response {
+    pub async fn request_link_same_origin(
+        &self,
+        b: &Client,
+        client: &TestClient,
+        email: &str,
+    ) -> Response {
         b.post(self.url("/request-magic-link"))
             .header("origin", PUBLIC_URL)
             .json(&self.link_body(client, email))
@@ -222,18 +245,29 @@ impl TestApp {
     /// for the first email to an address: use [`TestApp::new_email_to`] for later ones.
     pub async fn link_for(&self, to: &str) -> String {
         let email = self.last_email_to(to).await;
-        self.local(email.link.as_deref().unwrap_or_else(|| panic!("no link in: {}", email.text)))
+        self.local(
+            email
+                .link
+                .as_deref()
+                .unwrap_or_else(|| panic!("no link in: {}", email.text)),
+        )
     }
 
     /// The code in the newest email to `to` (first email only, as [`TestApp::link_for`]).
     pub async fn code_for(&self, to: &str) -> String {
         let email = self.last_email_to(to).await;
-        email.code.unwrap_or_else(|| panic!("no code in: {}", email.subject))
+        email
+            .code
+            .unwrap_or_else(|| panic!("no code in: {}", email.subject))
     }
 
     /// `GET path` asking for JSON errors.
     pub async fn get_json(&self, b: &Client, url: &str) -> Response {
-        b.get(url).header("accept", "application/json").send().await.unwrap()
+        b.get(url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The `/login` query for `client` with `state=st-123`, plus `extra`.
@@ -250,7 +284,12 @@ impl TestApp {
     }
 
     /// `GET /login` for `client` in `b`; asserts 200 and returns the page.
-    pub async fn login_page(&self, b: &Client, client: &TestClient, extra: &[(&str, &str)]) -> String {
+    pub async fn login_page(
+        &self,
+        b: &Client,
+        client: &TestClient,
+        extra: &[(&str, &str)],
+    ) -> String {
         let res = b
             .get(self.url(&format!("/login?{}", self.login_query(client, extra))))
             .send()
@@ -278,7 +317,12 @@ impl TestApp {
     /// arrives later (take an [`Inbox`] first to find it).
     pub async fn hosted_request_in(&self, b: &Client, client: &TestClient, email: &str) -> Hosted {
         let res = self.submit_login(b, client, email).await;
-        assert_eq!(res.status(), 303, "POST /login: {}", res.text().await.unwrap());
+        assert_eq!(
+            res.status(),
+            303,
+            "POST /login: {}",
+            res.text().await.unwrap()
+        );
         let loc = location(&res);
         let login_id = loc
             .strip_prefix("/login/check?id=")
@@ -299,7 +343,12 @@ impl TestApp {
 
     /// The hosted flow up to "check your email" in `b`, with the email it
     /// sent (earlier emails to `email` must have arrived already).
-    pub async fn hosted_request_with_email(&self, b: &Client, client: &TestClient, email: &str) -> (Hosted, Email) {
+    pub async fn hosted_request_with_email(
+        &self,
+        b: &Client,
+        client: &TestClient,
+        email: &str,
+    ) -> (Hosted, Email) {
         let before = self.inbox();
         let h = self.hosted_request_in(b, client, email).await;
         let sent = self.new_email_to(&before, email).await;
@@ -311,7 +360,11 @@ impl TestApp {
         h.browser
             .post(self.url("/login/code"))
             .header("accept", "application/json")
-            .form(&[("csrf_token", h.csrf.as_str()), ("login_id", h.login_id.as_str()), ("code", code)])
+            .form(&[
+                ("csrf_token", h.csrf.as_str()),
+                ("login_id", h.login_id.as_str()),
+                ("code", code),
+            ])
             .send()
             .await
             .unwrap()
@@ -325,7 +378,12 @@ impl TestApp {
         let sent = self.new_email_to(&before, email).await;
         let link = self.local(sent.link.as_deref().expect("a link"));
         let res = b.get(&link).send().await.unwrap();
-        assert_eq!(res.status(), 303, "sign-in of {email}: {}", res.text().await.unwrap());
+        assert_eq!(
+            res.status(),
+            303,
+            "sign-in of {email}: {}",
+            res.text().await.unwrap()
+        );
         b
     }
 }

@@ -25,7 +25,13 @@ pub const PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 /// Everything the server logged, for tests that check secrets stay out of logs.
 pub fn captured_logs() -> String {
-    String::from_utf8_lossy(&LOGS.get().map(|l| l.lock().unwrap().clone()).unwrap_or_default()).into_owned()
+    String::from_utf8_lossy(
+        &LOGS
+            .get()
+            .map(|l| l.lock().unwrap().clone())
+            .unwrap_or_default(),
+    )
+    .into_owned()
 }
 
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -94,11 +100,15 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     ] {
         env.insert(k.to_owned(), v.to_owned());
     }
-    env.insert("POSTERN_MAIL".to_owned(), format!("file://{}", mail_dir.display()));
+    env.insert(
+        "POSTERN_MAIL".to_owned(),
+        format!("file://{}", mail_dir.display()),
+    );
     for (k, v) in extra {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
-    let (config, _warnings) = load(&Overrides::default(), &env, db.dir.path()).expect("test configuration");
+    let (config, _warnings) =
+        load(&Overrides::default(), &env, db.dir.path()).expect("test configuration");
     let clock = Arc::new(ManualClock::new());
     let app = Application::build(&config, clock.clone(), db.dir.path())
         .await
@@ -186,7 +196,13 @@ impl TestApp {
             .conn()
             .await
             .unwrap()
-            .insert_app(&app, secret.as_deref().map(|s| sha256_b64(s.as_bytes())).as_deref())
+            .insert_app(
+                &app,
+                secret
+                    .as_deref()
+                    .map(|s| sha256_b64(s.as_bytes()))
+                    .as_deref(),
+            )
             .await
             .unwrap();
         TestClient {
@@ -212,7 +228,11 @@ impl TestApp {
     }
 
     /// `POST /request-magic-link` with a JSON body.
-    pub async fn request_link(&self, client: &reqwest::Client, body: &serde_json::Value) -> reqwest::Response {
+    pub async fn request_link(
+        &self,
+        client: &reqwest::Client,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
         client
             .post(self.url("/request-magic-link"))
             .json(body)
@@ -258,7 +278,10 @@ impl TestApp {
             .filter(|p| p.extension().is_some_and(|x| x == "eml"))
             .collect();
         paths.sort();
-        paths.iter().map(|p| parse_email(&std::fs::read(p).unwrap())).collect()
+        paths
+            .iter()
+            .map(|p| parse_email(&std::fs::read(p).unwrap()))
+            .collect()
     }
 
     /// Waits (up to 5 s) until `n` emails have been written.
@@ -299,9 +322,18 @@ impl TestApp {
         let mut out = String::new();
         let mut conn = self.state.store.conn().await.unwrap();
         for table in [
-            "apps", "app_secrets", "users", "login_requests", "sessions", "grants",
-            "authorization_codes", "refresh_tokens", "sign_in_events", "signing_keys",
-            "outbox", "rate_limits",
+            "apps",
+            "app_secrets",
+            "users",
+            "login_requests",
+            "sessions",
+            "grants",
+            "authorization_codes",
+            "refresh_tokens",
+            "sign_in_events",
+            "signing_keys",
+            "outbox",
+            "rate_limits",
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table}"))
                 .fetch_all(&mut *conn)
@@ -331,7 +363,9 @@ impl TestApp {
 
 /// Parses one `.eml`.
 pub fn parse_email(raw: &[u8]) -> Email {
-    let msg = mail_parser::MessageParser::default().parse(raw).expect("a parsable email");
+    let msg = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parsable email");
     let to = msg
         .to()
         .and_then(|a| a.first())
@@ -344,7 +378,10 @@ pub fn parse_email(raw: &[u8]) -> Email {
     let link = text
         .split_whitespace()
         .find(|w| w.contains("/verify-email?token=pml_"))
-        .map(|w| w.trim_matches(|c: char| c == '<' || c == '>' || c == '"').to_owned());
+        .map(|w| {
+            w.trim_matches(|c: char| c == '<' || c == '>' || c == '"')
+                .to_owned()
+        });
     let code = subject
         .split(|c: char| !c.is_ascii_digit())
         .find(|w| w.len() == 6)
@@ -362,12 +399,23 @@ pub fn parse_email(raw: &[u8]) -> Email {
 
 /// The `pml_` token of a link.
 pub fn token_of(link: &str) -> String {
-    link.split("token=").nth(1).unwrap().split('&').next().unwrap().to_owned()
+    link.split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// The query parameters of a redirect's `Location`.
 pub fn location_params(res: &reqwest::Response) -> BTreeMap<String, String> {
-    let loc = res.headers().get("location").expect("a Location header").to_str().unwrap();
+    let loc = res
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap();
     let url = url::Url::parse(loc).expect("an absolute Location");
     url.query_pairs().into_owned().collect()
 }
@@ -377,5 +425,10 @@ pub fn form_field(html: &str, name: &str) -> Option<String> {
     let needle = format!("name=\"{name}\" value=\"");
     let start = html.find(&needle)? + needle.len();
     let end = html[start..].find('"')?;
-    Some(html[start..start + end].replace("&#x2f;", "/").replace("&#x3d;", "=").replace("&amp;", "&"))
+    Some(
+        html[start..start + end]
+            .replace("&#x2f;", "/")
+            .replace("&#x3d;", "=")
+            .replace("&amp;", "&"),
+    )
 }
