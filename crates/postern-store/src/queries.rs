@@ -250,10 +250,10 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCode> {
     })
 }
 
-const SESSION_COLUMNS: &str = "id, token_hash, user_id, client_id, kind, amr, auth_time, \
+pub(crate) const SESSION_COLUMNS: &str = "id, token_hash, user_id, client_id, kind, amr, auth_time, \
     created_at, last_seen_at, expires_at, ip, user_agent, revoked_at";
 
-fn session_from_row(row: &AnyRow) -> Result<Session> {
+pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session> {
     Ok(Session {
         id: row.try_get("id")?,
         token_hash: row.try_get("token_hash")?,
@@ -836,6 +836,13 @@ impl Queries for AnyConnection {
             login_requests: run(self, "DELETE FROM login_requests WHERE expires_at < $1", grace).await?,
             authorization_codes: run(self, "DELETE FROM authorization_codes WHERE expires_at < $1", grace).await?,
             sessions: run(self, "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1", grace).await?,
+            refresh_tokens: run(
+                self,
+                "DELETE FROM refresh_tokens WHERE revoked_at < $1 \
+                 OR session_id NOT IN (SELECT id FROM sessions)",
+                grace,
+            )
+            .await?,
             outbox: run(self, "DELETE FROM outbox WHERE ((sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1) OR expires_at < $1", grace).await?,
             rate_limits: run(self, "DELETE FROM rate_limits WHERE window_start < $1", now - 2 * 86_400).await?,
             sign_in_events: run(self, "DELETE FROM sign_in_events WHERE at < $1", retain_before).await?,

@@ -216,6 +216,8 @@ pub struct Purged {
     pub authorization_codes: u64,
     /// Sessions.
     pub sessions: u64,
+    /// Refresh tokens of revoked or purged sessions.
+    pub refresh_tokens: u64,
     /// Outbox rows.
     pub outbox: u64,
     /// Rate-limit windows.

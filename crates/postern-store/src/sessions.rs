@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::queries::{session_from_row, SESSION_COLUMNS};
 use crate::rows::Session;
 use crate::Result;
 
@@ -48,27 +49,6 @@ fn refresh_from_row(row: &AnyRow) -> Result<RefreshToken> {
     })
 }
 
-const SESSION_COLUMNS: &str = "id, token_hash, user_id, client_id, kind, amr, auth_time, \
-    created_at, last_seen_at, expires_at, ip, user_agent, revoked_at";
-
-fn session_from_row(row: &AnyRow) -> Result<Session> {
-    Ok(Session {
-        id: row.try_get("id")?,
-        token_hash: row.try_get("token_hash")?,
-        user_id: row.try_get("user_id")?,
-        client_id: row.try_get("client_id")?,
-        kind: row.try_get("kind")?,
-        amr: row.try_get("amr")?,
-        auth_time: row.try_get("auth_time")?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        expires_at: row.try_get("expires_at")?,
-        ip: row.try_get("ip")?,
-        user_agent: row.try_get("user_agent")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
 /// Session and token statements, available on connections and transactions.
 #[allow(async_fn_in_trait)]
 pub trait SessionQueries {
@@ -95,6 +75,11 @@ pub trait SessionQueries {
     ) -> Result<Option<RefreshToken>>;
     /// Revokes every token of a family.
     async fn revoke_refresh_family(&mut self, family_id: &str, now: i64) -> Result<u64>;
+    /// Records the app's user id (pairwise subject) of a headless session.
+    async fn set_session_subject(&mut self, id: &str, subject: &str) -> Result<()>;
+    /// Ends an app's headless sessions of one of its users, with their
+    /// refresh tokens ("sign out everywhere" of SPEC §3.4).
+    async fn revoke_subject_sessions(&mut self, client_id: &str, subject: &str, now: i64) -> Result<u64>;
     /// Remembers which refresh family an authorization code produced.
     async fn set_code_family(&mut self, code_hash: &str, family_id: &str) -> Result<()>;
     /// For a consumed code: the session it came from and the family it produced.
@@ -227,6 +212,36 @@ impl SessionQueries for AnyConnection {
             "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
         )
         .bind(family_id)
+        .bind(now)
+        .execute(&mut *self)
+        .await?
+        .rows_affected())
+    }
+
+    async fn set_session_subject(&mut self, id: &str, subject: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET subject = $2 WHERE id = $1")
+            .bind(id)
+            .bind(subject)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_subject_sessions(&mut self, client_id: &str, subject: &str, now: i64) -> Result<u64> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND session_id IN \
+             (SELECT id FROM sessions WHERE client_id = $1 AND subject = $2)",
+        )
+        .bind(client_id)
+        .bind(subject)
+        .bind(now)
+        .execute(&mut *self)
+        .await?;
+        Ok(sqlx::query(
+            "UPDATE sessions SET revoked_at = $3 WHERE client_id = $1 AND subject = $2 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(subject)
         .bind(now)
         .execute(&mut *self)
         .await?

@@ -2358,6 +2358,7 @@ async fn purging_removes_only_what_is_expired_or_past_retention() {
             login_requests: 1,
             authorization_codes: 1,
             sessions: 2,
+            refresh_tokens: 0,
             outbox: 2,
             rate_limits: 1,
             sign_in_events: 1

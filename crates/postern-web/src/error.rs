@@ -48,6 +48,10 @@ pub enum AppError {
     /// 401 `invalid_token` with `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
     #[error("The access token is invalid or expired.")]
     InvalidBearer,
+    /// 401 `invalid_session`: a headless session token that is expired,
+    /// revoked or not this app's (SPEC §3.4).
+    #[error("The session is invalid, expired or revoked.")]
+    InvalidSession,
     /// 403 `invalid_csrf`: a form without a valid CSRF token.
     #[error("This form has expired. Please go back, reload the page and try again.")]
     Csrf,
@@ -136,6 +140,7 @@ impl AppError {
             UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
             InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
             InvalidBearer => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
             Csrf => (StatusCode::FORBIDDEN, "invalid_csrf"),
             NotFound => (StatusCode::NOT_FOUND, "not_found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

@@ -5,6 +5,7 @@
 pub mod cookies;
 pub mod error;
 pub mod extract;
+pub mod headless;
 pub mod keys;
 pub mod mail;
 pub mod middleware;
@@ -197,6 +198,19 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             routes::oidc::cors,
         ));
+    let headless_api = Router::new()
+        .route("/api/v1/magic-links", post(routes::headless::create_link))
+        .route("/api/v1/magic-links/verify", post(routes::headless::verify_link))
+        .route("/api/v1/sessions/refresh", post(routes::headless::refresh))
+        .route("/api/v1/sessions/verify", post(routes::headless::verify_session))
+        .route(
+            "/api/v1/sessions/{session_id}",
+            axum::routing::delete(routes::headless::delete_session),
+        )
+        .route(
+            "/api/v1/users/{user_id}/sessions/revoke",
+            post(routes::headless::revoke_user_sessions),
+        );
     let oidc_api = Router::new().route("/introspect", post(routes::oidc::introspect));
     let oidc_browser = Router::new()
         .route(
@@ -219,6 +233,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(oidc_cors)
         .merge(oidc_api)
+        .merge(headless_api)
         .merge(oidc_browser)
         .fallback(routes::health::not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)

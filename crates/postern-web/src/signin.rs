@@ -174,6 +174,20 @@ pub struct Requester {
     /// The browser's binding secret when this request may bind it (same
     /// origin or our own form); `None` for cross-site requests.
     pub binding: Option<String>,
+    /// Whether `ip` is the person's (browser flows, or a headless app that
+    /// passed it); the per-IP limit applies only then.
+    pub ip_known: bool,
+    /// A headless API request: the link goes to the app's redirect URI with
+    /// `?token=` and only the API can redeem it (SPEC §3.4).
+    pub headless: bool,
+}
+
+/// `auth_params` of a login request made through the headless API.
+pub const HEADLESS_MARK: &str = r#"{"flow":"headless"}"#;
+
+/// Whether a login request was made through the headless API.
+pub fn is_headless(req: &LoginRequest) -> bool {
+    req.auth_params.as_deref() == Some(HEADLESS_MARK)
 }
 
 /// What [`request_link`] did.
@@ -258,22 +272,33 @@ pub async fn request_link(
         who.accept_language.as_deref(),
         &app.settings.locale,
     );
-    let link = format!("{}?token={token}", state.config.url("/verify-email"));
+    let link = if who.headless {
+        let mut url = url::Url::parse(&params.redirect_uri).map_err(AppError::internal)?;
+        url.query_pairs_mut().append_pair("token", &token);
+        if let Some(s) = &params.state {
+            url.query_pairs_mut().append_pair("state", s);
+        }
+        url.to_string()
+    } else {
+        format!("{}?token={token}", state.config.url("/verify-email"))
+    };
     let email_message = crate::mail::sign_in_email(app, &email, kind, &link, &code, locale)?;
 
     let now = state.now();
     let expires_at = now + app.settings.link_ttl;
     let cfg = &state.config;
     let mut tx = state.store.begin().await?;
-    hit_limit(
-        state,
-        &mut tx,
-        "ip",
-        &who.ip.to_string(),
-        cfg.rate_limit_ip_per_hour,
-        HOUR,
-    )
-    .await?;
+    if who.ip_known {
+        hit_limit(
+            state,
+            &mut tx,
+            "ip",
+            &who.ip.to_string(),
+            cfg.rate_limit_ip_per_hour,
+            HOUR,
+        )
+        .await?;
+    }
     let email_slot = hit_limit(
         state,
         &mut tx,
@@ -314,10 +339,7 @@ pub async fn request_link(
         code_challenge: params.code_challenge.clone(),
         scope: params.scope.to_string(),
         locale: locale.to_owned(),
-        auth_params: params
-            .ui_locales
-            .as_ref()
-            .map(|u| serde_json::json!({ "ui_locales": u }).to_string()),
+        auth_params: who.headless.then(|| HEADLESS_MARK.to_owned()),
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
         binding_hash,
@@ -392,7 +414,7 @@ pub async fn open_link(state: &AppState, token: &str, ip: IpAddr) -> Result<Open
     let request = conn
         .login_request_by_token(&hash)
         .await?
-        .filter(|r| r.kind == LoginKind::Link)
+        .filter(|r| r.kind == LoginKind::Link && !is_headless(r))
         .ok_or(AppError::InvalidToken(TokenProblem::Unknown))?;
     let app = conn
         .app(&request.client_id)
@@ -412,6 +434,29 @@ pub async fn open_link(state: &AppState, token: &str, ip: IpAddr) -> Result<Open
         Some(p) => Err(AppError::InvalidToken(p).with_retry(retry)),
         None => Ok(OpenedLink { request, app }),
     }
+}
+
+/// Finds the live headless link request for `token` without consuming it.
+pub async fn open_headless_link(state: &AppState, token: &str) -> Result<OpenedLink> {
+    let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
+    if !well_formed_token(token) {
+        return Err(unknown());
+    }
+    let hash = state.secrets.keyed_hash(purpose::LINK, token.as_bytes());
+    let mut conn = state.store.conn().await?;
+    let request = conn
+        .login_request_by_token(&hash)
+        .await?
+        .filter(|r| r.kind == LoginKind::Link && is_headless(r))
+        .ok_or_else(unknown)?;
+    if request.consumed_at.is_some() {
+        return Err(AppError::InvalidToken(TokenProblem::Used));
+    }
+    if request.expires_at <= state.now() {
+        return Err(AppError::InvalidToken(TokenProblem::Expired));
+    }
+    let app = conn.app(&request.client_id).await?.ok_or_else(unknown)?;
+    Ok(OpenedLink { request, app })
 }
 
 /// `/login` with the request's original destination: one click to a new link.
@@ -437,7 +482,8 @@ pub fn retry_url(state: &AppState, req: &LoginRequest) -> String {
     state.config.url(&format!("/login?{}", q.finish()))
 }
 
-fn ip_allowed(app: &App, req: &LoginRequest, ip: IpAddr) -> bool {
+/// Whether a link may be used from `ip` under the app's `bind_ip_range`.
+pub fn ip_allowed(app: &App, req: &LoginRequest, ip: IpAddr) -> bool {
     if !app.settings.bind_ip_range {
         return true;
     }
@@ -457,13 +503,15 @@ pub enum Method {
 }
 
 impl Method {
-    fn event(self) -> &'static str {
+    /// `link` or `code`, for history.
+    pub fn event(self) -> &'static str {
         match self {
             Method::Link => "link",
             Method::Code => "code",
         }
     }
-    fn amr(self) -> &'static str {
+    /// `email` or `otp` (SPEC §3.2 `amr`).
+    pub fn amr(self) -> &'static str {
         match self {
             Method::Link => "email",
             Method::Code => "otp",
@@ -524,6 +572,21 @@ pub async fn redeem_code(
     code: &str,
     who: &Requester,
 ) -> Result<SignedIn> {
+    let (tx, app, request) = take_code(state, login_id, code, who, None).await?;
+    finish(state, tx, &app, request, Method::Code, who).await
+}
+
+/// Checks a code for a login request and consumes the request when it is
+/// right, returning the open transaction. Browser flows: only the asking
+/// browser may try. Headless flows (`who.headless`): only the app named in
+/// `only_client` may try, for its own requests. Budgets as SPEC §2.
+pub async fn take_code(
+    state: &AppState,
+    login_id: &str,
+    code: &str,
+    who: &Requester,
+    only_client: Option<&str>,
+) -> Result<(Tx, App, LoginRequest)> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     if login_id.len() > 64 {
         return Err(unknown());
@@ -531,9 +594,12 @@ pub async fn redeem_code(
     let now = state.now();
     let mut tx = state.store.begin().await?;
     let request = tx.login_request(login_id).await?.ok_or_else(unknown)?;
-    if request.kind != LoginKind::Link
-        || !is_asking_browser(state, &request, who.binding.as_deref())
-    {
+    let may_try = if who.headless {
+        is_headless(&request) && only_client == Some(request.client_id.as_str())
+    } else {
+        !is_headless(&request) && is_asking_browser(state, &request, who.binding.as_deref())
+    };
+    if request.kind != LoginKind::Link || !may_try {
         return Err(unknown());
     }
     let retry = retry_url(state, &request);
@@ -601,20 +667,20 @@ pub async fn redeem_code(
         .consume_login_request(login_id, now)
         .await?
         .ok_or_else(|| AppError::InvalidToken(TokenProblem::Used).with_retry(retry))?;
-    finish(state, tx, &app, request, Method::Code, who).await
+    Ok((tx, app, request))
 }
 
-/// The common end of a sign-in, inside the transaction that consumed the
-/// request: burn the siblings, find or create the user, free the rate slot,
-/// record history, open a session, then consent or an authorization code.
-async fn finish(
+/// The common part of every successful sign-in, inside the transaction that
+/// consumed the request: burn the siblings, find or create the user, free
+/// the rate slot, record history.
+pub async fn sign_in_user(
     state: &AppState,
-    mut tx: Tx,
+    tx: &mut Tx,
     app: &App,
-    request: LoginRequest,
+    request: &LoginRequest,
     method: Method,
     who: &Requester,
-) -> Result<SignedIn> {
+) -> Result<postern_store::User> {
     let now = state.now();
     tx.burn_sibling_requests(&request.client_id, &request.email, now)
         .await?;
@@ -625,7 +691,7 @@ async fn finish(
         return Err(AppError::InvalidToken(TokenProblem::Unknown));
     }
     if let Some(slot) = &request.rate_slot {
-        release_limit(&mut tx, slot).await?;
+        release_limit(tx, slot).await?;
     }
     tx.insert_sign_in_event(&SignInEvent {
         id: random_id(),
@@ -638,6 +704,21 @@ async fn finish(
         outcome: "success".to_owned(),
     })
     .await?;
+    Ok(user)
+}
+
+/// The end of a browser sign-in: a session cookie, then consent or an
+/// authorization code.
+async fn finish(
+    state: &AppState,
+    mut tx: Tx,
+    app: &App,
+    request: LoginRequest,
+    method: Method,
+    who: &Requester,
+) -> Result<SignedIn> {
+    let now = state.now();
+    let user = sign_in_user(state, &mut tx, app, &request, method, who).await?;
     let session_secret = random_token(32);
     let session_id = random_id();
     tx.insert_session(&Session {

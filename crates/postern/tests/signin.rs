@@ -803,7 +803,8 @@ async fn a_second_request_from_the_same_browser_replaces_the_first() {
 #[tokio::test]
 async fn an_address_the_app_does_not_let_in_gets_an_email_without_a_link() {
     let app = spawn_app().await;
-    let cases: [(&str, fn(&mut AppSettings)); 2] = [
+    type Change = fn(&mut AppSettings);
+    let cases: [(&str, Change); 2] = [
         ("sign-up disabled", |s| s.signup_allowed = false),
         ("outside the allowed domains", |s| {
             s.allowed_domains = vec!["corp.example".to_owned()]
@@ -945,7 +946,7 @@ async fn the_link_and_code_are_stored_and_logged_only_as_hashes() {
         assert!(!holds_number(text, &code), "{what} holds the code {code}");
     };
     check("the database before sign-in", &app.dump_database().await);
-    assert_eq!(b.get(&app.local(&link)).send().await.unwrap().status(), 303);
+    assert_eq!(b.get(app.local(&link)).send().await.unwrap().status(), 303);
     check("the database after sign-in", &app.dump_database().await);
     // Log lines start with a timestamp whose fraction could look like a code.
     let logs: String = captured_logs()

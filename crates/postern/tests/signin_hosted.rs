@@ -407,7 +407,7 @@ async fn assert_codes_stopped_but_links_work(app: &TestApp, client: &TestClient,
     .await;
     let res = h
         .browser
-        .get(&app.local(&sent.link.unwrap()))
+        .get(app.local(&sent.link.unwrap()))
         .send()
         .await
         .unwrap();

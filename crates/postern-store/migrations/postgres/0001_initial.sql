@@ -61,6 +61,7 @@ CREATE TABLE sessions (
     token_hash   TEXT NOT NULL UNIQUE,      -- keyed hash of the cookie / refresh secret
     user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     client_id    TEXT,                      -- headless sessions belong to one app
+    subject      TEXT,                      -- the app's pairwise user id (headless)
     kind         TEXT NOT NULL,             -- 'browser' or 'headless'
     amr          TEXT NOT NULL,
     auth_time    BIGINT NOT NULL,
@@ -72,6 +73,7 @@ CREATE TABLE sessions (
     revoked_at   BIGINT
 );
 CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_subject ON sessions (client_id, subject);
 
 CREATE TABLE grants (
     user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,

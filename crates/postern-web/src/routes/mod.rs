@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod dev;
+pub mod headless;
 pub mod health;
 pub mod oidc;
 pub mod signin;

@@ -59,6 +59,8 @@ fn requester(
         user_agent: ua.0,
         accept_language: accept_language(headers),
         binding,
+        ip_known: true,
+        headless: false,
     }
 }
 

@@ -17,6 +17,8 @@ use postern_web::AppState;
 
 mod flows;
 pub use flows::*;
+mod oidc;
+pub use oidc::*;
 
 /// The master key every test server uses.
 pub const MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -88,17 +90,63 @@ pub async fn spawn_app() -> TestApp {
 
 /// A test server with extra `POSTERN_*` settings.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    init_logs();
     let db = TestDb::new().await;
+    let base = [("POSTERN_BIND", "127.0.0.1:0"), ("POSTERN_PUBLIC_URL", PUBLIC_URL)];
+    spawn(db, &base, extra)
+        .await
+        .expect("build the application")
+}
+
+/// A test server whose public URL is the address it listens on, as an
+/// OpenID Provider must be for relying parties that check the issuer
+/// (OIDC Discovery §4.3): `POSTERN_BIND=127.0.0.1:<port>` and
+/// `POSTERN_PUBLIC_URL=http://127.0.0.1:<port>` on a free port.
+pub async fn spawn_oidc_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let mut db = TestDb::new().await;
+    // The free port is found by binding and releasing it; another process
+    // may take it in between, so try a few.
+    let mut last_error = None;
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let bind = format!("127.0.0.1:{port}");
+        let public_url = format!("http://127.0.0.1:{port}");
+        let base = [
+            ("POSTERN_BIND", bind.as_str()),
+            ("POSTERN_PUBLIC_URL", public_url.as_str()),
+        ];
+        match spawn(db, &base, extra).await {
+            Ok(app) => return app,
+            Err((returned, e)) => {
+                db = returned;
+                last_error = Some(e);
+            }
+        }
+    }
+    panic!("build the application: {:?}", last_error);
+}
+
+/// Builds and starts a server on `db` with the usual test environment,
+/// `base` (bind address and public URL), then `extra`. On failure hands
+/// the database back with the error.
+async fn spawn(
+    db: TestDb,
+    base: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Result<TestApp, (TestDb, anyhow::Error)> {
+    init_logs();
     let mail_dir = db.dir.path().join("mail");
     let mut env = BTreeMap::new();
     for (k, v) in [
         ("POSTERN_DATABASE_URL", db.url.as_str()),
-        ("POSTERN_BIND", "127.0.0.1:0"),
-        ("POSTERN_PUBLIC_URL", PUBLIC_URL),
         ("POSTERN_MASTER_KEY", MASTER_KEY),
-    ] {
-        env.insert(k.to_owned(), v.to_owned());
+    ]
+    .iter()
+    .chain(base)
+    {
+        env.insert((*k).to_owned(), (*v).to_owned());
     }
     env.insert(
         "POSTERN_MAIL".to_owned(),
@@ -110,16 +158,17 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let (config, _warnings) =
         load(&Overrides::default(), &env, db.dir.path()).expect("test configuration");
     let clock = Arc::new(ManualClock::new());
-    let app = Application::build(&config, clock.clone(), db.dir.path())
-        .await
-        .expect("build the application");
+    let app = match Application::build(&config, clock.clone(), db.dir.path()).await {
+        Ok(app) => app,
+        Err(e) => return Err((db, e)),
+    };
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp {
+    Ok(TestApp {
         address,
         db,
         state,
@@ -127,7 +176,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         clock,
         shutdown: Some(tx),
         server: Some(server),
-    }
+    })
 }
 
 impl Drop for TestApp {

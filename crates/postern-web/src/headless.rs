@@ -1,0 +1,418 @@
+//! The headless API of SPEC §3.4: apps that draw their own screens send
+//! links, redeem them, and hold sessions as signed tokens they verify
+//! offline. Every call is authenticated as the app (HTTP Basic), and an app
+//! only ever sees and touches its own users' sessions.
+
+use std::net::IpAddr;
+
+use postern_core::crypto::{random_id, random_token};
+use postern_core::jose::Alg;
+use postern_core::App;
+use postern_store::{
+    LoginKind, Queries, RefreshToken, Session, SessionQueries, StoreError, Tx, User,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, Result, TokenProblem};
+use crate::signin::{self, is_headless, purpose, Method, RawAuthParams, Requester};
+use crate::AppState;
+
+/// JWT `typ` of headless session tokens: distinct from ID and access
+/// tokens, so one can never be passed off as another.
+pub const SESSION_TOKEN_TYP: &str = "postern-session+jwt";
+/// Session tokens live 10 minutes (SPEC §2).
+pub const SESSION_TOKEN_TTL: i64 = 600;
+
+/// `POST /api/v1/magic-links` body.
+#[derive(Debug, Default, Deserialize)]
+pub struct LinkRequest {
+    /// The person's address.
+    pub email: Option<String>,
+    /// A registered redirect URI: the link is `redirect_uri?token=…`.
+    pub redirect_uri: Option<String>,
+    /// Echoed on the link.
+    pub state: Option<String>,
+    /// The person's IP (limits, IP binding, history).
+    pub ip: Option<String>,
+    /// The person's browser.
+    pub user_agent: Option<String>,
+    /// The person's language.
+    pub locale: Option<String>,
+}
+
+/// `POST /api/v1/magic-links` answer.
+#[derive(Debug, Serialize)]
+pub struct LinkCreated {
+    /// Keep it in the asking browser for `same_browser` apps and codes.
+    pub login_id: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// The person's details as an app sees them.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// The app's pairwise subject for the user.
+    pub id: String,
+    /// Normalized address.
+    pub email: String,
+}
+
+/// A new or refreshed headless session.
+#[derive(Debug, Serialize)]
+pub struct SessionIssued {
+    /// Who signed in.
+    pub user: UserView,
+    /// The session.
+    pub session_id: String,
+    /// EdDSA JWT, 10 minutes, verifiable offline against `/jwks.json`.
+    pub session_token: String,
+    /// Opaque; rotates on every use.
+    pub refresh_token: String,
+    /// RFC 3339 of the session's end if it stays idle.
+    pub expires_at: String,
+}
+
+/// `POST /api/v1/sessions/verify` answer.
+#[derive(Debug, Serialize)]
+pub struct SessionInfo {
+    /// The session.
+    pub session_id: String,
+    /// Its user.
+    pub user: UserView,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// RFC 3339 of a unix time.
+pub fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn parse_ip(ip: Option<&str>) -> Result<Option<IpAddr>> {
+    match ip.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::InvalidRequest("ip is not an IP address.".into())),
+    }
+}
+
+fn person(ip: Option<IpAddr>, server_ip: IpAddr, user_agent: Option<&str>, locale: Option<&str>) -> Requester {
+    Requester {
+        ip: ip.unwrap_or(server_ip),
+        user_agent: user_agent.map(|u| u.chars().filter(|c| !c.is_control()).take(512).collect()),
+        accept_language: locale.map(|l| l.chars().take(100).collect()),
+        binding: None,
+        ip_known: ip.is_some(),
+        headless: true,
+    }
+}
+
+/// SPEC §3.4 `POST /api/v1/magic-links`.
+pub async fn request_link(state: &AppState, app: &App, req: &LinkRequest, server_ip: IpAddr) -> Result<LinkCreated> {
+    let email = req
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .ok_or_else(|| AppError::InvalidRequest("email is required.".into()))?;
+    if req.redirect_uri.as_deref().is_none_or(str::is_empty) {
+        return Err(AppError::InvalidRequest("redirect_uri is required.".into()));
+    }
+    let ip = parse_ip(req.ip.as_deref())?;
+    let raw = RawAuthParams {
+        client_id: Some(app.client_id.clone()),
+        redirect_uri: req.redirect_uri.clone(),
+        scope: Some("openid email".into()),
+        state: req.state.clone(),
+        ..RawAuthParams::default()
+    };
+    let params = signin::validate_auth_params(state, &raw).await?;
+    let who = person(ip, server_ip, req.user_agent.as_deref(), req.locale.as_deref());
+    let sent = signin::request_link(state, &params, email, &who).await?;
+    Ok(LinkCreated {
+        login_id: sent.login_id,
+        expires_at: rfc3339(sent.expires_at),
+    })
+}
+
+/// `POST /api/v1/magic-links/verify` body.
+#[derive(Debug, Default, Deserialize)]
+pub struct VerifyRequest {
+    /// The `pml_` token from the link.
+    pub token: Option<String>,
+    /// The login id (with a code, or with the token for `same_browser` apps).
+    pub login_id: Option<String>,
+    /// The 6-digit code.
+    pub code: Option<String>,
+    /// The person's IP.
+    pub ip: Option<String>,
+    /// The person's browser.
+    pub user_agent: Option<String>,
+}
+
+/// SPEC §3.4 `POST /api/v1/magic-links/verify`: a token (plus the login id
+/// under `same_browser`) or a login id and code. Only this app's requests.
+pub async fn verify(state: &AppState, app: &App, req: &VerifyRequest, server_ip: IpAddr) -> Result<SessionIssued> {
+    let ip = parse_ip(req.ip.as_deref())?;
+    let who = person(ip, server_ip, req.user_agent.as_deref(), None);
+    let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
+    let (mut tx, request, method) = match (&req.token, &req.login_id, &req.code) {
+        (Some(token), login_id, None) => {
+            let opened = signin::open_headless_link(state, token).await?;
+            let r = &opened.request;
+            if r.client_id != app.client_id || !is_headless(r) {
+                return Err(unknown());
+            }
+            let same_browser = app.settings.device_policy != postern_core::DevicePolicy::Any;
+            if same_browser && login_id.as_deref() != Some(r.id.as_str()) {
+                return Err(unknown());
+            }
+            if !signin::ip_allowed(app, r, who.ip) || (app.settings.bind_ip_range && ip.is_none()) {
+                return Err(unknown());
+            }
+            let now = state.now();
+            let mut tx = state.store.begin().await?;
+            let consumed = tx
+                .consume_login_request_by_token(&r.token_hash, now)
+                .await?
+                .ok_or(AppError::InvalidToken(TokenProblem::Used))?;
+            (tx, consumed, Method::Link)
+        }
+        (None, Some(login_id), Some(code)) => {
+            let (tx, _, request) = signin::take_code(state, login_id, code, &who, Some(&app.client_id)).await?;
+            (tx, request, Method::Code)
+        }
+        _ => {
+            return Err(AppError::InvalidRequest(
+                "Send either token (and login_id for same-browser apps) or login_id and code.".into(),
+            ))
+        }
+    };
+    if request.kind != LoginKind::Link {
+        return Err(unknown());
+    }
+    let user = signin::sign_in_user(state, &mut tx, app, &request, method, &who).await?;
+    let issued = open_session(state, &mut tx, app, &user, method, &who).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(issued)
+}
+
+/// Creates a headless session with its first refresh token, inside `tx`.
+async fn open_session(
+    state: &AppState,
+    tx: &mut Tx,
+    app: &App,
+    user: &User,
+    method: Method,
+    who: &Requester,
+) -> Result<SessionIssued> {
+    let now = state.now();
+    let max_age = app
+        .settings
+        .session_max_age
+        .map_or(state.config.session_max_age, |cap| cap.min(state.config.session_max_age));
+    let session = Session {
+        id: random_id(),
+        // Headless sessions have no cookie: this hash matches nothing.
+        token_hash: state.secrets.keyed_hash("unusable-session", random_token(32).as_bytes()),
+        user_id: user.id.clone(),
+        client_id: Some(app.client_id.clone()),
+        kind: "headless".to_owned(),
+        amr: method.amr().to_owned(),
+        auth_time: now,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + max_age,
+        ip: Some(who.ip.to_string()),
+        user_agent: who.user_agent.clone(),
+        revoked_at: None,
+    };
+    tx.insert_session(&session).await?;
+    let subject = crate::oidc::subject(state, app, &user.id);
+    tx.set_session_subject(&session.id, &subject).await?;
+    let refresh_token = new_refresh_token(state, tx, &session, app, &user.id).await?;
+    issue(state, app, user, &session, subject, refresh_token).await
+}
+
+async fn new_refresh_token(state: &AppState, tx: &mut Tx, session: &Session, app: &App, user_id: &str) -> Result<String> {
+    let token = format!("prt_{}", random_token(32));
+    tx.insert_refresh_token(&RefreshToken {
+        token_hash: state.secrets.keyed_hash(purpose::REFRESH, token.as_bytes()),
+        family_id: session.id.clone(),
+        session_id: session.id.clone(),
+        client_id: app.client_id.clone(),
+        user_id: user_id.to_owned(),
+        scope: "openid email".to_owned(),
+        created_at: state.now(),
+        used_at: None,
+        revoked_at: None,
+    })
+    .await?;
+    Ok(token)
+}
+
+/// Claims of a headless session token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The app's pairwise subject.
+    pub sub: String,
+    /// The app's client id.
+    pub aud: String,
+    /// Expiry (10 minutes).
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Session id.
+    pub sid: String,
+    /// The address.
+    pub email: String,
+    /// `email` or `otp`.
+    pub amr: Vec<String>,
+}
+
+fn session_end(state: &AppState, s: &Session) -> i64 {
+    (s.last_seen_at + state.config.session_idle_ttl).min(s.expires_at)
+}
+
+async fn issue(
+    state: &AppState,
+    app: &App,
+    user: &User,
+    session: &Session,
+    subject: String,
+    refresh_token: String,
+) -> Result<SessionIssued> {
+    let now = state.now();
+    let claims = SessionClaims {
+        iss: state.config.issuer(),
+        sub: subject.clone(),
+        aud: app.client_id.clone(),
+        exp: now + SESSION_TOKEN_TTL,
+        iat: now,
+        sid: session.id.clone(),
+        email: user.email.clone(),
+        amr: vec![session.amr.clone()],
+    };
+    let session_token = state
+        .keys
+        .sign(Alg::EdDSA, SESSION_TOKEN_TYP, claims)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(SessionIssued {
+        user: UserView { id: subject, email: user.email.clone() },
+        session_id: session.id.clone(),
+        session_token,
+        refresh_token,
+        expires_at: rfc3339(session_end(state, session)),
+    })
+}
+
+fn live(state: &AppState, s: &Session, app: &App) -> bool {
+    let now = state.now();
+    s.revoked_at.is_none()
+        && s.kind == "headless"
+        && s.client_id.as_deref() == Some(app.client_id.as_str())
+        && session_end(state, s) > now
+}
+
+/// SPEC §3.4 `POST /api/v1/sessions/refresh`: rotates the refresh token and
+/// keeps the session alive; a reused refresh token revokes the session.
+pub async fn refresh(state: &AppState, app: &App, token: &str) -> Result<SessionIssued> {
+    let invalid = || AppError::InvalidToken(TokenProblem::Unknown);
+    if !token.starts_with("prt_") || token.len() > 200 {
+        return Err(invalid());
+    }
+    let now = state.now();
+    let hash = state.secrets.keyed_hash(purpose::REFRESH, token.as_bytes());
+    let mut tx = state.store.begin().await?;
+    let Some(old) = tx.use_refresh_token(&hash, now).await? else {
+        if let Some(t) = tx.refresh_token(&hash).await? {
+            if t.client_id == app.client_id && t.used_at.is_some() {
+                // Someone holds a copy: end the session (SPEC §3.4).
+                tx.revoke_session(&t.session_id, now).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                tracing::warn!(client_id = %app.client_id, "headless refresh token reused; session revoked");
+            }
+        }
+        return Err(invalid());
+    };
+    if old.client_id != app.client_id {
+        return Err(invalid());
+    }
+    let session = tx.session(&old.session_id).await?.filter(|s| live(state, s, app)).ok_or_else(invalid)?;
+    let user = tx.user(&session.user_id).await?.filter(|u| u.disabled_at.is_none()).ok_or_else(invalid)?;
+    tx.touch_session(&session.id, now).await?;
+    let session = Session { last_seen_at: now, ..session };
+    let next = new_refresh_token(state, &mut tx, &session, app, &user.id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let subject = crate::oidc::subject(state, app, &user.id);
+    issue(state, app, &user, &session, subject, next).await
+}
+
+/// SPEC §3.4 `POST /api/v1/sessions/verify`: the token's signature and
+/// claims, then the session in the database (revocation is seen at once).
+pub async fn verify_session(state: &AppState, app: &App, token: &str) -> Result<SessionInfo> {
+    let check = postern_core::jose::Check {
+        issuer: &state.config.issuer(),
+        audience: Some(&app.client_id),
+        now: state.now(),
+        leeway: 0,
+    };
+    let claims: SessionClaims = state
+        .keys
+        .keys()
+        .verify(token, &[Alg::EdDSA], Some(SESSION_TOKEN_TYP), &check)
+        .map_err(|_| AppError::InvalidSession)?;
+    let mut conn = state.store.conn().await?;
+    let session = conn
+        .session(&claims.sid)
+        .await?
+        .filter(|s| live(state, s, app))
+        .ok_or(AppError::InvalidSession)?;
+    let user = conn
+        .user(&session.user_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or(AppError::InvalidSession)?;
+    Ok(SessionInfo {
+        session_id: session.id.clone(),
+        user: UserView { id: claims.sub, email: user.email },
+        expires_at: rfc3339(session_end(state, &session)),
+    })
+}
+
+/// SPEC §3.4 `DELETE /api/v1/sessions/{id}`: only the app's own sessions;
+/// any other id is 404.
+pub async fn revoke_session(state: &AppState, app: &App, session_id: &str) -> Result<()> {
+    if session_id.len() > 64 {
+        return Err(AppError::NotFound);
+    }
+    let mut tx = state.store.begin().await?;
+    let session = tx
+        .session(session_id)
+        .await?
+        .filter(|s| s.kind == "headless" && s.client_id.as_deref() == Some(app.client_id.as_str()))
+        .ok_or(AppError::NotFound)?;
+    tx.revoke_session(&session.id, state.now()).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// SPEC §3.4 `POST /api/v1/users/{user_id}/sessions/revoke`: signs the user
+/// out of this app everywhere (sessions and refresh tokens).
+pub async fn revoke_user(state: &AppState, app: &App, subject: &str) -> Result<()> {
+    if subject.len() > 200 {
+        return Err(AppError::NotFound);
+    }
+    let mut tx = state.store.begin().await?;
+    tx.revoke_subject_sessions(&app.client_id, subject, state.now()).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
