@@ -16,8 +16,11 @@ use postern_testkit::TestDb;
 use postern_web::AppState;
 
 mod flows;
+// Each test binary uses some helpers only; a glob nobody uses is fine.
+#[allow(unused_imports)]
 pub use flows::*;
 mod oidc;
+#[allow(unused_imports)]
 pub use oidc::*;
 
 /// The master key every test server uses.

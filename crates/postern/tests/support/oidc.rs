@@ -322,8 +322,8 @@ impl TestApp {
         (b, req, tokens)
     }
 
-    /// A browser signed in as `email` for `app`, and the code of that
-    /// sign-in (PKCE when `verifier` is given), for raw token calls.
+    /// A browser signed in as `email` for `app` by link, and the code of
+    /// that sign-in (with this PKCE `challenge`, if any), for raw token calls.
     pub async fn raw_code(
         &self,
         app: &TestClient,
@@ -360,7 +360,7 @@ impl TestApp {
         let mut req = back_channel().post(self.url("/token"));
         match &app.secret {
             Some(secret) => req = req.header("authorization", basic(&app.client_id, secret)),
-            None => form.push(("client_id", &app.client_id)),
+            None => form.push(("client_id", app.client_id.as_str())),
         }
         req.form(&form).send().await.unwrap()
     }
@@ -403,7 +403,7 @@ impl TestApp {
         let mut form = vec![("token", token)];
         match &app.secret {
             Some(secret) => req = req.header("authorization", basic(&app.client_id, secret)),
-            None => form.push(("client_id", &app.client_id)),
+            None => form.push(("client_id", app.client_id.as_str())),
         }
         req.form(&form).send().await.unwrap()
     }

@@ -1,0 +1,8 @@
+mod support;
+
+use support::*;
+
+#[tokio::test]
+async fn stub() {
+    let _ = spawn_app().await;
+}
