@@ -6,20 +6,25 @@
 //! * [`message`]: the queued [`OutgoingEmail`] and its RFC 5322 form.
 //! * [`outbox`]: [`enqueue`] inside the caller's transaction (encrypted under
 //!   the master key), and the [`Outbox`] worker that delivers with retries.
-//! * [`transport`]: where mail goes (`stdout` with the [`DevInbox`], `file`).
+//! * [`transport`]: where mail goes (`stdout` with the [`DevInbox`], `file`,
+//!   SMTP through [`smtp`]), and [`dkim`] signing.
 
+pub mod dkim;
 pub mod i18n;
 pub mod message;
 pub mod outbox;
 pub mod render;
+pub mod smtp;
 pub mod transport;
 
+pub use dkim::Dkim;
 pub use i18n::pick_locale;
 pub use lettre::message::Mailbox;
 pub use message::{build_message, OutgoingEmail};
 pub use outbox::{enqueue, Outbox};
 pub use render::{render_no_account, render_sign_in, Brand, NoAccountEmail, Rendered, SignInEmail};
-pub use transport::{Delivery, DeliveryError, DevInbox, DevMail, Transport};
+pub use smtp::{Reply, Security, Smtp, SmtpSettings};
+pub use transport::{Delivery, DeliveryError, DevInbox, DevMail, Receipt, Transport};
 
 use thiserror::Error;
 

@@ -6,7 +6,18 @@
 //! delivered, then marked sent (which erases its content). An instance that
 //! dies mid-delivery leaves a lease that runs out, and another instance
 //! delivers the message again under the same `Message-ID`, so mail systems
-//! can drop the duplicate.
+//! can drop the duplicate. Outside such a crash, delivery is exactly once:
+//! on PostgreSQL, instances claim with `FOR UPDATE SKIP LOCKED`, and a
+//! worker starts no delivery that could outlast its lease
+//! ([`Transport::max_attempt`]), so a lease never runs out under a message
+//! still being sent.
+//!
+//! The worker claims up to [`BATCH`] due messages in one statement and
+//! delivers them concurrently, at most [`Transport::parallelism`] at a time
+//! (one per pooled SMTP connection). Each outcome is recorded as soon as it
+//! is known, by one statement on its own row; outcomes that arrive while
+//! the previous ones are being committed are committed together (group
+//! commit: one transaction, one disk flush, instead of one per message).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,10 +28,12 @@ use postern_core::crypto::{random_array, random_id, random_token};
 use postern_core::{Clock, Secrets};
 use postern_store::{OutboxMessage, Queries, Store};
 use sqlx::AnyConnection;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
+use crate::dkim::Dkim;
 use crate::message::{build_message, parse_recipient, OutgoingEmail};
-use crate::transport::{Delivery, DeliveryError, Transport};
+use crate::transport::{Delivery, DeliveryError, Receipt, Transport};
 use crate::MailError;
 
 /// How long a claimed message is reserved for this worker.
@@ -31,8 +44,9 @@ pub const MAX_RETRY_DELAY_SECS: i64 = 30;
 /// How often an idle worker looks for due messages it was not told about
 /// (retries scheduled by other instances, a missed wake-up).
 pub const SAFETY_POLL: Duration = Duration::from_secs(5);
-/// Messages claimed per round trip.
-const BATCH: i64 = 16;
+/// Messages claimed per round trip: enough to keep every SMTP connection
+/// busy between two claims at thousands of messages a second.
+pub const BATCH: i64 = 128;
 
 /// The encryption context of an outbox payload: binds the ciphertext to its
 /// row, so a payload copied onto another row does not decrypt.
@@ -103,13 +117,20 @@ enum Outcome {
 /// Delivers the outbox. One per instance; instances share the work through
 /// leases.
 pub struct Outbox {
+    worker: Arc<Worker>,
+    wake: Arc<Notify>,
+}
+
+/// What every delivery task needs; shared by the tasks of a batch.
+#[derive(Clone)]
+struct Worker {
     store: Store,
     secrets: Arc<Secrets>,
     transport: Transport,
     from: Mailbox,
     clock: Arc<dyn Clock>,
-    wake: Arc<Notify>,
     owner: String,
+    dkim: Option<Arc<Dkim>>,
 }
 
 impl Outbox {
@@ -123,13 +144,28 @@ impl Outbox {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            store,
-            secrets,
-            transport,
-            from,
-            clock,
+            worker: Arc::new(Worker {
+                store,
+                secrets,
+                transport,
+                from,
+                clock,
+                owner: format!("{}-{}", std::process::id(), random_id()),
+                dkim: None,
+            }),
             wake: Arc::new(Notify::new()),
-            owner: format!("{}-{}", std::process::id(), random_id()),
+        }
+    }
+
+    /// Signs every message with `dkim` from now on.
+    pub fn with_dkim(self, dkim: Arc<Dkim>) -> Self {
+        let worker = Worker {
+            dkim: Some(dkim),
+            ..(*self.worker).clone()
+        };
+        Self {
+            worker: Arc::new(worker),
+            wake: self.wake,
         }
     }
 
@@ -141,7 +177,7 @@ impl Outbox {
 
     /// The transport this worker delivers through.
     pub fn transport(&self) -> &Transport {
-        &self.transport
+        &self.worker.transport
     }
 
     /// Runs until `shutdown` completes: delivers what is due, then sleeps
@@ -150,8 +186,11 @@ impl Outbox {
     /// finished before exiting. Database errors are logged and retried.
     pub async fn run(self, shutdown: impl Future) {
         let mut shutdown = std::pin::pin!(shutdown);
-        tracing::info!(transport = self.transport.kind(), "outbox worker started");
-        loop {
+        tracing::info!(
+            transport = self.worker.transport.kind(),
+            "outbox worker started"
+        );
+        'outer: loop {
             let mut next_retry: Option<i64> = None;
             loop {
                 match self.deliver_batch().await {
@@ -168,13 +207,12 @@ impl Outbox {
                 }
                 // Between batches, stop if asked (without waiting for it).
                 if is_ready(shutdown.as_mut()).await {
-                    tracing::info!("outbox worker stopped");
-                    return;
+                    break 'outer;
                 }
             }
             let mut wait = SAFETY_POLL;
             if let Some(at) = next_retry {
-                let secs = u64::try_from(at - self.clock.now()).unwrap_or(0);
+                let secs = u64::try_from(at - self.worker.clock.now()).unwrap_or(0);
                 wait = wait.min(Duration::from_secs(secs));
             }
             tokio::select! {
@@ -183,6 +221,7 @@ impl Outbox {
                 () = tokio::time::sleep(wait) => {}
             }
         }
+        self.worker.transport.close().await;
         tracing::info!("outbox worker stopped");
     }
 
@@ -199,30 +238,66 @@ impl Outbox {
         }
     }
 
-    /// Claims up to [`BATCH`] due messages and handles each.
+    /// Claims up to [`BATCH`] due messages and delivers them, at most
+    /// [`Transport::parallelism`] at once, each in its own task (so that
+    /// building, signing and recording use every core).
     async fn deliver_batch(&self) -> Result<Batch, MailError> {
-        let now = self.clock.now();
-        let claimed = self
+        let worker = &self.worker;
+        let now = worker.clock.now();
+        // Long enough to start deliveries for a while and finish each one.
+        let lease_until = now + LEASE_SECS.max(worker.longest_attempt() + 15);
+        let claimed = worker
             .store
-            .claim_outbox(now, &self.owner, now + LEASE_SECS, BATCH)
+            .claim_outbox(now, &worker.owner, lease_until, BATCH)
             .await?;
         let mut batch = Batch {
             claimed: claimed.len() as i64,
             ..Batch::default()
         };
-        for message in &claimed {
-            match self.handle(message).await {
-                Outcome::Sent => batch.sent += 1,
-                Outcome::Retry(at) => batch.next_retry = min_opt(batch.next_retry, Some(at)),
-                Outcome::GaveUp | Outcome::Unrecorded => {}
+        if claimed.is_empty() {
+            return Ok(batch);
+        }
+        let recorder = Recorder::start(worker.store.clone());
+        let slots = Arc::new(Semaphore::new(worker.transport.parallelism()));
+        let mut tasks = JoinSet::new();
+        for message in claimed {
+            // Never closed.
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let worker = Arc::clone(worker);
+            let recorder = recorder.clone();
+            tasks.spawn(async move { worker.handle(&message, lease_until, slot, &recorder).await });
+            // Collect finished tasks as we go, so the set stays small.
+            while let Some(done) = tasks.try_join_next() {
+                batch.add(done);
             }
+        }
+        while let Some(done) = tasks.join_next().await {
+            batch.add(done);
         }
         Ok(batch)
     }
+}
 
-    /// Delivers one claimed message and records what happened. Logs carry
-    /// the outbox id and Message-ID only, never content.
-    async fn handle(&self, m: &OutboxMessage) -> Outcome {
+impl Worker {
+    /// [`Transport::max_attempt`] in whole seconds, rounded up.
+    fn longest_attempt(&self) -> i64 {
+        let longest = self.transport.max_attempt().as_secs_f64().ceil();
+        // Timeouts are seconds to minutes; the cast cannot overflow.
+        longest as i64
+    }
+
+    /// Delivers one claimed message and records what happened. `slot` is
+    /// given back as soon as the transport is done, before recording. Logs
+    /// carry the outbox id and Message-ID only, never content.
+    async fn handle(
+        &self,
+        m: &OutboxMessage,
+        lease_until: i64,
+        slot: OwnedSemaphorePermit,
+        recorder: &Recorder,
+    ) -> Outcome {
         let (id, message_id, attempts) = (m.id.as_str(), m.message_id.as_str(), m.attempts);
         let now = self.clock.now();
         if now >= m.expires_at {
@@ -233,39 +308,60 @@ impl Outbox {
                 "email expired before delivery; giving up"
             );
             return self
-                .record_failed(m, "expired before it could be delivered")
+                .record_failed(recorder, m, "expired before it could be delivered")
                 .await;
         }
+        // A delivery that could still be running when the lease ends might
+        // meet another instance's delivery of the same message: leave it
+        // for the next claim instead.
+        if now.saturating_add(self.longest_attempt()) >= lease_until {
+            tracing::debug!(
+                outbox_id = id,
+                message_id,
+                "lease too short to start a delivery; released"
+            );
+            let reason = "not attempted before its lease ran short; will retry";
+            return recorder
+                .record(id, Mark::Retry(now, reason.into()))
+                .await
+                .map_or(Outcome::Unrecorded, |()| Outcome::Retry(now));
+        }
         let result = self.attempt(m, now).await;
+        drop(slot);
         let now = self.clock.now();
         let recorded = match result {
-            Ok(()) => {
-                tracing::info!(outbox_id = id, message_id, attempts, "email delivered");
-                self.record(id, Mark::Sent(now))
+            Ok(receipt) => {
+                let reply = match &receipt {
+                    Receipt::Accepted(reply) => crate::smtp::scrub(&reply.to_string(), ""),
+                    other => other.to_string(),
+                };
+                tracing::info!(outbox_id = id, message_id, attempts, %reply, "email delivered");
+                recorder
+                    .record(id, Mark::Sent(now))
                     .await
                     .map(|()| Outcome::Sent)
             }
             Err(DeliveryError::Permanent(reason)) => {
                 tracing::warn!(outbox_id = id, message_id, attempts, error = %reason, "email rejected permanently; giving up");
-                return self.record_failed(m, &reason).await;
+                return self.record_failed(recorder, m, &reason).await;
             }
             Err(DeliveryError::Temporary(reason)) => {
                 let next = now + retry_delay(attempts);
                 if next >= m.expires_at {
                     tracing::warn!(outbox_id = id, message_id, attempts, error = %reason, "email could not be delivered before it expired; giving up");
                     let reason = format!("expired after failed attempts: {reason}");
-                    return self.record_failed(m, &reason).await;
+                    return self.record_failed(recorder, m, &reason).await;
                 }
                 tracing::warn!(outbox_id = id, message_id, attempts, retry_in = next - now, error = %reason, "email delivery failed; will retry");
-                let recorded = self.record(id, Mark::Retry(next, &reason)).await;
+                let recorded = recorder.record(id, Mark::Retry(next, reason)).await;
                 recorded.map(|()| Outcome::Retry(next))
             }
         };
         recorded.unwrap_or(Outcome::Unrecorded)
     }
 
-    /// Opens, builds and hands one message to the transport.
-    async fn attempt(&self, m: &OutboxMessage, now: i64) -> Result<(), DeliveryError> {
+    /// Opens, builds, signs and hands one message to the transport.
+    async fn attempt(&self, m: &OutboxMessage, now: i64) -> Result<Receipt, DeliveryError> {
         let plain = self
             .secrets
             .decrypt(&context(&m.id), &m.payload)
@@ -275,13 +371,16 @@ impl Outbox {
         let email: OutgoingEmail = serde_json::from_slice(&plain).map_err(|_| {
             DeliveryError::Permanent("the stored message is not a valid email".into())
         })?;
-        let message =
+        let mut message =
             build_message(&email, &m.message_id, &self.from, now).map_err(|e| match e {
                 MailError::InvalidRecipient => {
                     DeliveryError::Permanent("invalid recipient address".into())
                 }
                 _ => DeliveryError::Permanent("the message could not be built".into()),
             })?;
+        if let Some(dkim) = &self.dkim {
+            dkim.sign(&mut message);
+        }
         self.transport
             .deliver(&Delivery {
                 outbox_id: &m.id,
@@ -292,37 +391,99 @@ impl Outbox {
             .await
     }
 
-    async fn record_failed(&self, m: &OutboxMessage, reason: &str) -> Outcome {
-        let recorded = self
-            .record(&m.id, Mark::Failed(self.clock.now(), reason))
-            .await;
+    async fn record_failed(&self, recorder: &Recorder, m: &OutboxMessage, reason: &str) -> Outcome {
+        let mark = Mark::Failed(self.clock.now(), reason.to_owned());
+        let recorded = recorder.record(&m.id, mark).await;
         recorded.map_or(Outcome::Unrecorded, |()| Outcome::GaveUp)
-    }
-
-    /// Records an outcome on a pooled connection, logging a failure.
-    async fn record(&self, id: &str, mark: Mark<'_>) -> Result<(), ()> {
-        let result = match self.store.conn().await {
-            Ok(mut conn) => match mark {
-                Mark::Sent(now) => conn.outbox_sent(id, now).await,
-                Mark::Retry(next, reason) => conn.outbox_retry(id, next, reason).await,
-                Mark::Failed(now, reason) => conn.outbox_failed(id, now, reason).await,
-            },
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| {
-            tracing::error!(outbox_id = id, error = %e, "outbox: could not record a delivery outcome");
-        })
     }
 }
 
 /// An outcome to write to the outbox row.
-enum Mark<'a> {
+enum Mark {
     /// Delivered at this time (erases the content).
     Sent(i64),
     /// Try again at this time; why this attempt failed.
-    Retry(i64, &'a str),
+    Retry(i64, String),
     /// Given up at this time (erases the content); why.
-    Failed(i64, &'a str),
+    Failed(i64, String),
+}
+
+/// One outcome on its way to the database, and who waits for it.
+type Pending = (String, Mark, oneshot::Sender<bool>);
+
+/// Writes the outcomes of one batch: whatever has queued up while the last
+/// group was committing goes into one transaction. Clones share the writer,
+/// which stops when the last clone is dropped.
+#[derive(Clone)]
+struct Recorder {
+    tx: mpsc::UnboundedSender<Pending>,
+}
+
+impl Recorder {
+    /// Most outcomes in one transaction.
+    const GROUP: usize = 256;
+
+    fn start(store: Store) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(Self::GROUP);
+            while rx.recv_many(&mut group, Self::GROUP).await > 0 {
+                let together = group.len() > 1 && write_group(&store, &group).await.is_ok();
+                for (id, mark, done) in group.drain(..) {
+                    // Alone, or again one by one when the group failed, so
+                    // that one bad row does not sink the others.
+                    let ok = together || write_one(&store, &id, &mark).await.is_ok();
+                    let _ = done.send(ok);
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Records `mark` on the row `id`; an error is logged and leaves the
+    /// message to be tried again when its lease runs out.
+    async fn record(&self, id: &str, mark: Mark) -> Result<(), ()> {
+        let (done, recorded) = oneshot::channel();
+        let sent = self.tx.send((id.to_owned(), mark, done)).is_ok();
+        if sent && recorded.await == Ok(true) {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+}
+
+async fn apply(
+    conn: &mut AnyConnection,
+    id: &str,
+    mark: &Mark,
+) -> Result<(), postern_store::StoreError> {
+    match mark {
+        Mark::Sent(now) => conn.outbox_sent(id, *now).await,
+        Mark::Retry(next, reason) => conn.outbox_retry(id, *next, reason).await,
+        Mark::Failed(now, reason) => conn.outbox_failed(id, *now, reason).await,
+    }
+}
+
+async fn write_group(store: &Store, group: &[Pending]) -> Result<(), ()> {
+    let result = async {
+        let mut tx = store.begin().await?;
+        for (id, mark, _) in group {
+            apply(&mut tx, id, mark).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, postern_store::StoreError>(())
+    };
+    result.await.map_err(|e| {
+        tracing::warn!(error = %e, messages = group.len(), "outbox: could not record a group of outcomes; recording one by one");
+    })
+}
+
+async fn write_one(store: &Store, id: &str, mark: &Mark) -> Result<(), ()> {
+    let result = async { apply(&mut *store.conn().await?, id, mark).await };
+    result.await.map_err(|e| {
+        tracing::error!(outbox_id = id, error = %e, "outbox: could not record a delivery outcome");
+    })
 }
 
 #[derive(Default)]
@@ -330,6 +491,19 @@ struct Batch {
     claimed: i64,
     sent: usize,
     next_retry: Option<i64>,
+}
+
+impl Batch {
+    fn add(&mut self, done: Result<Outcome, tokio::task::JoinError>) {
+        match done {
+            Ok(Outcome::Sent) => self.sent += 1,
+            Ok(Outcome::Retry(at)) => self.next_retry = min_opt(self.next_retry, Some(at)),
+            Ok(Outcome::GaveUp | Outcome::Unrecorded) => {}
+            // A panicking delivery leaves its lease to run out; the message
+            // is tried again then.
+            Err(e) => tracing::error!(error = %e, "outbox: a delivery task failed"),
+        }
+    }
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {

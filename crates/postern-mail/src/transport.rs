@@ -1,20 +1,23 @@
 //! Where delivered mail goes.
 //!
 //! [`Transport`] is an enum rather than a trait object: each way of sending
-//! is one variant with its own `deliver_*` function, and an SMTP transport
-//! is one more variant. Every failure says whether trying again can help
-//! ([`DeliveryError`]); the outbox worker does the retrying.
+//! is one variant with its own `deliver_*` function; SMTP lives in
+//! [`crate::smtp`]. Every failure says whether trying again can help
+//! ([`DeliveryError`]); the outbox worker does the retrying. Every success
+//! says where the message went ([`Receipt`]).
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lettre::Message;
 use thiserror::Error;
 
 use crate::message::OutgoingEmail;
+use crate::smtp::{Reply, Smtp};
 
 /// How many messages the development inbox keeps.
 pub const DEV_INBOX_SIZE: usize = 50;
@@ -46,6 +49,27 @@ pub struct Delivery<'a> {
     pub now: i64,
 }
 
+/// What a transport did with a delivered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receipt {
+    /// Printed to standard output and kept in the development inbox.
+    Printed,
+    /// Written to this `.eml` file.
+    Written(PathBuf),
+    /// Accepted by the SMTP server with this reply.
+    Accepted(Reply),
+}
+
+impl fmt::Display for Receipt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Printed => f.write_str("printed to standard output (POSTERN_MAIL=stdout)"),
+            Self::Written(path) => write!(f, "written to {}", path.display()),
+            Self::Accepted(reply) => write!(f, "accepted by the SMTP server: {reply}"),
+        }
+    }
+}
+
 /// A way of delivering mail (SPEC §4, `POSTERN_MAIL`).
 #[derive(Debug, Clone)]
 pub enum Transport {
@@ -54,27 +78,65 @@ pub enum Transport {
     Stdout(DevInbox),
     /// `file:///dir`: writes one `.eml` per message into the directory.
     File(PathBuf),
+    /// `smtp://`, `smtp+starttls://`, `smtps://`: a pool of SMTP connections.
+    Smtp(Smtp),
 }
 
 impl Transport {
     /// Delivers one message.
-    pub async fn deliver(&self, delivery: &Delivery<'_>) -> Result<(), DeliveryError> {
+    pub async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
         match self {
             Self::Stdout(inbox) => deliver_stdout(inbox, delivery),
             Self::File(dir) => deliver_file(dir, delivery).await,
+            Self::Smtp(smtp) => {
+                let bytes = delivery.message.formatted();
+                smtp.send(delivery.message.envelope(), &bytes, &delivery.email.to)
+                    .await
+                    .map(Receipt::Accepted)
+            }
         }
     }
 
-    /// A short name for logs (`stdout`, `file`); never includes credentials.
+    /// A short name for logs (`stdout`, `file`, `smtp`); never includes
+    /// credentials.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Stdout(_) => "stdout",
             Self::File(_) => "file",
+            Self::Smtp(_) => "smtp",
+        }
+    }
+
+    /// How many messages it is worth handing over at once: one for
+    /// standard output (whole blocks in order), a few for files, one per
+    /// pooled connection for SMTP.
+    pub fn parallelism(&self) -> usize {
+        match self {
+            Self::Stdout(_) => 1,
+            Self::File(_) => 4,
+            Self::Smtp(smtp) => smtp.settings().connections.max(1),
+        }
+    }
+
+    /// The longest one delivery can take once started (connection and
+    /// transaction timeouts for SMTP). The outbox starts no delivery that
+    /// could outlast its lease.
+    pub fn max_attempt(&self) -> Duration {
+        match self {
+            Self::Stdout(_) | Self::File(_) => Duration::from_secs(10),
+            Self::Smtp(smtp) => smtp.settings().max_attempt(),
+        }
+    }
+
+    /// Closes open connections (SMTP); call at shutdown.
+    pub async fn close(&self) {
+        if let Self::Smtp(smtp) = self {
+            smtp.close().await;
         }
     }
 }
 
-fn deliver_stdout(inbox: &DevInbox, d: &Delivery<'_>) -> Result<(), DeliveryError> {
+fn deliver_stdout(inbox: &DevInbox, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
     let rule = "=".repeat(72);
     let block = format!(
         "{rule}\nEmail (development transport, not sent)\nTo:      {}\nSubject: {}\n{rule}\n{}\n{rule}\n",
@@ -90,10 +152,10 @@ fn deliver_stdout(inbox: &DevInbox, d: &Delivery<'_>) -> Result<(), DeliveryErro
     if let Err(e) = out.write_all(block.as_bytes()).and_then(|()| out.flush()) {
         tracing::warn!(outbox_id = d.outbox_id, error = %e, "could not print an email to standard output");
     }
-    Ok(())
+    Ok(Receipt::Printed)
 }
 
-async fn deliver_file(dir: &Path, d: &Delivery<'_>) -> Result<(), DeliveryError> {
+async fn deliver_file(dir: &Path, d: &Delivery<'_>) -> Result<Receipt, DeliveryError> {
     let io = |what: &str, e: std::io::Error| DeliveryError::Temporary(format!("{what}: {e}"));
     tokio::fs::create_dir_all(dir)
         .await
@@ -116,11 +178,12 @@ async fn deliver_file(dir: &Path, d: &Delivery<'_>) -> Result<(), DeliveryError>
     write_private(&tmp, &bytes)
         .await
         .map_err(|e| io("writing the message", e))?;
-    if let Err(e) = tokio::fs::rename(&tmp, dir.join(&name)).await {
+    let path = dir.join(&name);
+    if let Err(e) = tokio::fs::rename(&tmp, &path).await {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(io("renaming the message into place", e));
     }
-    Ok(())
+    Ok(Receipt::Written(path))
 }
 
 /// Writes `bytes` to a new file readable by its owner only: the message holds

@@ -13,6 +13,7 @@
 //! connection, so the same method runs on a pooled connection or inside a
 //! transaction ([`Store::begin`]).
 
+mod account;
 mod keys;
 mod queries;
 mod rows;
@@ -28,6 +29,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use thiserror::Error;
 
+pub use account::{AccountQueries, UserGrant};
 pub use keys::{KeyQueries, StoredKey};
 pub use queries::Queries;
 pub use rows::*;

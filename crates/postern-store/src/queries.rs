@@ -63,6 +63,18 @@ pub trait Queries {
         max_attempts: i64,
         now: i64,
     ) -> Result<Option<i64>>;
+    /// SPEC §3.1 `device_policy = remote`: marks a live, not yet approved
+    /// link request approved at `now` (the right number was typed on another
+    /// device). Consumes nothing; true for exactly one of concurrent callers.
+    async fn approve_remote(&mut self, id: &str, now: i64) -> Result<bool>;
+    /// Atomically consumes a live request that [`Queries::approve_remote`]
+    /// approved (the asking browser continues). Same guarantee as
+    /// [`Queries::consume_login_request`]; None when not approved or not live.
+    async fn consume_approved_login_request(
+        &mut self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<LoginRequest>>;
     /// Marks a consumed request as finished (an authorization code or a
     /// denial was issued for it); true for exactly one caller.
     async fn complete_login_request(&mut self, id: &str, now: i64) -> Result<bool>;
@@ -171,7 +183,7 @@ fn conflict(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn app_from_row(row: &AnyRow) -> Result<App> {
+pub(crate) fn app_from_row(row: &AnyRow) -> Result<App> {
     let settings: String = row.try_get("settings")?;
     let settings: AppSettings =
         serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -506,6 +518,38 @@ impl Queries for AnyConnection {
         .bind(now)
         .fetch_optional(&mut *self)
         .await?)
+    }
+
+    async fn approve_remote(&mut self, id: &str, now: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE login_requests SET approved_at = $2 \
+             WHERE id = $1 AND kind = 'link' AND approved_at IS NULL AND consumed_at IS NULL AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn consume_approved_login_request(
+        &mut self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<LoginRequest>> {
+        sqlx::query(&format!(
+            "UPDATE login_requests SET consumed_at = $1 \
+             WHERE id = $2 AND kind = 'link' AND approved_at IS NOT NULL AND consumed_at IS NULL AND expires_at > $1 \
+             RETURNING {LOGIN_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(login_from_row)
+        .transpose()
     }
 
     async fn complete_login_request(&mut self, id: &str, now: i64) -> Result<bool> {

@@ -1232,6 +1232,60 @@ async fn a_wrong_code_for_a_request_that_is_not_live_is_not_counted() {
     assert_eq!(c.record_wrong_code("unknown", 5, NOW).await.unwrap(), None);
 }
 
+#[tokio::test]
+async fn a_remote_approval_is_given_once_and_only_an_approved_request_continues() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let req = LoginRequest {
+        remote_number: Some("42".into()),
+        ..login_request("app", "a@example.com")
+    };
+    let used = LoginRequest {
+        consumed_at: Some(NOW - 1),
+        ..login_request("app", "a@example.com")
+    };
+    let expired = LoginRequest {
+        expires_at: NOW,
+        ..login_request("app", "a@example.com")
+    };
+    let mut c = conn(&store).await;
+    for r in [&req, &used, &expired] {
+        c.insert_login_request(r).await.unwrap();
+    }
+    assert_eq!(
+        c.consume_approved_login_request(&req.id, NOW).await.unwrap(),
+        None,
+        "not approved yet"
+    );
+    assert!(c.approve_remote(&req.id, NOW + 1).await.unwrap());
+    assert!(
+        !c.approve_remote(&req.id, NOW + 2).await.unwrap(),
+        "approved once"
+    );
+    for dead in [&used, &expired] {
+        assert!(!c.approve_remote(&dead.id, NOW).await.unwrap());
+    }
+    assert!(!c.approve_remote("unknown", NOW).await.unwrap());
+    let approved = request_by_id(&store, &req.id).await;
+    assert_eq!(
+        (approved.approved_at, approved.consumed_at),
+        (Some(NOW + 1), None)
+    );
+    let consumed = c
+        .consume_approved_login_request(&req.id, NOW + 3)
+        .await
+        .unwrap()
+        .expect("the approved request is consumed");
+    assert_eq!(consumed.consumed_at, Some(NOW + 3));
+    assert_eq!(
+        c.consume_approved_login_request(&req.id, NOW + 4)
+            .await
+            .unwrap(),
+        None,
+        "consumed once"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_wrong_codes_never_pass_the_limit() {
     let (db, store) = TestDb::store().await;

@@ -85,6 +85,10 @@ pub enum AppError {
     /// a dead link: `/login` with the original destination).
     #[error("{0}")]
     WithRetry(Box<AppError>, String),
+    /// Another error, plus the language of its HTML page when the handler
+    /// knows it (the login request's, SPEC §3.3).
+    #[error("{0}")]
+    InLanguage(Box<AppError>, &'static str),
 }
 
 /// Which of the indistinguishable link failures happened. The JSON answer is
@@ -98,6 +102,12 @@ pub enum TokenProblem {
     Expired,
     /// Already used, replaced, or killed by wrong codes.
     Used,
+    /// `device_policy = remote`: a wrong number was typed on another device
+    /// and the request was killed (SPEC §3.1).
+    WrongNumber,
+    /// `/verify-email` without a token: neither in the query nor in the
+    /// short-lived cookie that keeps it out of the address bar.
+    Missing,
 }
 
 /// Result of a handler.
@@ -123,6 +133,12 @@ pub struct RenderedError {
     pub token_problem: Option<TokenProblem>,
     /// A way forward for the HTML page.
     pub retry: Option<String>,
+    /// `Retry-After` seconds of a 429, for "try again in 12 minutes".
+    pub retry_after: Option<i64>,
+    /// The reference id logged with an unexpected failure.
+    pub reference: Option<String>,
+    /// The page's language, when the handler knew it.
+    pub lang: Option<&'static str>,
 }
 
 impl AppError {
@@ -149,13 +165,18 @@ impl AppError {
             TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
-            WithRetry(inner, _) => inner.status_and_code(),
+            WithRetry(inner, _) | InLanguage(inner, _) => inner.status_and_code(),
         }
     }
 
     /// Attaches a way forward shown on the HTML error page.
     pub fn with_retry(self, url: String) -> Self {
         AppError::WithRetry(Box::new(self), url)
+    }
+
+    /// Sets the language (a supported primary tag) of the HTML page.
+    pub fn in_language(self, lang: &'static str) -> Self {
+        AppError::InLanguage(Box::new(self), lang)
     }
 
     /// An unexpected failure: `what` is logged, never shown.
@@ -175,22 +196,38 @@ impl From<StoreError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (this, retry) = match self {
-            AppError::WithRetry(inner, url) => (*inner, Some(url)),
-            other => (other, None),
-        };
+        let (mut this, mut retry, mut lang) = (self, None, None);
+        loop {
+            match this {
+                AppError::WithRetry(inner, url) => {
+                    retry = retry.or(Some(url));
+                    this = *inner;
+                }
+                AppError::InLanguage(inner, l) => {
+                    lang = lang.or(Some(l));
+                    this = *inner;
+                }
+                other => {
+                    this = other;
+                    break;
+                }
+            }
+        }
         let (status, code) = this.status_and_code();
         let mut description = this.to_string();
+        let mut reference = None;
         match &this {
             AppError::Internal(cause) => {
-                let reference = postern_core::crypto::random_token(6);
-                tracing::error!(%reference, cause = %cause, "internal error");
-                description = format!("{description} Reference: {reference}.");
+                let r = postern_core::crypto::random_token(6);
+                tracing::error!(reference = %r, cause = %cause, "internal error");
+                description = format!("{description} Reference: {r}.");
+                reference = Some(r);
             }
             AppError::Unavailable(cause) => {
-                let reference = postern_core::crypto::random_token(6);
-                tracing::error!(%reference, cause = %cause, "database unavailable");
-                description = format!("{description} Reference: {reference}.");
+                let r = postern_core::crypto::random_token(6);
+                tracing::error!(reference = %r, cause = %cause, "database unavailable");
+                description = format!("{description} Reference: {r}.");
+                reference = Some(r);
             }
             _ => {}
         }
@@ -206,6 +243,12 @@ impl IntoResponse for AppError {
                 _ => None,
             },
             retry,
+            retry_after: match this {
+                AppError::TooManyRequests { retry_after } => Some(retry_after.max(1)),
+                _ => None,
+            },
+            reference,
+            lang,
         };
         let mut response = (status, Json(body)).into_response();
         match &this {

@@ -277,8 +277,16 @@ pub struct SessionClaims {
     pub amr: Vec<String>,
 }
 
-fn session_end(state: &AppState, s: &Session) -> i64 {
-    (s.last_seen_at + state.config.session_idle_ttl).min(s.expires_at)
+/// When a session ends if it stays idle: the sliding limit, the cap fixed at
+/// sign-in, and the app's current cap counted from sign-in (SPEC §2: a
+/// session older than the app's cap must sign in again, even when the app
+/// lowered its cap later, as `oidc::session_fits_app` does for browsers).
+fn session_end(state: &AppState, app: &App, s: &Session) -> i64 {
+    let app_cap = app
+        .settings
+        .session_max_age
+        .map_or(i64::MAX, |cap| s.created_at.saturating_add(cap));
+    (s.last_seen_at + state.config.session_idle_ttl).min(s.expires_at).min(app_cap)
 }
 
 async fn issue(
@@ -310,7 +318,7 @@ async fn issue(
         session_id: session.id.clone(),
         session_token,
         refresh_token,
-        expires_at: rfc3339(session_end(state, session)),
+        expires_at: rfc3339(session_end(state, app, session)),
     })
 }
 
@@ -319,7 +327,7 @@ fn live(state: &AppState, s: &Session, app: &App) -> bool {
     s.revoked_at.is_none()
         && s.kind == "headless"
         && s.client_id.as_deref() == Some(app.client_id.as_str())
-        && session_end(state, s) > now
+        && session_end(state, app, s) > now
 }
 
 /// SPEC §3.4 `POST /api/v1/sessions/refresh`: rotates the refresh token and
@@ -384,7 +392,7 @@ pub async fn verify_session(state: &AppState, app: &App, token: &str) -> Result<
     Ok(SessionInfo {
         session_id: session.id.clone(),
         user: UserView { id: claims.sub, email: user.email },
-        expires_at: rfc3339(session_end(state, &session)),
+        expires_at: rfc3339(session_end(state, app, &session)),
     })
 }
 

@@ -6,6 +6,7 @@ pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod headless;
+pub mod i18n;
 pub mod keys;
 pub mod mail;
 pub mod middleware;
@@ -167,6 +168,7 @@ pub fn router(state: AppState) -> Router {
             "/request-magic-link",
             post(routes::signin::request_magic_link),
         )
+        .route("/login/status", get(routes::signin::login_status))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::negotiate_api,
@@ -229,6 +231,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/static/postern.css", get(routes::assets::stylesheet))
+        .route("/static/postern.js", get(routes::assets::script))
+        .route(
+            "/static/brand/{file}",
+            get(routes::assets::brand_stylesheet),
+        )
         .merge(browser)
         .merge(api)
         .merge(oidc_cors)

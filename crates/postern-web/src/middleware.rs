@@ -10,13 +10,17 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::RenderedError;
-use crate::extract::{wants_html, wants_json};
-use crate::{pages, AppState};
+use crate::extract::{accept_language, wants_html, wants_json};
+use crate::{i18n, pages, AppState};
+use postern_store::Queries;
 
 /// The Content-Security-Policy of every page: nothing from elsewhere, no
-/// inline script, our own stylesheet only.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https:; \
-    frame-ancestors 'none'; base-uri 'none'";
+/// inline script or style, our own stylesheets and script only (the script
+/// may ask this origin where a sign-in stands); images from https for apps'
+/// logos. (No `form-action`: browsers apply it to the redirect that follows
+/// a form, and sign-in forms end in a redirect to the app.)
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the headers SPEC §3.3 asks of every response; `Cache-Control:
 /// no-store` unless the handler chose a cache policy itself.
@@ -41,9 +45,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 /// JSON (`Accept: application/json`), SPEC §3.
 pub async fn negotiate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let json = wants_json(req.headers());
+    let asked = LanguageHints::of(&req);
     let res = next.run(req).await;
     match (json, res.extensions().get::<RenderedError>()) {
-        (false, Some(err)) => html_error(&state, err.clone(), res),
+        (false, Some(err)) => html_error(&state, err.clone(), asked, res).await,
         _ => res,
     }
 }
@@ -52,15 +57,89 @@ pub async fn negotiate(State(state): State<AppState>, req: Request, next: Next) 
 /// the client prefers HTML (a plain form navigation).
 pub async fn negotiate_api(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let html = wants_html(req.headers());
+    let asked = LanguageHints::of(&req);
     let res = next.run(req).await;
     match (html, res.extensions().get::<RenderedError>()) {
-        (true, Some(err)) => html_error(&state, err.clone(), res),
+        (true, Some(err)) => html_error(&state, err.clone(), asked, res).await,
         _ => res,
     }
 }
 
-fn html_error(state: &AppState, err: RenderedError, original: Response) -> Response {
-    let mut page = pages::error_page(state, &err).into_response();
+/// What a request says about the language of an error page: `ui_locales`
+/// and `client_id` from its query, and `Accept-Language`.
+struct LanguageHints {
+    ui_locales: Option<String>,
+    client_id: Option<String>,
+    accept_language: Option<String>,
+}
+
+impl LanguageHints {
+    fn of(req: &Request) -> Self {
+        let (ui_locales, client_id) = locale_params(req.uri().query());
+        LanguageHints {
+            ui_locales,
+            client_id,
+            accept_language: accept_language(req.headers()),
+        }
+    }
+}
+
+/// `ui_locales` and `client_id` of a query string.
+fn locale_params(query: Option<&str>) -> (Option<String>, Option<String>) {
+    let (mut ui, mut client) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "ui_locales" if v.len() <= 100 => ui = Some(v.into_owned()),
+            "client_id" if v.len() <= 200 => client = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    (ui, client)
+}
+
+/// The language of an error page (SPEC §3.3): the one the handler named
+/// (the login request's), else `ui_locales` — carried by the way forward,
+/// which holds the login request's language, or by the request's query —
+/// then `Accept-Language`, then the app's default.
+async fn error_strings(
+    state: &AppState,
+    err: &RenderedError,
+    asked: LanguageHints,
+) -> &'static i18n::Strings {
+    if let Some(lang) = err.lang {
+        return i18n::strings(lang);
+    }
+    let from_retry = err
+        .retry
+        .as_deref()
+        .map(|r| locale_params(r.split_once('?').map(|(_, q)| q)))
+        .unwrap_or_default();
+    let ui = from_retry.0.or(asked.ui_locales);
+    let client_id = from_retry.1.or(asked.client_id);
+    let app_locale = match client_id {
+        // A failing database is not asked again for a language.
+        Some(_) if err.status.is_server_error() => None,
+        Some(c) => match state.store.conn().await {
+            Ok(mut conn) => conn.app(&c).await.ok().flatten().map(|a| a.settings.locale),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    i18n::negotiate(
+        ui.as_deref(),
+        asked.accept_language.as_deref(),
+        app_locale.as_deref().unwrap_or("en"),
+    )
+}
+
+async fn html_error(
+    state: &AppState,
+    err: RenderedError,
+    asked: LanguageHints,
+    original: Response,
+) -> Response {
+    let t = error_strings(state, &err, asked).await;
+    let mut page = pages::error_page(t, &err).into_response();
     *page.status_mut() = err.status;
     if let Some(retry) = original.headers().get(header::RETRY_AFTER) {
         page.headers_mut()

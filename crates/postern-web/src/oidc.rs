@@ -225,9 +225,11 @@ pub fn client_credentials(
     form_secret: Option<&str>,
 ) -> Result<ClientCredentials> {
     if let Some(h) = authorization {
+        // RFC 7235 §2.1: the scheme is case-insensitive.
         let Some(b64) = h
-            .strip_prefix("Basic ")
-            .or_else(|| h.strip_prefix("basic "))
+            .get(..6)
+            .filter(|s| s.eq_ignore_ascii_case("basic "))
+            .map(|_| &h[6..])
         else {
             return Err(AppError::ClientAuth);
         };

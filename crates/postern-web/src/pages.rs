@@ -1,12 +1,16 @@
 //! Server-rendered pages: one askama template and one struct per page,
-//! autoescaped. Later work translates them; today they are English.
+//! autoescaped, every word from the page catalogue ([`crate::i18n`]) of the
+//! language the person reads (SPEC §3.3). No page carries inline style or
+//! script: an app's colour comes from `/static/brand/{client_id}.css` and the
+//! one script, `/static/postern.js`, only enhances pages that work without it.
 
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use postern_core::App;
 
 use crate::error::{RenderedError, TokenProblem};
-use crate::AppState;
+use crate::i18n::{fill, Strings};
 
 /// Renders a template into a 200 HTML response (500 if rendering fails).
 pub fn render<T: Template>(page: &T) -> Response {
@@ -19,14 +23,58 @@ pub fn render<T: Template>(page: &T) -> Response {
     }
 }
 
+/// What a page shows of the app it signs in to: name, logo, accent colour.
+#[derive(Debug, Clone, Default)]
+pub struct Brand {
+    /// Display name (empty on pages that belong to no app).
+    pub name: String,
+    /// HTTPS logo (validated when the app was saved).
+    pub logo_url: Option<String>,
+    /// The app's stylesheet (`/static/brand/{client_id}.css?v=…`), when it
+    /// has a colour.
+    pub css: Option<String>,
+}
+
+impl Brand {
+    /// The branding of `app`.
+    pub fn of(app: &App) -> Self {
+        let b = &app.settings.branding;
+        // Client ids are URL-safe tokens; one that is not gets no stylesheet
+        // rather than a path that needs escaping.
+        let safe_id = !app.client_id.is_empty()
+            && app
+                .client_id
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+        let css = match (&b.color, safe_id) {
+            (Some(color), true) if crate::routes::assets::valid_color(color) => Some(format!(
+                "/static/brand/{}.css?v={}",
+                app.client_id,
+                color.trim_start_matches('#').to_ascii_lowercase()
+            )),
+            _ => None,
+        };
+        Brand {
+            name: app.display_name().to_owned(),
+            logo_url: b.logo_url.clone(),
+            css,
+        }
+    }
+
+    /// `template` with `{app}` filled with this app's name.
+    pub fn fill(&self, template: &str) -> String {
+        fill(template, &[("app", &self.name)])
+    }
+}
+
 /// The email form of `/login`.
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage {
-    /// `lang` attribute.
-    pub lang: &'static str,
-    /// App display name.
-    pub app_name: String,
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
     /// CSRF token for the form.
     pub csrf_token: String,
     /// Authorization parameters carried through the form.
@@ -35,56 +83,97 @@ pub struct LoginPage {
     pub email: String,
 }
 
-/// "Check your email", with code entry.
+/// "Check your email", with code entry, "send again" and, under
+/// `device_policy = remote`, the number to type on the other device.
 #[derive(Template)]
 #[template(path = "check.html")]
 pub struct CheckPage {
-    /// `lang` attribute.
-    pub lang: &'static str,
-    /// App display name.
-    pub app_name: String,
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
     /// Where the email went.
     pub email: String,
     /// The login request.
     pub login_id: String,
     /// CSRF token for the forms.
     pub csrf_token: String,
-    /// "15 minutes".
-    pub expires_in: String,
+    /// "The link and the code expire in 15 minutes."
+    pub expires: String,
+    /// Seconds until "send again" is offered (the script counts down; without
+    /// it the button is simply there).
+    pub resend_wait: i64,
+    /// `/login` for the same destination, to type another address.
+    pub another_address: String,
+    /// `device_policy = remote`: the two-digit number.
+    pub remote_number: Option<String>,
+    /// `/login/status?id=…`, polled by the script under `remote`.
+    pub status_url: String,
+}
+
+/// How the confirmation page lets another browser go on (SPEC §3.1
+/// `device_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmMode {
+    /// `any`: one button signs in this browser.
+    Continue,
+    /// `same_browser`: use the code on the asking device.
+    SameBrowser,
+    /// `remote`: type the number the asking device shows.
+    Remote,
 }
 
 /// The page another browser sees when it opens a link (SPEC §3.1).
 #[derive(Template)]
 #[template(path = "confirm.html")]
 pub struct ConfirmPage {
-    /// `lang` attribute.
-    pub lang: &'static str,
-    /// App display name.
-    pub app_name: String,
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
     /// Address signing in.
     pub email: String,
-    /// The asking browser, briefly.
+    /// The asking browser, briefly ("Firefox on Linux").
     pub asked_from: String,
-    /// When it asked.
+    /// When it asked, in words.
     pub asked_at: String,
-    /// `device_policy = same_browser`: no button, use the code.
-    pub same_browser_only: bool,
+    /// What this page offers.
+    pub mode: ConfirmMode,
     /// CSRF token for the form.
     pub csrf_token: String,
-    /// The link token, posted back.
+    /// The link token, posted back (empty where nothing may be posted).
     pub token: String,
+}
+
+impl ConfirmPage {
+    /// Whether the page carries the one-button form.
+    pub fn continues(&self) -> bool {
+        self.mode == ConfirmMode::Continue
+    }
+    /// Whether the page asks for the asking device's number.
+    pub fn remote(&self) -> bool {
+        self.mode == ConfirmMode::Remote
+    }
+}
+
+/// After the right number under `device_policy = remote`.
+#[derive(Template)]
+#[template(path = "approved.html")]
+pub struct ApprovedPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
 }
 
 /// The consent screen.
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage {
-    /// `lang` attribute.
-    pub lang: &'static str,
-    /// App display name.
-    pub app_name: String,
-    /// HTTPS logo.
-    pub logo_url: Option<String>,
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
     /// What the app will see, one line per scope.
     pub items: Vec<&'static str>,
     /// The login request being finished.
@@ -97,12 +186,18 @@ pub struct ConsentPage {
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
-    /// `lang` attribute.
-    pub lang: &'static str,
+    /// The page's language.
+    pub t: &'static Strings,
+    /// No app: errors are Postern's own pages.
+    pub brand: Brand,
     /// Heading.
     pub title: String,
     /// Explanation.
     pub message: String,
+    /// The request's own (English) explanation, for bad input.
+    pub detail: Option<String>,
+    /// "Reference: …" of an unexpected failure.
+    pub reference: Option<String>,
     /// A way forward.
     pub retry: Option<String>,
     /// Its label.
@@ -111,12 +206,10 @@ pub struct ErrorPage {
 
 /// One email in the development inbox.
 pub struct DevMessage {
-    /// Recipient.
-    pub to: String,
+    /// "To … · when".
+    pub to_line: String,
     /// Subject.
     pub subject: String,
-    /// When it was delivered.
-    pub received_at: String,
     /// Text part.
     pub text: String,
     /// The sign-in link in it.
@@ -129,60 +222,78 @@ pub struct DevMessage {
 #[derive(Template)]
 #[template(path = "dev_mail.html")]
 pub struct DevMailPage {
-    /// `lang` attribute.
-    pub lang: &'static str,
+    /// The page's language.
+    pub t: &'static Strings,
+    /// No app.
+    pub brand: Brand,
     /// Newest first.
     pub messages: Vec<DevMessage>,
 }
 
 /// What an app will see for each scope, for the consent screen.
-pub fn scope_items(scope: &postern_core::oauth::Scope) -> Vec<&'static str> {
+pub fn scope_items(t: &'static Strings, scope: &postern_core::oauth::Scope) -> Vec<&'static str> {
     scope
         .iter()
         .filter_map(|s| match s {
-            "openid" => Some("That you signed in, with an identifier for you at this app"),
-            "email" => Some("Your email address"),
-            "profile" => Some("Your basic profile"),
-            "offline_access" => Some("Access while you are away (it stays signed in)"),
+            "openid" => Some(t.scope_openid),
+            "email" => Some(t.scope_email),
+            "profile" => Some(t.scope_profile),
+            "offline_access" => Some(t.scope_offline),
             _ => None,
         })
         .collect()
 }
 
-/// The HTML page for an error rendered as JSON by [`crate::AppError`].
-pub fn error_page(_state: &AppState, err: &RenderedError) -> Response {
+/// The HTML page for an error rendered as JSON by [`crate::AppError`], in
+/// the language `t`. Each page says what happened in plain words and offers
+/// a way forward that keeps the original destination where there is one.
+pub fn error_page(t: &'static Strings, err: &RenderedError) -> Response {
+    let description = err.body.error_description.as_str();
+    let mut detail = None;
     let (title, message) = match err.token_problem {
-        Some(TokenProblem::Expired) => (
-            "This link has expired",
-            "Sign-in links only work for a short time. Ask for a new one: it takes one click.",
-        ),
-        Some(TokenProblem::Used) => (
-            "This link was already used",
-            "Each sign-in link and code works once. If it wasn't you who used it, ask for a new link.",
-        ),
-        Some(TokenProblem::Unknown) => (
-            "This link is not valid",
-            "The sign-in link is incomplete or not valid. Copy the whole link from the email, or ask for a new one.",
-        ),
+        Some(TokenProblem::Expired) => (t.expired_title, t.expired_text.to_owned()),
+        Some(TokenProblem::Used) => (t.used_title, t.used_text.to_owned()),
+        Some(TokenProblem::Unknown) => (t.unknown_title, t.unknown_text.to_owned()),
+        Some(TokenProblem::WrongNumber) => (t.wrong_number_title, t.wrong_number_text.to_owned()),
+        Some(TokenProblem::Missing) => (t.no_link_title, t.no_link_text.to_owned()),
         None => match err.body.error {
-            "too_many_requests" => ("Please wait a moment", err.body.error_description.as_str()),
-            "invalid_code" => ("That code is not right", "Check the 6-digit code in the email and try again."),
-            "not_found" => ("Page not found", "There is nothing at this address."),
+            "too_many_requests" => (
+                t.rate_title,
+                match err.retry_after {
+                    Some(s) => fill(t.rate_text, &[("duration", &t.duration_up(s))]),
+                    None => t.rate_text_later.to_owned(),
+                },
+            ),
+            "invalid_code" => (t.invalid_code_title, t.invalid_code_text.to_owned()),
+            "invalid_csrf" => (t.csrf_title, t.csrf_text.to_owned()),
+            "not_found" => (t.not_found_title, t.not_found_text.to_owned()),
             "temporarily_unavailable" | "server_error" => {
-                ("Something went wrong", err.body.error_description.as_str())
+                (t.server_title, t.server_text.to_owned())
             }
-            _ => ("Something is not right", err.body.error_description.as_str()),
+            _ => {
+                // The SPEC's error descriptions are English sentences about
+                // the request itself (a missing field); shown marked as such.
+                detail = Some(description.to_owned());
+                (t.bad_request_title, t.bad_request_text.to_owned())
+            }
         },
     };
     let retry_label = match (err.token_problem, err.body.error) {
-        (Some(_), _) => "Send a new link",
-        (None, "invalid_code") => "Try again",
-        _ => "Start again",
+        (Some(_), _) => t.send_new_link,
+        (None, "invalid_code") => t.try_again,
+        (None, "too_many_requests") => t.go_back,
+        _ => t.start_again,
     };
     render(&ErrorPage {
-        lang: "en",
+        t,
+        brand: Brand::default(),
         title: title.to_owned(),
-        message: message.to_owned(),
+        message,
+        detail,
+        reference: err
+            .reference
+            .as_ref()
+            .map(|r| fill(t.reference, &[("reference", r)])),
         retry: err.retry.clone(),
         retry_label,
     })
@@ -192,10 +303,10 @@ pub fn error_page(_state: &AppState, err: &RenderedError) -> Response {
 #[derive(Template)]
 #[template(path = "chooser.html")]
 pub struct ChooserPage {
-    /// `lang` attribute.
-    pub lang: &'static str,
-    /// App display name.
-    pub app_name: String,
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
     /// The signed-in account.
     pub email: String,
     /// Authorization parameters, posted back to `/authorize`.
@@ -206,10 +317,19 @@ pub struct ChooserPage {
     pub other_account: String,
 }
 
+impl ChooserPage {
+    /// "Continue as {email}".
+    pub fn continue_as(&self) -> String {
+        fill(self.t.continue_as, &[("email", &self.email)])
+    }
+}
+
 /// After `/logout` without a redirect.
 #[derive(Template)]
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage {
-    /// `lang` attribute.
-    pub lang: &'static str,
+    /// The page's language.
+    pub t: &'static Strings,
+    /// No app.
+    pub brand: Brand,
 }

@@ -343,7 +343,12 @@ pub async fn request_link(
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
         binding_hash,
-        remote_number: None,
+        // SPEC §3.1 `remote`: the asking page shows this number and another
+        // device types it to approve. Two digits guard against a slip, not
+        // an attacker: a wrong one kills the request.
+        remote_number: (app.settings.device_policy == postern_core::DevicePolicy::Remote
+            && !who.headless)
+            .then(|| random_digits(2)),
         approved_at: None,
         completed_at: None,
         rate_slot: Some(email_slot),
@@ -532,6 +537,8 @@ pub enum Next {
         app: Box<App>,
         /// Scopes asked.
         scope: Scope,
+        /// The language the request was made in.
+        locale: String,
     },
 }
 
@@ -670,6 +677,132 @@ pub async fn take_code(
     Ok((tx, app, request))
 }
 
+/// Where a `device_policy = remote` request stands, for the asking
+/// browser's page (`GET /login/status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteStatus {
+    /// Waiting for the other device.
+    Pending,
+    /// The right number was typed: the asking browser may continue.
+    Approved,
+    /// Used, expired or killed: nothing more will happen.
+    Dead,
+}
+
+impl RemoteStatus {
+    /// `pending`, `approved` or `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemoteStatus::Pending => "pending",
+            RemoteStatus::Approved => "approved",
+            RemoteStatus::Dead => "dead",
+        }
+    }
+
+    /// The status of `req` at `now`.
+    pub fn of(req: &LoginRequest, now: i64) -> Self {
+        if req.consumed_at.is_some() || req.expires_at <= now {
+            RemoteStatus::Dead
+        } else if req.approved_at.is_some() {
+            RemoteStatus::Approved
+        } else {
+            RemoteStatus::Pending
+        }
+    }
+}
+
+/// SPEC §3.1 `device_policy = remote`: another device, holding the link,
+/// approves the request by typing the number the asking page shows. Nothing
+/// is consumed and this browser is not signed in; the asking browser then
+/// continues by itself ([`continue_approved`]). Every try spends the code
+/// budgets of SPEC §2 (a right one gives them back); a wrong number kills
+/// the request, link included.
+pub async fn approve_remote(
+    state: &AppState,
+    opened: &OpenedLink,
+    number: &str,
+    who: &Requester,
+) -> Result<()> {
+    let now = state.now();
+    let request = &opened.request;
+    let retry = retry_url(state, request);
+    let Some(expected) = request.remote_number.as_deref() else {
+        return Err(AppError::InvalidToken(TokenProblem::Unknown).with_retry(retry));
+    };
+    let mut tx = state.store.begin().await?;
+    let exhausted = |_| AppError::InvalidToken(TokenProblem::Used).with_retry(retry.clone());
+    let mut slots = Vec::with_capacity(3);
+    for (name, subject, limit, window) in [
+        (
+            "code-email-hour",
+            request.email.as_str(),
+            CODE_TRIES_PER_EMAIL_HOUR,
+            HOUR,
+        ),
+        (
+            "code-email-day",
+            request.email.as_str(),
+            CODE_TRIES_PER_EMAIL_DAY,
+            DAY,
+        ),
+        (
+            "code-ip-hour",
+            &who.ip.to_string(),
+            CODE_TRIES_PER_IP_HOUR,
+            HOUR,
+        ),
+    ] {
+        slots.push(
+            hit_limit(state, &mut tx, name, subject, limit, window)
+                .await
+                .map_err(exhausted)?,
+        );
+    }
+    let number = number.trim();
+    let right = number.len() == expected.len()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && constant_time_eq(number.as_bytes(), expected.as_bytes());
+    if !right {
+        // A wrong number is one try too many: the request dies at once.
+        tx.record_wrong_code(&request.id, 1, now).await?;
+        tx.commit().await.map_err(postern_store::StoreError::from)?;
+        return Err(AppError::InvalidToken(TokenProblem::WrongNumber).with_retry(retry));
+    }
+    for slot in &slots {
+        release_limit(&mut tx, slot).await?;
+    }
+    if !tx.approve_remote(&request.id, now).await? {
+        // Approved already (a second right answer changes nothing), or no
+        // longer live.
+        let current = tx.login_request(&request.id).await?;
+        if !current.is_some_and(|r| RemoteStatus::of(&r, now) == RemoteStatus::Approved) {
+            return Err(AppError::InvalidToken(TokenProblem::Used).with_retry(retry));
+        }
+    }
+    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    Ok(())
+}
+
+/// The asking browser of an approved `remote` request continues exactly as
+/// if it had opened the link: the request is consumed (once) and the person
+/// signed in. The caller has checked that `who` is the asking browser.
+pub async fn continue_approved(
+    state: &AppState,
+    app: &App,
+    request: &LoginRequest,
+    who: &Requester,
+) -> Result<SignedIn> {
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    let request = tx
+        .consume_approved_login_request(&request.id, now)
+        .await?
+        .ok_or_else(|| {
+            AppError::InvalidToken(TokenProblem::Used).with_retry(retry_url(state, request))
+        })?;
+    finish(state, tx, app, request, Method::Link, who).await
+}
+
 /// The common part of every successful sign-in, inside the transaction that
 /// consumed the request: burn the siblings, find or create the user, free
 /// the rate slot, record history.
@@ -749,6 +882,7 @@ async fn finish(
             login_id: request.id.clone(),
             app: Box::new(app.clone()),
             scope,
+            locale: request.locale.clone(),
         }
     } else {
         let session = (session_id.as_str(), method.amr(), now);

@@ -63,6 +63,23 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check email delivery.
+    Mail {
+        /// What to do.
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+/// `postern mail ...`
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send a test message now with the live configuration and print what
+    /// the mail server answered (exit 0 if accepted, 1 if not).
+    Test {
+        /// Where to send it.
+        address: String,
+    },
 }
 
 /// `postern app ...`

@@ -18,8 +18,8 @@ use postern_core::{App, AppSettings, Clock as _, SystemClock};
 use postern_store::{Backend, Queries as _, Store};
 use serde::Serialize;
 
-use crate::cli::{AppCommand, CreateApp, KeysCommand, SettingArgs, UpdateApp};
-use crate::config::Config;
+use crate::cli::{AppCommand, CreateApp, KeysCommand, MailCommand, SettingArgs, UpdateApp};
+use crate::config::{Config, MailConfig};
 
 /// How a command failed; decides the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,68 @@ impl<'a> From<&'a App> for AppView<'a> {
             created_at: app.created_at,
             updated_at: app.updated_at,
         }
+    }
+}
+
+/// `postern mail test ADDRESS`: builds a test message as the outbox would
+/// (sender, headers, DKIM) and hands it to the configured transport at
+/// once, bypassing the outbox. Prints what became of it on stdout: the SMTP
+/// server's reply code and text, or where the stdout/file transport put
+/// it. A refusal or connection problem is an error (exit 1) that says why.
+pub async fn mail(command: MailCommand, config: &Config) -> Result {
+    use postern_mail::{build_message, Delivery, DevInbox, Mailbox, OutgoingEmail, Transport};
+
+    let MailCommand::Test { address } = command;
+    let to = postern_core::EmailAddress::parse(&address)
+        .map_err(|e| CommandError::Invalid(format!("{address:?} is not an email address: {e}")))?;
+    let transport = match &config.mail {
+        MailConfig::Stdout => Transport::Stdout(DevInbox::new()),
+        MailConfig::File(dir) => Transport::File(dir.clone()),
+        MailConfig::Smtp(url) => crate::serve::smtp_transport(config, url)?,
+    };
+    let from: Mailbox =
+        config.mail_from.raw.parse().map_err(|_| {
+            CommandError::Invalid("POSTERN_MAIL_FROM is not a valid mailbox".into())
+        })?;
+    let text = "This is a test message from Postern (`postern mail test`).\n\n\
+                If it arrived, Postern can deliver sign-in emails with this configuration.\n";
+    let email = OutgoingEmail {
+        to: to.as_str().to_owned(),
+        from_name: None,
+        subject: "Postern test message".to_owned(),
+        text: text.to_owned(),
+        html: format!("<p>{}</p>", text.trim_end().replace("\n\n", "</p><p>")),
+        locale: "en".to_owned(),
+    };
+    let domain = config
+        .mail_from
+        .address
+        .rsplit_once('@')
+        .map_or("localhost", |(_, d)| d);
+    let message_id = format!("<{}@{domain}>", random_token(18));
+    let now = SystemClock.now();
+    let mut message = build_message(&email, &message_id, &from, now)
+        .map_err(|e| CommandError::Failed(anyhow::anyhow!("could not build the message: {e}")))?;
+    if let Some(dkim) = &config.dkim {
+        dkim.sign(&mut message);
+    }
+    let delivery = Delivery {
+        outbox_id: "test",
+        email: &email,
+        message: &message,
+        now,
+    };
+    let result = transport.deliver(&delivery).await;
+    transport.close().await;
+    match result {
+        Ok(receipt) => {
+            println!("{receipt}");
+            Ok(())
+        }
+        Err(e) => Err(CommandError::Failed(anyhow::anyhow!(
+            "the test message was not delivered ({}): {e}",
+            transport.kind()
+        ))),
     }
 }
 

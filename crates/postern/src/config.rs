@@ -16,9 +16,11 @@ use std::fmt;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use postern_core::net::IpCidr;
 use postern_core::{EmailAddress, MasterKey};
+use postern_mail::dkim::{Dkim, DkimError};
 use postern_store::Backend;
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
@@ -50,6 +52,9 @@ const KEYS: &[&str] = &[
     "history_retention",
     "smtp_password",
     "smtp_password_file",
+    "dkim_key_file",
+    "dkim_selector",
+    "dkim_domain",
     "log",
     "log_format",
 ];
@@ -145,6 +150,10 @@ pub struct Config {
     /// SMTP password (`POSTERN_SMTP_PASSWORD`, `POSTERN_SMTP_PASSWORD_FILE`,
     /// or the password part of an SMTP `POSTERN_MAIL` URL, percent-decoded).
     pub smtp_password: Option<SecretString>,
+    /// DKIM signing of every email (`POSTERN_DKIM_KEY_FILE`,
+    /// `POSTERN_DKIM_SELECTOR`, `POSTERN_DKIM_DOMAIN`, all three or none),
+    /// the key loaded and checked.
+    pub dkim: Option<Arc<Dkim>>,
     /// `tracing` filter directive (`POSTERN_LOG`), checked to parse.
     pub log: String,
     /// Log line format (`POSTERN_LOG_FORMAT`).
@@ -171,6 +180,7 @@ impl fmt::Debug for Config {
             .field("session_max_age", &self.session_max_age)
             .field("history_retention", &self.history_retention)
             .field("smtp_password", &redacted(&self.smtp_password))
+            .field("dkim", &self.dkim)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
             .finish()
@@ -516,6 +526,14 @@ fn build(
         Some(r) => parse_mail_from(&r.value).map_err(|m| r.invalid(m))?,
         None => parse_mail_from("Postern <no-reply@localhost>").expect("default sender parses"),
     };
+    let dkim = parse_dkim(
+        take("dkim_key_file"),
+        take("dkim_selector"),
+        take("dkim_domain"),
+        &mail_from,
+        working_dir,
+        warnings,
+    )?;
     let master_key = match secret(
         take("master_key"),
         take("master_key_file"),
@@ -599,6 +617,7 @@ fn build(
         session_max_age,
         history_retention,
         smtp_password,
+        dkim,
         log,
         log_format,
     };
@@ -750,6 +769,67 @@ fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// DKIM signing: the key file (RSA or Ed25519 PEM, read and checked now),
+/// the selector and the signing domain, all three or none.
+fn parse_dkim(
+    key_file: Option<Raw>,
+    selector: Option<Raw>,
+    domain: Option<Raw>,
+    mail_from: &MailFrom,
+    working_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Arc<Dkim>>, ConfigError> {
+    let (key_file, selector, domain) = match (key_file, selector, domain) {
+        (None, None, None) => return Ok(None),
+        (Some(k), Some(s), Some(d)) => (k, s, d),
+        (k, s, d) => {
+            let given = [&k, &s, &d]
+                .into_iter()
+                .flatten()
+                .next()
+                .expect("one is set");
+            let missing: Vec<&str> = [
+                (k.is_none(), "POSTERN_DKIM_KEY_FILE"),
+                (s.is_none(), "POSTERN_DKIM_SELECTOR"),
+                (d.is_none(), "POSTERN_DKIM_DOMAIN"),
+            ]
+            .into_iter()
+            .filter_map(|(missing, name)| missing.then_some(name))
+            .collect();
+            return Err(given.invalid(format!(
+                "DKIM signing needs POSTERN_DKIM_KEY_FILE, POSTERN_DKIM_SELECTOR and \
+                 POSTERN_DKIM_DOMAIN together; missing {}",
+                missing.join(" and ")
+            )));
+        }
+    };
+    let path = working_dir.join(key_file.value.trim());
+    let (pem, _) =
+        secret(None, Some(key_file.clone()), working_dir, warnings)?.expect("a key file was given");
+    let dkim = Dkim::from_pem(&selector.value, &domain.value, pem.expose_secret()).map_err(
+        |e| match &e {
+            DkimError::BadName(name) if name == selector.value.trim() => selector.invalid(&e),
+            DkimError::BadName(_) => domain.invalid(&e),
+            _ => key_file.invalid(format!("{}: {e}", path.display())),
+        },
+    )?;
+    let from_domain = mail_from
+        .address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    let aligned =
+        from_domain == dkim.domain() || from_domain.ends_with(&format!(".{}", dkim.domain()));
+    if !aligned {
+        warnings.push(format!(
+            "POSTERN_DKIM_DOMAIN {} is not the domain of POSTERN_MAIL_FROM ({from_domain}) \
+             or a parent of it: receivers that check DMARC will not count this signature",
+            dkim.domain()
+        ));
+    }
+    Ok(Some(Arc::new(dkim)))
 }
 
 /// Parses `Name <local@domain>`, `"Name" <local@domain>` or `local@domain`.
@@ -1302,6 +1382,69 @@ mod tests {
             (c.mail_from.name, c.mail_from.address.as_str()),
             (None, "bare@example.com")
         );
+    }
+
+    #[test]
+    fn dkim_takes_a_key_file_selector_and_domain_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "-----BEGIN PRIVATE KEY-----\n\
+                   MC4CAQAwBQYDK2VwBCIEIHDqAzebrbQfxyLK2ykQhIq4/O594Yrko0m7woj4UPjz\n\
+                   -----END PRIVATE KEY-----\n";
+        std::fs::write(dir.path().join("dkim.pem"), key).unwrap();
+        std::fs::write(dir.path().join("bad.pem"), "not a key\n").unwrap();
+        #[cfg(unix)]
+        for f in ["dkim.pem", "bad.pem"] {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
+        let load_in = |pairs: &[(&str, &str)]| load(&Overrides::default(), &env(pairs), dir.path());
+        let all = [
+            ("POSTERN_DKIM_KEY_FILE", "dkim.pem"),
+            ("POSTERN_DKIM_SELECTOR", "mail2025"),
+            ("POSTERN_DKIM_DOMAIN", "example.com"),
+            ("POSTERN_MAIL_FROM", "Acme <no-reply@auth.example.com>"),
+        ];
+        let (c, w) = load_in(&all).unwrap();
+        let dkim = c.dkim.as_ref().expect("DKIM configured");
+        assert_eq!(
+            (dkim.selector(), dkim.domain(), dkim.algorithm()),
+            ("mail2025", "example.com", "ed25519-sha256")
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert!(!format!("{c:?}").contains("MC4CAQ"), "the key never shows");
+        assert!(load_env(&[]).unwrap().0.dkim.is_none());
+
+        let cases: &[(Env, &str)] = &[
+            (
+                &all[..1],
+                "missing POSTERN_DKIM_SELECTOR and POSTERN_DKIM_DOMAIN",
+            ),
+            (&all[1..3], "missing POSTERN_DKIM_KEY_FILE"),
+            (
+                &[all[0], ("POSTERN_DKIM_SELECTOR", "a b"), all[2]],
+                "POSTERN_DKIM_SELECTOR",
+            ),
+            (
+                &[all[0], all[1], ("POSTERN_DKIM_DOMAIN", "exa mple.com")],
+                "POSTERN_DKIM_DOMAIN",
+            ),
+            (
+                &[("POSTERN_DKIM_KEY_FILE", "bad.pem"), all[1], all[2]],
+                "not an RSA or Ed25519 private key",
+            ),
+            (
+                &[("POSTERN_DKIM_KEY_FILE", "missing.pem"), all[1], all[2]],
+                "POSTERN_DKIM_KEY_FILE",
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let e = load_in(pairs).expect_err("refused").to_string();
+            assert!(e.contains(expected), "{pairs:?}: {e}");
+        }
+
+        let (_, w) = load_in(&[all[0], all[1], ("POSTERN_DKIM_DOMAIN", "other.example")]).unwrap();
+        assert!(w.iter().any(|w| w.contains("DMARC")), "{w:?}");
     }
 
     #[test]

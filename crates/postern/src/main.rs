@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Command::Migrate => commands::migrate(&config).await,
             Command::App { command } => commands::app(command, &config).await,
             Command::Keys { command } => commands::keys(command, &config).await,
+            Command::Mail { command } => commands::mail(command, &config).await,
         }
     });
     match result {

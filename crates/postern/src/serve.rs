@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use postern_core::{App, AppSettings, Clock, Secrets, SystemClock};
-use postern_mail::{DevInbox, Mailbox, Outbox, Transport};
+use postern_mail::{DevInbox, Mailbox, Outbox, Smtp, SmtpSettings, Transport};
 use postern_store::{Queries, Store};
 use postern_web::keys::KeyManager;
 use postern_web::{AppState, Inner, WebConfig};
@@ -52,26 +52,33 @@ impl Application {
         let transport = match &config.mail {
             MailConfig::Stdout => Transport::Stdout(dev_inbox.clone().unwrap_or_default()),
             MailConfig::File(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("could not create the mail directory {}", dir.display()))?;
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("could not create the mail directory {}", dir.display())
+                })?;
                 Transport::File(dir.clone())
             }
-            MailConfig::Smtp(_) => anyhow::bail!(
-                "SMTP delivery is not available in this version yet; use POSTERN_MAIL=stdout or file:///dir"
-            ),
+            MailConfig::Smtp(url) => smtp_transport(config, url)?,
         };
         let from: Mailbox = config
             .mail_from
             .raw
             .parse()
             .context("POSTERN_MAIL_FROM is not a valid mailbox")?;
-        let outbox = Outbox::new(
+        let mut outbox = Outbox::new(
             store.clone(),
             Arc::clone(&secrets),
             transport,
             from,
             Arc::clone(&clock),
         );
+        if let Some(dkim) = &config.dkim {
+            tracing::info!(
+                domain = dkim.domain(),
+                selector = dkim.selector(),
+                "signing email with DKIM"
+            );
+            outbox = outbox.with_dkim(Arc::clone(dkim));
+        }
         let public_url = config.public_url_parsed();
         let dev_mail = dev_inbox.is_some()
             && config.is_loopback_public_url()
@@ -155,6 +162,22 @@ impl Application {
         self.state.store.close().await;
         result.context("the HTTP server failed")
     }
+}
+
+/// The SMTP transport of `POSTERN_MAIL=smtp…` (connects lazily), greeting
+/// servers with the public URL's host name.
+pub fn smtp_transport(config: &Config, url: &url::Url) -> anyhow::Result<Transport> {
+    let mut settings = SmtpSettings::from_url(url, config.smtp_password.clone())
+        .map_err(|e| anyhow::anyhow!("POSTERN_MAIL: {e}"))?;
+    if let Some(host) = config.public_url_parsed().host_str() {
+        settings.hello_name = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+    }
+    tracing::info!(server = %settings.display_url(), connections = settings.connections, "delivering email by SMTP");
+    let smtp = Smtp::new(settings).map_err(|e| anyhow::anyhow!("POSTERN_MAIL: {e}"))?;
+    Ok(Transport::Smtp(smtp))
 }
 
 /// Deletes expired rows now and every [`PURGE_EVERY`] until `shutdown`.

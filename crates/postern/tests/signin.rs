@@ -432,11 +432,8 @@ async fn the_confirmation_page_says_which_browser_asked_and_when() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let link = app.link_for("ua@example.com").await;
-    let page = browser()
-        .get(&link)
-        .send()
+    let page = open_elsewhere(&app, &browser(), &link)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -466,7 +463,7 @@ async fn another_browser_sees_a_confirmation_page_and_consumes_nothing() {
     let link = app.link_for("fay@example.com").await;
     let scanner = browser();
     for attempt in ["first", "second"] {
-        let res = scanner.get(&link).send().await.unwrap();
+        let res = open_elsewhere(&app, &scanner, &link).await;
         assert_eq!(res.status(), 200, "{attempt} look");
         let page = res.text().await.unwrap();
         assert!(
@@ -483,10 +480,25 @@ async fn another_browser_sees_a_confirmation_page_and_consumes_nothing() {
     assert_eq!(res.status(), 303, "the asking browser can still use it");
 }
 
+/// Opens `link` in `b`, which is not the asking browser: the token moves
+/// from the address bar into a cookie (a 303 to the bare `/verify-email`,
+/// no token in the `Location`), and the confirmation page is shown from
+/// there. Returns the answer to that second GET.
+async fn open_elsewhere(app: &TestApp, b: &reqwest::Client, link: &str) -> reqwest::Response {
+    let res = b.get(link).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    assert_eq!(location(&res), "/verify-email", "the token leaves the URL");
+    b.get(app.url("/verify-email")).send().await.unwrap()
+}
+
 /// Opens `link` in a fresh browser and posts its confirmation form.
 async fn confirm_in_other_browser(app: &TestApp, link: &str) -> reqwest::Response {
     let other = browser();
-    let page = other.get(link).send().await.unwrap().text().await.unwrap();
+    let page = open_elsewhere(app, &other, link)
+        .await
+        .text()
+        .await
+        .unwrap();
     let form = [
         (
             "csrf_token",
@@ -564,14 +576,15 @@ async fn confirming_without_a_valid_csrf_token_is_forbidden() {
         .await;
     let link = app.link_for("ian@example.com").await;
     let other = browser();
-    let page = other.get(&link).send().await.unwrap().text().await.unwrap();
+    let page = open_elsewhere(&app, &other, &link)
+        .await
+        .text()
+        .await
+        .unwrap();
     let token = input_value(&page, "token").unwrap();
     let foreign = browser();
-    let foreign_page = foreign
-        .get(&link)
-        .send()
+    let foreign_page = open_elsewhere(&app, &foreign, &link)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -723,12 +736,12 @@ async fn a_link_requested_cross_site_only_gets_the_confirmation_page() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let res = b
-        .get(&app.link_for("victim@example.com").await)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "a confirmation page, not a redirect");
+    let res = open_elsewhere(&app, &b, &app.link_for("victim@example.com").await).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "a confirmation page, not a redirect to the app"
+    );
     assert!(res.headers().get("location").is_none());
     assert_eq!(app.count("authorization_codes").await, 0);
 }

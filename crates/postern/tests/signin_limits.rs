@@ -165,13 +165,27 @@ async fn the_hosted_form_tells_a_throttled_person_when_to_try_again() {
         .submit_login(&browser(), &client, "page@example.com")
         .await;
     assert_eq!(res.status(), 429);
-    assert!(res.headers().get("retry-after").is_some());
+    let retry_after: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(res.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
     let page = html_unescape(&res.text().await.unwrap());
-    assert!(page.contains(TOO_MANY), "{page}");
+    // Retry-After in words, rounded up to whole minutes.
+    let minutes = (retry_after + 59) / 60;
+    let when = match minutes {
+        1 => "1 minute".to_owned(),
+        60 => "1 hour".to_owned(),
+        m => format!("{m} minutes"),
+    };
+    assert!(
+        page.contains(&format!("You can try again in {when}.")),
+        "{page}"
+    );
 }
 
 #[tokio::test]

@@ -5,8 +5,9 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 
 use crate::error::{AppError, Result};
-use crate::extract::Peer;
-use crate::pages::{self, DevMailPage, DevMessage};
+use crate::extract::{accept_language, Peer};
+use crate::i18n::{self, fill};
+use crate::pages::{self, Brand, DevMailPage, DevMessage};
 use crate::AppState;
 
 /// Whether a `Host` header names a loopback address (any port).
@@ -38,18 +39,15 @@ pub async fn dev_mail(
         Some(inbox) if state.config.dev_mail && client_loopback && loopback_host(&headers) => inbox,
         _ => return Err(AppError::NotFound),
     };
+    let t = i18n::negotiate(None, accept_language(&headers).as_deref(), "en");
     let messages = inbox
         .messages()
         .into_iter()
         .map(|m| DevMessage {
-            received_at: time::OffsetDateTime::from_unix_timestamp(m.received_at)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc2822)
-                        .ok()
-                })
-                .unwrap_or_default(),
-            to: m.to,
+            to_line: fill(
+                t.dev_to,
+                &[("email", &m.to), ("time", &t.date_time(m.received_at))],
+            ),
             subject: m.subject,
             text: m.text,
             link: m.link,
@@ -57,7 +55,8 @@ pub async fn dev_mail(
         })
         .collect();
     Ok(pages::render(&DevMailPage {
-        lang: "en",
+        t,
+        brand: Brand::default(),
         messages,
     }))
 }

@@ -13,9 +13,10 @@ use serde_json::Value;
 
 use crate::cookies;
 use crate::error::{AppError, Result};
-use crate::extract::{AppForm, AppQuery, ClientIp, UserAgent};
+use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, UserAgent};
+use crate::i18n;
 use crate::oidc::{self, LiveSession, TokenRequest};
-use crate::pages::{self, ChooserPage, ConsentPage, SignedOutPage};
+use crate::pages::{self, Brand, ChooserPage, ConsentPage, SignedOutPage};
 use crate::signin::{self, authorization_response, RawAuthParams};
 use crate::AppState;
 
@@ -70,11 +71,12 @@ pub struct AuthorizeParams {
 pub async fn authorize_get(
     state: State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
     ip: ClientIp,
     ua: UserAgent,
     AppQuery(params): AppQuery<AuthorizeParams>,
 ) -> Result<Response> {
-    authorize(state, jar, ip, ua, params, false).await
+    authorize(state, jar, &headers, ip, ua, params, false).await
 }
 
 /// OIDC Core §3.1.2.1: `POST /authorize` (form-encoded), also the account
@@ -82,11 +84,12 @@ pub async fn authorize_get(
 pub async fn authorize_post(
     state: State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
     ip: ClientIp,
     ua: UserAgent,
     AppForm(params): AppForm<AuthorizeParams>,
 ) -> Result<Response> {
-    authorize(state, jar, ip, ua, params, true).await
+    authorize(state, jar, &headers, ip, ua, params, true).await
 }
 
 struct Prompt {
@@ -122,6 +125,7 @@ fn parse_prompt(p: Option<&str>) -> Option<Prompt> {
 async fn authorize(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: &HeaderMap,
     ip: ClientIp,
     ua: UserAgent,
     p: AuthorizeParams,
@@ -217,6 +221,12 @@ async fn authorize(
         return Ok(Redirect::to(&url).into_response());
     };
 
+    // SPEC §3.3: `ui_locales`, then `Accept-Language`, then the app's default.
+    let t = i18n::negotiate(
+        params.ui_locales.as_deref(),
+        accept_language(headers).as_deref(),
+        &app.settings.locale,
+    );
     if prompt.select_account && !chose_account {
         let (jar, csrf_token) = cookies::csrf_token(&state, jar);
         let mut hidden = crate::routes::signin::hidden_fields(&params);
@@ -225,8 +235,8 @@ async fn authorize(
             hidden.push(("max_age", m.to_string()));
         }
         let page = ChooserPage {
-            lang: "en",
-            app_name: app.display_name().to_owned(),
+            t,
+            brand: Brand::of(&app),
             email: live.user.email.clone(),
             hidden,
             csrf_token,
@@ -258,10 +268,9 @@ async fn authorize(
         let login_id = pending_consent(&state, &app, &params, &live, ip, ua).await?;
         let (jar, csrf_token) = cookies::csrf_token(&state, jar);
         let page = ConsentPage {
-            lang: "en",
-            app_name: app.display_name().to_owned(),
-            logo_url: app.settings.branding.logo_url.clone(),
-            items: pages::scope_items(&params.scope),
+            t,
+            brand: Brand::of(&app),
+            items: pages::scope_items(t, &params.scope),
             login_id,
             csrf_token,
         };
@@ -351,9 +360,11 @@ async fn pending_consent(
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    // RFC 7235 §2.1: the scheme is case-insensitive.
     let t = h
-        .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))?;
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("bearer "))
+        .map(|_| &h[7..])?;
     Some(t.trim().to_owned())
 }
 
@@ -482,18 +493,20 @@ pub struct LogoutParams {
 pub async fn logout_get(
     state: State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
     AppQuery(p): AppQuery<LogoutParams>,
 ) -> Result<Response> {
-    logout(state, jar, p).await
+    logout(state, jar, &headers, p).await
 }
 
 /// `POST /logout`.
 pub async fn logout_post(
     state: State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
     AppForm(p): AppForm<LogoutParams>,
 ) -> Result<Response> {
-    logout(state, jar, p).await
+    logout(state, jar, &headers, p).await
 }
 
 /// RP-Initiated Logout 1.0: ends the browser's session at once (every
@@ -502,6 +515,7 @@ pub async fn logout_post(
 async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: &HeaderMap,
     p: LogoutParams,
 ) -> Result<Response> {
     let hint = match p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
@@ -570,7 +584,13 @@ async fn logout(
             }
             Ok((jar, Redirect::to(url.as_str())).into_response())
         }
-        None => Ok((jar, pages::render(&SignedOutPage { lang: "en" })).into_response()),
+        None => {
+            let page = SignedOutPage {
+                t: i18n::negotiate(None, accept_language(headers).as_deref(), "en"),
+                brand: Brand::default(),
+            };
+            Ok((jar, pages::render(&page)).into_response())
+        }
     }
 }
 

@@ -5,15 +5,22 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
+use postern_core::DevicePolicy;
 use postern_store::Queries;
 use serde::{Deserialize, Serialize};
 
 use crate::cookies;
 use crate::error::{AppError, Result, TokenProblem};
 use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent};
-use crate::pages::{self, CheckPage, ConfirmPage, ConsentPage, LoginPage};
-use crate::signin::{self, Decision, Next, RawAuthParams, Requester, SignedIn};
+use crate::i18n::{self, fill, Strings};
+use crate::pages::{
+    self, ApprovedPage, Brand, CheckPage, ConfirmMode, ConfirmPage, ConsentPage, LoginPage,
+};
+use crate::signin::{self, Decision, Next, RawAuthParams, RemoteStatus, Requester, SignedIn};
 use crate::AppState;
+
+/// How long "send again" waits after a link was sent (the page's countdown).
+pub const RESEND_AFTER: i64 = 30;
 
 /// Body of `POST /request-magic-link` (JSON or form).
 #[derive(Debug, Deserialize)]
@@ -160,6 +167,7 @@ pub fn hidden_fields(p: &signin::AuthParams) -> Vec<(&'static str, String)> {
 pub async fn login_page(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
     AppQuery(q): AppQuery<LoginQuery>,
 ) -> Result<Response> {
     require("client_id", &q.params.client_id)?;
@@ -170,8 +178,12 @@ pub async fn login_page(
         .filter(|h| h.len() <= 254 && !h.chars().any(char::is_control))
         .unwrap_or_default();
     let page = LoginPage {
-        lang: "en",
-        app_name: params.app.display_name().to_owned(),
+        t: i18n::negotiate(
+            params.ui_locales.as_deref(),
+            accept_language(&headers).as_deref(),
+            &params.app.settings.locale,
+        ),
+        brand: Brand::of(&params.app),
         csrf_token,
         hidden: hidden_fields(&params),
         email,
@@ -237,11 +249,23 @@ pub struct CheckQuery {
     pub id: Option<String>,
 }
 
+/// The language of the pages about a login request: the one it was made
+/// in (SPEC §3.3: `ui_locales`, then `Accept-Language`, then the app's
+/// default, negotiated when it was made).
+fn request_strings(req: &postern_store::LoginRequest, app_locale: &str) -> &'static Strings {
+    i18n::negotiate(Some(&req.locale), None, app_locale)
+}
+
 /// `GET /login/check`: "check your email" with code entry, for the browser
-/// that asked.
+/// that asked. Under `device_policy = remote` it shows the number to type
+/// on the other device, and once that device approved, the next GET
+/// continues the sign-in exactly like a click on the link.
 pub async fn check_page(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
     AppQuery(q): AppQuery<CheckQuery>,
 ) -> Result<Response> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
@@ -253,33 +277,70 @@ pub async fn check_page(
         return Err(unknown());
     }
     let retry = signin::retry_url(&state, &req);
+    let now = state.now();
     if req.consumed_at.is_some() {
         return Err(AppError::InvalidToken(TokenProblem::Used).with_retry(retry));
     }
-    if req.expires_at <= state.now() {
+    if req.expires_at <= now {
         return Err(AppError::InvalidToken(TokenProblem::Expired).with_retry(retry));
     }
     let app = conn.app(&req.client_id).await?.ok_or_else(unknown)?;
     drop(conn);
+    if req.approved_at.is_some() {
+        let who = requester(ip, ua, &headers, binding);
+        let signed_in = signin::continue_approved(&state, &app, &req, &who).await?;
+        return Ok(signed_in_response(&state, jar, signed_in));
+    }
+    let t = request_strings(&req, &app.settings.locale);
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let page = CheckPage {
-        lang: "en",
-        app_name: app.display_name().to_owned(),
+        t,
+        brand: Brand::of(&app),
         email: req.email.clone(),
         login_id: req.id.clone(),
         csrf_token,
-        expires_in: human_duration(req.expires_at - state.now()),
+        expires: fill(
+            t.check_expires,
+            &[("duration", &t.duration_down(req.expires_at - now))],
+        ),
+        resend_wait: (req.created_at + RESEND_AFTER - now).clamp(0, RESEND_AFTER),
+        another_address: retry,
+        remote_number: req.remote_number.clone(),
+        status_url: format!("/login/status?id={}", req.id),
     };
     Ok((jar, pages::render(&page)).into_response())
 }
 
-fn human_duration(seconds: i64) -> String {
-    let minutes = (seconds.max(0) + 59) / 60;
-    match minutes {
-        0 | 1 => "1 minute".to_owned(),
-        m if m < 120 => format!("{m} minutes"),
-        m => format!("{} hours", m / 60),
+/// Answer of `GET /login/status`.
+#[derive(Debug, Serialize)]
+pub struct StatusBody {
+    /// `pending`, `approved` or `dead`.
+    pub status: &'static str,
+}
+
+/// `GET /login/status?id=…`: where a `remote` request stands, polled by the
+/// asking page's script. Only the asking browser (its binding cookie) gets
+/// an answer; any other gets the same 404 as an unknown id.
+pub async fn login_status(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppQuery(q): AppQuery<CheckQuery>,
+) -> Result<Json<StatusBody>> {
+    let id = q.id.filter(|i| i.len() <= 64).ok_or(AppError::NotFound)?;
+    let req = state
+        .store
+        .conn()
+        .await?
+        .login_request(&id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let binding = cookies::get(&state, &jar, cookies::BINDING);
+    if !signin::is_asking_browser(&state, &req, binding.as_deref()) {
+        return Err(AppError::NotFound);
     }
+    Ok(Json(StatusBody {
+        status: RemoteStatus::of(&req, state.now()).as_str(),
+    }))
 }
 
 /// Form of `POST /login/code` and `POST /login/resend`.
@@ -363,7 +424,17 @@ pub async fn resend(
         &requester(ip, ua, &headers, binding),
     )
     .await
-    .map_err(|e| e.with_retry(retry))?;
+    .map_err(|e| {
+        let lang = i18n::strings(&req.locale).lang;
+        match e {
+            // The earlier link still works: the way forward is back to it.
+            AppError::TooManyRequests { .. } => {
+                e.with_retry(format!("/login/check?id={}", req.id))
+            }
+            other => other.with_retry(retry),
+        }
+        .in_language(lang)
+    })?;
     Ok(Redirect::to(&format!("/login/check?id={}", sent.login_id)).into_response())
 }
 
@@ -376,6 +447,11 @@ pub struct VerifyQuery {
 
 /// SPEC §3.1 `GET /verify-email`: consumes at once in the asking browser;
 /// elsewhere shows a confirmation page and consumes nothing.
+///
+/// Another browser first gets the token moved out of the address bar
+/// (history, screenshots, a shared screen): a short-lived cookie scoped to
+/// this path takes it, and a 303 to the bare `/verify-email` renders the
+/// page from that cookie.
 pub async fn verify_get(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -384,74 +460,71 @@ pub async fn verify_get(
     ua: UserAgent,
     AppQuery(q): AppQuery<VerifyQuery>,
 ) -> Result<Response> {
-    let token = q.token.unwrap_or_default();
+    let from_query = q.token.is_some();
+    let token = match q.token {
+        Some(t) => t,
+        None => cookies::link_token(&state, &jar)
+            .ok_or(AppError::InvalidToken(TokenProblem::Missing))?,
+    };
     let opened = signin::open_link(&state, &token, ip.0).await?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     if signin::is_asking_browser(&state, &opened.request, binding.as_deref()) {
         let who = requester(ip, ua, &headers, binding);
         let signed_in = signin::consume_link(&state, &opened, &who).await?;
+        let jar = forget_link(&state, jar, from_query);
         return Ok(signed_in_response(&state, jar, signed_in));
     }
+    if from_query {
+        let ttl = opened.request.expires_at - state.now();
+        let jar = jar.add(cookies::link_cookie(&state, token, ttl));
+        return Ok((jar, Redirect::to(cookies::LINK_PATH)).into_response());
+    }
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-    Ok((jar, confirm_page(&opened, token, csrf_token, false)).into_response())
+    let mode = match opened.app.settings.device_policy {
+        // SPEC §3.1: under `same_browser` too the page holds the form; its
+        // POST is what says to use the code on the asking device.
+        DevicePolicy::Any | DevicePolicy::SameBrowser => ConfirmMode::Continue,
+        // A request made where no page could show the number (a cross-site
+        // JSON request) cannot be approved: use the code there instead.
+        DevicePolicy::Remote if opened.request.remote_number.is_some() => ConfirmMode::Remote,
+        DevicePolicy::Remote => ConfirmMode::SameBrowser,
+    };
+    Ok((jar, confirm_page(&opened, token, csrf_token, mode)).into_response())
+}
+
+/// Removes the link cookie once it has served (it was not set when the
+/// token came in the query).
+fn forget_link(state: &AppState, jar: CookieJar, from_query: bool) -> CookieJar {
+    if from_query {
+        jar
+    } else {
+        jar.add(cookies::link_cookie(state, String::new(), 0))
+    }
 }
 
 fn confirm_page(
     opened: &signin::OpenedLink,
     token: String,
     csrf_token: String,
-    same_browser_only: bool,
+    mode: ConfirmMode,
 ) -> Response {
     let req = &opened.request;
-    let asked_at = time::OffsetDateTime::from_unix_timestamp(req.created_at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc2822)
-                .ok()
-        })
-        .unwrap_or_default();
+    let t = request_strings(req, &opened.app.settings.locale);
     pages::render(&ConfirmPage {
-        lang: "en",
-        app_name: opened.app.display_name().to_owned(),
+        t,
+        brand: Brand::of(&opened.app),
         email: req.email.clone(),
-        asked_from: describe_browser(req.user_agent.as_deref()),
-        asked_at,
-        same_browser_only,
+        asked_from: t.describe_browser(req.user_agent.as_deref()),
+        asked_at: t.date_time(req.created_at),
+        mode,
         csrf_token,
-        token,
+        // Only a page with a form carries the token.
+        token: if mode == ConfirmMode::SameBrowser {
+            String::new()
+        } else {
+            token
+        },
     })
-}
-
-/// "Firefox on Linux"-style description of a user agent, for people.
-pub fn describe_browser(ua: Option<&str>) -> String {
-    let ua = ua.unwrap_or("");
-    let browser = [
-        ("Edg/", "Edge"),
-        ("OPR/", "Opera"),
-        ("Firefox/", "Firefox"),
-        ("Chrome/", "Chrome"),
-        ("Safari/", "Safari"),
-        ("curl/", "curl"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name)
-    .unwrap_or("a browser");
-    let os = [
-        ("Android", "Android"),
-        ("iPhone", "iPhone"),
-        ("iPad", "iPad"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    match os {
-        Some(os) => format!("{browser} on {os}"),
-        None => browser.to_owned(),
-    }
 }
 
 /// Form of `POST /verify-email`.
@@ -459,12 +532,17 @@ pub fn describe_browser(ua: Option<&str>) -> String {
 pub struct VerifyForm {
     /// CSRF token.
     pub csrf_token: Option<String>,
-    /// The `pml_` token.
+    /// The `pml_` token (else the link cookie's).
     pub token: Option<String>,
+    /// `device_policy = remote`: the number the asking device shows.
+    pub number: Option<String>,
 }
 
 /// SPEC §3.1 `POST /verify-email`: the confirmation page's button. What it
-/// does follows the app's `device_policy`.
+/// does follows the app's `device_policy`: `any` consumes and continues in
+/// this browser; `same_browser` says to use the code on the asking device;
+/// `remote` approves the asking browser's request when the number is right
+/// (and signs in nobody here).
 pub async fn verify_post(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -476,25 +554,38 @@ pub async fn verify_post(
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
         return Err(AppError::Csrf);
     }
-    let token = form.token.unwrap_or_default();
+    let token = form
+        .token
+        .filter(|t| !t.is_empty())
+        .or_else(|| cookies::link_token(&state, &jar))
+        .unwrap_or_default();
     let opened = signin::open_link(&state, &token, ip.0).await?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     let asking = signin::is_asking_browser(&state, &opened.request, binding.as_deref());
-    use postern_core::DevicePolicy;
-    match opened.app.settings.device_policy {
-        DevicePolicy::Any => {}
-        // `remote` approval arrives with the browser-experience work; until
-        // then it is as strict as `same_browser`.
-        DevicePolicy::SameBrowser | DevicePolicy::Remote if asking => {}
-        DevicePolicy::SameBrowser | DevicePolicy::Remote => {
+    let policy = opened.app.settings.device_policy;
+    if !asking && policy == DevicePolicy::Remote && opened.request.remote_number.is_some() {
+        let Some(number) = form.number.filter(|n| !n.trim().is_empty()) else {
             let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-            return Ok(
-                (jar, confirm_page(&opened, String::new(), csrf_token, true)).into_response(),
-            );
-        }
+            let page = confirm_page(&opened, token, csrf_token, ConfirmMode::Remote);
+            return Ok((jar, page).into_response());
+        };
+        let who = requester(ip, ua, &headers, binding);
+        signin::approve_remote(&state, &opened, &number, &who).await?;
+        let page = ApprovedPage {
+            t: request_strings(&opened.request, &opened.app.settings.locale),
+            brand: Brand::of(&opened.app),
+        };
+        let jar = forget_link(&state, jar, false);
+        return Ok((jar, pages::render(&page)).into_response());
+    }
+    if !asking && policy != DevicePolicy::Any {
+        let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+        let page = confirm_page(&opened, String::new(), csrf_token, ConfirmMode::SameBrowser);
+        return Ok((jar, page).into_response());
     }
     let who = requester(ip, ua, &headers, binding);
     let signed_in = signin::consume_link(&state, &opened, &who).await?;
+    let jar = forget_link(&state, jar, false);
     Ok(signed_in_response(&state, jar, signed_in))
 }
 
@@ -512,13 +603,14 @@ fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Response
             login_id,
             app,
             scope,
+            locale,
         } => {
             let (jar, csrf_token) = cookies::csrf_token(state, jar);
+            let t = i18n::negotiate(Some(&locale), None, &app.settings.locale);
             let page = ConsentPage {
-                lang: "en",
-                app_name: app.display_name().to_owned(),
-                logo_url: app.settings.branding.logo_url.clone(),
-                items: pages::scope_items(&scope),
+                t,
+                brand: Brand::of(&app),
+                items: pages::scope_items(t, &scope),
                 login_id,
                 csrf_token,
             };

@@ -22,6 +22,9 @@ pub use flows::*;
 mod oidc;
 #[allow(unused_imports)]
 pub use oidc::*;
+mod browser;
+#[allow(unused_imports)]
+pub use browser::*;
 
 /// The master key every test server uses.
 pub const MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -94,7 +97,10 @@ pub async fn spawn_app() -> TestApp {
 /// A test server with extra `POSTERN_*` settings.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let db = TestDb::new().await;
-    let base = [("POSTERN_BIND", "127.0.0.1:0"), ("POSTERN_PUBLIC_URL", PUBLIC_URL)];
+    let base = [
+        ("POSTERN_BIND", "127.0.0.1:0"),
+        ("POSTERN_PUBLIC_URL", PUBLIC_URL),
+    ];
     spawn(db, &base, extra)
         .await
         .expect("build the application")

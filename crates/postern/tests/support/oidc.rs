@@ -86,11 +86,20 @@ impl RelyingParty {
     }
 
     /// The same without a PKCE challenge.
-    pub fn auth_request_without_pkce(&self, scopes: &[&str], extra: &[(&str, &str)]) -> AuthRequest {
+    pub fn auth_request_without_pkce(
+        &self,
+        scopes: &[&str],
+        extra: &[(&str, &str)],
+    ) -> AuthRequest {
         self.build_auth_request(scopes, extra, false)
     }
 
-    fn build_auth_request(&self, scopes: &[&str], extra: &[(&str, &str)], pkce: bool) -> AuthRequest {
+    fn build_auth_request(
+        &self,
+        scopes: &[&str],
+        extra: &[(&str, &str)],
+        pkce: bool,
+    ) -> AuthRequest {
         let mut req = self.oidc.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
@@ -120,7 +129,11 @@ impl RelyingParty {
 
     /// Exchanges `code` with the library (client authentication as
     /// registered, the verifier when there is one).
-    pub async fn exchange(&self, code: &str, verifier: Option<PkceCodeVerifier>) -> CoreTokenResponse {
+    pub async fn exchange(
+        &self,
+        code: &str,
+        verifier: Option<PkceCodeVerifier>,
+    ) -> CoreTokenResponse {
         let mut req = self
             .oidc
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -240,7 +253,13 @@ impl TestApp {
     /// Fills the `/login` form that `login_url` shows for `email`, then
     /// proves the address with `proof` in the same browser. Returns the
     /// answer that ends the sign-in: a 303 to the app or the consent page.
-    pub async fn sign_in_at(&self, b: &Client, login_url: &str, email: &str, proof: Proof) -> Response {
+    pub async fn sign_in_at(
+        &self,
+        b: &Client,
+        login_url: &str,
+        email: &str,
+        proof: Proof,
+    ) -> Response {
         let page = b.get(login_url).send().await.unwrap();
         assert_eq!(page.status(), 200, "GET {login_url}");
         let page = page.text().await.unwrap();
@@ -252,7 +271,12 @@ impl TestApp {
         form.push(("email".to_owned(), email.to_owned()));
         let before = self.inbox();
         let res = b.post(self.url("/login")).form(&form).send().await.unwrap();
-        assert_eq!(res.status(), 303, "POST /login: {}", res.text().await.unwrap());
+        assert_eq!(
+            res.status(),
+            303,
+            "POST /login: {}",
+            res.text().await.unwrap()
+        );
         let check = location(&res);
         let sent: Email = self.new_email_to(&before, email).await;
         match proof {
@@ -344,10 +368,15 @@ impl TestApp {
             q.push(("code_challenge", c));
             q.push(("code_challenge_method", "S256"));
         }
-        let url = self.url(&format!("/authorize?{}", serde_urlencoded::to_string(&q).unwrap()));
+        let url = self.url(&format!(
+            "/authorize?{}",
+            serde_urlencoded::to_string(&q).unwrap()
+        ));
         let res = self.authorize(&b, &url).await;
         assert_eq!(res.status(), 303, "GET /authorize");
-        let res = self.sign_in_at(&b, &location(&res), email, Proof::Link).await;
+        let res = self
+            .sign_in_at(&b, &location(&res), email, Proof::Link)
+            .await;
         assert_eq!(res.status(), 303, "sign-in ends at the app");
         let params = location_params(&res);
         (b, params.get("code").expect("a code").clone())
@@ -366,7 +395,12 @@ impl TestApp {
     }
 
     /// `POST /token` with `authorization_code` for `code`.
-    pub async fn exchange_raw(&self, app: &TestClient, code: &str, verifier: Option<&str>) -> Response {
+    pub async fn exchange_raw(
+        &self,
+        app: &TestClient,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> Response {
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -382,7 +416,10 @@ impl TestApp {
     pub async fn refresh_raw(&self, app: &TestClient, refresh_token: &str) -> Response {
         self.token(
             app,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
         )
         .await
     }
@@ -413,17 +450,25 @@ impl TestApp {
 /// (RFC 6749 §2.3.1).
 pub fn basic(client_id: &str, secret: &str) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!("Basic {}", b64_standard(format!("{}:{}", enc(client_id), enc(secret)).as_bytes()))
+    format!(
+        "Basic {}",
+        b64_standard(format!("{}:{}", enc(client_id), enc(secret)).as_bytes())
+    )
 }
 
 // ---- JWT pieces ----------------------------------------------------------------
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn b64_standard(bytes: &[u8]) -> String {
+/// base64 with padding (RFC 4648 §4), as in `Authorization: Basic`.
+pub fn b64_standard(bytes: &[u8]) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -1,0 +1,449 @@
+//! Every user-visible string of the hosted pages, one catalogue per language
+//! (SPEC §3.3: English, German and French at least).
+//!
+//! A catalogue is a `const` [`Strings`]: a key missing from one language is
+//! a compile error. Adding a language is one file plus one arm in
+//! [`catalogue`] (and its tag in `postern_core::locale::SUPPORTED`).
+//! Placeholders are `{app}`, `{email}`, `{n}`, `{duration}`, `{browser}`,
+//! `{os}`, `{day}`, `{month}`, `{year}`, `{time}` and `{reference}`,
+//! substituted in one pass by [`fill`] (the emails' filler), so a value that
+//! itself contains `{app}` is never expanded again. `{s}` in
+//! [`Strings::resend_countdown`] is left for `/static/postern.js`.
+
+mod de;
+mod en;
+mod fr;
+
+pub use postern_mail::i18n::fill;
+
+/// The strings of one language.
+#[derive(Debug)]
+pub struct Strings {
+    /// BCP 47 primary language tag of this catalogue (`"en"`), the pages'
+    /// `<html lang>`.
+    pub lang: &'static str,
+    /// Footer of every page.
+    pub footer: &'static str,
+
+    // ---- words used in sentences ---------------------------------------
+    /// "1 minute".
+    pub one_minute: &'static str,
+    /// "{n} minutes".
+    pub minutes: &'static str,
+    /// "1 hour".
+    pub one_hour: &'static str,
+    /// "{n} hours".
+    pub hours: &'static str,
+    /// Month names, January first.
+    pub months: [&'static str; 12],
+    /// A moment: "{day} {month} {year}, {time} UTC".
+    pub date_time: &'static str,
+    /// "{browser} on {os}".
+    pub browser_on_os: &'static str,
+    /// When the user agent says nothing we recognise.
+    pub unknown_browser: &'static str,
+
+    // ---- /login --------------------------------------------------------
+    /// Title and heading: "Sign in to {app}".
+    pub login_title: &'static str,
+    /// Below the heading.
+    pub login_intro: &'static str,
+    /// Label of the address field.
+    pub email_label: &'static str,
+    /// The form's button.
+    pub login_button: &'static str,
+
+    // ---- check your email ----------------------------------------------
+    /// Title and heading.
+    pub check_title: &'static str,
+    /// Above the address: "We sent a sign-in link for {app} to".
+    pub check_sent: &'static str,
+    /// How to go on.
+    pub check_how: &'static str,
+    /// Label of the code field.
+    pub code_label: &'static str,
+    /// The code form's button.
+    pub code_button: &'static str,
+    /// "The link and the code expire in {duration}."
+    pub check_expires: &'static str,
+    /// `device_policy = remote`: heading above the number.
+    pub remote_title: &'static str,
+    /// `device_policy = remote`: what the number is for.
+    pub remote_how: &'static str,
+    /// `device_policy = remote`: this page goes on by itself.
+    pub remote_waiting: &'static str,
+    /// Heading of the help when nothing arrives.
+    pub help_title: &'static str,
+    /// Mail takes a moment.
+    pub help_wait: &'static str,
+    /// Spam folder.
+    pub help_spam: &'static str,
+    /// Check the address.
+    pub help_address: &'static str,
+    /// Link to `/login` to type another address.
+    pub use_another_address: &'static str,
+    /// Above "Send again".
+    pub resend_intro: &'static str,
+    /// The "send again" button.
+    pub resend_button: &'static str,
+    /// The button while its countdown runs: "{s}" is filled by the script.
+    pub resend_countdown: &'static str,
+
+    // ---- the link opened in another browser ----------------------------
+    /// Title and heading: "Sign in to {app}?".
+    pub confirm_title: &'static str,
+    /// Below the heading.
+    pub confirm_intro: &'static str,
+    /// Label: the address signing in.
+    pub label_account: &'static str,
+    /// Label: the app.
+    pub label_app: &'static str,
+    /// Label: the asking browser.
+    pub label_from: &'static str,
+    /// Label: when it asked.
+    pub label_when: &'static str,
+    /// Above the button.
+    pub confirm_if_you: &'static str,
+    /// The button: "Continue to {app}".
+    pub confirm_button: &'static str,
+    /// Below the button.
+    pub confirm_not_you: &'static str,
+    /// `device_policy = same_browser`: use the code on the asking device.
+    pub same_browser_text: &'static str,
+    /// `device_policy = remote`: type the number from the asking device.
+    pub remote_confirm_text: &'static str,
+    /// Label of the number field.
+    pub remote_number_label: &'static str,
+    /// The number form's button.
+    pub remote_confirm_button: &'static str,
+    /// After a right number: heading.
+    pub approved_title: &'static str,
+    /// After a right number: go back to the asking device.
+    pub approved_text: &'static str,
+
+    // ---- consent -------------------------------------------------------
+    /// Title and heading: "Allow {app} to know who you are?".
+    pub consent_title: &'static str,
+    /// Above the list: "{app} will see:".
+    pub consent_will_see: &'static str,
+    /// Scope `openid`.
+    pub scope_openid: &'static str,
+    /// Scope `email`.
+    pub scope_email: &'static str,
+    /// Scope `profile`.
+    pub scope_profile: &'static str,
+    /// Scope `offline_access`.
+    pub scope_offline: &'static str,
+    /// "Allow".
+    pub allow: &'static str,
+    /// "Deny".
+    pub deny: &'static str,
+
+    // ---- account chooser -----------------------------------------------
+    /// Title and heading.
+    pub chooser_title: &'static str,
+    /// Below the heading: "to continue to {app}".
+    pub chooser_to: &'static str,
+    /// The button: "Continue as {email}".
+    pub continue_as: &'static str,
+    /// Link to `/login`.
+    pub use_another_account: &'static str,
+
+    // ---- signed out ----------------------------------------------------
+    /// Title and heading.
+    pub signed_out_title: &'static str,
+    /// Below the heading.
+    pub signed_out_text: &'static str,
+
+    // ---- errors --------------------------------------------------------
+    /// Expired link: heading.
+    pub expired_title: &'static str,
+    /// Expired link: what to do.
+    pub expired_text: &'static str,
+    /// Used link: heading.
+    pub used_title: &'static str,
+    /// Used link: what to do.
+    pub used_text: &'static str,
+    /// Unknown link: heading.
+    pub unknown_title: &'static str,
+    /// Unknown link: what to do.
+    pub unknown_text: &'static str,
+    /// `/verify-email` without a link (no cookie): heading.
+    pub no_link_title: &'static str,
+    /// `/verify-email` without a link: what to do.
+    pub no_link_text: &'static str,
+    /// Wrong remote number: heading.
+    pub wrong_number_title: &'static str,
+    /// Wrong remote number: the sign-in was stopped.
+    pub wrong_number_text: &'static str,
+    /// Wrong code: heading.
+    pub invalid_code_title: &'static str,
+    /// Wrong code: what to do.
+    pub invalid_code_text: &'static str,
+    /// Rate limited: heading.
+    pub rate_title: &'static str,
+    /// Rate limited, with `Retry-After`: "… in {duration}."
+    pub rate_text: &'static str,
+    /// Rate limited, without `Retry-After`.
+    pub rate_text_later: &'static str,
+    /// Expired CSRF token: heading.
+    pub csrf_title: &'static str,
+    /// Expired CSRF token: what to do.
+    pub csrf_text: &'static str,
+    /// 404: heading.
+    pub not_found_title: &'static str,
+    /// 404: text.
+    pub not_found_text: &'static str,
+    /// Other 4xx: heading.
+    pub bad_request_title: &'static str,
+    /// Other 4xx: text (the English detail follows, marked `lang="en"`).
+    pub bad_request_text: &'static str,
+    /// 5xx: heading.
+    pub server_title: &'static str,
+    /// 5xx: text.
+    pub server_text: &'static str,
+    /// "Reference: {reference}".
+    pub reference: &'static str,
+    /// Way forward: a new link for the same destination.
+    pub send_new_link: &'static str,
+    /// Way forward: back to the code entry.
+    pub try_again: &'static str,
+    /// Way forward: `/login` again.
+    pub start_again: &'static str,
+    /// Way forward: the page before.
+    pub go_back: &'static str,
+
+    // ---- /_dev/mail ----------------------------------------------------
+    /// Title and heading.
+    pub dev_title: &'static str,
+    /// What this page is.
+    pub dev_intro: &'static str,
+    /// No mail yet.
+    pub dev_empty: &'static str,
+    /// "To {email} · {time}".
+    pub dev_to: &'static str,
+    /// The link's button.
+    pub dev_open_link: &'static str,
+    /// Before the code.
+    pub dev_code: &'static str,
+    /// Summary of the text part.
+    pub dev_text: &'static str,
+}
+
+/// The catalogue for a primary language tag (`"de"`), if Postern speaks it.
+pub fn catalogue(lang: &str) -> Option<&'static Strings> {
+    match lang {
+        "en" => Some(&en::STRINGS),
+        "de" => Some(&de::STRINGS),
+        "fr" => Some(&fr::STRINGS),
+        _ => None,
+    }
+}
+
+/// The catalogue for a language tag, English when unsupported.
+pub fn strings(lang: &str) -> &'static Strings {
+    let primary = lang.split(['-', '_']).next().unwrap_or("");
+    catalogue(&primary.to_ascii_lowercase()).unwrap_or(&en::STRINGS)
+}
+
+/// SPEC §3.3: `ui_locales`, then `Accept-Language`, then the app's default.
+pub fn negotiate(
+    ui_locales: Option<&str>,
+    accept_language: Option<&str>,
+    app_default: &str,
+) -> &'static Strings {
+    strings(postern_core::locale::negotiate(
+        ui_locales,
+        accept_language,
+        app_default,
+    ))
+}
+
+impl Strings {
+    /// `template` with `{app}` filled in.
+    pub fn with_app(&self, template: &str, app: &str) -> String {
+        fill(template, &[("app", app)])
+    }
+
+    /// A time span in words, rounded up to whole minutes (never promising
+    /// less waiting than there is): "1 minute", "12 minutes", "2 hours".
+    /// Whole hours from two hours on are said in hours.
+    pub fn duration_up(&self, seconds: i64) -> String {
+        self.duration_minutes((seconds.max(1) + 59) / 60)
+    }
+
+    /// A time span in words, rounded down to whole minutes (never promising
+    /// more time than there is), at least one minute.
+    pub fn duration_down(&self, seconds: i64) -> String {
+        self.duration_minutes((seconds / 60).max(1))
+    }
+
+    fn duration_minutes(&self, minutes: i64) -> String {
+        let (one, many, n) = if minutes >= 60 && minutes % 60 == 0 {
+            (self.one_hour, self.hours, minutes / 60)
+        } else if minutes >= 120 {
+            // Past two hours, minutes are noise: round up to the next hour.
+            (self.one_hour, self.hours, (minutes + 59) / 60)
+        } else {
+            (self.one_minute, self.minutes, minutes)
+        };
+        if n == 1 {
+            one.to_owned()
+        } else {
+            fill(many, &[("n", &n.to_string())])
+        }
+    }
+
+    /// A unix time as people read it, in UTC: "14 March 2025, 09:05 UTC".
+    pub fn date_time(&self, unix: i64) -> String {
+        let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+            return String::new();
+        };
+        let month = self.months[usize::from(u8::from(t.month())) - 1];
+        fill(
+            self.date_time,
+            &[
+                ("day", &t.day().to_string()),
+                ("month", month),
+                ("year", &t.year().to_string()),
+                ("time", &format!("{:02}:{:02}", t.hour(), t.minute())),
+            ],
+        )
+    }
+
+    /// "Firefox on Linux"-style description of a user agent, for people.
+    pub fn describe_browser(&self, user_agent: Option<&str>) -> String {
+        let ua = user_agent.unwrap_or("");
+        let browser = [
+            ("Edg/", "Edge"),
+            ("OPR/", "Opera"),
+            ("Firefox/", "Firefox"),
+            ("Chrome/", "Chrome"),
+            ("Safari/", "Safari"),
+            ("curl/", "curl"),
+        ]
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+        let os = [
+            ("Android", "Android"),
+            ("iPhone", "iPhone"),
+            ("iPad", "iPad"),
+            ("Windows", "Windows"),
+            ("Mac OS X", "macOS"),
+            ("Linux", "Linux"),
+        ]
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+        match (browser, os) {
+            (Some(b), Some(os)) => fill(self.browser_on_os, &[("browser", b), ("os", os)]),
+            (Some(b), None) => b.to_owned(),
+            (None, Some(os)) => fill(
+                self.browser_on_os,
+                &[("browser", self.unknown_browser), ("os", os)],
+            ),
+            (None, None) => self.unknown_browser.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_language_has_a_catalogue_named_after_it() {
+        for lang in postern_core::locale::SUPPORTED {
+            let s = catalogue(lang).unwrap_or_else(|| panic!("no catalogue for {lang}"));
+            assert_eq!(s.lang, *lang);
+        }
+        assert_eq!(strings("de-CH").lang, "de");
+        assert_eq!(strings("es").lang, "en");
+    }
+
+    #[test]
+    fn the_placeholders_each_string_needs_are_there_in_every_language() {
+        for lang in postern_core::locale::SUPPORTED {
+            let s = strings(lang);
+            let cases: &[(&str, &str, &[&str])] = &[
+                ("login_title", s.login_title, &["{app}"]),
+                ("check_sent", s.check_sent, &["{app}"]),
+                ("check_expires", s.check_expires, &["{duration}"]),
+                ("confirm_title", s.confirm_title, &["{app}"]),
+                ("confirm_button", s.confirm_button, &["{app}"]),
+                ("same_browser_text", s.same_browser_text, &["{app}"]),
+                ("approved_text", s.approved_text, &["{app}"]),
+                ("consent_title", s.consent_title, &["{app}"]),
+                ("consent_will_see", s.consent_will_see, &["{app}"]),
+                ("chooser_to", s.chooser_to, &["{app}"]),
+                ("continue_as", s.continue_as, &["{email}"]),
+                ("rate_text", s.rate_text, &["{duration}"]),
+                ("reference", s.reference, &["{reference}"]),
+                ("resend_countdown", s.resend_countdown, &["{s}"]),
+                ("minutes", s.minutes, &["{n}"]),
+                ("hours", s.hours, &["{n}"]),
+                ("browser_on_os", s.browser_on_os, &["{browser}", "{os}"]),
+                (
+                    "date_time",
+                    s.date_time,
+                    &["{day}", "{month}", "{year}", "{time}"],
+                ),
+                ("dev_to", s.dev_to, &["{email}", "{time}"]),
+            ];
+            for (key, text, needs) in cases {
+                for n in *needs {
+                    assert!(text.contains(n), "{lang}.{key} lacks {n}: {text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn durations_read_naturally_and_round_the_safe_way() {
+        let en = strings("en");
+        let up = [
+            (1, "1 minute"),
+            (60, "1 minute"),
+            (61, "2 minutes"),
+            (720, "12 minutes"),
+            (3600, "1 hour"),
+            (3601, "61 minutes"),
+            (7200, "2 hours"),
+            (7201, "3 hours"),
+        ];
+        for (secs, want) in up {
+            assert_eq!(en.duration_up(secs), want, "up {secs} s");
+        }
+        assert_eq!(en.duration_down(899), "14 minutes");
+        assert_eq!(en.duration_down(0), "1 minute");
+        assert_eq!(strings("de").duration_up(7200), "2 Stunden");
+        assert_eq!(strings("fr").duration_up(1), "1 minute");
+    }
+
+    #[test]
+    fn dates_and_browsers_are_said_in_the_page_language() {
+        // 2025-03-14 09:05:00 UTC.
+        let t = 1_741_943_100;
+        assert_eq!(strings("en").date_time(t), "14 March 2025, 09:05 UTC");
+        assert_eq!(strings("de").date_time(t), "14. März 2025, 09:05 UTC");
+        assert_eq!(strings("fr").date_time(t), "14 mars 2025 à 09:05 UTC");
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(
+            strings("en").describe_browser(Some(firefox)),
+            "Firefox on Linux"
+        );
+        assert_eq!(
+            strings("de").describe_browser(Some(firefox)),
+            "Firefox unter Linux"
+        );
+        assert_eq!(
+            strings("fr").describe_browser(Some(firefox)),
+            "Firefox sous Linux"
+        );
+        assert_eq!(
+            strings("en").describe_browser(None),
+            "an unknown browser"
+        );
+    }
+}

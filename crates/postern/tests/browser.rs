@@ -1,0 +1,478 @@
+//! End-to-end tests in a real headless Chromium over WebDriver (SPEC §3.1,
+//! §3.2, §3.3): an app's sign-in from `/authorize` through the hosted
+//! pages, the emailed link and code, another browser, the error pages'
+//! ways forward, sign-out, cookie attributes and CSRF; plus screenshots of
+//! every page (`POSTERN_SCREENSHOTS=1` writes them to `docs/screenshots/`).
+//!
+//! Each test starts its own chromedriver and Chromium (support/browser.rs).
+//! Without chromedriver they fail; `POSTERN_SKIP_BROWSER_TESTS=1` skips them.
+
+mod support;
+
+use postern_core::{AppSettings, DevicePolicy};
+use support::*;
+
+const EMAIL: &str = "ada@example.com";
+
+/// A server whose public URL is its real address (links and redirects work
+/// in the browser), an app registered with `change` whose redirect URI is a
+/// live [`Callback`], and that callback.
+async fn setup(change: impl FnOnce(&mut AppSettings)) -> (TestApp, TestClient, Callback) {
+    let app = spawn_oidc_app_with(&[]).await;
+    let callback = Callback::start().await;
+    let uri = callback.redirect_uri.clone();
+    let client = app
+        .create_app(move |s| {
+            s.redirect_uris = vec![uri];
+            change(s);
+        })
+        .await;
+    (app, client, callback)
+}
+
+/// The ID token's claims from a token response.
+fn id_claims(tokens: &serde_json::Value) -> serde_json::Value {
+    jwt_claims(tokens["id_token"].as_str().expect("an id_token"))
+}
+
+// ---- the whole sign-in ----------------------------------------------------------
+
+#[tokio::test]
+async fn a_third_party_app_signs_in_from_authorize_through_the_emailed_link_and_consent() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, callback) = setup(|s| s.first_party = false).await;
+    let b = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+
+    app.start_authorization(&b, &auth).await;
+    let sent = app.sign_in_through_login(&b, EMAIL).await;
+    assert!(
+        b.has("form[action=\"/login/code\"] input[name=code]").await,
+        "check your email offers code entry"
+    );
+    app.open_link(&b, &sent).await;
+    assert!(
+        b.has("form[action=\"/consent\"]").await,
+        "a third-party app asks for consent:\n{}",
+        b.text().await
+    );
+    app.allow(&b).await;
+    let tokens = app.expect_back_at_app(&b, &client, &auth).await;
+
+    let claims = id_claims(&tokens);
+    assert_eq!(claims["email"], EMAIL);
+    assert_eq!(claims["nonce"], auth.nonce.as_str());
+    assert_eq!(claims["amr"], serde_json::json!(["email"]));
+    assert!(
+        callback
+            .hits()
+            .iter()
+            .any(|h| h.starts_with("/callback?code=")),
+        "the app's server saw the redirect: {:?}",
+        callback.hits()
+    );
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn the_code_typed_on_the_check_page_signs_in_too() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|s| s.first_party = false).await;
+    let b = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+
+    app.start_authorization(&b, &auth).await;
+    let sent = app.sign_in_through_login(&b, EMAIL).await;
+    app.type_code(&b, &sent).await;
+    assert!(
+        b.has("form[action=\"/consent\"]").await,
+        "the code leads to consent:\n{}",
+        b.text().await
+    );
+    app.allow(&b).await;
+    let tokens = app.expect_back_at_app(&b, &client, &auth).await;
+    assert_eq!(id_claims(&tokens)["amr"], serde_json::json!(["otp"]));
+    b.quit().await;
+}
+
+// ---- another browser ---------------------------------------------------------------
+
+#[tokio::test]
+async fn another_browser_confirms_the_link_and_is_signed_in_there() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|s| s.device_policy = DevicePolicy::Any).await;
+    let asking = Browser::launch().await;
+    let other = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+
+    app.start_authorization(&asking, &auth).await;
+    let sent = app.sign_in_through_login(&asking, EMAIL).await;
+    app.open_link(&other, &sent).await;
+    assert!(
+        other.has("form[action=\"/verify-email\"]").await,
+        "another browser gets the confirmation page:\n{}",
+        other.text().await
+    );
+    assert_eq!(other.status().await, 200);
+    app.confirm(&other).await;
+    app.expect_back_at_app(&other, &client, &auth).await;
+
+    // Signed in there: the next authorization needs no email.
+    let again = app.authorization(&client, &[]);
+    other.goto(&again.url).await;
+    app.expect_back_at_app(&other, &client, &again).await;
+    asking.quit().await;
+    other.quit().await;
+}
+
+#[tokio::test]
+async fn under_same_browser_another_browser_is_told_to_use_the_code() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|s| s.device_policy = DevicePolicy::SameBrowser).await;
+    let asking = Browser::launch().await;
+    let other = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+
+    app.start_authorization(&asking, &auth).await;
+    let sent = app.sign_in_through_login(&asking, EMAIL).await;
+    app.open_link(&other, &sent).await;
+    assert_eq!(other.status().await, 200);
+    app.confirm(&other).await;
+    // Continue there signs nobody in: the page says to use the code.
+    assert_eq!(other.status().await, 200, "{}", other.text().await);
+    assert!(!other.h1().await.is_empty());
+    assert!(
+        !other.has("form[action=\"/verify-email\"]").await,
+        "no second Continue under same_browser:\n{}",
+        other.text().await
+    );
+    assert!(
+        !other.cookies().await.contains_key("postern_session"),
+        "the other browser is not signed in"
+    );
+    let code = sent.code.clone().unwrap();
+    assert!(
+        !other.text().await.contains(&code),
+        "the page does not show the code"
+    );
+
+    // Nothing was consumed: the code still works where it was asked.
+    app.type_code(&asking, &sent).await;
+    app.expect_back_at_app(&asking, &client, &auth).await;
+    asking.quit().await;
+    other.quit().await;
+}
+
+// ---- error pages and their way forward --------------------------------------------
+
+/// Follows the error page's way forward (a link back to `/login`) and
+/// asserts it lands on the email form with `email` filled in.
+async fn send_a_new_link_from_the_error_page(app: &TestApp, b: &Browser, email: &str) {
+    assert_eq!(b.status().await, 400, "{}", b.text().await);
+    assert!(!b.h1().await.is_empty());
+    b.click("a[href*=\"/login?\"]").await;
+    b.wait_for_path("/login").await;
+    assert_eq!(
+        b.value_of("form[action=\"/login\"] input[name=email]")
+            .await,
+        email,
+        "the email is filled in"
+    );
+    // One click more sends the new link.
+    let before = app.inbox();
+    b.click("form[action=\"/login\"] button[type=submit]").await;
+    b.wait_for_path("/login/check").await;
+    app.new_email_to(&before, email).await;
+}
+
+#[tokio::test]
+async fn an_expired_link_offers_to_send_a_new_one_with_the_email_filled_in() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|_| {}).await;
+    let b = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+    app.start_authorization(&b, &auth).await;
+    let sent = app.sign_in_through_login(&b, EMAIL).await;
+
+    app.clock.advance(16 * 60);
+    app.open_link(&b, &sent).await;
+    send_a_new_link_from_the_error_page(&app, &b, EMAIL).await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn a_used_link_offers_to_send_a_new_one_with_the_email_filled_in() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|_| {}).await;
+    let b = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+    app.start_authorization(&b, &auth).await;
+    let sent = app.sign_in_through_login(&b, EMAIL).await;
+    app.open_link(&b, &sent).await;
+    app.expect_back_at_app(&b, &client, &auth).await;
+
+    app.open_link(&b, &sent).await;
+    send_a_new_link_from_the_error_page(&app, &b, EMAIL).await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn a_rate_limited_request_gets_a_page_that_leads_back_to_the_form() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let app = spawn_oidc_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "1")]).await;
+    let callback = Callback::start().await;
+    let uri = callback.redirect_uri.clone();
+    let client = app.create_app(|s| s.redirect_uris = vec![uri]).await;
+    let b = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+    app.start_authorization(&b, &auth).await;
+    app.sign_in_through_login(&b, EMAIL).await;
+
+    app.start_authorization(&b, &auth).await;
+    app.submit_login_form(&b, EMAIL).await;
+    assert_eq!(b.status().await, 429, "{}", b.text().await);
+    assert!(!b.h1().await.is_empty());
+    b.click("a[href*=\"/login?\"]").await;
+    b.wait_for_path("/login").await;
+    assert!(b.has("form[action=\"/login\"] input[name=email]").await);
+    b.quit().await;
+}
+
+// ---- sign-out ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn after_sign_out_authorize_asks_for_the_email_again() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|_| {}).await;
+    let b = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+    app.start_authorization(&b, &auth).await;
+    let sent = app.sign_in_through_login(&b, EMAIL).await;
+    app.open_link(&b, &sent).await;
+    app.expect_back_at_app(&b, &client, &auth).await;
+
+    // Signed in: single sign-on skips the email.
+    let sso = app.authorization(&client, &[]);
+    b.goto(&sso.url).await;
+    app.expect_back_at_app(&b, &client, &sso).await;
+
+    b.goto(&app.url("/logout")).await;
+    assert_eq!(b.status().await, 200);
+    assert!(!b.h1().await.is_empty());
+    assert!(
+        !b.cookies().await.contains_key("postern_session"),
+        "the session cookie is gone"
+    );
+
+    app.start_authorization(&b, &app.authorization(&client, &[]))
+        .await;
+    b.quit().await;
+}
+
+// ---- cookies and CSRF -----------------------------------------------------------------
+
+#[tokio::test]
+async fn every_cookie_is_http_only_same_site_lax_on_path_root() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|_| {}).await;
+    let b = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+    app.start_authorization(&b, &auth).await;
+    let sent = app.sign_in_through_login(&b, EMAIL).await;
+    app.open_link(&b, &sent).await;
+    app.expect_back_at_app(&b, &client, &auth).await;
+
+    // WebDriver shows no headers: read the cookies the browser kept.
+    b.goto(&app.url("/login")).await;
+    let cookies = b.cookies().await;
+    for name in ["postern_csrf", "postern_binding", "postern_session"] {
+        let c = cookies
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} cookie: {:?}", cookies.keys()));
+        assert_eq!(c.http_only(), Some(true), "{name} is HttpOnly");
+        assert_eq!(
+            c.same_site().map(|s| s.to_string()).as_deref(),
+            Some("Lax"),
+            "{name} is SameSite=Lax"
+        );
+        assert_eq!(c.path(), Some("/"), "{name} has Path=/");
+        assert_ne!(
+            c.secure(),
+            Some(true),
+            "{name}: no Secure on an http public URL"
+        );
+    }
+    assert_eq!(
+        b.js("return document.cookie;").await,
+        "",
+        "scripts see no cookie"
+    );
+    b.quit().await;
+}
+
+/// Changes the CSRF token of the `/login` form the page shows.
+const TAMPER_CSRF: &str =
+    "document.querySelector('form[action=\"/login\"] input[name=csrf_token]').value = 'tampered';";
+
+#[tokio::test]
+async fn a_form_with_a_tampered_csrf_token_is_refused_with_the_403_page() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|_| {}).await;
+    let b = Browser::launch().await;
+    app.start_authorization(&b, &app.authorization(&client, &[]))
+        .await;
+    b.js(TAMPER_CSRF).await;
+    app.submit_login_form(&b, EMAIL).await;
+    assert_eq!(b.status().await, 403, "{}", b.text().await);
+    assert!(!b.h1().await.is_empty());
+    assert_eq!(app.count("login_requests").await, 0, "nothing was asked");
+    assert_eq!(app.count("outbox").await, 0, "nothing was sent");
+    b.quit().await;
+}
+
+// ---- screenshots ------------------------------------------------------------------------
+
+/// Asserts the page `b` shows answered `status` and has a heading, then
+/// saves it as `{page}-{lang}-{device}` when screenshots are wanted.
+async fn visit(b: &Browser, page: &str, lang: &str, device: &str, status: u16) {
+    let name = format!("{page}-{lang}-{device}");
+    assert_eq!(
+        b.status().await,
+        status,
+        "{name} at {}:\n{}",
+        b.url().await,
+        b.text().await
+    );
+    assert!(!b.h1().await.trim().is_empty(), "{name} has a heading");
+    let shown = b.lang().await;
+    if shown != lang {
+        eprintln!("{name}: <html lang=\"{shown}\">, asked for {lang}");
+    }
+    b.shot(&name).await;
+}
+
+#[tokio::test]
+async fn screenshots_of_every_page() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let app = spawn_oidc_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "2")]).await;
+    // The development inbox needs the stdout transport on loopback.
+    let dev = spawn_oidc_app_with(&[("POSTERN_MAIL", "stdout")]).await;
+    let callback = Callback::start().await;
+    for lang in ["en", "de"] {
+        let uri = callback.redirect_uri.clone();
+        let client = app
+            .create_app(|s| {
+                s.redirect_uris = vec![uri.clone()];
+                s.first_party = false;
+                s.locale = lang.to_owned();
+            })
+            .await;
+        let dev_client = dev
+            .create_app(|s| {
+                s.redirect_uris = vec![uri];
+                s.locale = lang.to_owned();
+            })
+            .await;
+        for (device, width, height) in [("phone", 360, 740), ("desktop", 1280, 800)] {
+            let opts = BrowserOptions {
+                width,
+                height,
+                lang: lang.to_owned(),
+            };
+            let b = Browser::launch_with(opts.clone()).await;
+            let other = Browser::launch_with(opts).await;
+            assert_eq!(b.viewport().await, (width, height), "the viewport");
+            let email = format!("{device}.{lang}@example.com");
+            let locale = [("ui_locales", lang)];
+
+            let auth = app.authorization(&client, &locale);
+            app.start_authorization(&b, &auth).await;
+            visit(&b, "login", lang, device, 200).await;
+            let sent = app.sign_in_through_login(&b, &email).await;
+            visit(&b, "check", lang, device, 200).await;
+
+            app.open_link(&other, &sent).await;
+            visit(&other, "confirm", lang, device, 200).await;
+
+            app.open_link(&b, &sent).await;
+            visit(&b, "consent", lang, device, 200).await;
+            app.allow(&b).await;
+            app.expect_back_at_app(&b, &client, &auth).await;
+
+            app.open_link(&b, &sent).await;
+            visit(&b, "error-used", lang, device, 400).await;
+
+            let choose = [("ui_locales", lang), ("prompt", "select_account")];
+            b.goto(&app.authorization(&client, &choose).url).await;
+            visit(&b, "chooser", lang, device, 200).await;
+
+            b.goto(&app.url("/verify-email?token=pml_this-is-not-a-real-token"))
+                .await;
+            visit(&b, "error-unknown", lang, device, 400).await;
+
+            // A second request in the other browser, opened too late.
+            app.start_authorization(&other, &app.authorization(&client, &locale))
+                .await;
+            let late = app.sign_in_through_login(&other, &email).await;
+            app.clock.advance(16 * 60);
+            app.open_link(&other, &late).await;
+            visit(&other, "error-expired", lang, device, 400).await;
+
+            // Asking again until the per-address limit says no.
+            for attempt in 0.. {
+                assert!(attempt < 10, "never rate limited");
+                app.start_authorization(&other, &app.authorization(&client, &locale))
+                    .await;
+                app.submit_login_form(&other, &email).await;
+                if other.path().await != "/login/check" {
+                    break;
+                }
+            }
+            visit(&other, "error-rate-limited", lang, device, 429).await;
+
+            b.goto(&app.url("/logout")).await;
+            visit(&b, "signed-out", lang, device, 200).await;
+
+            app.start_authorization(&b, &app.authorization(&client, &locale))
+                .await;
+            b.js(TAMPER_CSRF).await;
+            app.submit_login_form(&b, &email).await;
+            visit(&b, "error-forbidden", lang, device, 403).await;
+
+            dev.start_authorization(&b, &dev.authorization(&dev_client, &locale))
+                .await;
+            dev.submit_login_form(&b, &email).await;
+            b.wait_for_path("/login/check").await;
+            b.goto(&dev.url("/_dev/mail")).await;
+            assert!(b.has("a[href*=\"/verify-email?token=\"]").await);
+            visit(&b, "dev-mail", lang, device, 200).await;
+
+            // Each run starts a fresh hour of rate limits.
+            app.clock.advance(3600);
+            b.quit().await;
+            other.quit().await;
+        }
+    }
+}
