@@ -20,7 +20,10 @@ use lettre::Message;
 use thiserror::Error;
 
 /// Headers covered by the signature: everything a reader sees or a mail
-/// system acts on. Each appears exactly once in our messages.
+/// system acts on. Each appears exactly once in our messages. Not
+/// `Content-Type`: lettre keeps a multipart's type with the body and
+/// writes it after the signature, so it cannot sign it (the body hash
+/// covers the parts).
 const SIGNED_HEADERS: &[&str] = &[
     "From",
     "To",
@@ -28,7 +31,6 @@ const SIGNED_HEADERS: &[&str] = &[
     "Date",
     "Message-ID",
     "MIME-Version",
-    "Content-Type",
     "Auto-Submitted",
 ];
 

@@ -107,13 +107,13 @@ impl Transport {
         }
     }
 
-    /// How many messages it is worth handing over at once: one for
-    /// standard output (whole blocks in order), a few for files, one per
-    /// pooled connection for SMTP.
+    /// How many messages it is worth handing over at once: one per pooled
+    /// connection for SMTP; one for the development transports, which keep
+    /// messages in the order they were claimed (whole blocks on standard
+    /// output, `.eml` files whose names sort by time).
     pub fn parallelism(&self) -> usize {
         match self {
-            Self::Stdout(_) => 1,
-            Self::File(_) => 4,
+            Self::Stdout(_) | Self::File(_) => 1,
             Self::Smtp(smtp) => smtp.settings().connections.max(1),
         }
     }

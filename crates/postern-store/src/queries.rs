@@ -262,7 +262,8 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCode> {
     })
 }
 
-pub(crate) const SESSION_COLUMNS: &str = "id, token_hash, user_id, client_id, kind, amr, auth_time, \
+pub(crate) const SESSION_COLUMNS: &str =
+    "id, token_hash, user_id, client_id, kind, amr, auth_time, \
     created_at, last_seen_at, expires_at, ip, user_agent, revoked_at";
 
 pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session> {

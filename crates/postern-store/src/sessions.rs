@@ -79,7 +79,12 @@ pub trait SessionQueries {
     async fn set_session_subject(&mut self, id: &str, subject: &str) -> Result<()>;
     /// Ends an app's headless sessions of one of its users, with their
     /// refresh tokens ("sign out everywhere" of SPEC §3.4).
-    async fn revoke_subject_sessions(&mut self, client_id: &str, subject: &str, now: i64) -> Result<u64>;
+    async fn revoke_subject_sessions(
+        &mut self,
+        client_id: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<u64>;
     /// Remembers which refresh family an authorization code produced.
     async fn set_code_family(&mut self, code_hash: &str, family_id: &str) -> Result<()>;
     /// For a consumed code: the session it came from and the family it produced.
@@ -227,7 +232,12 @@ impl SessionQueries for AnyConnection {
         Ok(())
     }
 
-    async fn revoke_subject_sessions(&mut self, client_id: &str, subject: &str, now: i64) -> Result<u64> {
+    async fn revoke_subject_sessions(
+        &mut self,
+        client_id: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<u64> {
         sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND session_id IN \
              (SELECT id FROM sessions WHERE client_id = $1 AND subject = $2)",

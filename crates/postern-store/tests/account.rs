@@ -140,13 +140,11 @@ fn code(client_id: &str, user_id: &str, session_id: &str) -> AuthorizationCode {
 
 /// Rows of `table` whose `column` equals `value`.
 async fn count_where(store: &Store, table: &str, column: &str, value: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(&format!(
-        "SELECT COUNT(*) FROM {table} WHERE {column} = $1"
-    ))
-    .bind(value)
-    .fetch_one(&mut *conn(store).await)
-    .await
-    .expect("count")
+    sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
+        .bind(value)
+        .fetch_one(&mut *conn(store).await)
+        .await
+        .expect("count")
 }
 
 #[tokio::test]
@@ -164,7 +162,9 @@ async fn a_users_grants_are_listed_with_their_apps_newest_change_first() {
     c.upsert_grant(&alice.id, "notes", "openid", NOW + 10)
         .await
         .unwrap();
-    c.upsert_grant(&bob.id, "unused", "openid", NOW).await.unwrap();
+    c.upsert_grant(&bob.id, "unused", "openid", NOW)
+        .await
+        .unwrap();
 
     let grants = c.user_grants(&alice.id).await.unwrap();
     let listed: Vec<(&str, &str, &str, i64)> = grants
@@ -263,7 +263,13 @@ async fn revoking_an_apps_refresh_tokens_spares_other_apps_and_users() {
         "already revoked ones keep their time"
     );
     // The session itself lives on: only the app lost its access.
-    assert!(c.session(&sa.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(c
+        .session(&sa.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_none());
 }
 
 #[tokio::test]
@@ -318,7 +324,10 @@ async fn deleting_a_user_removes_everything_that_names_them_and_nothing_else() {
             "{table} lost another user's row"
         );
     }
-    assert_eq!(count_where(&store, "login_requests", "email", hostile).await, 0);
+    assert_eq!(
+        count_where(&store, "login_requests", "email", hostile).await,
+        0
+    );
     assert_eq!(
         count_where(&store, "login_requests", "email", "bob@example.com").await,
         1

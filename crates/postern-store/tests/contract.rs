@@ -1253,7 +1253,9 @@ async fn a_remote_approval_is_given_once_and_only_an_approved_request_continues(
         c.insert_login_request(r).await.unwrap();
     }
     assert_eq!(
-        c.consume_approved_login_request(&req.id, NOW).await.unwrap(),
+        c.consume_approved_login_request(&req.id, NOW)
+            .await
+            .unwrap(),
         None,
         "not approved yet"
     );

@@ -45,6 +45,10 @@ pub enum AppError {
     /// 400 `invalid_scope`: more scope than was granted.
     #[error("The requested scope exceeds what was granted.")]
     InvalidScope,
+    /// 401 `invalid_request` with `WWW-Authenticate: Bearer realm="postern"`
+    /// and no error code: the request carried no access token (RFC 6750 §3.1).
+    #[error("An access token is required.")]
+    NoBearer,
     /// 401 `invalid_token` with `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
     #[error("The access token is invalid or expired.")]
     InvalidBearer,
@@ -156,6 +160,7 @@ impl AppError {
             UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
             InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
             InvalidBearer => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            NoBearer => (StatusCode::UNAUTHORIZED, "invalid_request"),
             InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
             Csrf => (StatusCode::FORBIDDEN, "invalid_csrf"),
             NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -261,7 +266,13 @@ impl IntoResponse for AppError {
             AppError::InvalidBearer => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                    HeaderValue::from_static("Bearer realm=\"postern\", error=\"invalid_token\""),
+                );
+            }
+            AppError::NoBearer => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"postern\""),
                 );
             }
             _ => {}

@@ -88,7 +88,10 @@ pub struct SessionInfo {
 pub fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -102,7 +105,12 @@ fn parse_ip(ip: Option<&str>) -> Result<Option<IpAddr>> {
     }
 }
 
-fn person(ip: Option<IpAddr>, server_ip: IpAddr, user_agent: Option<&str>, locale: Option<&str>) -> Requester {
+fn person(
+    ip: Option<IpAddr>,
+    server_ip: IpAddr,
+    user_agent: Option<&str>,
+    locale: Option<&str>,
+) -> Requester {
     Requester {
         ip: ip.unwrap_or(server_ip),
         user_agent: user_agent.map(|u| u.chars().filter(|c| !c.is_control()).take(512).collect()),
@@ -114,7 +122,12 @@ fn person(ip: Option<IpAddr>, server_ip: IpAddr, user_agent: Option<&str>, local
 }
 
 /// SPEC §3.4 `POST /api/v1/magic-links`.
-pub async fn request_link(state: &AppState, app: &App, req: &LinkRequest, server_ip: IpAddr) -> Result<LinkCreated> {
+pub async fn request_link(
+    state: &AppState,
+    app: &App,
+    req: &LinkRequest,
+    server_ip: IpAddr,
+) -> Result<LinkCreated> {
     let email = req
         .email
         .as_deref()
@@ -132,7 +145,12 @@ pub async fn request_link(state: &AppState, app: &App, req: &LinkRequest, server
         ..RawAuthParams::default()
     };
     let params = signin::validate_auth_params(state, &raw).await?;
-    let who = person(ip, server_ip, req.user_agent.as_deref(), req.locale.as_deref());
+    let who = person(
+        ip,
+        server_ip,
+        req.user_agent.as_deref(),
+        req.locale.as_deref(),
+    );
     let sent = signin::request_link(state, &params, email, &who).await?;
     Ok(LinkCreated {
         login_id: sent.login_id,
@@ -157,7 +175,12 @@ pub struct VerifyRequest {
 
 /// SPEC §3.4 `POST /api/v1/magic-links/verify`: a token (plus the login id
 /// under `same_browser`) or a login id and code. Only this app's requests.
-pub async fn verify(state: &AppState, app: &App, req: &VerifyRequest, server_ip: IpAddr) -> Result<SessionIssued> {
+pub async fn verify(
+    state: &AppState,
+    app: &App,
+    req: &VerifyRequest,
+    server_ip: IpAddr,
+) -> Result<SessionIssued> {
     let ip = parse_ip(req.ip.as_deref())?;
     let who = person(ip, server_ip, req.user_agent.as_deref(), None);
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
@@ -184,12 +207,14 @@ pub async fn verify(state: &AppState, app: &App, req: &VerifyRequest, server_ip:
             (tx, consumed, Method::Link)
         }
         (None, Some(login_id), Some(code)) => {
-            let (tx, _, request) = signin::take_code(state, login_id, code, &who, Some(&app.client_id)).await?;
+            let (tx, _, request) =
+                signin::take_code(state, login_id, code, &who, Some(&app.client_id)).await?;
             (tx, request, Method::Code)
         }
         _ => {
             return Err(AppError::InvalidRequest(
-                "Send either token (and login_id for same-browser apps) or login_id and code.".into(),
+                "Send either token (and login_id for same-browser apps) or login_id and code."
+                    .into(),
             ))
         }
     };
@@ -215,11 +240,15 @@ async fn open_session(
     let max_age = app
         .settings
         .session_max_age
-        .map_or(state.config.session_max_age, |cap| cap.min(state.config.session_max_age));
+        .map_or(state.config.session_max_age, |cap| {
+            cap.min(state.config.session_max_age)
+        });
     let session = Session {
         id: random_id(),
         // Headless sessions have no cookie: this hash matches nothing.
-        token_hash: state.secrets.keyed_hash("unusable-session", random_token(32).as_bytes()),
+        token_hash: state
+            .secrets
+            .keyed_hash("unusable-session", random_token(32).as_bytes()),
         user_id: user.id.clone(),
         client_id: Some(app.client_id.clone()),
         kind: "headless".to_owned(),
@@ -239,7 +268,13 @@ async fn open_session(
     issue(state, app, user, &session, subject, refresh_token).await
 }
 
-async fn new_refresh_token(state: &AppState, tx: &mut Tx, session: &Session, app: &App, user_id: &str) -> Result<String> {
+async fn new_refresh_token(
+    state: &AppState,
+    tx: &mut Tx,
+    session: &Session,
+    app: &App,
+    user_id: &str,
+) -> Result<String> {
     let token = format!("prt_{}", random_token(32));
     tx.insert_refresh_token(&RefreshToken {
         token_hash: state.secrets.keyed_hash(purpose::REFRESH, token.as_bytes()),
@@ -286,7 +321,9 @@ fn session_end(state: &AppState, app: &App, s: &Session) -> i64 {
         .settings
         .session_max_age
         .map_or(i64::MAX, |cap| s.created_at.saturating_add(cap));
-    (s.last_seen_at + state.config.session_idle_ttl).min(s.expires_at).min(app_cap)
+    (s.last_seen_at + state.config.session_idle_ttl)
+        .min(s.expires_at)
+        .min(app_cap)
 }
 
 async fn issue(
@@ -314,7 +351,10 @@ async fn issue(
         .await
         .map_err(AppError::internal)?;
     Ok(SessionIssued {
-        user: UserView { id: subject, email: user.email.clone() },
+        user: UserView {
+            id: subject,
+            email: user.email.clone(),
+        },
         session_id: session.id.clone(),
         session_token,
         refresh_token,
@@ -354,10 +394,21 @@ pub async fn refresh(state: &AppState, app: &App, token: &str) -> Result<Session
     if old.client_id != app.client_id {
         return Err(invalid());
     }
-    let session = tx.session(&old.session_id).await?.filter(|s| live(state, s, app)).ok_or_else(invalid)?;
-    let user = tx.user(&session.user_id).await?.filter(|u| u.disabled_at.is_none()).ok_or_else(invalid)?;
+    let session = tx
+        .session(&old.session_id)
+        .await?
+        .filter(|s| live(state, s, app))
+        .ok_or_else(invalid)?;
+    let user = tx
+        .user(&session.user_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or_else(invalid)?;
     tx.touch_session(&session.id, now).await?;
-    let session = Session { last_seen_at: now, ..session };
+    let session = Session {
+        last_seen_at: now,
+        ..session
+    };
     let next = new_refresh_token(state, &mut tx, &session, app, &user.id).await?;
     tx.commit().await.map_err(StoreError::from)?;
     let subject = crate::oidc::subject(state, app, &user.id);
@@ -391,7 +442,10 @@ pub async fn verify_session(state: &AppState, app: &App, token: &str) -> Result<
         .ok_or(AppError::InvalidSession)?;
     Ok(SessionInfo {
         session_id: session.id.clone(),
-        user: UserView { id: claims.sub, email: user.email },
+        user: UserView {
+            id: claims.sub,
+            email: user.email,
+        },
         expires_at: rfc3339(session_end(state, app, &session)),
     })
 }
@@ -420,7 +474,8 @@ pub async fn revoke_user(state: &AppState, app: &App, subject: &str) -> Result<(
         return Err(AppError::NotFound);
     }
     let mut tx = state.store.begin().await?;
-    tx.revoke_subject_sessions(&app.client_id, subject, state.now()).await?;
+    tx.revoke_subject_sessions(&app.client_id, subject, state.now())
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }

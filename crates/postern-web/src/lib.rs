@@ -2,6 +2,7 @@
 //! and pages. Handlers extract typed input, make one service call and
 //! render; the rules live in [`signin`] and below, the SQL in postern-store.
 
+pub mod account;
 pub mod cookies;
 pub mod error;
 pub mod extract;
@@ -158,6 +159,21 @@ pub fn router(state: AppState) -> Router {
             get(routes::signin::verify_get).post(routes::signin::verify_post),
         )
         .route("/consent", post(routes::signin::consent_submit))
+        .route("/account", get(routes::account::account_page))
+        .route("/account/callback", get(routes::account::callback))
+        .route(
+            "/account/sessions/sign-out",
+            post(routes::account::sign_out_session),
+        )
+        .route(
+            "/account/sign-out-everywhere",
+            post(routes::account::sign_out_everywhere),
+        )
+        .route("/account/apps/revoke", post(routes::account::revoke_app))
+        .route(
+            "/account/delete",
+            get(routes::account::delete_page).post(routes::account::delete_account),
+        )
         .route("/_dev/mail", get(routes::dev::dev_mail))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -202,9 +218,15 @@ pub fn router(state: AppState) -> Router {
         ));
     let headless_api = Router::new()
         .route("/api/v1/magic-links", post(routes::headless::create_link))
-        .route("/api/v1/magic-links/verify", post(routes::headless::verify_link))
+        .route(
+            "/api/v1/magic-links/verify",
+            post(routes::headless::verify_link),
+        )
         .route("/api/v1/sessions/refresh", post(routes::headless::refresh))
-        .route("/api/v1/sessions/verify", post(routes::headless::verify_session))
+        .route(
+            "/api/v1/sessions/verify",
+            post(routes::headless::verify_session),
+        )
         .route(
             "/api/v1/sessions/{session_id}",
             axum::routing::delete(routes::headless::delete_session),

@@ -20,7 +20,7 @@ use postern_store::Queries;
 /// logos. (No `form-action`: browsers apply it to the redirect that follows
 /// a form, and sign-in forms end in a redirect to the app.)
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+    img-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the headers SPEC §3.3 asks of every response; `Cache-Control:
 /// no-store` unless the handler chose a cache policy itself.

@@ -77,6 +77,15 @@ pub struct LiveSession {
     pub user: User,
 }
 
+/// Whether a browser session is live at `now`: not revoked, within the
+/// absolute cap and the sliding inactivity limit.
+pub fn browser_session_live(state: &AppState, s: &Session, now: i64) -> bool {
+    s.revoked_at.is_none()
+        && s.kind == "browser"
+        && s.expires_at > now
+        && s.last_seen_at + state.config.session_idle_ttl > now
+}
+
 /// The browser's session, if its cookie names one that is live: not
 /// revoked, within the absolute cap and the sliding inactivity limit, and
 /// its user not disabled. Records the activity (sliding).
@@ -87,6 +96,16 @@ pub async fn current_session(
     let Some(secret) = secret else {
         return Ok(None);
     };
+    let Some(live) = resolve_session(state, secret).await? else {
+        return Ok(None);
+    };
+    touch(state, &live.session).await?;
+    Ok(Some(live))
+}
+
+/// The live session and user a cookie secret names, without recording
+/// activity.
+async fn resolve_session(state: &AppState, secret: &str) -> Result<Option<LiveSession>> {
     let now = state.now();
     let hash = state
         .secrets
@@ -95,11 +114,7 @@ pub async fn current_session(
     let Some(session) = conn.session_by_token(&hash).await? else {
         return Ok(None);
     };
-    let live = session.revoked_at.is_none()
-        && session.kind == "browser"
-        && session.expires_at > now
-        && session.last_seen_at + state.config.session_idle_ttl > now;
-    if !live {
+    if !browser_session_live(state, &session, now) {
         return Ok(None);
     }
     let Some(user) = conn
@@ -109,10 +124,86 @@ pub async fn current_session(
     else {
         return Ok(None);
     };
-    if now - session.last_seen_at >= TOUCH_EVERY {
-        conn.touch_session(&session.id, now).await?;
-    }
     Ok(Some(LiveSession { session, user }))
+}
+
+/// Records that a session was used (sliding inactivity), at most once a
+/// minute.
+pub async fn touch(state: &AppState, s: &Session) -> Result<()> {
+    let now = state.now();
+    if now - s.last_seen_at >= TOUCH_EVERY {
+        state.store.conn().await?.touch_session(&s.id, now).await?;
+    }
+    Ok(())
+}
+
+/// One of the accounts signed in on this browser.
+#[derive(Debug, Clone)]
+pub struct BrowserAccount {
+    /// Its secret in the session cookie.
+    pub secret: String,
+    /// The live session and its user.
+    pub live: LiveSession,
+}
+
+/// The accounts signed in on this browser, current first: every secret of
+/// the session cookie whose session is live and whose user may sign in,
+/// one per user (the most recent). Records no activity.
+pub async fn browser_accounts(
+    state: &AppState,
+    jar: &axum_extra::extract::cookie::CookieJar,
+) -> Result<Vec<BrowserAccount>> {
+    let mut out: Vec<BrowserAccount> = Vec::new();
+    for secret in crate::cookies::session_secrets(state, jar) {
+        if let Some(live) = resolve_session(state, &secret).await? {
+            if !out.iter().any(|a| a.live.user.id == live.user.id) {
+                out.push(BrowserAccount { secret, live });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The session cookie holding exactly `accounts`, in this order.
+pub fn accounts_cookie(
+    state: &AppState,
+    accounts: &[BrowserAccount],
+) -> axum_extra::extract::cookie::Cookie<'static> {
+    let secrets: Vec<String> = accounts.iter().map(|a| a.secret.clone()).collect();
+    crate::cookies::sessions_cookie(state, &secrets, state.config.session_idle_ttl)
+}
+
+/// Adds a new sign-in's session to the browser's accounts as the current
+/// one. It replaces an earlier session of the same user in the cookie (that
+/// session is not revoked: tokens an app holds from it keep working until
+/// they end on their own or on "sign out everywhere"); ended sessions are
+/// dropped, and past [`crate::cookies::MAX_ACCOUNTS`] the least recent goes.
+pub async fn remember_session(
+    state: &AppState,
+    jar: axum_extra::extract::cookie::CookieJar,
+    secret: &str,
+) -> Result<axum_extra::extract::cookie::CookieJar> {
+    let now = state.now();
+    let hash = |s: &str| state.secrets.keyed_hash(purpose::SESSION, s.as_bytes());
+    let mut conn = state.store.conn().await?;
+    let user = conn
+        .session_by_token(&hash(secret))
+        .await?
+        .map(|s| s.user_id);
+    let mut kept = vec![secret.to_owned()];
+    for old in crate::cookies::session_secrets(state, &jar) {
+        if old == secret {
+            continue;
+        }
+        let keep = conn.session_by_token(&hash(&old)).await?.is_some_and(|s| {
+            browser_session_live(state, &s, now) && Some(&s.user_id) != user.as_ref()
+        });
+        if keep {
+            kept.push(old);
+        }
+    }
+    let ttl = state.config.session_idle_ttl;
+    Ok(jar.add(crate::cookies::sessions_cookie(state, &kept, ttl)))
 }
 
 /// Whether a session may serve `app` from `ip`: within the app's shorter
@@ -347,10 +438,29 @@ pub async fn token(state: &AppState, app: &App, req: &TokenRequest) -> Result<To
     }
 }
 
-async fn exchange_code(state: &AppState, app: &App, req: &TokenRequest) -> Result<TokenResponse> {
+/// An authorization code as a client presents it (RFC 6749 §4.1.3).
+#[derive(Debug, Clone, Copy)]
+pub struct PresentedCode<'a> {
+    /// The code.
+    pub code: Option<&'a str>,
+    /// Must equal the authorization request's.
+    pub redirect_uri: Option<&'a str>,
+    /// PKCE verifier (RFC 7636 §4.5).
+    pub code_verifier: Option<&'a str>,
+}
+
+/// Consumes an authorization code for `app` and checks what it is bound to:
+/// the client, the exact redirect URI and the PKCE verifier (RFC 6749
+/// §4.1.3, RFC 7636 §4.6, no downgrade per RFC 9700 §4.8.2). A code used
+/// twice revokes what it issued. Returns the open transaction, the code's
+/// hash and what the code grants.
+async fn take_code(
+    state: &AppState,
+    app: &App,
+    req: PresentedCode<'_>,
+) -> Result<(Tx, String, AuthorizationCode)> {
     let code = req
         .code
-        .as_deref()
         .filter(|c| !c.is_empty() && c.len() <= 100)
         .ok_or_else(|| AppError::InvalidRequest("code is required.".into()))?;
     let now = state.now();
@@ -381,12 +491,12 @@ async fn exchange_code(state: &AppState, app: &App, req: &TokenRequest) -> Resul
             "The authorization code was issued to another client.",
         ));
     }
-    if req.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+    if req.redirect_uri != Some(grant.redirect_uri.as_str()) {
         return Err(invalid_grant(
             "redirect_uri does not match the authorization request.",
         ));
     }
-    match (&grant.code_challenge, req.code_verifier.as_deref()) {
+    match (&grant.code_challenge, req.code_verifier) {
         (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
         (Some(_), _) => return Err(invalid_grant("The PKCE code_verifier is missing or wrong.")),
         // RFC 9700 §4.8.2: no downgrade.
@@ -400,6 +510,41 @@ async fn exchange_code(state: &AppState, app: &App, req: &TokenRequest) -> Resul
         }
         (None, None) => {}
     }
+    Ok((tx, hash, grant))
+}
+
+/// Redeems a code issued to Postern's own account page (`app`, the built-in
+/// `postern-account`) without an HTTP round trip to itself: the same checks
+/// as the token endpoint, then the live browser session the code came from.
+pub async fn redeem_own_code(
+    state: &AppState,
+    app: &App,
+    req: PresentedCode<'_>,
+) -> Result<LiveSession> {
+    let (mut tx, _, grant) = take_code(state, app, req).await?;
+    let now = state.now();
+    let session = tx
+        .session(grant.session_id.as_deref().unwrap_or_default())
+        .await?
+        .filter(|s| browser_session_live(state, s, now))
+        .ok_or_else(|| invalid_grant("The session behind this code has ended."))?;
+    let user = tx
+        .user(&grant.user_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or_else(|| invalid_grant("The user is not available."))?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(LiveSession { session, user })
+}
+
+async fn exchange_code(state: &AppState, app: &App, req: &TokenRequest) -> Result<TokenResponse> {
+    let presented = PresentedCode {
+        code: req.code.as_deref(),
+        redirect_uri: req.redirect_uri.as_deref(),
+        code_verifier: req.code_verifier.as_deref(),
+    };
+    let (mut tx, hash, grant) = take_code(state, app, presented).await?;
+    let now = state.now();
     let session_id = grant.session_id.clone().unwrap_or_default();
     let session = tx
         .session(&session_id)
@@ -766,6 +911,8 @@ pub async fn revoke(state: &AppState, app: &App, token: &str) -> Result<()> {
 pub struct IdTokenHint {
     /// The client it was issued to.
     pub aud: String,
+    /// The user, as that client sees them.
+    pub sub: Option<String>,
     /// The session it was issued in.
     pub sid: Option<String>,
 }

@@ -36,8 +36,10 @@ pub struct Brand {
 }
 
 impl Brand {
-    /// The branding of `app`.
-    pub fn of(app: &App) -> Self {
+    /// The branding of `app`. Its logo is shown only when Postern itself
+    /// serves it (same origin as the public URL): SPEC §3.3 allows no
+    /// third-party images on any page. Emails show any https logo.
+    pub fn of(app: &App, config: &crate::WebConfig) -> Self {
         let b = &app.settings.branding;
         // Client ids are URL-safe tokens; one that is not gets no stylesheet
         // rather than a path that needs escaping.
@@ -56,7 +58,9 @@ impl Brand {
         };
         Brand {
             name: app.display_name().to_owned(),
-            logo_url: b.logo_url.clone(),
+            logo_url: b.logo_url.clone().filter(|u| {
+                url::Url::parse(u).is_ok_and(|u| u.origin() == config.public_url.origin())
+            }),
             css,
         }
     }
@@ -180,6 +184,9 @@ pub struct ConsentPage {
     pub login_id: String,
     /// CSRF token for the form.
     pub csrf_token: String,
+    /// Binds the answer to the session that may give it
+    /// (`signin::consent_token`).
+    pub consent_token: String,
 }
 
 /// An error, with a way forward when there is one.
@@ -299,7 +306,17 @@ pub fn error_page(t: &'static Strings, err: &RenderedError) -> Response {
     })
 }
 
-/// The account chooser (`prompt=select_account`).
+/// One account on the chooser.
+pub struct ChooserAccount {
+    /// The session that continues (the `account` field's value).
+    pub session_id: String,
+    /// Its address.
+    pub email: String,
+}
+
+/// The account chooser: several accounts signed in on this browser, or
+/// `prompt=select_account`. Each account is a submit button named
+/// `account` whose value is its session id.
 #[derive(Template)]
 #[template(path = "chooser.html")]
 pub struct ChooserPage {
@@ -307,8 +324,8 @@ pub struct ChooserPage {
     pub t: &'static Strings,
     /// The app.
     pub brand: Brand,
-    /// The signed-in account.
-    pub email: String,
+    /// The accounts that may continue, current first.
+    pub accounts: Vec<ChooserAccount>,
     /// Authorization parameters, posted back to `/authorize`.
     pub hidden: Vec<(&'static str, String)>,
     /// CSRF token for the form.
@@ -319,8 +336,8 @@ pub struct ChooserPage {
 
 impl ChooserPage {
     /// "Continue as {email}".
-    pub fn continue_as(&self) -> String {
-        fill(self.t.continue_as, &[("email", &self.email)])
+    pub fn continue_as(&self, email: &str) -> String {
+        fill(self.t.continue_as, &[("email", email)])
     }
 }
 

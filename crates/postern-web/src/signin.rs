@@ -42,6 +42,7 @@ pub(crate) mod purpose {
     pub const SESSION: &str = "session";
     pub const AUTHZ_CODE: &str = "authorization-code";
     pub const RATE: &str = "rate-limit";
+    pub const CONSENT: &str = "consent";
 }
 
 /// Authorization parameters as they arrive (query, JSON or form).
@@ -345,10 +346,12 @@ pub async fn request_link(
         binding_hash,
         // SPEC §3.1 `remote`: the asking page shows this number and another
         // device types it to approve. Two digits guard against a slip, not
-        // an attacker: a wrong one kills the request.
+        // an attacker: a wrong one kills the request. Only a request bound to
+        // a browser has a page to show it on and a browser to continue in.
         remote_number: (app.settings.device_policy == postern_core::DevicePolicy::Remote
-            && !who.headless)
-            .then(|| random_digits(2)),
+            && !who.headless
+            && who.binding.is_some())
+        .then(|| random_digits(2)),
         approved_at: None,
         completed_at: None,
         rate_slot: Some(email_slot),
@@ -539,6 +542,9 @@ pub enum Next {
         scope: Scope,
         /// The language the request was made in.
         locale: String,
+        /// Binds the consent form to the session this sign-in created
+        /// ([`consent_token`]).
+        consent_token: String,
     },
 }
 
@@ -623,33 +629,9 @@ pub async fn take_code(
     // Every try spends the address's and the IP's budgets; a right code gives
     // them back. A spent budget stops codes, not links.
     let exhausted = |_| AppError::InvalidToken(TokenProblem::Used).with_retry(retry.clone());
-    let mut slots = Vec::with_capacity(3);
-    for (name, subject, limit, window) in [
-        (
-            "code-email-hour",
-            request.email.as_str(),
-            CODE_TRIES_PER_EMAIL_HOUR,
-            HOUR,
-        ),
-        (
-            "code-email-day",
-            request.email.as_str(),
-            CODE_TRIES_PER_EMAIL_DAY,
-            DAY,
-        ),
-        (
-            "code-ip-hour",
-            &who.ip.to_string(),
-            CODE_TRIES_PER_IP_HOUR,
-            HOUR,
-        ),
-    ] {
-        slots.push(
-            hit_limit(state, &mut tx, name, subject, limit, window)
-                .await
-                .map_err(exhausted)?,
-        );
-    }
+    let slots = spend_code_budgets(state, &mut tx, &request.email, who)
+        .await
+        .map_err(exhausted)?;
     let code = code.trim();
     let right = code.len() == 6
         && code.bytes().all(|b| b.is_ascii_digit())
@@ -731,33 +713,9 @@ pub async fn approve_remote(
     };
     let mut tx = state.store.begin().await?;
     let exhausted = |_| AppError::InvalidToken(TokenProblem::Used).with_retry(retry.clone());
-    let mut slots = Vec::with_capacity(3);
-    for (name, subject, limit, window) in [
-        (
-            "code-email-hour",
-            request.email.as_str(),
-            CODE_TRIES_PER_EMAIL_HOUR,
-            HOUR,
-        ),
-        (
-            "code-email-day",
-            request.email.as_str(),
-            CODE_TRIES_PER_EMAIL_DAY,
-            DAY,
-        ),
-        (
-            "code-ip-hour",
-            &who.ip.to_string(),
-            CODE_TRIES_PER_IP_HOUR,
-            HOUR,
-        ),
-    ] {
-        slots.push(
-            hit_limit(state, &mut tx, name, subject, limit, window)
-                .await
-                .map_err(exhausted)?,
-        );
-    }
+    let slots = spend_code_budgets(state, &mut tx, &request.email, who)
+        .await
+        .map_err(exhausted)?;
     let number = number.trim();
     let right = number.len() == expected.len()
         && number.bytes().all(|b| b.is_ascii_digit())
@@ -801,6 +759,32 @@ pub async fn continue_approved(
             AppError::InvalidToken(TokenProblem::Used).with_retry(retry_url(state, request))
         })?;
     finish(state, tx, app, request, Method::Link, who).await
+}
+
+/// Spends one try of every code budget (SPEC §2): per address per hour and
+/// per day, and per IP per hour when the IP is the person's (a headless app
+/// that does not pass `ip` would otherwise let anyone exhaust its server's
+/// budget for all its users). Returns the slots to give back after a right
+/// answer.
+async fn spend_code_budgets(
+    state: &AppState,
+    tx: &mut Tx,
+    email: &str,
+    who: &Requester,
+) -> Result<Vec<String>> {
+    let ip = who.ip.to_string();
+    let mut budgets = vec![
+        ("code-email-hour", email, CODE_TRIES_PER_EMAIL_HOUR, HOUR),
+        ("code-email-day", email, CODE_TRIES_PER_EMAIL_DAY, DAY),
+    ];
+    if who.ip_known {
+        budgets.push(("code-ip-hour", ip.as_str(), CODE_TRIES_PER_IP_HOUR, HOUR));
+    }
+    let mut slots = Vec::with_capacity(budgets.len());
+    for (name, subject, limit, window) in budgets {
+        slots.push(hit_limit(state, tx, name, subject, limit, window).await?);
+    }
+    Ok(slots)
 }
 
 /// The common part of every successful sign-in, inside the transaction that
@@ -883,6 +867,7 @@ async fn finish(
             app: Box::new(app.clone()),
             scope,
             locale: request.locale.clone(),
+            consent_token: consent_token(state, &request.id, &session_id),
         }
     } else {
         let session = (session_id.as_str(), method.amr(), now);
@@ -966,25 +951,52 @@ pub enum Decision {
     Deny,
 }
 
+/// The token a consent form carries: it names the login request and the
+/// session that may answer it, so only the browser holding that session
+/// (not another session of the same person) can allow or deny.
+pub fn consent_token(state: &AppState, login_id: &str, session_id: &str) -> String {
+    state.secrets.keyed_hash(
+        purpose::CONSENT,
+        format!("{login_id}\n{session_id}").as_bytes(),
+    )
+}
+
 /// Finishes a sign-in waiting on consent. Only the browser holding the
-/// session that the sign-in created may answer, once, within 10 minutes.
+/// session that the sign-in created (named by `consent_token`, among the
+/// browser's `session_secrets`) may answer, once, within 10 minutes. Allow
+/// adds the scopes to what the person granted the app before.
 pub async fn decide_consent(
     state: &AppState,
     login_id: &str,
-    session_secret: Option<&str>,
+    session_secrets: &[String],
+    consent_token: Option<&str>,
     decision: Decision,
 ) -> Result<String> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     let now = state.now();
+    let token = consent_token
+        .filter(|t| t.len() <= 100)
+        .ok_or_else(unknown)?;
     let mut tx = state.store.begin().await?;
-    let session = match session_secret {
-        Some(s) => tx
-            .session_by_token(&state.secrets.keyed_hash(purpose::SESSION, s.as_bytes()))
-            .await?
-            .filter(|s| s.revoked_at.is_none() && s.expires_at > now),
-        None => None,
+    let mut answering = None;
+    for secret in session_secrets {
+        let hash = state
+            .secrets
+            .keyed_hash(purpose::SESSION, secret.as_bytes());
+        let Some(s) = tx.session_by_token(&hash).await? else {
+            continue;
+        };
+        let message = format!("{login_id}\n{}", s.id);
+        // Every secret is checked, in constant time each, so the answer
+        // takes as long whichever session matches.
+        let matches = state
+            .secrets
+            .verify_keyed_hash(purpose::CONSENT, message.as_bytes(), token);
+        if matches && answering.is_none() && s.revoked_at.is_none() && s.expires_at > now {
+            answering = Some(s);
+        }
     }
-    .ok_or_else(unknown)?;
+    let session = answering.ok_or_else(unknown)?;
     let user = tx.user(&session.user_id).await?.ok_or_else(unknown)?;
     let request = tx
         .login_request(login_id)
@@ -994,7 +1006,14 @@ pub async fn decide_consent(
         .ok_or_else(unknown)?;
     let redirect = match decision {
         Decision::Allow => {
-            tx.upsert_grant(&user.id, &request.client_id, &request.scope, now)
+            // Grants accumulate: allowing `offline_access` today keeps the
+            // `email` allowed last week.
+            let before = tx
+                .grant(&user.id, &request.client_id)
+                .await?
+                .unwrap_or_default();
+            let scope = Scope::parse(Some(&format!("{before} {}", request.scope)));
+            tx.upsert_grant(&user.id, &request.client_id, &scope.to_string(), now)
                 .await?;
             let s = (session.id.as_str(), session.amr.as_str(), session.auth_time);
             issue_code(state, &mut tx, &request, s, &user.id).await?

@@ -26,7 +26,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { requests: 2000, concurrency: 16, postgres: None };
+    let mut a = Args {
+        requests: 2000,
+        concurrency: 16,
+        postgres: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_default();
@@ -93,7 +97,11 @@ async fn main() {
     let a = args();
     let dir = tempfile::tempdir().unwrap();
     let mail_dir = dir.path().join("mail");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let public = format!("http://127.0.0.1:{port}");
     let db = a
         .postgres
@@ -112,7 +120,9 @@ async fn main() {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let (config, _) = load(&Overrides::default(), &env, dir.path()).expect("configuration");
-    let app = Application::build(&config, Arc::new(SystemClock), dir.path()).await.expect("server");
+    let app = Application::build(&config, Arc::new(SystemClock), dir.path())
+        .await
+        .expect("server");
     let state = app.state();
     let now = postern_core::Clock::now(&SystemClock);
     let client_id = random_token(16);
@@ -130,7 +140,13 @@ async fn main() {
         .await
         .unwrap()
         .insert_app(
-            &App { client_id: client_id.clone(), name: "Bench".into(), settings, created_at: now, updated_at: now },
+            &App {
+                client_id: client_id.clone(),
+                name: "Bench".into(),
+                settings,
+                created_at: now,
+                updated_at: now,
+            },
             Some(&sha256_b64(secret.as_bytes())),
         )
         .await
@@ -147,7 +163,11 @@ async fn main() {
         "Postern loadgen: {} requests, concurrency {}, database {}",
         a.requests,
         a.concurrency,
-        if a.postgres.is_some() { "PostgreSQL" } else { "SQLite" }
+        if a.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
     );
 
     // Phase 1: link requests.
@@ -225,7 +245,14 @@ async fn main() {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap();
-            let page = browser.get(&l[i]).send().await.unwrap().text().await.unwrap();
+            let page = browser
+                .get(&l[i])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             let field = |name: &str| {
                 let needle = format!("name=\"{name}\" value=\"");
                 let s = page.find(&needle).unwrap() + needle.len();
@@ -233,7 +260,10 @@ async fn main() {
             };
             let res = browser
                 .post(l[i].split('?').next().unwrap())
-                .form(&[("csrf_token", field("csrf_token")), ("token", field("token"))])
+                .form(&[
+                    ("csrf_token", field("csrf_token")),
+                    ("token", field("token")),
+                ])
                 .send()
                 .await
                 .unwrap();

@@ -220,7 +220,7 @@ async fn key_loop(state: AppState, shutdown: impl Future<Output = ()>) {
 }
 
 /// The client id of Postern's own pages (`/account`, later `/admin`).
-pub const ACCOUNT_CLIENT_ID: &str = "postern-account";
+pub use postern_web::account::ACCOUNT_CLIENT_ID;
 
 /// Registers the built-in first-party app that Postern's own pages sign in
 /// through, pointing at this server's public URL (updated if it changed).

@@ -273,6 +273,9 @@ async fn after_sign_out_authorize_asks_for_the_email_again() {
     app.expect_back_at_app(&b, &client, &sso).await;
 
     b.goto(&app.url("/logout")).await;
+    // Without an id_token_hint, Postern asks before signing out.
+    b.click("form[action=\"/logout\"] button[type=submit]")
+        .await;
     assert_eq!(b.status().await, 200);
     assert!(!b.h1().await.is_empty());
     assert!(
@@ -453,6 +456,9 @@ async fn screenshots_of_every_page() {
             visit(&other, "error-rate-limited", lang, device, 429).await;
 
             b.goto(&app.url("/logout")).await;
+            visit(&b, "logout-confirm", lang, device, 200).await;
+            b.click("form[action=\"/logout\"] button[type=submit]")
+                .await;
             visit(&b, "signed-out", lang, device, 200).await;
 
             app.start_authorization(&b, &app.authorization(&client, &locale))

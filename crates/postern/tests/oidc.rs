@@ -386,8 +386,10 @@ async fn prompt_select_account_shows_the_signed_in_email_and_continues_with_it()
     assert_eq!(res.status(), 200, "the account chooser");
     let page = res.text().await.unwrap();
     assert!(page.contains(EMAIL), "the chooser names {EMAIL}: {page}");
-    let form = hidden_inputs(&page);
-    assert!(form.iter().any(|(k, v)| k == "account" && v == "current"));
+    let mut form = hidden_inputs(&page);
+    // One submit button per account, named `account`, valued its session.
+    let account = input_value(&page, "account").expect("a button for the account");
+    form.push(("account".into(), account));
     let res = b
         .post(app.url("/authorize"))
         .form(&form)

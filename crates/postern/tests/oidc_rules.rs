@@ -590,12 +590,21 @@ async fn userinfo_refuses_access_tokens_of_a_signed_out_session() {
     let (b, t) = signed_in(&app, &client, "openid email").await;
     let access = str_of(&t, "access_token");
     assert_eq!(app.userinfo(access).await.status(), 200);
-    let res = b.get(app.url("/logout")).send().await.unwrap();
-    assert_eq!(res.status(), 200, "the signed-out page");
+    log_out(&app, &b).await;
     assert_bearer_refused(&app.userinfo(access).await, "after /logout");
 }
 
 // ---- logout --------------------------------------------------------------------------
+
+/// `/logout` without an `id_token_hint`, confirmed on the page it shows
+/// (RP-Initiated Logout 1.0 §2: without a hint the person is asked first).
+async fn log_out(app: &TestApp, b: &reqwest::Client) {
+    let res = b.get(app.url("/logout")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the confirmation page");
+    let form = hidden_inputs(&res.text().await.unwrap());
+    let res = b.post(app.url("/logout")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the signed-out page");
+}
 
 #[tokio::test]
 async fn logout_never_redirects_to_an_unregistered_uri() {
@@ -843,7 +852,7 @@ async fn introspection_shows_tokens_inactive_after_logout() {
     let app = spawn_oidc_app().await;
     let client = app.create_app(|_| {}).await;
     let (b, t) = signed_in(&app, &client, "openid offline_access").await;
-    b.get(app.url("/logout")).send().await.unwrap();
+    log_out(&app, &b).await;
     for field in ["access_token", "refresh_token"] {
         let info = introspect(&app, &client, str_of(&t, field)).await;
         assert_eq!(info, json!({"active": false}), "{field} after logout");
@@ -962,7 +971,7 @@ async fn a_code_whose_session_has_signed_out_is_refused() {
     let (b, code) = app
         .raw_code(&client, EMAIL, "openid", Some(CHALLENGE))
         .await;
-    b.get(app.url("/logout")).send().await.unwrap();
+    log_out(&app, &b).await;
     let res = app.exchange_raw(&client, &code, Some(VERIFIER)).await;
     expect_error(res, 400, "invalid_grant", "a code of an ended session").await;
 }

@@ -807,3 +807,24 @@ async fn under_remote_the_asking_browser_can_still_use_the_link_or_the_code_itse
     );
     assert!(location(&res).starts_with(&client.redirect_uri));
 }
+
+#[tokio::test]
+async fn under_remote_a_link_asked_for_cross_site_has_no_number_to_approve() {
+    let app = spawn_app().await;
+    let client = app
+        .create_app(|s| s.device_policy = DevicePolicy::Remote)
+        .await;
+    let body = app.link_body(&client, "cross@example.com");
+    assert_eq!(app.request_link(&browser(), &body).await.status(), 200);
+    assert_eq!(
+        app.rows("SELECT remote_number FROM login_requests").await,
+        [["NULL"]],
+        "no page will ever show a number"
+    );
+    let link = app.link_for("cross@example.com").await;
+    let page = open_elsewhere(&app, &browser(), &link).await;
+    assert!(!page.contains("name=\"number\""), "{page}");
+    assert!(!page.contains("pml_"), "no form, no token: {page}");
+    assert!(html_unescape(&page).contains("6-digit code"), "{page}");
+    assert_eq!(app.count("authorization_codes").await, 0);
+}

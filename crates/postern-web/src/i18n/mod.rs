@@ -10,6 +10,7 @@
 //! itself contains `{app}` is never expanded again. `{s}` in
 //! [`Strings::resend_countdown`] is left for `/static/postern.js`.
 
+pub mod account;
 mod de;
 mod en;
 mod fr;
@@ -441,9 +442,6 @@ mod tests {
             strings("fr").describe_browser(Some(firefox)),
             "Firefox sous Linux"
         );
-        assert_eq!(
-            strings("en").describe_browser(None),
-            "an unknown browser"
-        );
+        assert_eq!(strings("en").describe_browser(None), "an unknown browser");
     }
 }

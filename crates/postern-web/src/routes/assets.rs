@@ -33,9 +33,7 @@ pub async fn script() -> impl IntoResponse {
 
 /// Whether `color` is `#rrggbb` (what app settings accept).
 pub fn valid_color(color: &str) -> bool {
-    color.len() == 7
-        && color.starts_with('#')
-        && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    color.len() == 7 && color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `GET /static/brand/{client_id}.css`: the app's accent colour as custom
@@ -112,7 +110,8 @@ fn contrast(a: Rgb, b: Rgb) -> f64 {
 
 /// `color` mixed towards `target` until it reads on `background`.
 fn readable_on(color: Rgb, background: Rgb, target: Rgb) -> Rgb {
-    let mix = |c: u8, t: u8, k: f64| (f64::from(c) + (f64::from(t) - f64::from(c)) * k).round() as u8;
+    let mix =
+        |c: u8, t: u8, k: f64| (f64::from(c) + (f64::from(t) - f64::from(c)) * k).round() as u8;
     (0..=20)
         .map(|step| {
             let k = f64::from(step) / 20.0;
@@ -176,7 +175,10 @@ mod tests {
             let dark = var("--accent-text", css.find("@media").unwrap());
             assert_eq!(hex(accent), color, "{what}");
             assert!(contrast(accent, on) >= 4.0, "{what}: button text");
-            assert!(contrast(light, LIGHT_CARD) >= TEXT_CONTRAST, "{what}: light");
+            assert!(
+                contrast(light, LIGHT_CARD) >= TEXT_CONTRAST,
+                "{what}: light"
+            );
             assert!(contrast(dark, DARK_CARD) >= TEXT_CONTRAST, "{what}: dark");
         }
         assert!(valid_color("#A0b1C2"));

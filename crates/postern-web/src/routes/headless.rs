@@ -17,7 +17,9 @@ use crate::AppState;
 /// (each part form-urlencoded, RFC 6749 §2.3.1). Public apps have no secret
 /// and cannot use this API. Every failure is 401 `invalid_client`.
 async fn calling_app(state: &AppState, headers: &HeaderMap) -> Result<App> {
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let creds = oidc::client_credentials(auth, None, None).map_err(|_| AppError::ClientAuth)?;
     if !creds.basic {
         return Err(AppError::ClientAuth);

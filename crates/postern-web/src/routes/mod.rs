@@ -1,5 +1,6 @@
 //! Handlers, grouped by the part of SPEC they implement.
 
+pub mod account;
 pub mod assets;
 pub mod dev;
 pub mod headless;

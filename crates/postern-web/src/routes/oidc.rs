@@ -15,7 +15,7 @@ use crate::cookies;
 use crate::error::{AppError, Result};
 use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, UserAgent};
 use crate::i18n;
-use crate::oidc::{self, LiveSession, TokenRequest};
+use crate::oidc::{self, BrowserAccount, LiveSession, TokenRequest};
 use crate::pages::{self, Brand, ChooserPage, ConsentPage, SignedOutPage};
 use crate::signin::{self, authorization_response, RawAuthParams};
 use crate::AppState;
@@ -58,7 +58,9 @@ pub struct AuthorizeParams {
     pub request: Option<String>,
     /// Not supported (OIDC Core §6).
     pub request_uri: Option<String>,
-    /// Chosen on the account chooser.
+    /// An ID token Postern issued, naming the account the app expects.
+    pub id_token_hint: Option<String>,
+    /// Chosen on the account chooser: a session id of this browser.
     pub account: Option<String>,
     /// CSRF token of the chooser form.
     pub csrf_token: Option<String>,
@@ -199,18 +201,109 @@ async fn authorize(
         Err(e) => return Err(e),
     };
 
-    let secret = cookies::get(&state, &jar, cookies::SESSION);
-    let session = oidc::current_session(&state, secret.as_deref())
-        .await?
-        .filter(|s| oidc::session_fits_app(&state, &s.session, &app, ip.0));
+    // The accounts signed in on this browser, current first; ended ones
+    // leave the cookie.
     let now = state.now();
+    let mut accounts = oidc::browser_accounts(&state, &jar).await?;
+    let mut jar = if accounts.len() != cookies::session_secrets(&state, &jar).len() {
+        jar.add(oidc::accounts_cookie(&state, &accounts))
+    } else {
+        jar
+    };
     let fresh_enough = |s: &LiveSession| max_age.is_none_or(|m| now - s.session.auth_time <= m);
-    let chose_account = posted
-        && p.account.as_deref() == Some("current")
-        && cookies::csrf_ok(&state, &jar, p.csrf_token.as_deref());
-    let session = session.filter(|s| (chose_account || !prompt.login) && fresh_enough(s));
+    let usable = |a: &BrowserAccount| {
+        oidc::session_fits_app(&state, &a.live.session, &app, ip.0) && fresh_enough(&a.live)
+    };
 
-    let Some(live) = session else {
+    // The account chooser's answer: a CSRF-protected POST naming one of
+    // this browser's sessions.
+    let chosen = match p.account.as_deref().filter(|a| posted && !a.is_empty()) {
+        None => None,
+        Some(_) if !cookies::csrf_ok(&state, &jar, p.csrf_token.as_deref()) => {
+            return Err(AppError::Csrf)
+        }
+        Some("current") => accounts.iter().position(&usable),
+        Some(id) => accounts
+            .iter()
+            .position(|a| a.live.session.id == id && usable(a)),
+    };
+
+    // OIDC Core §3.1.2.1 hints narrow the accounts to the one the app means.
+    let id_hint = match p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+        None => None,
+        Some(h) => match oidc::verify_id_token_hint(&state, h).await {
+            Ok(hint) if hint.aud == app.client_id => Some(hint),
+            _ => {
+                return fail(
+                    "invalid_request",
+                    "id_token_hint is not valid for this client.",
+                )
+            }
+        },
+    };
+    let hinted_email = p
+        .login_hint
+        .as_deref()
+        .filter(|h| h.len() <= 254)
+        .and_then(|h| postern_core::EmailAddress::parse(h).ok());
+    let named = |a: &BrowserAccount| match (&id_hint, &hinted_email) {
+        (Some(h), _) => {
+            h.sub.as_deref() == Some(oidc::subject(&state, &app, &a.live.user.id).as_str())
+        }
+        (None, Some(e)) => a.live.user.email == e.as_str(),
+        (None, None) => true,
+    };
+    let candidates: Vec<usize> = (0..accounts.len())
+        .filter(|&i| usable(&accounts[i]) && named(&accounts[i]))
+        .collect();
+
+    let picked = match chosen {
+        Some(i) => Some(i),
+        None if prompt.login => None,
+        None if candidates.len() == 1 && !prompt.select_account => Some(candidates[0]),
+        None if candidates.is_empty() => None,
+        // OIDC Core §3.1.2.6: several accounts and no way to ask.
+        None if prompt.none => {
+            return fail(
+                "account_selection_required",
+                "Several accounts are signed in; the user must choose one.",
+            )
+        }
+        None => {
+            let t = i18n::negotiate(
+                params.ui_locales.as_deref(),
+                accept_language(headers).as_deref(),
+                &app.settings.locale,
+            );
+            let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+            let mut hidden = crate::routes::signin::hidden_fields(&params);
+            hidden.push(("response_type", "code".to_owned()));
+            if let Some(m) = max_age {
+                hidden.push(("max_age", m.to_string()));
+            }
+            if prompt.consent {
+                hidden.push(("prompt", "consent".to_owned()));
+            }
+            let page = ChooserPage {
+                t,
+                brand: Brand::of(&app, &state.config),
+                accounts: candidates
+                    .iter()
+                    .map(|&i| pages::ChooserAccount {
+                        session_id: accounts[i].live.session.id.clone(),
+                        email: accounts[i].live.user.email.clone(),
+                    })
+                    .collect(),
+                hidden,
+                csrf_token,
+                other_account: state
+                    .config
+                    .url(&format!("/login?{}", params.login_query(None))),
+            };
+            return Ok((jar, pages::render(&page)).into_response());
+        }
+    };
+    let Some(picked) = picked else {
         if prompt.none {
             return fail("login_required", "The user is not signed in.");
         }
@@ -218,8 +311,16 @@ async fn authorize(
         let url = state
             .config
             .url(&format!("/login?{}", params.login_query(hint)));
-        return Ok(Redirect::to(&url).into_response());
+        return Ok((jar, Redirect::to(&url)).into_response());
     };
+    // The account used last is the browser's current one.
+    if picked != 0 {
+        let used = accounts.remove(picked);
+        accounts.insert(0, used);
+        jar = jar.add(oidc::accounts_cookie(&state, &accounts));
+    }
+    let live = accounts[0].live.clone();
+    oidc::touch(&state, &live.session).await?;
 
     // SPEC §3.3: `ui_locales`, then `Accept-Language`, then the app's default.
     let t = i18n::negotiate(
@@ -227,25 +328,6 @@ async fn authorize(
         accept_language(headers).as_deref(),
         &app.settings.locale,
     );
-    if prompt.select_account && !chose_account {
-        let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-        let mut hidden = crate::routes::signin::hidden_fields(&params);
-        hidden.push(("response_type", "code".to_owned()));
-        if let Some(m) = max_age {
-            hidden.push(("max_age", m.to_string()));
-        }
-        let page = ChooserPage {
-            t,
-            brand: Brand::of(&app),
-            email: live.user.email.clone(),
-            hidden,
-            csrf_token,
-            other_account: state
-                .config
-                .url(&format!("/login?{}", params.login_query(None))),
-        };
-        return Ok((jar, pages::render(&page)).into_response());
-    }
 
     let granted = match state
         .store
@@ -267,12 +349,14 @@ async fn authorize(
     if needs_consent {
         let login_id = pending_consent(&state, &app, &params, &live, ip, ua).await?;
         let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+        let consent_token = signin::consent_token(&state, &login_id, &live.session.id);
         let page = ConsentPage {
             t,
-            brand: Brand::of(&app),
+            brand: Brand::of(&app, &state.config),
             items: pages::scope_items(t, &params.scope),
             login_id,
             csrf_token,
+            consent_token,
         };
         return Ok((jar, pages::render(&page)).into_response());
     }
@@ -301,7 +385,7 @@ async fn authorize(
         params.state.as_deref(),
         &[("code", &code)],
     );
-    Ok(Redirect::to(&url).into_response())
+    Ok((jar, Redirect::to(&url)).into_response())
 }
 
 /// Stores an authorization request that waits on the consent screen for a
@@ -402,7 +486,7 @@ pub async fn userinfo_get(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
-    let token = bearer(&headers).ok_or(AppError::InvalidBearer)?;
+    let token = bearer(&headers).ok_or(AppError::NoBearer)?;
     Ok(Json(oidc::userinfo(&state, &token).await?))
 }
 
@@ -414,7 +498,7 @@ pub async fn userinfo_post(
 ) -> Result<Json<Value>> {
     let token = bearer(&headers)
         .or(form.access_token)
-        .ok_or(AppError::InvalidBearer)?;
+        .ok_or(AppError::NoBearer)?;
     Ok(Json(oidc::userinfo(&state, &token).await?))
 }
 
@@ -487,6 +571,29 @@ pub struct LogoutParams {
     pub state: Option<String>,
     /// The client, when no hint is given.
     pub client_id: Option<String>,
+    /// The confirmation page's CSRF token.
+    pub csrf_token: Option<String>,
+    /// Set by the confirmation page's button.
+    pub confirm: Option<String>,
+}
+
+/// `/logout` without a valid `id_token_hint` for this browser's account:
+/// "Sign out of Postern?" (RP-Initiated Logout 1.0 §2, §6).
+#[derive(askama::Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage {
+    /// The page's language.
+    pub t: &'static i18n::Strings,
+    /// The account pages' words in that language.
+    pub a: &'static i18n::account::AccountStrings,
+    /// No app.
+    pub brand: Brand,
+    /// The addresses that will be signed out.
+    pub accounts: Vec<String>,
+    /// The logout request, posted back with the answer.
+    pub hidden: Vec<(&'static str, String)>,
+    /// CSRF token for the form.
+    pub csrf_token: String,
 }
 
 /// `GET /logout`.
@@ -496,7 +603,7 @@ pub async fn logout_get(
     headers: HeaderMap,
     AppQuery(p): AppQuery<LogoutParams>,
 ) -> Result<Response> {
-    logout(state, jar, &headers, p).await
+    logout(state, jar, &headers, p, false).await
 }
 
 /// `POST /logout`.
@@ -506,17 +613,22 @@ pub async fn logout_post(
     headers: HeaderMap,
     AppForm(p): AppForm<LogoutParams>,
 ) -> Result<Response> {
-    logout(state, jar, &headers, p).await
+    logout(state, jar, &headers, p, true).await
 }
 
-/// RP-Initiated Logout 1.0: ends the browser's session at once (every
-/// instance sees the revocation in the database), then returns to a
-/// registered `post_logout_redirect_uri` or shows "signed out".
+/// RP-Initiated Logout 1.0. With a valid `id_token_hint` naming an account
+/// of this browser (or when the browser has none), that account's session
+/// ends at once (every instance sees the revocation in the database) and
+/// the other accounts stay. Otherwise the person is asked first (§2: a
+/// request without a hint may come from any site): the confirmation's
+/// CSRF-protected POST signs out every account of this browser. Then back
+/// to a registered `post_logout_redirect_uri`, or "signed out".
 async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: &HeaderMap,
     p: LogoutParams,
+    posted: bool,
 ) -> Result<Response> {
     let hint = match p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
         Some(h) => Some(oidc::verify_id_token_hint(&state, h).await.map_err(|_| {
@@ -533,49 +645,98 @@ async fn logout(
         (Some(h), _) => Some(h.aud.clone()),
         (None, c) => c.map(str::to_owned),
     };
+    let app = match &client_id {
+        Some(c) if c.len() <= 200 => state.store.conn().await?.app(c).await?,
+        _ => None,
+    };
     let redirect = match p
         .post_logout_redirect_uri
         .as_deref()
         .filter(|u| !u.is_empty())
     {
         None => None,
-        Some(uri) => {
-            let app = match &client_id {
-                Some(c) => state.store.conn().await?.app(c).await?,
-                None => None,
-            };
-            match app {
-                Some(app) if app.has_post_logout_redirect_uri(uri) => Some(uri.to_owned()),
-                _ => {
-                    return Err(AppError::InvalidRequest(
-                        "post_logout_redirect_uri is not registered for this client.".into(),
-                    ))
-                }
+        Some(uri) => match &app {
+            Some(app) if app.has_post_logout_redirect_uri(uri) => Some(uri.to_owned()),
+            _ => {
+                return Err(AppError::InvalidRequest(
+                    "post_logout_redirect_uri is not registered for this client.".into(),
+                ))
+            }
+        },
+    };
+    let accounts = oidc::browser_accounts(&state, &jar).await?;
+    let confirmed =
+        posted && p.confirm.is_some() && cookies::csrf_ok(&state, &jar, p.csrf_token.as_deref());
+    // The browser's accounts the hint names: its session, or its user.
+    let named = |a: &BrowserAccount| match (&hint, &app) {
+        (Some(h), app) => {
+            h.sid.as_deref() == Some(a.live.session.id.as_str())
+                || app.as_ref().is_some_and(|app| {
+                    h.sub.as_deref() == Some(oidc::subject(&state, app, &a.live.user.id).as_str())
+                })
+        }
+        (None, _) => false,
+    };
+    let ending: Vec<&BrowserAccount> = if confirmed {
+        accounts.iter().collect()
+    } else {
+        accounts.iter().filter(|a| named(a)).collect()
+    };
+    if !confirmed && ending.is_empty() && !accounts.is_empty() {
+        let t = i18n::negotiate(
+            None,
+            accept_language(headers).as_deref(),
+            app.as_ref().map_or("en", |a| a.settings.locale.as_str()),
+        );
+        let mut hidden: Vec<(&'static str, String)> = Vec::new();
+        for (name, value) in [
+            ("id_token_hint", &p.id_token_hint),
+            ("client_id", &client_id),
+            ("post_logout_redirect_uri", &redirect),
+            ("state", &p.state),
+        ] {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                hidden.push((name, v.clone()));
             }
         }
-    };
+        let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+        let page = LogoutConfirmPage {
+            t,
+            a: i18n::account::strings(t.lang),
+            brand: Brand::default(),
+            accounts: accounts.iter().map(|a| a.live.user.email.clone()).collect(),
+            hidden,
+            csrf_token,
+        };
+        return Ok((jar, pages::render(&page)).into_response());
+    }
     let now = state.now();
     let mut tx = state.store.begin().await?;
-    if let Some(secret) = cookies::get(&state, &jar, cookies::SESSION) {
-        let hash = state
-            .secrets
-            .keyed_hash(signin::purpose::SESSION, secret.as_bytes());
-        if let Some(s) = tx.session_by_token(&hash).await? {
-            tx.revoke_session(&s.id, now).await?;
-        }
+    for a in &ending {
+        tx.revoke_session(&a.live.session.id, now).await?;
     }
-    if let Some(h) = &hint {
-        if let Some(sid) = &h.sid {
-            tx.revoke_session(sid, now).await?;
-        }
+    if let Some(sid) = hint.as_ref().and_then(|h| h.sid.as_ref()) {
+        tx.revoke_session(sid, now).await?;
     }
     tx.commit().await.map_err(postern_store::StoreError::from)?;
-    let jar = jar.add(cookies::build(
-        &state,
-        cookies::SESSION,
-        String::new(),
-        Some(0),
-    ));
+    let remaining: Vec<BrowserAccount> = accounts
+        .iter()
+        .filter(|a| {
+            !ending
+                .iter()
+                .any(|e| e.live.session.id == a.live.session.id)
+        })
+        .cloned()
+        .collect();
+    let mut jar = jar.add(oidc::accounts_cookie(&state, &remaining));
+    if remaining.is_empty() {
+        jar = jar.add(cookies::build(
+            &state,
+            cookies::ACCOUNT,
+            String::new(),
+            Some(0),
+        ));
+    }
     match redirect {
         Some(uri) => {
             let mut url = url::Url::parse(&uri).map_err(AppError::internal)?;

@@ -183,7 +183,7 @@ pub async fn login_page(
             accept_language(&headers).as_deref(),
             &params.app.settings.locale,
         ),
-        brand: Brand::of(&params.app),
+        brand: Brand::of(&params.app, &state.config),
         csrf_token,
         hidden: hidden_fields(&params),
         email,
@@ -289,13 +289,13 @@ pub async fn check_page(
     if req.approved_at.is_some() {
         let who = requester(ip, ua, &headers, binding);
         let signed_in = signin::continue_approved(&state, &app, &req, &who).await?;
-        return Ok(signed_in_response(&state, jar, signed_in));
+        return signed_in_response(&state, jar, signed_in).await;
     }
     let t = request_strings(&req, &app.settings.locale);
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let page = CheckPage {
         t,
-        brand: Brand::of(&app),
+        brand: Brand::of(&app, &state.config),
         email: req.email.clone(),
         login_id: req.id.clone(),
         csrf_token,
@@ -376,7 +376,7 @@ pub async fn submit_code(
             AppError::InvalidCode => e.with_retry(format!("/login/check?id={login_id}")),
             other => other,
         })?;
-    Ok(signed_in_response(&state, jar, signed_in))
+    signed_in_response(&state, jar, signed_in).await
 }
 
 /// `POST /login/resend`: "send again" from the asking browser. Replaces its
@@ -428,9 +428,7 @@ pub async fn resend(
         let lang = i18n::strings(&req.locale).lang;
         match e {
             // The earlier link still works: the way forward is back to it.
-            AppError::TooManyRequests { .. } => {
-                e.with_retry(format!("/login/check?id={}", req.id))
-            }
+            AppError::TooManyRequests { .. } => e.with_retry(format!("/login/check?id={}", req.id)),
             other => other.with_retry(retry),
         }
         .in_language(lang)
@@ -472,7 +470,7 @@ pub async fn verify_get(
         let who = requester(ip, ua, &headers, binding);
         let signed_in = signin::consume_link(&state, &opened, &who).await?;
         let jar = forget_link(&state, jar, from_query);
-        return Ok(signed_in_response(&state, jar, signed_in));
+        return signed_in_response(&state, jar, signed_in).await;
     }
     if from_query {
         let ttl = opened.request.expires_at - state.now();
@@ -489,7 +487,7 @@ pub async fn verify_get(
         DevicePolicy::Remote if opened.request.remote_number.is_some() => ConfirmMode::Remote,
         DevicePolicy::Remote => ConfirmMode::SameBrowser,
     };
-    Ok((jar, confirm_page(&opened, token, csrf_token, mode)).into_response())
+    Ok((jar, confirm_page(&state, &opened, token, csrf_token, mode)).into_response())
 }
 
 /// Removes the link cookie once it has served (it was not set when the
@@ -503,6 +501,7 @@ fn forget_link(state: &AppState, jar: CookieJar, from_query: bool) -> CookieJar 
 }
 
 fn confirm_page(
+    state: &AppState,
     opened: &signin::OpenedLink,
     token: String,
     csrf_token: String,
@@ -512,7 +511,7 @@ fn confirm_page(
     let t = request_strings(req, &opened.app.settings.locale);
     pages::render(&ConfirmPage {
         t,
-        brand: Brand::of(&opened.app),
+        brand: Brand::of(&opened.app, &state.config),
         email: req.email.clone(),
         asked_from: t.describe_browser(req.user_agent.as_deref()),
         asked_at: t.date_time(req.created_at),
@@ -566,57 +565,61 @@ pub async fn verify_post(
     if !asking && policy == DevicePolicy::Remote && opened.request.remote_number.is_some() {
         let Some(number) = form.number.filter(|n| !n.trim().is_empty()) else {
             let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-            let page = confirm_page(&opened, token, csrf_token, ConfirmMode::Remote);
+            let page = confirm_page(&state, &opened, token, csrf_token, ConfirmMode::Remote);
             return Ok((jar, page).into_response());
         };
         let who = requester(ip, ua, &headers, binding);
         signin::approve_remote(&state, &opened, &number, &who).await?;
         let page = ApprovedPage {
             t: request_strings(&opened.request, &opened.app.settings.locale),
-            brand: Brand::of(&opened.app),
+            brand: Brand::of(&opened.app, &state.config),
         };
         let jar = forget_link(&state, jar, false);
         return Ok((jar, pages::render(&page)).into_response());
     }
     if !asking && policy != DevicePolicy::Any {
         let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-        let page = confirm_page(&opened, String::new(), csrf_token, ConfirmMode::SameBrowser);
+        let page = confirm_page(
+            &state,
+            &opened,
+            String::new(),
+            csrf_token,
+            ConfirmMode::SameBrowser,
+        );
         return Ok((jar, page).into_response());
     }
     let who = requester(ip, ua, &headers, binding);
     let signed_in = signin::consume_link(&state, &opened, &who).await?;
     let jar = forget_link(&state, jar, false);
-    Ok(signed_in_response(&state, jar, signed_in))
+    signed_in_response(&state, jar, signed_in).await
 }
 
 /// Sets the session cookie and goes on: the app, or the consent screen.
-fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Response {
-    let jar = jar.add(cookies::build(
-        state,
-        cookies::SESSION,
-        s.session_secret,
-        Some(s.session_ttl),
-    ));
-    match s.next {
+/// The new session joins the browser's accounts as the current one.
+async fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<Response> {
+    let jar = crate::oidc::remember_session(state, jar, &s.session_secret).await?;
+    Ok(match s.next {
         Next::Redirect(url) => (jar, Redirect::to(&url)).into_response(),
         Next::Consent {
             login_id,
             app,
             scope,
             locale,
+            consent_token,
         } => {
             let (jar, csrf_token) = cookies::csrf_token(state, jar);
             let t = i18n::negotiate(Some(&locale), None, &app.settings.locale);
             let page = ConsentPage {
                 t,
-                brand: Brand::of(&app),
+                brand: Brand::of(&app, &state.config),
                 items: pages::scope_items(t, &scope),
                 login_id,
                 csrf_token,
+                consent_token,
             };
             (jar, pages::render(&page)).into_response()
         }
-    }
+    })
 }
 
 /// Form of `POST /consent`.
@@ -626,6 +629,8 @@ pub struct ConsentForm {
     pub csrf_token: Option<String>,
     /// The login request being finished.
     pub login_id: Option<String>,
+    /// Names the session that may answer (`signin::consent_token`).
+    pub consent_token: Option<String>,
     /// `allow` or `deny`.
     pub decision: Option<String>,
 }
@@ -650,7 +655,14 @@ pub async fn consent_submit(
             ))
         }
     };
-    let session = cookies::get(&state, &jar, cookies::SESSION);
-    let url = signin::decide_consent(&state, login_id, session.as_deref(), decision).await?;
+    let sessions = cookies::session_secrets(&state, &jar);
+    let url = signin::decide_consent(
+        &state,
+        login_id,
+        &sessions,
+        form.consent_token.as_deref(),
+        decision,
+    )
+    .await?;
     Ok(Redirect::to(&url).into_response())
 }

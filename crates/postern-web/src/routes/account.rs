@@ -1,0 +1,449 @@
+//! SPEC §3.3 `/account`: the person's sessions, sign-in history and
+//! allowed apps, with sign-out, "sign out everywhere", revoking an app and
+//! deleting the account. Every form is CSRF-protected; every answer is
+//! `Cache-Control: no-store` (the security-headers middleware).
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use postern_core::crypto::{constant_time_eq, random_token, sha256_b64};
+use postern_store::Queries;
+use serde::Deserialize;
+
+use crate::account::{self, ACCOUNT_CLIENT_ID, FLOW_TTL};
+use crate::cookies;
+use crate::error::{AppError, Result};
+use crate::extract::{accept_language, AppForm, AppQuery};
+use crate::i18n::account::AccountStrings;
+use crate::i18n::{self, fill, Strings};
+use crate::oidc::{self, BrowserAccount, PresentedCode};
+use crate::pages::{self, Brand, SignedOutPage};
+use crate::AppState;
+
+/// One session on `/account`.
+pub struct SessionView {
+    /// Public id, the value of the `session_id` field of its sign-out form.
+    pub id: String,
+    /// "Firefox on Linux".
+    pub browser: String,
+    /// "through {app}" for a session an app holds through the headless API.
+    pub through: Option<String>,
+    /// "IP address 203.0.113.7", when known.
+    pub ip: Option<String>,
+    /// When it was last used, in words.
+    pub last_seen: String,
+    /// When it began, in words.
+    pub signed_in: String,
+    /// Whether it is the session of the browser showing the page.
+    pub this_browser: bool,
+}
+
+/// One sign-in on `/account`.
+pub struct EventView {
+    /// When, in words.
+    pub time: String,
+    /// The app's name.
+    pub app: String,
+    /// "Email link" or "Code".
+    pub method: &'static str,
+    /// "Signed in" or "Refused".
+    pub outcome: &'static str,
+    /// "Firefox on Linux".
+    pub browser: String,
+}
+
+/// One allowed app on `/account`.
+pub struct AppView {
+    /// The value of the `client_id` field of its "Revoke" form.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// What it may see, one line per scope.
+    pub items: Vec<&'static str>,
+}
+
+/// `/account`.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The account pages' words in that language.
+    pub a: &'static AccountStrings,
+    /// No app: Postern's own page.
+    pub brand: Brand,
+    /// "Signed in as …".
+    pub signed_in_as: String,
+    /// CSRF token for every form.
+    pub csrf_token: String,
+    /// Live sessions.
+    pub sessions: Vec<SessionView>,
+    /// Recent sign-ins.
+    pub history: Vec<EventView>,
+    /// Allowed apps.
+    pub apps: Vec<AppView>,
+}
+
+/// `GET /account/delete`: "Delete {email}?".
+#[derive(Template)]
+#[template(path = "account_delete.html")]
+pub struct AccountDeletePage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The account pages' words.
+    pub a: &'static AccountStrings,
+    /// No app.
+    pub brand: Brand,
+    /// "Delete you@example.com?".
+    pub title: String,
+    /// CSRF token for the form.
+    pub csrf_token: String,
+}
+
+/// After `POST /account/delete`.
+#[derive(Template)]
+#[template(path = "account_deleted.html")]
+pub struct AccountDeletedPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The account pages' words.
+    pub a: &'static AccountStrings,
+    /// No app.
+    pub brand: Brand,
+}
+
+/// The language of the account pages: `Accept-Language`, else English.
+fn languages(headers: &HeaderMap) -> (&'static Strings, &'static AccountStrings) {
+    let t = i18n::negotiate(None, accept_language(headers).as_deref(), "en");
+    (t, i18n::account::strings(t.lang))
+}
+
+/// Sends the browser through `/authorize` as the built-in account app
+/// (authorization code + PKCE S256), keeping `state` and the verifier in a
+/// short-lived cookie.
+fn start_sign_in(state: &AppState, jar: CookieJar) -> Response {
+    let flow_state = random_token(32);
+    let verifier = random_token(32);
+    let jar = jar.add(cookies::build(
+        state,
+        cookies::ACCOUNT_FLOW,
+        format!("{flow_state}.{verifier}"),
+        Some(FLOW_TTL),
+    ));
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("client_id", ACCOUNT_CLIENT_ID);
+    q.append_pair("redirect_uri", &account::callback_uri(state));
+    q.append_pair("response_type", "code");
+    q.append_pair("scope", "openid email");
+    q.append_pair("state", &flow_state);
+    q.append_pair("code_challenge", &sha256_b64(verifier.as_bytes()));
+    q.append_pair("code_challenge_method", "S256");
+    let url = state.config.url(&format!("/authorize?{}", q.finish()));
+    (jar, Redirect::to(&url)).into_response()
+}
+
+/// SPEC §3.3 `GET /account`: the signed-in person's page, or their sign-in
+/// through Postern first.
+pub async fn account_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let Some(viewer) = account::viewer(&state, &jar).await? else {
+        return Ok(start_sign_in(&state, jar));
+    };
+    oidc::touch(&state, &viewer.live.session).await?;
+    let (t, a) = languages(&headers);
+    let overview = account::overview(&state, &viewer.live.user.id).await?;
+    let sessions = overview
+        .sessions
+        .iter()
+        .map(|s| SessionView {
+            id: s.id.clone(),
+            browser: t.describe_browser(s.user_agent.as_deref()),
+            through: s.client_id.as_ref().map(|c| {
+                let name = overview.app_names.get(c).map_or(a.removed_app, |n| n);
+                fill(a.through_app, &[("app", name)])
+            }),
+            ip: s.ip.as_ref().map(|ip| fill(a.ip_address, &[("ip", ip)])),
+            last_seen: t.date_time(s.last_seen_at),
+            signed_in: t.date_time(s.created_at),
+            this_browser: s.id == viewer.live.session.id,
+        })
+        .collect();
+    let history = overview
+        .history
+        .iter()
+        .map(|(e, name)| EventView {
+            time: t.date_time(e.at),
+            app: name.clone().unwrap_or_else(|| a.removed_app.to_owned()),
+            method: if e.method == "code" {
+                a.method_code
+            } else {
+                a.method_link
+            },
+            outcome: if e.outcome == "success" {
+                a.outcome_success
+            } else {
+                a.outcome_failed
+            },
+            browser: t.describe_browser(e.user_agent.as_deref()),
+        })
+        .collect();
+    let apps = overview
+        .grants
+        .iter()
+        .map(|g| AppView {
+            client_id: g.app.client_id.clone(),
+            name: g.app.display_name().to_owned(),
+            items: pages::scope_items(t, &account::grant_scope(g)),
+        })
+        .collect();
+    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+    let page = AccountPage {
+        t,
+        a,
+        brand: Brand::default(),
+        signed_in_as: fill(a.signed_in_as, &[("email", &viewer.live.user.email)]),
+        csrf_token,
+        sessions,
+        history,
+        apps,
+    };
+    Ok((jar, pages::render(&page)).into_response())
+}
+
+/// The query of `GET /account/callback` (OIDC Core §3.1.2.5, RFC 9207).
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// Must be the one `/account` sent.
+    pub state: Option<String>,
+    /// Must be this issuer.
+    pub iss: Option<String>,
+    /// Set when the authorization failed.
+    pub error: Option<String>,
+}
+
+/// `GET /account/callback`: checks `state` against this browser's cookie,
+/// redeems the code in-process (client `postern-account`, its redirect URI,
+/// PKCE) and remembers which session `/account` shows.
+pub async fn callback(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppQuery(q): AppQuery<CallbackQuery>,
+) -> Result<Response> {
+    let again = || "/account".to_owned();
+    let refused = |msg: &str| AppError::InvalidRequest(msg.to_owned()).with_retry(again());
+    let flow = cookies::get(&state, &jar, cookies::ACCOUNT_FLOW).unwrap_or_default();
+    let (expected, verifier) = flow.split_once('.').unwrap_or_default();
+    let state_ok = !expected.is_empty()
+        && q.state
+            .as_deref()
+            .is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()));
+    if !state_ok {
+        return Err(refused(
+            "The answer does not belong to a sign-in this browser started.",
+        ));
+    }
+    if q.error.is_some() {
+        return Err(refused("The sign-in did not finish."));
+    }
+    if q.iss.as_deref() != Some(state.config.issuer().as_str()) {
+        return Err(refused("The answer does not come from this server."));
+    }
+    let app = state
+        .store
+        .conn()
+        .await?
+        .app(ACCOUNT_CLIENT_ID)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let redirect_uri = account::callback_uri(&state);
+    let live = oidc::redeem_own_code(
+        &state,
+        &app,
+        PresentedCode {
+            code: q.code.as_deref(),
+            redirect_uri: Some(&redirect_uri),
+            code_verifier: Some(verifier),
+        },
+    )
+    .await
+    .map_err(|e| e.with_retry(again()))?;
+    let jar = jar
+        .add(cookies::build(
+            &state,
+            cookies::ACCOUNT_FLOW,
+            String::new(),
+            Some(0),
+        ))
+        .add(cookies::build(
+            &state,
+            cookies::ACCOUNT,
+            live.session.id,
+            None,
+        ));
+    Ok((jar, Redirect::to("/account")).into_response())
+}
+
+/// The forms of `/account`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// "Sign out": the session to end.
+    pub session_id: Option<String>,
+    /// "Revoke": the app.
+    pub client_id: Option<String>,
+}
+
+/// The person a form of `/account` acts for, after its CSRF check.
+async fn acting(
+    state: &AppState,
+    jar: &CookieJar,
+    form: &AccountForm,
+) -> Result<Option<BrowserAccount>> {
+    if !cookies::csrf_ok(state, jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    account::viewer(state, jar).await
+}
+
+fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str> {
+    v.as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 200)
+        .ok_or_else(|| AppError::InvalidRequest(format!("{field} is required.")))
+}
+
+/// Drops `viewer` from this browser's accounts and forgets which account
+/// `/account` shows.
+async fn forget(state: &AppState, jar: CookieJar, viewer: &BrowserAccount) -> Result<CookieJar> {
+    let rest: Vec<BrowserAccount> = oidc::browser_accounts(state, &jar)
+        .await?
+        .into_iter()
+        .filter(|a| a.live.user.id != viewer.live.user.id)
+        .collect();
+    Ok(jar
+        .add(oidc::accounts_cookie(state, &rest))
+        .add(cookies::build(
+            state,
+            cookies::ACCOUNT,
+            String::new(),
+            Some(0),
+        )))
+}
+
+fn signed_out(headers: &HeaderMap, jar: CookieJar) -> Response {
+    let (t, _) = languages(headers);
+    let page = SignedOutPage {
+        t,
+        brand: Brand::default(),
+    };
+    (jar, pages::render(&page)).into_response()
+}
+
+/// `POST /account/sessions/sign-out` (`session_id`): ends one of the
+/// person's sessions. Ending this browser's own signs it out here.
+pub async fn sign_out_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    AppForm(form): AppForm<AccountForm>,
+) -> Result<Response> {
+    let Some(viewer) = acting(&state, &jar, &form).await? else {
+        return Ok(Redirect::to("/account").into_response());
+    };
+    let session_id = required("session_id", &form.session_id)?;
+    if !account::sign_out_session(&state, &viewer.live.user.id, session_id).await? {
+        return Err(
+            AppError::InvalidRequest("There is no such session on this account.".into())
+                .with_retry("/account".into()),
+        );
+    }
+    if session_id == viewer.live.session.id {
+        let jar = forget(&state, jar, &viewer).await?;
+        return Ok(signed_out(&headers, jar));
+    }
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// `POST /account/sign-out-everywhere`: every session and refresh token of
+/// the person, this browser's included (SPEC §2).
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    AppForm(form): AppForm<AccountForm>,
+) -> Result<Response> {
+    let Some(viewer) = acting(&state, &jar, &form).await? else {
+        return Ok(Redirect::to("/account").into_response());
+    };
+    account::sign_out_everywhere(&state, &viewer.live.user.id).await?;
+    let jar = forget(&state, jar, &viewer).await?;
+    Ok(signed_out(&headers, jar))
+}
+
+/// `POST /account/apps/revoke` (`client_id`): forgets the person's consent
+/// for the app and revokes its refresh tokens.
+pub async fn revoke_app(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppForm(form): AppForm<AccountForm>,
+) -> Result<Response> {
+    let Some(viewer) = acting(&state, &jar, &form).await? else {
+        return Ok(Redirect::to("/account").into_response());
+    };
+    let client_id = required("client_id", &form.client_id)?;
+    account::revoke_app(&state, &viewer.live.user.id, client_id).await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// `GET /account/delete`: asks before deleting.
+pub async fn delete_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let Some(viewer) = account::viewer(&state, &jar).await? else {
+        return Ok(start_sign_in(&state, jar));
+    };
+    let (t, a) = languages(&headers);
+    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+    let page = AccountDeletePage {
+        t,
+        a,
+        brand: Brand::default(),
+        title: fill(
+            a.delete_confirm_title,
+            &[("email", &viewer.live.user.email)],
+        ),
+        csrf_token,
+    };
+    Ok((jar, pages::render(&page)).into_response())
+}
+
+/// `POST /account/delete`: deletes the person's account and everything
+/// that names them; this browser keeps its other accounts.
+pub async fn delete_account(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    AppForm(form): AppForm<AccountForm>,
+) -> Result<Response> {
+    let Some(viewer) = acting(&state, &jar, &form).await? else {
+        return Ok(Redirect::to("/account").into_response());
+    };
+    account::delete_account(&state, &viewer.live.user.id).await?;
+    let jar = forget(&state, jar, &viewer).await?;
+    let (t, a) = languages(&headers);
+    let page = AccountDeletedPage {
+        t,
+        a,
+        brand: Brand::default(),
+    };
+    Ok((jar, pages::render(&page)).into_response())
+}
