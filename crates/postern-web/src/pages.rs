@@ -23,6 +23,15 @@ pub fn render<T: Template>(page: &T) -> Response {
     }
 }
 
+/// `text` cut after each `@`, for templates to join with `<wbr>`: a long
+/// address on a phone then wraps after its `@` (`second.person@` /
+/// `example.com`) instead of in the middle of a word. Each piece is still
+/// autoescaped by the template; the CSS `overflow-wrap` stays the fallback
+/// for a part longer than the line.
+pub fn wrap_points(text: &str) -> Vec<&str> {
+    text.split_inclusive('@').collect()
+}
+
 /// What a page shows of the app it signs in to: name, logo, accent colour.
 #[derive(Debug, Clone, Default)]
 pub struct Brand {
@@ -272,6 +281,7 @@ pub fn error_page(t: &'static Strings, err: &RenderedError) -> Response {
                 },
             ),
             "invalid_code" => (t.invalid_code_title, t.invalid_code_text.to_owned()),
+            "invalid_csrf" if err.retry.is_some() => (t.csrf_title, t.csrf_text_retry.to_owned()),
             "invalid_csrf" => (t.csrf_title, t.csrf_text.to_owned()),
             "not_found" => (t.not_found_title, t.not_found_text.to_owned()),
             "temporarily_unavailable" | "server_error" => {
@@ -285,8 +295,12 @@ pub fn error_page(t: &'static Strings, err: &RenderedError) -> Response {
             }
         },
     };
+    // `/account` starts its own sign-in again: no link to send from here.
+    let to_account = err.retry.as_deref() == Some("/account");
     let retry_label = match (err.token_problem, err.body.error) {
+        (Some(_), _) if to_account => t.start_again,
         (Some(_), _) => t.send_new_link,
+        (None, "invalid_csrf") => t.open_form_again,
         (None, "invalid_code") => t.try_again,
         (None, "too_many_requests") => t.go_back,
         _ => t.start_again,
@@ -349,4 +363,20 @@ pub struct SignedOutPage {
     pub t: &'static Strings,
     /// No app.
     pub brand: Brand,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_may_wrap_after_the_at_sign_and_nowhere_else() {
+        assert_eq!(
+            wrap_points("second.person@example.com"),
+            ["second.person@", "example.com"]
+        );
+        assert_eq!(wrap_points("Continue as a@b.c"), ["Continue as a@", "b.c"]);
+        assert_eq!(wrap_points("no address"), ["no address"]);
+        assert!(wrap_points("").is_empty());
+    }
 }

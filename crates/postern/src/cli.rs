@@ -92,6 +92,7 @@ pub enum AppCommand {
     /// Show one app's settings as JSON (never its secret).
     Show {
         /// The app's client_id.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Change an app's settings; only the given flags change.
@@ -141,6 +142,7 @@ pub struct CreateApp {
 #[derive(Debug, Args)]
 pub struct UpdateApp {
     /// The app's client_id.
+    #[arg(allow_hyphen_values = true)]
     pub client_id: String,
     /// New name.
     #[arg(long)]

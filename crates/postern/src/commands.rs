@@ -207,7 +207,8 @@ async fn create_app(args: CreateApp, config: &Config) -> Result {
 
     let now = SystemClock.now();
     let app = App {
-        client_id: random_token(16),
+        // Hex, so an id never starts with '-' (a shell flag) or needs quoting.
+        client_id: hex::encode(postern_core::crypto::random_array::<16>()),
         name: args.name,
         settings,
         created_at: now,

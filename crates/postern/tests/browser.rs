@@ -144,14 +144,13 @@ async fn under_same_browser_another_browser_is_told_to_use_the_code() {
     app.start_authorization(&asking, &auth).await;
     let sent = app.sign_in_through_login(&asking, EMAIL).await;
     app.open_link(&other, &sent).await;
-    assert_eq!(other.status().await, 200);
-    app.confirm(&other).await;
-    // Continue there signs nobody in: the page says to use the code.
+    // The page says at once to use the code there: no Continue that could
+    // only lead to that sentence.
     assert_eq!(other.status().await, 200, "{}", other.text().await);
     assert!(!other.h1().await.is_empty());
     assert!(
         !other.has("form[action=\"/verify-email\"]").await,
-        "no second Continue under same_browser:\n{}",
+        "no Continue under same_browser:\n{}",
         other.text().await
     );
     assert!(
@@ -169,6 +168,188 @@ async fn under_same_browser_another_browser_is_told_to_use_the_code() {
     app.expect_back_at_app(&asking, &client, &auth).await;
     asking.quit().await;
     other.quit().await;
+}
+
+/// The two-digit number the asking browser's "check your email" page shows
+/// under `device_policy = remote`.
+async fn remote_number(b: &Browser) -> String {
+    let number = b
+        .find("[data-status-url] #remote-number")
+        .await
+        .text()
+        .await
+        .expect("the number's text")
+        .trim()
+        .to_owned();
+    assert!(
+        number.len() == 2 && number.bytes().all(|c| c.is_ascii_digit()),
+        "a two-digit number, not {number:?}"
+    );
+    number
+}
+
+#[tokio::test]
+async fn under_remote_the_other_browser_types_the_number_and_the_asking_browser_continues_by_itself(
+) {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|s| s.device_policy = DevicePolicy::Remote).await;
+    let asking = Browser::launch().await;
+    let other = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+
+    app.start_authorization(&asking, &auth).await;
+    let sent = app.sign_in_through_login(&asking, EMAIL).await;
+    let number = remote_number(&asking).await;
+
+    app.open_link(&other, &sent).await;
+    assert_eq!(other.status().await, 200, "{}", other.text().await);
+    other
+        .fill("form[action=\"/verify-email\"] input[name=number]", &number)
+        .await;
+    other
+        .click("form[action=\"/verify-email\"] button[type=submit]")
+        .await;
+    assert_eq!(other.status().await, 200, "{}", other.text().await);
+    assert!(!other.h1().await.is_empty());
+    assert!(
+        !other.has("form[action=\"/verify-email\"]").await,
+        "approved: nothing more to type there:\n{}",
+        other.text().await
+    );
+    assert!(
+        !other.cookies().await.contains_key("postern_session"),
+        "approving signs in nobody on the other browser"
+    );
+
+    // The asking page polls /login/status (postern.js) and goes on by
+    // itself, within a few seconds, without anyone touching it.
+    let tokens = app.expect_back_at_app(&asking, &client, &auth).await;
+    assert_eq!(id_claims(&tokens)["email"], EMAIL);
+    asking.quit().await;
+    other.quit().await;
+}
+
+// ---- several accounts and the account page -------------------------------------------
+
+const SECOND: &str = "grace@example.com";
+
+#[tokio::test]
+async fn with_two_accounts_the_chooser_continues_as_the_one_chosen() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|_| {}).await;
+    let b = Browser::launch().await;
+    let first = app.authorization(&client, &[]);
+    app.start_authorization(&b, &first).await;
+    let sent = app.sign_in_through_login(&b, EMAIL).await;
+    app.open_link(&b, &sent).await;
+    app.expect_back_at_app(&b, &client, &first).await;
+
+    // A second account through the chooser's "Use another account".
+    let add = app.authorization(&client, &[("prompt", "select_account")]);
+    b.goto(&add.url).await;
+    b.wait_for_path("/authorize").await;
+    b.click("a[href*=\"/login?\"]").await;
+    let sent = app.sign_in_through_login(&b, SECOND).await;
+    app.open_link(&b, &sent).await;
+    let tokens = app.expect_back_at_app(&b, &client, &add).await;
+    assert_eq!(id_claims(&tokens)["email"], SECOND);
+
+    // Two accounts: /authorize asks which one; the newest comes first.
+    let again = app.authorization(&client, &[]);
+    b.goto(&again.url).await;
+    b.wait_for_path("/authorize").await;
+    let choices = b
+        .find_all("form[action=\"/authorize\"] button[name=account]")
+        .await;
+    assert_eq!(
+        choices.len(),
+        2,
+        "one button per account:\n{}",
+        b.text().await
+    );
+    let second = choices.into_iter().nth(1).unwrap();
+    assert!(
+        second.text().await.unwrap().contains(EMAIL),
+        "the second choice is the older account"
+    );
+    b.click_element(second, "the second account").await;
+    let tokens = app.expect_back_at_app(&b, &client, &again).await;
+    assert_eq!(
+        id_claims(&tokens)["email"],
+        EMAIL,
+        "signed in as the one chosen"
+    );
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_from_the_account_page_makes_authorize_ask_for_the_email() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, client, _callback) = setup(|_| {}).await;
+    let b = Browser::launch().await;
+    let auth = app.authorization(&client, &[]);
+    app.start_authorization(&b, &auth).await;
+    let sent = app.sign_in_through_login(&b, EMAIL).await;
+    app.open_link(&b, &sent).await;
+    app.expect_back_at_app(&b, &client, &auth).await;
+
+    // Signed in already: /account needs no email.
+    let sent_before = app.emails().len();
+    app.open_account(&b, EMAIL).await;
+    assert_eq!(
+        app.emails().len(),
+        sent_before,
+        "single sign-on to the account page: no email"
+    );
+    b.click("form[action=\"/account/sign-out-everywhere\"] button[type=submit]")
+        .await;
+    assert_eq!(b.status().await, 200, "{}", b.text().await);
+    assert!(!b.h1().await.is_empty());
+    assert_eq!(
+        app.rows("SELECT id FROM sessions WHERE revoked_at IS NULL")
+            .await
+            .len(),
+        0,
+        "every session ended"
+    );
+
+    app.start_authorization(&b, &app.authorization(&client, &[]))
+        .await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn deleting_the_account_from_the_account_page_forgets_the_person() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let (app, _client, _callback) = setup(|_| {}).await;
+    let b = Browser::launch().await;
+    // Not signed in: the account page signs in through Postern itself.
+    app.open_account(&b, EMAIL).await;
+    assert_eq!(app.count("users").await, 1);
+
+    b.click("a[href=\"/account/delete\"]").await;
+    b.wait_for_path("/account/delete").await;
+    assert_eq!(app.count("users").await, 1, "asking deletes nothing");
+    b.click("form[action=\"/account/delete\"] button[type=submit]")
+        .await;
+    assert_eq!(b.status().await, 200, "{}", b.text().await);
+    assert!(!b.h1().await.is_empty());
+    assert_eq!(app.count("users").await, 0, "the account is gone");
+    assert_eq!(app.count("sessions").await, 0);
+
+    // Afterwards the account page asks who is signing in.
+    b.goto(&app.url("/account")).await;
+    b.wait_for_path("/login").await;
+    assert!(b.has("form[action=\"/login\"] input[name=email]").await);
+    b.quit().await;
 }
 
 // ---- error pages and their way forward --------------------------------------------
@@ -384,20 +565,18 @@ async fn screenshots_of_every_page() {
     let dev = spawn_oidc_app_with(&[("POSTERN_MAIL", "stdout")]).await;
     let callback = Callback::start().await;
     for lang in ["en", "de"] {
-        let uri = callback.redirect_uri.clone();
-        let client = app
-            .create_app(|s| {
-                s.redirect_uris = vec![uri.clone()];
-                s.first_party = false;
-                s.locale = lang.to_owned();
-            })
-            .await;
-        let dev_client = dev
-            .create_app(|s| {
+        let app_with = |policy: DevicePolicy, first_party: bool| {
+            let uri = callback.redirect_uri.clone();
+            app.create_app(move |s| {
                 s.redirect_uris = vec![uri];
+                s.first_party = first_party;
+                s.device_policy = policy;
                 s.locale = lang.to_owned();
             })
-            .await;
+        };
+        let client = app_with(DevicePolicy::Any, false).await;
+        let remote = app_with(DevicePolicy::Remote, true).await;
+        let same_browser = app_with(DevicePolicy::SameBrowser, true).await;
         for (device, width, height) in [("phone", 360, 740), ("desktop", 1280, 800)] {
             let opts = BrowserOptions {
                 width,
@@ -408,8 +587,12 @@ async fn screenshots_of_every_page() {
             let other = Browser::launch_with(opts).await;
             assert_eq!(b.viewport().await, (width, height), "the viewport");
             let email = format!("{device}.{lang}@example.com");
+            let second = format!("second.{device}.{lang}@example.com");
             let locale = [("ui_locales", lang)];
+            let choose = [("ui_locales", lang), ("prompt", "select_account")];
 
+            // The sign-in: the email form, "check your email", the link
+            // opened elsewhere, consent, and the link used twice.
             let auth = app.authorization(&client, &locale);
             app.start_authorization(&b, &auth).await;
             visit(&b, "login", lang, device, 200).await;
@@ -427,9 +610,43 @@ async fn screenshots_of_every_page() {
             app.open_link(&b, &sent).await;
             visit(&b, "error-used", lang, device, 400).await;
 
-            let choose = [("ui_locales", lang), ("prompt", "select_account")];
+            // A second account through the chooser's "Use another account",
+            // then the chooser with both.
+            let add = app.authorization(&client, &choose);
+            b.goto(&add.url).await;
+            b.wait_for_path("/authorize").await;
+            b.click("a[href*=\"/login?\"]").await;
+            let sent = app.sign_in_through_login(&b, &second).await;
+            app.open_link(&b, &sent).await;
+            app.allow(&b).await;
+            app.expect_back_at_app(&b, &client, &add).await;
             b.goto(&app.authorization(&client, &choose).url).await;
+            assert_eq!(
+                b.find_all("form[action=\"/authorize\"] button[name=account]")
+                    .await
+                    .len(),
+                2,
+                "two accounts to choose from"
+            );
             visit(&b, "chooser", lang, device, 200).await;
+
+            b.goto(&app.url("/logout")).await;
+            visit(&b, "logout-confirm", lang, device, 200).await;
+
+            // The account page of the current (second) account: this
+            // session, its sign-in and the app it allowed.
+            app.open_account(&b, &second).await;
+            visit(&b, "account", lang, device, 200).await;
+            b.click("a[href=\"/account/delete\"]").await;
+            visit(&b, "account-delete", lang, device, 200).await;
+            b.click("form[action=\"/account/delete\"] button[type=submit]")
+                .await;
+            visit(&b, "account-deleted", lang, device, 200).await;
+
+            b.goto(&app.url("/logout")).await;
+            b.click("form[action=\"/logout\"] button[type=submit]")
+                .await;
+            visit(&b, "signed-out", lang, device, 200).await;
 
             b.goto(&app.url("/verify-email?token=pml_this-is-not-a-real-token"))
                 .await;
@@ -455,11 +672,33 @@ async fn screenshots_of_every_page() {
             }
             visit(&other, "error-rate-limited", lang, device, 429).await;
 
-            b.goto(&app.url("/logout")).await;
-            visit(&b, "logout-confirm", lang, device, 200).await;
-            b.click("form[action=\"/logout\"] button[type=submit]")
+            // device_policy = remote: the asking browser shows the number,
+            // the other one asks for it, then says to go back.
+            let asked = app.authorization(&remote, &locale);
+            app.start_authorization(&other, &asked).await;
+            let sent = app
+                .sign_in_through_login(&other, &format!("remote.{email}"))
                 .await;
-            visit(&b, "signed-out", lang, device, 200).await;
+            let number = remote_number(&other).await;
+            visit(&other, "check-remote", lang, device, 200).await;
+            app.open_link(&b, &sent).await;
+            visit(&b, "confirm-remote", lang, device, 200).await;
+            b.fill("form[action=\"/verify-email\"] input[name=number]", &number)
+                .await;
+            b.click("form[action=\"/verify-email\"] button[type=submit]")
+                .await;
+            visit(&b, "approved", lang, device, 200).await;
+            app.expect_back_at_app(&other, &remote, &asked).await;
+
+            // device_policy = same_browser: the other browser is told to
+            // use the code where the sign-in was asked for.
+            app.start_authorization(&b, &app.authorization(&same_browser, &locale))
+                .await;
+            let sent = app
+                .sign_in_through_login(&b, &format!("same.{email}"))
+                .await;
+            app.open_link(&other, &sent).await;
+            visit(&other, "confirm-same-browser", lang, device, 200).await;
 
             app.start_authorization(&b, &app.authorization(&client, &locale))
                 .await;
@@ -467,13 +706,21 @@ async fn screenshots_of_every_page() {
             app.submit_login_form(&b, &email).await;
             visit(&b, "error-forbidden", lang, device, 403).await;
 
-            dev.start_authorization(&b, &dev.authorization(&dev_client, &locale))
-                .await;
+            // The README's first walkthrough, on a server with the
+            // development inbox: /account sends you to sign in, the inbox
+            // holds the link, and the link leads back to /account.
+            b.goto(&dev.url("/account")).await;
+            b.wait_for_path("/login").await;
+            visit(&b, "account-login", lang, device, 200).await;
             dev.submit_login_form(&b, &email).await;
             b.wait_for_path("/login/check").await;
             b.goto(&dev.url("/_dev/mail")).await;
             assert!(b.has("a[href*=\"/verify-email?token=\"]").await);
             visit(&b, "dev-mail", lang, device, 200).await;
+            // Newest first: the first link is the one just sent.
+            b.click("a[href*=\"/verify-email?token=\"]").await;
+            b.wait_for_path("/account").await;
+            visit(&b, "account-first-visit", lang, device, 200).await;
 
             // Each run starts a fresh hour of rate limits.
             app.clock.advance(3600);

@@ -683,3 +683,48 @@ async fn flags_override_the_environment_and_the_config_file() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn new_client_ids_are_hex_and_ids_that_look_like_flags_still_work() {
+    let p = Postern::new().await;
+    for _ in 0..5 {
+        let created = p.create(&["--name", "Hex", "--redirect-uri", "https://app.example/cb"]);
+        let id = created["client_id"].as_str().unwrap();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+    // Ids made by older versions were base64url and could start with '-'.
+    p.ok(&["migrate"]);
+    let mut settings = postern_core::AppSettings {
+        redirect_uris: vec!["https://app.example/cb".into()],
+        ..Default::default()
+    };
+    postern_core::App::validate("Dash", &mut settings).unwrap();
+    let app = postern_core::App {
+        client_id: "-GFbukSsdOJv3-7tq0bWAA".into(),
+        name: "Dash".into(),
+        settings,
+        created_at: 1,
+        updated_at: 1,
+    };
+    let store = p.store().await;
+    store
+        .conn()
+        .await
+        .unwrap()
+        .insert_app(&app, None)
+        .await
+        .unwrap();
+    let (out, _) = p.show("-GFbukSsdOJv3-7tq0bWAA");
+    assert!(out.contains("Dash"), "{out}");
+    p.ok(&[
+        "app",
+        "update",
+        "-GFbukSsdOJv3-7tq0bWAA",
+        "--name",
+        "Dashed",
+    ]);
+    assert!(p.show("-GFbukSsdOJv3-7tq0bWAA").0.contains("Dashed"));
+}

@@ -48,7 +48,7 @@ pub const STRINGS: Strings = Strings {
     help_spam: "Sehen Sie im Spam- oder Junk-Ordner nach.",
     help_address: "Prüfen Sie, ob die Adresse oben stimmt.",
     use_another_address: "Andere Adresse verwenden",
-    resend_intro: "Immer noch nichts? Wir können einen neuen Link senden; er ersetzt den bisherigen.",
+    resend_intro: "Wir können einen neuen Link und Code senden; sie ersetzen die bisherigen.",
     resend_button: "Erneut senden",
     resend_countdown: "Erneut senden in {s} s",
 
@@ -90,7 +90,7 @@ pub const STRINGS: Strings = Strings {
     used_title: "Dieser Link wurde bereits verwendet",
     used_text: "Jeder Anmeldelink und jeder Code gilt nur einmal. Wenn nicht Sie ihn verwendet haben, fordern Sie einen neuen Link an.",
     unknown_title: "Dieser Link ist ungültig",
-    unknown_text: "Der Anmeldelink ist unvollständig oder ungültig. Kopieren Sie den ganzen Link aus der E-Mail oder fordern Sie einen neuen an.",
+    unknown_text: "Der Anmeldelink ist unvollständig oder ungültig. Wenn Sie ihn aus der E-Mail kopiert haben, kopieren Sie den ganzen Link. Sonst gehen Sie zurück zu der App oder Website, bei der Sie sich anmelden wollten, und fordern Sie dort einen neuen Link an.",
     no_link_title: "Öffnen Sie den Link erneut",
     no_link_text: "Wir konnten Ihren Anmeldelink nicht finden. Öffnen Sie ihn erneut aus der E-Mail. Falls das wieder passiert, erlauben Sie Cookies für diese Seite.",
     wrong_number_title: "Diese Zahl war nicht richtig",
@@ -102,6 +102,7 @@ pub const STRINGS: Strings = Strings {
     rate_text_later: "In kurzer Zeit wurden zu viele Anmeldelinks angefordert. Bitte versuchen Sie es später erneut.",
     csrf_title: "Dieses Formular ist abgelaufen",
     csrf_text: "Gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es erneut.",
+    csrf_text_retry: "Zu Ihrer Sicherheit gilt ein Formular nur eine Weile und nur in dem Browser, der es geöffnet hat. Öffnen Sie es erneut und senden Sie es noch einmal ab.",
     not_found_title: "Seite nicht gefunden",
     not_found_text: "Unter dieser Adresse gibt es nichts.",
     bad_request_title: "Etwas stimmt nicht",
@@ -113,6 +114,7 @@ pub const STRINGS: Strings = Strings {
     try_again: "Erneut versuchen",
     start_again: "Neu beginnen",
     go_back: "Zurück",
+    open_form_again: "Formular erneut öffnen",
 
     dev_title: "Entwicklungs-Postfach",
     dev_intro: "E-Mails, die Postern über den stdout-Transport gesendet hat, die neuesten zuerst. Diese Seite gibt es nur in einer lokalen Entwicklungsumgebung.",

@@ -48,7 +48,7 @@ pub const STRINGS: Strings = Strings {
     help_spam: "Look in your spam or junk folder.",
     help_address: "Check that the address above is right.",
     use_another_address: "Use another address",
-    resend_intro: "Still nothing? We can send a new link; it replaces the one we sent.",
+    resend_intro: "We can send a new link and code; they replace the ones we sent.",
     resend_button: "Send again",
     resend_countdown: "Send again in {s} s",
 
@@ -90,7 +90,7 @@ pub const STRINGS: Strings = Strings {
     used_title: "This link was already used",
     used_text: "Each sign-in link and code works once. If it wasn't you who used it, ask for a new link.",
     unknown_title: "This link is not valid",
-    unknown_text: "The sign-in link is incomplete or not valid. Copy the whole link from the email, or ask for a new one.",
+    unknown_text: "The sign-in link is incomplete or not valid. If you copied it from the email, copy the whole link. Otherwise go back to the app or website you were signing in to and ask for a new link there.",
     no_link_title: "Open the link again",
     no_link_text: "We could not find your sign-in link. Open it again from the email. If this keeps happening, allow cookies for this site.",
     wrong_number_title: "That number was not right",
@@ -102,6 +102,7 @@ pub const STRINGS: Strings = Strings {
     rate_text_later: "Too many sign-in links were asked for in a short time. Please try again later.",
     csrf_title: "This form has expired",
     csrf_text: "Go back, reload the page and try again.",
+    csrf_text_retry: "For your safety, a form works only for a while and only in the browser that opened it. Open it again and send it once more.",
     not_found_title: "Page not found",
     not_found_text: "There is nothing at this address.",
     bad_request_title: "Something is not right",
@@ -113,6 +114,7 @@ pub const STRINGS: Strings = Strings {
     try_again: "Try again",
     start_again: "Start again",
     go_back: "Go back",
+    open_form_again: "Open the form again",
 
     dev_title: "Development inbox",
     dev_intro: "Emails Postern sent through the stdout transport, newest first. This page exists only on a loopback development setup.",

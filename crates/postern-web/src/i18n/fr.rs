@@ -48,7 +48,7 @@ pub const STRINGS: Strings = Strings {
     help_spam: "Regardez dans le dossier des courriers indésirables.",
     help_address: "Vérifiez que l’adresse ci-dessus est la bonne.",
     use_another_address: "Utiliser une autre adresse",
-    resend_intro: "Toujours rien ? Nous pouvons envoyer un nouveau lien ; il remplace le précédent.",
+    resend_intro: "Nous pouvons envoyer un nouveau lien et un nouveau code ; ils remplacent les précédents.",
     resend_button: "Renvoyer",
     resend_countdown: "Renvoyer dans {s} s",
 
@@ -90,7 +90,7 @@ pub const STRINGS: Strings = Strings {
     used_title: "Ce lien a déjà été utilisé",
     used_text: "Chaque lien et chaque code de connexion ne servent qu’une fois. Si ce n’est pas vous qui l’avez utilisé, demandez un nouveau lien.",
     unknown_title: "Ce lien n’est pas valide",
-    unknown_text: "Le lien de connexion est incomplet ou invalide. Copiez le lien entier depuis l’e-mail, ou demandez-en un nouveau.",
+    unknown_text: "Le lien de connexion est incomplet ou invalide. Si vous l’avez copié depuis l’e-mail, copiez le lien entier. Sinon, revenez à l’application ou au site auquel vous vouliez vous connecter et demandez-y un nouveau lien.",
     no_link_title: "Ouvrez à nouveau le lien",
     no_link_text: "Nous n’avons pas trouvé votre lien de connexion. Ouvrez-le à nouveau depuis l’e-mail. Si cela se reproduit, autorisez les cookies pour ce site.",
     wrong_number_title: "Ce numéro n’est pas le bon",
@@ -102,6 +102,7 @@ pub const STRINGS: Strings = Strings {
     rate_text_later: "Trop de liens de connexion ont été demandés en peu de temps. Veuillez réessayer plus tard.",
     csrf_title: "Ce formulaire a expiré",
     csrf_text: "Revenez en arrière, rechargez la page et réessayez.",
+    csrf_text_retry: "Pour votre sécurité, un formulaire ne reste valable qu’un temps, et seulement dans le navigateur qui l’a ouvert. Rouvrez-le et envoyez-le à nouveau.",
     not_found_title: "Page introuvable",
     not_found_text: "Il n’y a rien à cette adresse.",
     bad_request_title: "Quelque chose ne va pas",
@@ -113,6 +114,7 @@ pub const STRINGS: Strings = Strings {
     try_again: "Réessayer",
     start_again: "Recommencer",
     go_back: "Retour",
+    open_form_again: "Rouvrir le formulaire",
 
     dev_title: "Boîte de réception de développement",
     dev_intro: "E-mails envoyés par Postern via le transport stdout, les plus récents d’abord. Cette page n’existe que dans un environnement de développement local.",

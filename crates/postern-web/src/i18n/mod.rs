@@ -189,8 +189,10 @@ pub struct Strings {
     pub rate_text_later: &'static str,
     /// Expired CSRF token: heading.
     pub csrf_title: &'static str,
-    /// Expired CSRF token: what to do.
+    /// Expired CSRF token, no known way forward: what to do.
     pub csrf_text: &'static str,
+    /// Expired CSRF token, with a link to the form again: what to do.
+    pub csrf_text_retry: &'static str,
     /// 404: heading.
     pub not_found_title: &'static str,
     /// 404: text.
@@ -213,6 +215,8 @@ pub struct Strings {
     pub start_again: &'static str,
     /// Way forward: the page before.
     pub go_back: &'static str,
+    /// Way forward after an expired form: the same form, fresh.
+    pub open_form_again: &'static str,
 
     // ---- /_dev/mail ----------------------------------------------------
     /// Title and heading.

@@ -308,7 +308,7 @@ async fn acting(
     form: &AccountForm,
 ) -> Result<Option<BrowserAccount>> {
     if !cookies::csrf_ok(state, jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
+        return Err(AppError::Csrf.with_retry("/account".to_owned()));
     }
     account::viewer(state, jar).await
 }

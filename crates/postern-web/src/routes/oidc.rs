@@ -220,7 +220,12 @@ async fn authorize(
     let chosen = match p.account.as_deref().filter(|a| posted && !a.is_empty()) {
         None => None,
         Some(_) if !cookies::csrf_ok(&state, &jar, p.csrf_token.as_deref()) => {
-            return Err(AppError::Csrf)
+            // The way forward is the chooser again, for the same request.
+            let again = format!(
+                "/authorize?response_type=code&prompt=select_account&{}",
+                params.login_query(None)
+            );
+            return Err(AppError::Csrf.with_retry(state.config.url(&again)));
         }
         Some("current") => accounts.iter().position(&usable),
         Some(id) => accounts

@@ -214,7 +214,19 @@ pub async fn login_submit(
     AppForm(form): AppForm<LoginForm>,
 ) -> Result<Response> {
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
+        // The way forward is the same form again, for the same app and
+        // destination, with the address kept (when the fields still hold up).
+        let again = match signin::validate_auth_params(&state, &form.params).await {
+            Ok(params) => Some(state.config.url(&format!(
+                "/login?{}",
+                params.login_query(form.email.as_deref())
+            ))),
+            Err(_) => None,
+        };
+        return Err(match again {
+            Some(url) => AppError::Csrf.with_retry(url),
+            None => AppError::Csrf,
+        });
     }
     require("client_id", &form.params.client_id)?;
     let params = signin::validate_auth_params(&state, &form.params).await?;
@@ -354,6 +366,23 @@ pub struct CodeForm {
     pub code: Option<String>,
 }
 
+/// The 403 of an expired code or "send again" form, with the way forward:
+/// the "check your email" page it came from (which only the asking browser
+/// can open, so naming it leaks nothing).
+fn csrf_back_to_check(form: &CodeForm) -> AppError {
+    let id = form.login_id.as_deref().filter(|id| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+    });
+    match id {
+        Some(id) => AppError::Csrf.with_retry(format!("/login/check?id={id}")),
+        None => AppError::Csrf,
+    }
+}
+
 /// SPEC §3.1 `POST /login/code`: same outcome as the link, from the asking browser.
 pub async fn submit_code(
     State(state): State<AppState>,
@@ -364,7 +393,7 @@ pub async fn submit_code(
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
+        return Err(csrf_back_to_check(&form));
     }
     let login_id = require("login_id", &form.login_id)?;
     let code = require("code", &form.code)?;
@@ -390,7 +419,7 @@ pub async fn resend(
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
+        return Err(csrf_back_to_check(&form));
     }
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     let login_id = require("login_id", &form.login_id)?;
@@ -461,10 +490,13 @@ pub async fn verify_get(
     let from_query = q.token.is_some();
     let token = match q.token {
         Some(t) => t,
-        None => cookies::link_token(&state, &jar)
-            .ok_or(AppError::InvalidToken(TokenProblem::Missing))?,
+        None => cookies::link_token(&state, &jar).ok_or_else(|| {
+            toward_account(&state, &jar, AppError::InvalidToken(TokenProblem::Missing))
+        })?,
     };
-    let opened = signin::open_link(&state, &token, ip.0).await?;
+    let opened = signin::open_link(&state, &token, ip.0)
+        .await
+        .map_err(|e| toward_account(&state, &jar, e))?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     if signin::is_asking_browser(&state, &opened.request, binding.as_deref()) {
         let who = requester(ip, ua, &headers, binding);
@@ -479,15 +511,33 @@ pub async fn verify_get(
     }
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let mode = match opened.app.settings.device_policy {
-        // SPEC §3.1: under `same_browser` too the page holds the form; its
-        // POST is what says to use the code on the asking device.
-        DevicePolicy::Any | DevicePolicy::SameBrowser => ConfirmMode::Continue,
+        DevicePolicy::Any => ConfirmMode::Continue,
+        // SPEC §3.1: under `same_browser` nothing this browser can do signs
+        // anyone in, so the page says at once to use the code on the asking
+        // device rather than offering a button that leads to that sentence.
+        // The POST still answers the same (a scanner, an old page).
+        DevicePolicy::SameBrowser => ConfirmMode::SameBrowser,
         // A request made where no page could show the number (a cross-site
         // JSON request) cannot be approved: use the code there instead.
         DevicePolicy::Remote if opened.request.remote_number.is_some() => ConfirmMode::Remote,
         DevicePolicy::Remote => ConfirmMode::SameBrowser,
     };
     Ok((jar, confirm_page(&state, &opened, token, csrf_token, mode)).into_response())
+}
+
+/// An unknown or missing link has no app to go back to, except when this
+/// browser is signing in to its own account page (the `/account` flow
+/// cookie): then the way forward is `/account`, which starts again.
+fn toward_account(state: &AppState, jar: &CookieJar, e: AppError) -> AppError {
+    let unknown = matches!(
+        e,
+        AppError::InvalidToken(TokenProblem::Unknown | TokenProblem::Missing)
+    );
+    if unknown && cookies::get(state, jar, cookies::ACCOUNT_FLOW).is_some() {
+        e.with_retry("/account".to_owned())
+    } else {
+        e
+    }
 }
 
 /// Removes the link cookie once it has served (it was not set when the
@@ -551,7 +601,12 @@ pub async fn verify_post(
     AppForm(form): AppForm<VerifyForm>,
 ) -> Result<Response> {
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
+        // The link cookie still holds the token: the bare address shows the
+        // confirmation page again, with a fresh form.
+        return Err(match cookies::link_token(&state, &jar) {
+            Some(_) => AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned()),
+            None => AppError::Csrf,
+        });
     }
     let token = form
         .token

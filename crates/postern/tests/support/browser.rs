@@ -357,6 +357,21 @@ impl Browser {
     /// when the address stays the same, as for a POST answered in place).
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;
+        self.click_element(element, css).await;
+    }
+
+    /// Every element `css` selects now, in document order (no waiting).
+    pub async fn find_all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Clicks `element` (`what` names it in failure messages) and waits for
+    /// the page it leads to, as [`Browser::click`] does.
+    pub async fn click_element(&self, element: fantoccini::elements::Element, what: &str) {
+        let css = what;
         // A mark on the current document: gone once another one is shown.
         self.js("window.__posternStale = true;").await;
         element
@@ -662,6 +677,36 @@ impl TestApp {
             .await;
         b.click("form[action=\"/login/code\"] button[type=submit]")
             .await;
+    }
+
+    /// Opens `/account` in `b` and waits until it shows: signing in as
+    /// `email` through the email form and its link when Postern asks, and
+    /// picking the current account when the chooser asks which one.
+    pub async fn open_account(&self, b: &Browser, email: &str) {
+        b.goto(&self.url("/account")).await;
+        let at = b
+            .wait_for_url(
+                |u| ["/account", "/login", "/authorize"].contains(&u.path()),
+                "the account page, the email form or the chooser",
+            )
+            .await;
+        match at.path() {
+            "/login" => {
+                let sent = self.sign_in_through_login(b, email).await;
+                self.open_link(b, &sent).await;
+            }
+            "/authorize" => {
+                b.click("form[action=\"/authorize\"] button[name=account]")
+                    .await;
+            }
+            _ => {}
+        }
+        b.wait_for_path("/account").await;
+        assert!(
+            b.has("form[action=\"/account/sign-out-everywhere\"]").await,
+            "/account shows the account:\n{}",
+            b.text().await
+        );
     }
 
     /// On the consent page in `b`: clicks Allow.
