@@ -26,7 +26,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use thiserror::Error;
 
 pub use account::{AccountQueries, UserGrant};
@@ -75,12 +75,53 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's one writer, taken by [`Store::begin`] (see [`Tx`]).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A pooled connection; [`Queries`] methods run on it directly.
 pub type Conn = PoolConnection<Any>;
-/// An open transaction; [`Queries`] methods run inside it; commit to keep.
-pub type Tx = Transaction<'static, Any>;
+/// An open write transaction; [`Queries`] methods run inside it (it derefs
+/// to the connection); commit to keep, drop to roll back.
+///
+/// On SQLite it also holds this process's writer lock: SQLite allows one
+/// writer at a time, and letting transactions queue on an async mutex
+/// instead of SQLite's sleeping busy handler keeps tail latency low.
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tx(..)")
+    }
+}
+
+impl Tx {
+    /// Commits the transaction (and releases the writer lock).
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    /// Rolls the transaction back now (dropping it does so too).
+    pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}
 
 impl Store {
     /// Connects to `url` (`sqlite://path`, created if missing, or
@@ -133,7 +174,11 @@ impl Store {
                     .await?
             }
         };
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            writer: Default::default(),
+        })
     }
 
     /// Which database this is.
@@ -172,8 +217,17 @@ impl Store {
     /// cannot fail with a stale snapshot; writers queue on `busy_timeout`.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let writer = self.writer.clone().lock_owned().await;
+                Tx {
+                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _writer: Some(writer),
+                }
+            }
+            Backend::Postgres => Tx {
+                inner: self.pool.begin().await?,
+                _writer: None,
+            },
         })
     }
 

@@ -23,15 +23,6 @@ pub fn render<T: Template>(page: &T) -> Response {
     }
 }
 
-/// `text` cut after each `@`, for templates to join with `<wbr>`: a long
-/// address on a phone then wraps after its `@` (`second.person@` /
-/// `example.com`) instead of in the middle of a word. Each piece is still
-/// autoescaped by the template; the CSS `overflow-wrap` stays the fallback
-/// for a part longer than the line.
-pub fn wrap_points(text: &str) -> Vec<&str> {
-    text.split_inclusive('@').collect()
-}
-
 /// What a page shows of the app it signs in to: name, logo, accent colour.
 #[derive(Debug, Clone, Default)]
 pub struct Brand {
@@ -363,20 +354,4 @@ pub struct SignedOutPage {
     pub t: &'static Strings,
     /// No app.
     pub brand: Brand,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_may_wrap_after_the_at_sign_and_nowhere_else() {
-        assert_eq!(
-            wrap_points("second.person@example.com"),
-            ["second.person@", "example.com"]
-        );
-        assert_eq!(wrap_points("Continue as a@b.c"), ["Continue as a@", "b.c"]);
-        assert_eq!(wrap_points("no address"), ["no address"]);
-        assert!(wrap_points("").is_empty());
-    }
 }

@@ -517,6 +517,62 @@ async fn a_bare_verify_url_without_the_cookie_says_to_open_the_link_again() {
 }
 
 #[tokio::test]
+async fn an_unknown_link_says_where_to_ask_and_leads_back_to_the_account_page_when_that_was_it() {
+    let app = spawn_app().await;
+    let garbage = app.url("/verify-email?token=pml_this-is-not-a-real-token");
+
+    // Nothing known: a sentence saying where to ask, no dead-end button.
+    let (status, page) = get_page(&browser(), &garbage, &[]).await;
+    assert_eq!(status, 400);
+    assert_page(&page, "en", "This link is not valid", "unknown link");
+    assert!(page.contains("ask for a new link there"), "{page}");
+    assert!(!page.contains("class=\"button\""), "{page}");
+
+    // Signing in to the account page: the way forward is that page again.
+    let b = browser();
+    let res = b.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "/account starts its sign-in");
+    let (status, page) = get_page(&b, &garbage, &[]).await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("<a class=\"button\" href=\"/account\">"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_form_offers_the_same_form_again_with_the_address_kept() {
+    let app = spawn_app().await;
+    let client = app.create_app(|_| {}).await;
+    let b = browser();
+    let page = app.login_page(&b, &client, &[]).await;
+    let mut form: Vec<(String, String)> = hidden_inputs(&page)
+        .into_iter()
+        .filter(|(k, _)| k != "csrf_token")
+        .collect();
+    form.push(("csrf_token".into(), "expired".into()));
+    form.push(("email".into(), "kim@example.com".into()));
+    let res = b
+        .post(app.url("/login"))
+        .header("accept", "text/html")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let page = html_unescape(&res.text().await.unwrap());
+    assert_page(&page, "en", "This form has expired", "tampered CSRF token");
+    let again = format!("{PUBLIC_URL}/login?");
+    assert!(
+        page.contains(&format!("<a class=\"button\" href=\"{again}")),
+        "a way forward to the same form: {page}"
+    );
+    assert!(page.contains(&client.client_id), "{page}");
+    assert!(page.contains("login_hint=kim%40example.com"), "{page}");
+    assert_eq!(app.count("login_requests").await, 0, "nothing was asked");
+}
+
+#[tokio::test]
 async fn a_mail_scanner_that_opens_and_submits_the_link_signs_no_one_in_under_same_browser() {
     let app = spawn_app().await;
     let client = app
@@ -535,14 +591,21 @@ async fn a_mail_scanner_that_opens_and_submits_the_link_signs_no_one_in_under_sa
     let res = cookieless.get(&link).send().await.unwrap();
     assert_eq!(res.status(), 400, "followed to a page without the link");
 
-    // A scanner that keeps cookies, runs the page and submits its form.
+    // A scanner that keeps cookies and runs the page finds no form to
+    // submit: the page says at once to use the code on the asking device.
     let scanner = browser();
     let page = open_elsewhere(&app, &scanner, &link).await;
-    let form = hidden_inputs(&page);
-    assert!(form.iter().any(|(k, _)| k == "token"), "{page}");
+    assert!(page.contains("6-digit code"), "{page}");
+    assert!(
+        !hidden_inputs(&page).iter().any(|(k, _)| k == "token"),
+        "{page}"
+    );
+    // One that posts the token anyway, with a CSRF token of its own, gets
+    // the same sentence.
+    let csrf = app.csrf_of(&scanner, &client).await;
     let res = scanner
         .post(app.url("/verify-email"))
-        .form(&form)
+        .form(&[("csrf_token", csrf), ("token", token_of(&link))])
         .send()
         .await
         .unwrap();

@@ -551,20 +551,40 @@ async fn under_same_browser_policy_confirming_elsewhere_says_to_use_the_code() {
         .request_link_in_browser(&client, "hal@example.com")
         .await;
     let link = app.link_for("hal@example.com").await;
-    let res = confirm_in_other_browser(&app, &link).await;
+
+    // The page says it at once: no Continue, so no form and no token.
+    let other = browser();
+    let res = open_elsewhere(&app, &other, &link).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert!(page.contains("6-digit code"), "{page}");
     assert!(
         !page.contains("pml_"),
-        "the page no longer carries the token: {page}"
+        "the page does not carry the token: {page}"
     );
+    assert_eq!(input_value(&page, "token"), None, "{page}");
+
+    // A POST of the token anyway (an old page, a scanner) says the same.
+    let csrf = app.csrf_of(&other, &client).await;
+    let res = other
+        .post(app.url("/verify-email"))
+        .form(&[("csrf_token", csrf), ("token", token_of(&link))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(set_cookie(res.headers(), "postern_session"), None);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("6-digit code"), "{page}");
+    assert!(!page.contains("pml_"), "{page}");
     assert_eq!(app.count("authorization_codes").await, 0);
+    assert_eq!(app.count("sessions").await, 0);
+
     let res = asking.get(&link).send().await.unwrap();
     assert_eq!(
         res.status(),
         303,
-        "the asking browser can still use the link"
+        "nothing was consumed: the asking browser can still use the link"
     );
 }
 
