@@ -8,9 +8,7 @@ use std::net::IpAddr;
 use postern_core::crypto::{random_id, random_token};
 use postern_core::jose::Alg;
 use postern_core::App;
-use postern_store::{
-    LoginKind, Queries, RefreshToken, Session, SessionQueries, StoreError, Tx, User,
-};
+use postern_store::{LoginKind, Queries, Session, SessionQueries, StoreError, Tx, User};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result, TokenProblem};
@@ -268,6 +266,7 @@ async fn open_session(
     issue(state, app, user, &session, subject, refresh_token).await
 }
 
+/// A headless session's refresh tokens form one family named after it.
 async fn new_refresh_token(
     state: &AppState,
     tx: &mut Tx,
@@ -275,20 +274,8 @@ async fn new_refresh_token(
     app: &App,
     user_id: &str,
 ) -> Result<String> {
-    let token = format!("prt_{}", random_token(32));
-    tx.insert_refresh_token(&RefreshToken {
-        token_hash: state.secrets.keyed_hash(purpose::REFRESH, token.as_bytes()),
-        family_id: session.id.clone(),
-        session_id: session.id.clone(),
-        client_id: app.client_id.clone(),
-        user_id: user_id.to_owned(),
-        scope: "openid email".to_owned(),
-        created_at: state.now(),
-        used_at: None,
-        revoked_at: None,
-    })
-    .await?;
-    Ok(token)
+    let scope = postern_core::oauth::Scope::parse(Some("openid email"));
+    crate::oidc::new_refresh_token(state, tx, &session.id, session, app, user_id, &scope).await
 }
 
 /// Claims of a headless session token.

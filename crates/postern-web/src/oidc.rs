@@ -577,7 +577,10 @@ async fn exchange_code(state: &AppState, app: &App, req: &TokenRequest) -> Resul
     issue_tokens(state, claims, refresh_token).await
 }
 
-async fn new_refresh_token(
+/// Issues an opaque refresh token (`prt_` + 256 random bits, stored as a
+/// keyed hash) in `family_id` for a session; used by `/token` and the
+/// headless API.
+pub(crate) async fn new_refresh_token(
     state: &AppState,
     tx: &mut Tx,
     family_id: &str,
