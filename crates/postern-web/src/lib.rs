@@ -6,6 +6,7 @@ pub mod account;
 pub mod cookies;
 pub mod error;
 pub mod extract;
+pub mod geoip;
 pub mod headless;
 pub mod i18n;
 pub mod keys;
@@ -51,6 +52,9 @@ pub struct WebConfig {
     pub dev_mail: bool,
     /// Domain for `Message-ID` headers (from `POSTERN_MAIL_FROM`).
     pub mail_from_domain: String,
+    /// The GeoIP database that places session addresses on `/account`
+    /// (`POSTERN_GEOIP_DB`), if one is configured.
+    pub geoip: Option<Arc<geoip::GeoIp>>,
 }
 
 impl WebConfig {

@@ -22,6 +22,7 @@ use postern_core::net::IpCidr;
 use postern_core::{EmailAddress, MasterKey};
 use postern_mail::dkim::{Dkim, DkimError};
 use postern_store::Backend;
+use postern_web::geoip::GeoIp;
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
 use url::Url;
@@ -55,6 +56,7 @@ const KEYS: &[&str] = &[
     "dkim_key_file",
     "dkim_selector",
     "dkim_domain",
+    "geoip_db",
     "log",
     "log_format",
 ];
@@ -154,6 +156,10 @@ pub struct Config {
     /// `POSTERN_DKIM_SELECTOR`, `POSTERN_DKIM_DOMAIN`, all three or none),
     /// the key loaded and checked.
     pub dkim: Option<Arc<Dkim>>,
+    /// The GeoIP database (MaxMind format, e.g. GeoLite2-City) that places
+    /// session addresses on `/account` (`POSTERN_GEOIP_DB`), opened and
+    /// checked at load.
+    pub geoip: Option<Arc<GeoIp>>,
     /// `tracing` filter directive (`POSTERN_LOG`), checked to parse.
     pub log: String,
     /// Log line format (`POSTERN_LOG_FORMAT`).
@@ -181,6 +187,7 @@ impl fmt::Debug for Config {
             .field("history_retention", &self.history_retention)
             .field("smtp_password", &redacted(&self.smtp_password))
             .field("dkim", &self.dkim)
+            .field("geoip", &self.geoip)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
             .finish()
@@ -578,6 +585,20 @@ fn build(
     let session_idle_ttl = duration(take("session_idle_ttl"), 30 * 86_400)?;
     let session_max_age = duration(take("session_max_age"), 90 * 86_400)?;
     let history_retention = duration(take("history_retention"), 90 * 86_400)?;
+    let geoip = match take("geoip_db") {
+        Some(r) => {
+            let path = working_dir.join(r.value.trim());
+            let db = GeoIp::open(&path).map_err(|e| {
+                r.invalid(format!(
+                    "cannot use {} as a GeoIP database (a MaxMind .mmdb file such as \
+                     GeoLite2-City.mmdb): {e}",
+                    path.display()
+                ))
+            })?;
+            Some(Arc::new(db))
+        }
+        None => None,
+    };
     let log = match take("log") {
         Some(r) => {
             let v = r.value.trim().to_owned();
@@ -618,6 +639,7 @@ fn build(
         history_retention,
         smtp_password,
         dkim,
+        geoip,
         log,
         log_format,
     };
@@ -1108,6 +1130,7 @@ mod tests {
         assert_eq!(c.session_max_age, 90 * 86_400);
         assert_eq!(c.history_retention, 90 * 86_400);
         assert!(c.smtp_password.is_none());
+        assert!(c.geoip.is_none());
         assert_eq!(c.log, "info");
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.config_file.is_none());
@@ -1382,6 +1405,20 @@ mod tests {
             (c.mail_from.name, c.mail_from.address.as_str()),
             (None, "bare@example.com")
         );
+    }
+
+    #[test]
+    fn a_geoip_database_that_cannot_be_opened_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("junk.mmdb"), "not a database\n").unwrap();
+        let load_in = |pairs: &[(&str, &str)]| load(&Overrides::default(), &env(pairs), dir.path());
+        for file in ["missing.mmdb", "junk.mmdb"] {
+            let e = load_in(&[("POSTERN_GEOIP_DB", file)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("POSTERN_GEOIP_DB: "), "{e}");
+            assert!(e.contains(file) && e.contains("GeoIP database"), "{e}");
+        }
     }
 
     #[test]

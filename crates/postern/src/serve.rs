@@ -97,6 +97,7 @@ impl Application {
                 .rsplit_once('@')
                 .map(|(_, d)| d.to_owned())
                 .unwrap_or_else(|| "localhost".to_owned()),
+            geoip: config.geoip.clone(),
         };
         let keys = KeyManager::load(store.clone(), Arc::clone(&secrets), Arc::clone(&clock))
             .await

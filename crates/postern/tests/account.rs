@@ -347,6 +347,81 @@ async fn the_account_page_signs_in_through_postern_and_shows_this_session_and_hi
     assert_eq!(res.status(), 200);
 }
 
+/// A browser like [`browser`] whose every request comes through the
+/// trusted proxy on behalf of `client_ip` (`X-Forwarded-For`).
+fn browser_at(client_ip: &str) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", client_ip.parse().unwrap());
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Writes the test GeoIP database (`tests/make_geoip_db.py`, with the PyPI
+/// package mmdb-writer that scripts/test installs) into `dir`.
+fn geoip_database(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("test-city.mmdb");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/make_geoip_db.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .expect("run python3 (scripts/test installs mmdb-writer)");
+    assert!(
+        out.status.success(),
+        "{script} failed (is mmdb-writer installed? python3 -m pip install mmdb-writer): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+#[tokio::test]
+async fn the_account_page_shows_where_each_session_is_with_a_geoip_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = geoip_database(dir.path());
+    let app = spawn_oidc_app_with(&[
+        ("POSTERN_GEOIP_DB", db.to_str().unwrap()),
+        ("POSTERN_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    // The same person signs in from Berlin, from somewhere in France (a
+    // country but no city), and from this machine (no place at all).
+    account_page(&app, &browser_at("198.51.100.9"), ALICE).await;
+    account_page(&app, &browser(), ALICE).await;
+    let page = account_page(&app, &browser_at("203.0.113.7"), ALICE).await;
+    let text = html_unescape(&page);
+    assert!(
+        text.contains("IP address 203.0.113.7, near Berlin, Germany"),
+        "{text}"
+    );
+    assert!(
+        text.contains("IP address 198.51.100.9, near France"),
+        "{text}"
+    );
+    assert!(text.contains("IP address 127.0.0.1 "), "{text}");
+    assert!(!text.contains("127.0.0.1, near"), "{text}");
+
+    // The place follows the reader's language like the rest of the page.
+    let de = browser_at("203.0.113.7");
+    account_page(&app, &de, ALICE).await;
+    let page = de
+        .get(app.url("/account"))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html_unescape(&page).contains("IP-Adresse 203.0.113.7, in der Nähe von Berlin, Germany"),
+        "{page}"
+    );
+}
+
 #[tokio::test]
 async fn a_callback_that_does_not_belong_to_this_browser_is_refused() {
     let app = spawn_oidc_app().await;

@@ -30,6 +30,9 @@ pub struct AccountStrings {
     pub through_app: &'static str,
     /// "IP address {ip}".
     pub ip_address: &'static str,
+    /// "IP address {ip}, near {place}": the address and the approximate
+    /// place a GeoIP database gives for it ("Berlin, Germany").
+    pub ip_address_place: &'static str,
     /// Label: when the session was last used.
     pub last_seen: &'static str,
     /// Label: when the session began.
@@ -120,6 +123,7 @@ mod tests {
                 ("signed_in_as", s.signed_in_as, &["{email}"]),
                 ("through_app", s.through_app, &["{app}"]),
                 ("ip_address", s.ip_address, &["{ip}"]),
+                ("ip_address_place", s.ip_address_place, &["{ip}", "{place}"]),
                 ("delete_confirm_title", s.delete_confirm_title, &["{email}"]),
             ];
             for (key, text, needs) in cases {

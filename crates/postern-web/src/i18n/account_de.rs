@@ -12,6 +12,7 @@ pub const STRINGS: AccountStrings = AccountStrings {
     this_browser: "Dieser Browser",
     through_app: "über {app}",
     ip_address: "IP-Adresse {ip}",
+    ip_address_place: "IP-Adresse {ip}, in der Nähe von {place}",
     last_seen: "Zuletzt aktiv",
     signed_in_at: "Angemeldet",
     sign_out: "Abmelden",

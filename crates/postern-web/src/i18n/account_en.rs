@@ -12,6 +12,7 @@ pub const STRINGS: AccountStrings = AccountStrings {
     this_browser: "This browser",
     through_app: "through {app}",
     ip_address: "IP address {ip}",
+    ip_address_place: "IP address {ip}, near {place}",
     last_seen: "Last active",
     signed_in_at: "Signed in",
     sign_out: "Sign out",

@@ -12,6 +12,7 @@ pub const STRINGS: AccountStrings = AccountStrings {
     this_browser: "Ce navigateur",
     through_app: "via {app}",
     ip_address: "Adresse IP {ip}",
+    ip_address_place: "Adresse IP {ip}, près de {place}",
     last_seen: "Dernière activité",
     signed_in_at: "Connexion",
     sign_out: "Se déconnecter",

@@ -30,7 +30,8 @@ pub struct SessionView {
     pub browser: String,
     /// "through {app}" for a session an app holds through the headless API.
     pub through: Option<String>,
-    /// "IP address 203.0.113.7", when known.
+    /// "IP address 203.0.113.7", when known; "IP address 203.0.113.7, near
+    /// Berlin, Germany" when a GeoIP database (`POSTERN_GEOIP_DB`) places it.
     pub ip: Option<String>,
     /// When it was last used, in words.
     pub last_seen: String,
@@ -167,7 +168,17 @@ pub async fn account_page(
                 let name = overview.app_names.get(c).map_or(a.removed_app, |n| n);
                 fill(a.through_app, &[("app", name)])
             }),
-            ip: s.ip.as_ref().map(|ip| fill(a.ip_address, &[("ip", ip)])),
+            ip: s.ip.as_ref().map(|ip| {
+                let place = state
+                    .config
+                    .geoip
+                    .as_ref()
+                    .and_then(|g| g.place(ip.parse().ok()?));
+                match place {
+                    Some(place) => fill(a.ip_address_place, &[("ip", ip), ("place", &place)]),
+                    None => fill(a.ip_address, &[("ip", ip)]),
+                }
+            }),
             last_seen: t.date_time(s.last_seen_at),
             signed_in: t.date_time(s.created_at),
             this_browser: s.id == viewer.live.session.id,
