@@ -355,6 +355,17 @@ impl Strings {
 
 #[cfg(test)]
 mod tests {
+
+    /// Negotiation offers only languages the emails have too: adding a
+    /// language to the pages and not to the emails fails here.
+    #[test]
+    fn every_supported_language_has_an_email_catalogue() {
+        for lang in postern_core::locale::SUPPORTED {
+            let s = postern_mail::i18n::catalogue(lang)
+                .unwrap_or_else(|| panic!("no email catalogue for {lang}"));
+            assert_eq!(s.lang, *lang);
+        }
+    }
     use super::*;
 
     #[test]
