@@ -27,7 +27,6 @@ use lettre::message::Mailbox;
 use postern_core::crypto::{random_array, random_id, random_token};
 use postern_core::{Clock, Secrets};
 use postern_store::{OutboxMessage, Queries, Store};
-use sqlx::AnyConnection;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
@@ -56,7 +55,7 @@ fn context(outbox_id: &str) -> String {
 
 /// Queues `email` for delivery at `now`, giving up at `expires_at` (the
 /// expiry of the link it carries). Runs on the caller's connection, so it
-/// commits or rolls back with the caller's transaction (`&mut *tx`).
+/// commits or rolls back with the caller's transaction (`&mut tx`).
 ///
 /// The JSON of the email, recipient included, is encrypted under context
 /// `outbox:{id}`: the database never holds the plain message. The
@@ -64,7 +63,7 @@ fn context(outbox_id: &str) -> String {
 /// carries the same one. Returns the outbox id. After committing, call
 /// `notify_one()` on [`Outbox::waker`] so delivery starts at once.
 pub async fn enqueue(
-    conn: &mut AnyConnection,
+    conn: &mut impl Queries,
     secrets: &Secrets,
     email: &OutgoingEmail,
     now: i64,
@@ -454,7 +453,7 @@ impl Recorder {
 }
 
 async fn apply(
-    conn: &mut AnyConnection,
+    conn: &mut impl Queries,
     id: &str,
     mark: &Mark,
 ) -> Result<(), postern_store::StoreError> {
@@ -480,7 +479,7 @@ async fn write_group(store: &Store, group: &[Pending]) -> Result<(), ()> {
 }
 
 async fn write_one(store: &Store, id: &str, mark: &Mark) -> Result<(), ()> {
-    let result = async { apply(&mut *store.conn().await?, id, mark).await };
+    let result = async { apply(&mut store.conn().await?, id, mark).await };
     result.await.map_err(|e| {
         tracing::error!(outbox_id = id, error = %e, "outbox: could not record a delivery outcome");
     })

@@ -3,7 +3,7 @@
 //! deleting the account with everything that names them.
 
 use postern_core::App;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use crate::queries::app_from_row;
 use crate::Result;
@@ -44,7 +44,7 @@ pub trait AccountQueries {
     async fn delete_user(&mut self, user_id: &str) -> Result<bool>;
 }
 
-impl AccountQueries for AnyConnection {
+impl<C: crate::Connection> AccountQueries for C {
     async fn user_grants(&mut self, user_id: &str) -> Result<Vec<UserGrant>> {
         sqlx::query(
             "SELECT a.client_id, a.name, a.settings, a.created_at, a.updated_at, \
@@ -53,7 +53,7 @@ impl AccountQueries for AnyConnection {
              WHERE g.user_id = $1 ORDER BY g.updated_at DESC, a.client_id",
         )
         .bind(user_id)
-        .fetch_all(&mut *self)
+        .fetch_all(self.raw())
         .await?
         .iter()
         .map(|row| {
@@ -72,7 +72,7 @@ impl AccountQueries for AnyConnection {
             sqlx::query("DELETE FROM grants WHERE user_id = $1 AND client_id = $2")
                 .bind(user_id)
                 .bind(client_id)
-                .execute(&mut *self)
+                .execute(self.raw())
                 .await?
                 .rows_affected()
                 > 0,
@@ -92,7 +92,7 @@ impl AccountQueries for AnyConnection {
         .bind(user_id)
         .bind(client_id)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?
         .rows_affected())
     }
@@ -100,7 +100,7 @@ impl AccountQueries for AnyConnection {
     async fn delete_user(&mut self, user_id: &str) -> Result<bool> {
         let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
             .bind(user_id)
-            .fetch_optional(&mut *self)
+            .fetch_optional(self.raw())
             .await?;
         let Some(email) = email else {
             return Ok(false);
@@ -109,21 +109,21 @@ impl AccountQueries for AnyConnection {
         // by hand; so do login requests, which name the address, not the user.
         sqlx::query("DELETE FROM sign_in_events WHERE user_id = $1")
             .bind(user_id)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         sqlx::query("DELETE FROM login_requests WHERE email = $1")
             .bind(&email)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         // Refresh tokens and sessions cascade from the user; deleting them
         // first keeps the order explicit on both databases.
         sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
             .bind(user_id)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?
             .rows_affected();
         Ok(deleted > 0)

@@ -3,7 +3,7 @@
 //! by the caller, this layer only moves text.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use crate::{Result, StoreError};
 
@@ -64,7 +64,7 @@ fn key_from_row(row: &AnyRow) -> Result<StoredKey> {
     })
 }
 
-impl KeyQueries for AnyConnection {
+impl<C: crate::Connection> KeyQueries for C {
     async fn insert_signing_key(&mut self, key: &StoredKey) -> Result<()> {
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, state, created_at, activated_at, retired_at) \
@@ -78,11 +78,11 @@ impl KeyQueries for AnyConnection {
         .bind(key.created_at)
         .bind(key.activated_at)
         .bind(key.retired_at)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            _ => StoreError::Database(e),
+            _ => e.into(),
         })?;
         Ok(())
     }
@@ -92,7 +92,7 @@ impl KeyQueries for AnyConnection {
             "SELECT kid, alg, public_jwk, private_key, state, created_at, activated_at, retired_at \
              FROM signing_keys ORDER BY created_at, kid",
         )
-        .fetch_all(&mut *self)
+        .fetch_all(self.raw())
         .await?
         .iter()
         .map(key_from_row)
@@ -122,7 +122,7 @@ impl KeyQueries for AnyConnection {
         let done = query
             .bind(kid)
             .bind(only_if_state)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -130,7 +130,7 @@ impl KeyQueries for AnyConnection {
     async fn delete_signing_key(&mut self, kid: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -9,9 +9,12 @@
 //! [`Backend`] in plain sight. One contract suite (`tests/contract.rs`) runs
 //! against both.
 //!
-//! Reads and writes are methods of [`Queries`], implemented for a database
-//! connection, so the same method runs on a pooled connection or inside a
-//! transaction ([`Store::begin`]).
+//! Reads and writes are methods of [`Queries`] (and its siblings), which
+//! [`Conn`] and [`Tx`] implement, so the same method runs on a pooled
+//! connection or inside a transaction ([`Store::begin`]). Both are opaque:
+//! no sqlx type crosses this crate's boundary, so callers depend on the
+//! store, never on the driver (the `raw-sql` feature lends tests the driver's
+//! connection to inspect rows; the server never enables it).
 
 mod account;
 mod keys;
@@ -26,7 +29,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 use thiserror::Error;
 
 pub use account::{AccountQueries, UserGrant};
@@ -34,8 +37,6 @@ pub use keys::{KeyQueries, StoredKey};
 pub use queries::Queries;
 pub use rows::*;
 pub use sessions::{RefreshToken, SessionQueries};
-/// sqlx's error type, for callers that build a [`StoreError`].
-pub use sqlx::Error as SqlxError;
 
 /// A failure of the database. Callers treat all of these as "unavailable"
 /// (503) except [`StoreError::Conflict`].
@@ -43,10 +44,13 @@ pub use sqlx::Error as SqlxError;
 pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] DatabaseError),
+    /// The database did not answer in time (`/readyz`, pool exhausted).
+    #[error("the database did not answer in time")]
+    TimedOut,
     /// Migrations could not be applied.
     #[error("migration error: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[source] DatabaseError),
     /// A unique constraint refused the write.
     #[error("the record already exists")]
     Conflict,
@@ -56,6 +60,38 @@ pub enum StoreError {
     /// The database URL is not one Postern supports.
     #[error("unsupported database URL: use sqlite://path or postgres://...")]
     UnsupportedUrl,
+}
+
+/// What the database driver said, kept opaque so that no driver type is
+/// part of the store's API; its text and source chain are for logs.
+#[derive(Debug)]
+pub struct DatabaseError(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut => StoreError::TimedOut,
+            e => StoreError::Database(DatabaseError(Box::new(e))),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(DatabaseError(Box::new(e)))
+    }
 }
 
 /// Result of a store call.
@@ -80,9 +116,18 @@ pub struct Store {
 }
 
 /// A pooled connection; [`Queries`] methods run on it directly.
-pub type Conn = PoolConnection<Any>;
-/// An open write transaction; [`Queries`] methods run inside it (it derefs
-/// to the connection); commit to keep, drop to roll back.
+pub struct Conn {
+    inner: PoolConnection<Any>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Conn(..)")
+    }
+}
+
+/// An open write transaction; [`Queries`] methods run inside it; commit to
+/// keep, drop to roll back.
 ///
 /// On SQLite it also holds this process's writer lock: SQLite allows one
 /// writer at a time, and letting transactions queue on an async mutex
@@ -100,26 +145,66 @@ impl std::fmt::Debug for Tx {
 
 impl Tx {
     /// Commits the transaction (and releases the writer lock).
-    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        self.inner.commit().await
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.inner.commit().await?)
     }
 
     /// Rolls the transaction back now (dropping it does so too).
-    pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
-        self.inner.rollback().await
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.inner.rollback().await?)
     }
 }
 
-impl std::ops::Deref for Tx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.inner
+/// Where statements run: a pooled [`Conn`] or an open [`Tx`]. Sealed: only
+/// this crate makes them, so the driver stays an implementation detail.
+pub trait Connection: sealed::Raw {}
+impl Connection for Conn {}
+impl Connection for Tx {}
+
+pub(crate) mod sealed {
+    /// The driver connection under a [`super::Conn`] or [`super::Tx`].
+    pub trait Raw {
+        fn raw(&mut self) -> &mut sqlx::AnyConnection;
+    }
+    impl Raw for super::Conn {
+        fn raw(&mut self) -> &mut sqlx::AnyConnection {
+            &mut self.inner
+        }
+    }
+    impl Raw for super::Tx {
+        fn raw(&mut self) -> &mut sqlx::AnyConnection {
+            &mut self.inner
+        }
     }
 }
 
-impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.inner
+/// Tests and tools that inspect rows with their own SQL borrow the driver's
+/// connection; the server never enables `raw-sql`.
+#[cfg(feature = "raw-sql")]
+mod raw_sql {
+    use sqlx::AnyConnection;
+
+    impl std::ops::Deref for super::Conn {
+        type Target = AnyConnection;
+        fn deref(&self) -> &AnyConnection {
+            &self.inner
+        }
+    }
+    impl std::ops::DerefMut for super::Conn {
+        fn deref_mut(&mut self) -> &mut AnyConnection {
+            &mut self.inner
+        }
+    }
+    impl std::ops::Deref for super::Tx {
+        type Target = AnyConnection;
+        fn deref(&self) -> &AnyConnection {
+            &self.inner
+        }
+    }
+    impl std::ops::DerefMut for super::Tx {
+        fn deref_mut(&mut self) -> &mut AnyConnection {
+            &mut self.inner
+        }
     }
 }
 
@@ -209,7 +294,9 @@ impl Store {
 
     /// A connection from the pool.
     pub async fn conn(&self) -> Result<Conn> {
-        Ok(self.pool.acquire().await?)
+        Ok(Conn {
+            inner: self.pool.acquire().await?,
+        })
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock at once

@@ -2,7 +2,9 @@
 
 use postern_core::{App, AppSettings};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
+
+use crate::sealed::Raw;
 
 use crate::rows::*;
 use crate::{Result, StoreError};
@@ -179,7 +181,7 @@ pub trait Queries {
 fn conflict(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Database(e),
+        _ => e.into(),
     }
 }
 
@@ -210,14 +212,41 @@ const LOGIN_COLUMNS: &str = "id, client_id, email, kind, token_hash, code_hash, 
     redirect_uri, state, nonce, code_challenge, scope, locale, auth_params, ip, user_agent, \
     binding_hash, remote_number, approved_at, completed_at, rate_slot, created_at, expires_at, consumed_at";
 
+/// `auth_params` of a headless login request. Headless requests are stored
+/// as `kind = 'link'` with this mark, the form every earlier version wrote
+/// and reads, so no migration is needed and old and new instances can share
+/// a database during an upgrade.
+const HEADLESS_MARK: &str = r#"{"flow":"headless"}"#;
+
+/// The `kind` and `auth_params` columns of a login request.
+fn stored_kind(kind: LoginKind) -> (&'static str, Option<&'static str>) {
+    match kind {
+        LoginKind::Link => ("link", None),
+        LoginKind::Headless => ("link", Some(HEADLESS_MARK)),
+        LoginKind::NoAccount => ("no_account", None),
+        LoginKind::Session => ("session", None),
+    }
+}
+
+fn parse_kind(kind: &str, auth_params: Option<&str>) -> Result<LoginKind> {
+    Ok(match (kind, auth_params) {
+        ("link", Some(HEADLESS_MARK)) => LoginKind::Headless,
+        ("link", _) => LoginKind::Link,
+        ("no_account", _) => LoginKind::NoAccount,
+        ("session", _) => LoginKind::Session,
+        _ => return Err(StoreError::Corrupt(format!("login kind {kind:?}"))),
+    })
+}
+
 fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
     let kind: String = row.try_get("kind")?;
+    let auth_params: Option<String> = row.try_get("auth_params")?;
+    let rate_slot: Option<String> = row.try_get("rate_slot")?;
     Ok(LoginRequest {
         id: row.try_get("id")?,
         client_id: row.try_get("client_id")?,
         email: row.try_get("email")?,
-        kind: LoginKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("login kind {kind:?}")))?,
+        kind: parse_kind(&kind, auth_params.as_deref())?,
         token_hash: row.try_get("token_hash")?,
         code_hash: row.try_get("code_hash")?,
         code_attempts: row.try_get("code_attempts")?,
@@ -227,14 +256,13 @@ fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
         code_challenge: row.try_get("code_challenge")?,
         scope: row.try_get("scope")?,
         locale: row.try_get("locale")?,
-        auth_params: row.try_get("auth_params")?,
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
         binding_hash: row.try_get("binding_hash")?,
         remote_number: row.try_get("remote_number")?,
         approved_at: row.try_get("approved_at")?,
         completed_at: row.try_get("completed_at")?,
-        rate_slot: row.try_get("rate_slot")?,
+        rate_slot: rate_slot.as_deref().and_then(RateSlot::from_stored),
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         consumed_at: row.try_get("consumed_at")?,
@@ -301,7 +329,7 @@ fn settings_json(app: &App) -> String {
     serde_json::to_string(&app.settings).expect("settings serialize")
 }
 
-impl Queries for AnyConnection {
+impl<C: crate::Connection> Queries for C {
     async fn insert_app(&mut self, app: &App, secret_hash: Option<&str>) -> Result<()> {
         sqlx::query(
             "INSERT INTO apps (client_id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
@@ -311,7 +339,7 @@ impl Queries for AnyConnection {
         .bind(settings_json(app))
         .bind(app.created_at)
         .bind(app.updated_at)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await
         .map_err(conflict)?;
         if let Some(hash) = secret_hash {
@@ -324,7 +352,7 @@ impl Queries for AnyConnection {
     async fn app(&mut self, client_id: &str) -> Result<Option<App>> {
         sqlx::query("SELECT client_id, name, settings, created_at, updated_at FROM apps WHERE client_id = $1")
             .bind(client_id)
-            .fetch_optional(&mut *self)
+            .fetch_optional(self.raw())
             .await?
             .as_ref()
             .map(app_from_row)
@@ -333,7 +361,7 @@ impl Queries for AnyConnection {
 
     async fn apps(&mut self) -> Result<Vec<App>> {
         sqlx::query("SELECT client_id, name, settings, created_at, updated_at FROM apps ORDER BY created_at, client_id")
-            .fetch_all(&mut *self)
+            .fetch_all(self.raw())
             .await?
             .iter()
             .map(app_from_row)
@@ -348,7 +376,7 @@ impl Queries for AnyConnection {
         .bind(settings_json(app))
         .bind(app.updated_at)
         .bind(&app.client_id)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -359,7 +387,7 @@ impl Queries for AnyConnection {
             .bind(client_id)
             .bind(secret_hash)
             .bind(now)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         Ok(())
     }
@@ -370,14 +398,14 @@ impl Queries for AnyConnection {
         )
         .bind(client_id)
         .bind(now)
-        .fetch_all(&mut *self)
+        .fetch_all(self.raw())
         .await?)
     }
 
     async fn user_by_email(&mut self, email: &str) -> Result<Option<User>> {
         sqlx::query("SELECT id, email, created_at, last_sign_in_at, disabled_at FROM users WHERE email = $1")
             .bind(email)
-            .fetch_optional(&mut *self)
+            .fetch_optional(self.raw())
             .await?
             .as_ref()
             .map(user_from_row)
@@ -389,7 +417,7 @@ impl Queries for AnyConnection {
             "SELECT id, email, created_at, last_sign_in_at, disabled_at FROM users WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(user_from_row)
@@ -405,12 +433,13 @@ impl Queries for AnyConnection {
         .bind(new_id)
         .bind(email)
         .bind(now)
-        .fetch_one(&mut *self)
+        .fetch_one(self.raw())
         .await?;
         user_from_row(&row)
     }
 
     async fn insert_login_request(&mut self, r: &LoginRequest) -> Result<()> {
+        let (kind, auth_params) = stored_kind(r.kind);
         sqlx::query(&format!(
             "INSERT INTO login_requests ({LOGIN_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
@@ -418,7 +447,7 @@ impl Queries for AnyConnection {
         .bind(&r.id)
         .bind(&r.client_id)
         .bind(&r.email)
-        .bind(r.kind.as_str())
+        .bind(kind)
         .bind(&r.token_hash)
         .bind(&r.code_hash)
         .bind(r.code_attempts)
@@ -428,18 +457,18 @@ impl Queries for AnyConnection {
         .bind(&r.code_challenge)
         .bind(&r.scope)
         .bind(&r.locale)
-        .bind(&r.auth_params)
+        .bind(auth_params)
         .bind(&r.ip)
         .bind(&r.user_agent)
         .bind(&r.binding_hash)
         .bind(&r.remote_number)
         .bind(r.approved_at)
         .bind(r.completed_at)
-        .bind(&r.rate_slot)
+        .bind(r.rate_slot.as_ref().map(RateSlot::to_stored))
         .bind(r.created_at)
         .bind(r.expires_at)
         .bind(r.consumed_at)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await
         .map_err(conflict)?;
         Ok(())
@@ -450,7 +479,7 @@ impl Queries for AnyConnection {
             "SELECT {LOGIN_COLUMNS} FROM login_requests WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(login_from_row)
@@ -462,7 +491,7 @@ impl Queries for AnyConnection {
             "SELECT {LOGIN_COLUMNS} FROM login_requests WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(login_from_row)
@@ -481,7 +510,7 @@ impl Queries for AnyConnection {
         ))
         .bind(now)
         .bind(token_hash)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(login_from_row)
@@ -496,7 +525,7 @@ impl Queries for AnyConnection {
         ))
         .bind(now)
         .bind(id)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(login_from_row)
@@ -517,7 +546,7 @@ impl Queries for AnyConnection {
         .bind(id)
         .bind(max_attempts)
         .bind(now)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?)
     }
 
@@ -528,7 +557,7 @@ impl Queries for AnyConnection {
         )
         .bind(id)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?
         .rows_affected()
             == 1)
@@ -546,7 +575,7 @@ impl Queries for AnyConnection {
         ))
         .bind(now)
         .bind(id)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(login_from_row)
@@ -559,7 +588,7 @@ impl Queries for AnyConnection {
         )
         .bind(id)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?
         .rows_affected()
             == 1)
@@ -577,7 +606,7 @@ impl Queries for AnyConnection {
         .bind(now)
         .bind(client_id)
         .bind(email)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?
         .rows_affected())
     }
@@ -594,7 +623,7 @@ impl Queries for AnyConnection {
         .bind(now)
         .bind(client_id)
         .bind(binding_hash)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?
         .rows_affected())
     }
@@ -613,7 +642,7 @@ impl Queries for AnyConnection {
         .bind(client_id)
         .bind(binding_hash)
         .bind(now)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(login_from_row)
@@ -637,7 +666,7 @@ impl Queries for AnyConnection {
         .bind(c.created_at)
         .bind(c.expires_at)
         .bind(c.consumed_at)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await
         .map_err(conflict)?;
         Ok(())
@@ -654,7 +683,7 @@ impl Queries for AnyConnection {
         ))
         .bind(now)
         .bind(code_hash)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(code_from_row)
@@ -666,7 +695,7 @@ impl Queries for AnyConnection {
             sqlx::query_scalar("SELECT scope FROM grants WHERE user_id = $1 AND client_id = $2")
                 .bind(user_id)
                 .bind(client_id)
-                .fetch_optional(&mut *self)
+                .fetch_optional(self.raw())
                 .await?,
         )
     }
@@ -686,7 +715,7 @@ impl Queries for AnyConnection {
         .bind(client_id)
         .bind(scope)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(())
     }
@@ -708,7 +737,7 @@ impl Queries for AnyConnection {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(s.revoked_at)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await
         .map_err(conflict)?;
         Ok(())
@@ -719,7 +748,7 @@ impl Queries for AnyConnection {
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(session_from_row)
@@ -739,7 +768,7 @@ impl Queries for AnyConnection {
         .bind(&e.user_agent)
         .bind(&e.method)
         .bind(&e.outcome)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(())
     }
@@ -751,7 +780,7 @@ impl Queries for AnyConnection {
         )
         .bind(user_id)
         .bind(limit)
-        .fetch_all(&mut *self)
+        .fetch_all(self.raw())
         .await?
         .iter()
         .map(event_from_row)
@@ -764,7 +793,7 @@ impl Queries for AnyConnection {
         )
         .bind(key)
         .bind(window_start)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         // The WHERE clause is re-checked under the row lock on PostgreSQL and
         // runs under the database write lock on SQLite: the count never passes `limit`.
@@ -774,7 +803,7 @@ impl Queries for AnyConnection {
         .bind(key)
         .bind(window_start)
         .bind(limit)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(counted.rows_affected() == 1)
     }
@@ -786,7 +815,7 @@ impl Queries for AnyConnection {
             )
             .bind(key)
             .bind(window_start)
-            .fetch_optional(&mut *self)
+            .fetch_optional(self.raw())
             .await?
             .unwrap_or(0),
         )
@@ -796,7 +825,7 @@ impl Queries for AnyConnection {
         sqlx::query("UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND window_start = $2 AND count > 0")
             .bind(key)
             .bind(window_start)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         Ok(())
     }
@@ -818,7 +847,7 @@ impl Queries for AnyConnection {
         .bind(payload)
         .bind(now)
         .bind(expires_at)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(())
     }
@@ -829,7 +858,7 @@ impl Queries for AnyConnection {
         )
         .bind(id)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(())
     }
@@ -841,7 +870,7 @@ impl Queries for AnyConnection {
         .bind(id)
         .bind(next_attempt_at)
         .bind(error)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(())
     }
@@ -853,7 +882,7 @@ impl Queries for AnyConnection {
         .bind(id)
         .bind(now)
         .bind(error)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(())
     }
@@ -862,15 +891,15 @@ impl Queries for AnyConnection {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL",
         )
-        .fetch_one(&mut *self)
+        .fetch_one(self.raw())
         .await?)
     }
 
     async fn purge_expired(&mut self, now: i64, retain_before: i64) -> Result<Purged> {
-        async fn run(conn: &mut AnyConnection, sql: &str, a: i64) -> Result<u64> {
+        async fn run(conn: &mut impl Raw, sql: &str, a: i64) -> Result<u64> {
             Ok(sqlx::query(sql)
                 .bind(a)
-                .execute(conn)
+                .execute(conn.raw())
                 .await?
                 .rows_affected())
         }

@@ -15,11 +15,14 @@ pub struct User {
     pub disabled_at: Option<i64>,
 }
 
-/// What a login request's email carries.
+/// What a login request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginKind {
-    /// A working link and code.
+    /// A working link and code, redeemed in the browser.
     Link,
+    /// A working link and code of the headless API (SPEC §3.4): the link
+    /// goes to the app's redirect URI and only the app may redeem it.
+    Headless,
     /// A "there is no account for this address" notice: nothing to redeem.
     NoAccount,
     /// An authorization request of a person already signed in, waiting on
@@ -28,23 +31,35 @@ pub enum LoginKind {
 }
 
 impl LoginKind {
-    /// Stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoginKind::Link => "link",
-            LoginKind::NoAccount => "no_account",
-            LoginKind::Session => "session",
-        }
+    /// Whether the request carries a link and a code that can sign in.
+    pub fn is_redeemable(self) -> bool {
+        matches!(self, LoginKind::Link | LoginKind::Headless)
+    }
+}
+
+/// One counted hit of a rate limit: the limit's key and the start of the
+/// window it was counted in, so that it can be given back later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateSlot {
+    /// The limit's key (`email:<keyed hash>`).
+    pub key: String,
+    /// Unix seconds at which its window starts.
+    pub window_start: i64,
+}
+
+impl RateSlot {
+    /// The stored form, `{key}@{window_start}` (keys never hold `@`).
+    pub(crate) fn to_stored(&self) -> String {
+        format!("{}@{}", self.key, self.window_start)
     }
 
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "link" => Some(LoginKind::Link),
-            "no_account" => Some(LoginKind::NoAccount),
-            "session" => Some(LoginKind::Session),
-            _ => None,
-        }
+    /// Reads the stored form; None when it is not one.
+    pub(crate) fn from_stored(s: &str) -> Option<Self> {
+        let (key, start) = s.rsplit_once('@')?;
+        Some(RateSlot {
+            key: key.to_owned(),
+            window_start: start.parse().ok()?,
+        })
     }
 }
 
@@ -58,7 +73,7 @@ pub struct LoginRequest {
     pub client_id: String,
     /// Normalized address.
     pub email: String,
-    /// Link or no-account notice.
+    /// Browser link, headless link, no-account notice or consent wait.
     pub kind: LoginKind,
     /// Keyed hash of the `pml_` token.
     pub token_hash: String,
@@ -78,8 +93,6 @@ pub struct LoginRequest {
     pub scope: String,
     /// Language for pages and email.
     pub locale: String,
-    /// JSON of the rest of an /authorize request.
-    pub auth_params: Option<String>,
     /// Asking IP.
     pub ip: Option<String>,
     /// Asking user agent.
@@ -92,8 +105,9 @@ pub struct LoginRequest {
     pub approved_at: Option<i64>,
     /// When an authorization code (or a denial) was issued for it.
     pub completed_at: Option<i64>,
-    /// The per-email rate-limit window this request counted in.
-    pub rate_slot: Option<String>,
+    /// The per-email rate-limit hit this request counted, given back when
+    /// it signs someone in.
+    pub rate_slot: Option<RateSlot>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.

@@ -2,7 +2,7 @@
 //! §3.2): every statement one SQL text for both databases.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use crate::queries::{session_from_row, SESSION_COLUMNS};
 use crate::rows::Session;
@@ -94,13 +94,13 @@ pub trait SessionQueries {
     ) -> Result<Option<(Option<String>, Option<String>)>>;
 }
 
-impl SessionQueries for AnyConnection {
+impl<C: crate::Connection> SessionQueries for C {
     async fn session(&mut self, id: &str) -> Result<Option<Session>> {
         sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(session_from_row)
@@ -113,7 +113,7 @@ impl SessionQueries for AnyConnection {
              ORDER BY last_seen_at DESC, id"
         ))
         .bind(user_id)
-        .fetch_all(&mut *self)
+        .fetch_all(self.raw())
         .await?
         .iter()
         .map(session_from_row)
@@ -124,7 +124,7 @@ impl SessionQueries for AnyConnection {
         sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2")
             .bind(id)
             .bind(now)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         Ok(())
     }
@@ -134,13 +134,13 @@ impl SessionQueries for AnyConnection {
             sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now)
-                .execute(&mut *self)
+                .execute(self.raw())
                 .await?
                 .rows_affected();
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(now)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         Ok(ended == 1)
     }
@@ -151,7 +151,7 @@ impl SessionQueries for AnyConnection {
         )
         .bind(user_id)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?
         .rows_affected();
         sqlx::query(
@@ -159,7 +159,7 @@ impl SessionQueries for AnyConnection {
         )
         .bind(user_id)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(ended)
     }
@@ -177,7 +177,7 @@ impl SessionQueries for AnyConnection {
         .bind(t.created_at)
         .bind(t.used_at)
         .bind(t.revoked_at)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(())
     }
@@ -187,7 +187,7 @@ impl SessionQueries for AnyConnection {
             "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(refresh_from_row)
@@ -205,7 +205,7 @@ impl SessionQueries for AnyConnection {
         ))
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?
         .as_ref()
         .map(refresh_from_row)
@@ -218,7 +218,7 @@ impl SessionQueries for AnyConnection {
         )
         .bind(family_id)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?
         .rows_affected())
     }
@@ -227,7 +227,7 @@ impl SessionQueries for AnyConnection {
         sqlx::query("UPDATE sessions SET subject = $2 WHERE id = $1")
             .bind(id)
             .bind(subject)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         Ok(())
     }
@@ -245,7 +245,7 @@ impl SessionQueries for AnyConnection {
         .bind(client_id)
         .bind(subject)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?;
         Ok(sqlx::query(
             "UPDATE sessions SET revoked_at = $3 WHERE client_id = $1 AND subject = $2 AND revoked_at IS NULL",
@@ -253,7 +253,7 @@ impl SessionQueries for AnyConnection {
         .bind(client_id)
         .bind(subject)
         .bind(now)
-        .execute(&mut *self)
+        .execute(self.raw())
         .await?
         .rows_affected())
     }
@@ -262,7 +262,7 @@ impl SessionQueries for AnyConnection {
         sqlx::query("UPDATE authorization_codes SET family_id = $2 WHERE code_hash = $1")
             .bind(code_hash)
             .bind(family_id)
-            .execute(&mut *self)
+            .execute(self.raw())
             .await?;
         Ok(())
     }
@@ -275,7 +275,7 @@ impl SessionQueries for AnyConnection {
             "SELECT session_id, family_id FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL",
         )
         .bind(code_hash)
-        .fetch_optional(&mut *self)
+        .fetch_optional(self.raw())
         .await?;
         row.map(|r| Ok((r.try_get("session_id")?, r.try_get("family_id")?)))
             .transpose()

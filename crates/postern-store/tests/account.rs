@@ -106,7 +106,6 @@ fn login_request(client_id: &str, email: &str) -> LoginRequest {
         code_challenge: None,
         scope: "openid email".to_owned(),
         locale: "en".to_owned(),
-        auth_params: None,
         ip: None,
         user_agent: None,
         binding_hash: None,

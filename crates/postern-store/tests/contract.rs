@@ -15,8 +15,8 @@ use postern_core::{
     App, AppSettings, Branding, ConsentMode, DevicePolicy, IdTokenAlg, SubjectType,
 };
 use postern_store::{
-    AuthorizationCode, Backend, Conn, LoginKind, LoginRequest, Purged, Queries, RefreshToken,
-    Session, SessionQueries, SignInEvent, Store, StoreError, User,
+    AuthorizationCode, Backend, Conn, LoginKind, LoginRequest, Purged, Queries, RateSlot,
+    RefreshToken, Session, SessionQueries, SignInEvent, Store, StoreError, User,
 };
 use postern_testkit::TestDb;
 use tokio::sync::Barrier;
@@ -77,7 +77,6 @@ fn login_request(client_id: &str, email: &str) -> LoginRequest {
         code_challenge: None,
         scope: "openid email".to_owned(),
         locale: "en".to_owned(),
-        auth_params: None,
         ip: None,
         user_agent: None,
         binding_hash: None,
@@ -625,7 +624,6 @@ async fn hostile_strings_round_trip_unchanged_in_login_requests() {
             state: Some(s.clone()),
             nonce: Some(s.clone()),
             user_agent: Some(s.clone()),
-            auth_params: Some(s.clone()),
             redirect_uri: s.clone(),
             scope: s.clone(),
             locale: s.clone(),
@@ -859,14 +857,17 @@ async fn a_login_request_round_trips_by_id_and_by_token() {
         state: Some("st".into()),
         nonce: Some("no".into()),
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-        auth_params: Some(r#"{"prompt":"login","max_age":60}"#.into()),
+        kind: LoginKind::Headless,
         ip: Some("198.51.100.4".into()),
         user_agent: Some("curl/8".into()),
         binding_hash: Some("bind".into()),
         remote_number: Some("07".into()),
         approved_at: Some(NOW + 1),
         completed_at: Some(NOW + 2),
-        rate_slot: Some("email:abc:1699999200".into()),
+        rate_slot: Some(RateSlot {
+            key: "email:abc".into(),
+            window_start: 1_699_999_200,
+        }),
         code_attempts: 2,
         locale: "fr".into(),
         ..login_request("app", "a@example.com")
@@ -1080,6 +1081,54 @@ async fn a_no_account_notice_cannot_be_consumed() {
         None
     );
     assert_eq!(c.consume_login_request(&req.id, NOW).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_headless_request_is_stored_in_the_form_earlier_versions_read() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let req = LoginRequest {
+        kind: LoginKind::Headless,
+        ..login_request("app", "a@example.com")
+    };
+    insert_request(&store, &req).await;
+    let mut c = conn(&store).await;
+    // Earlier versions wrote a headless request as a link with a mark in
+    // `auth_params`; both must keep reading each other's rows.
+    let (kind, mark): (String, Option<String>) =
+        sqlx::query_as("SELECT kind, auth_params FROM login_requests WHERE id = $1")
+            .bind(&req.id)
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(kind, "link");
+    assert_eq!(mark.as_deref(), Some(r#"{"flow":"headless"}"#));
+    assert_eq!(c.login_request(&req.id).await.unwrap(), Some(req.clone()));
+    // A headless request is consumed like a browser link.
+    let consumed = c.consume_login_request(&req.id, NOW).await.unwrap();
+    assert_eq!(consumed.map(|r| r.kind), Some(LoginKind::Headless));
+}
+
+#[tokio::test]
+async fn a_rate_slot_in_the_earlier_text_form_reads_back_as_a_slot() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    let req = login_request("app", "a@example.com");
+    insert_request(&store, &req).await;
+    let mut c = conn(&store).await;
+    sqlx::query("UPDATE login_requests SET rate_slot = $1 WHERE id = $2")
+        .bind("email:k@y@1699999200")
+        .bind(&req.id)
+        .execute(&mut *c)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.login_request(&req.id).await.unwrap().unwrap().rate_slot,
+        Some(RateSlot {
+            key: "email:k@y".into(),
+            window_start: 1_699_999_200
+        })
+    );
 }
 
 #[tokio::test]

@@ -216,7 +216,7 @@ pub async fn verify(
             ))
         }
     };
-    if request.kind != LoginKind::Link {
+    if request.kind != LoginKind::Headless {
         return Err(unknown());
     }
     let user = signin::sign_in_user(state, &mut tx, app, &request, method, &who).await?;

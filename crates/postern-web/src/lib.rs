@@ -131,7 +131,7 @@ impl AppState {
             }
         }
         let apps = match self.store.conn().await {
-            Ok(mut conn) => postern_store::Queries::apps(&mut *conn)
+            Ok(mut conn) => postern_store::Queries::apps(&mut conn)
                 .await
                 .unwrap_or_default(),
             Err(_) => Vec::new(),

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use postern_core::crypto::{constant_time_eq, random_digits, random_id, random_token};
 use postern_core::oauth::{check_pkce, check_text, Scope};
 use postern_core::{App, EmailAddress};
-use postern_store::{LoginKind, LoginRequest, Queries, Session, SignInEvent, Tx};
+use postern_store::{LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent, Tx};
 use serde::Deserialize;
 use url::Url;
 
@@ -183,12 +183,9 @@ pub struct Requester {
     pub headless: bool,
 }
 
-/// `auth_params` of a login request made through the headless API.
-pub const HEADLESS_MARK: &str = r#"{"flow":"headless"}"#;
-
 /// Whether a login request was made through the headless API.
 pub fn is_headless(req: &LoginRequest) -> bool {
-    req.auth_params.as_deref() == Some(HEADLESS_MARK)
+    req.kind == LoginKind::Headless
 }
 
 /// What [`request_link`] did.
@@ -211,7 +208,7 @@ async fn hit_limit(
     subject: &str,
     limit: i64,
     window: i64,
-) -> Result<String> {
+) -> Result<RateSlot> {
     let now = state.now();
     let window_start = now - now.rem_euclid(window);
     let key = format!(
@@ -223,15 +220,11 @@ async fn hit_limit(
             retry_after: window_start + window - now,
         });
     }
-    Ok(format!("{key}@{window_start}"))
+    Ok(RateSlot { key, window_start })
 }
 
-async fn release_limit(tx: &mut Tx, slot: &str) -> Result<()> {
-    if let Some((key, start)) = slot.rsplit_once('@') {
-        if let Ok(start) = start.parse() {
-            tx.rate_release(key, start).await?;
-        }
-    }
+async fn release_limit(tx: &mut Tx, slot: &RateSlot) -> Result<()> {
+    tx.rate_release(&slot.key, slot.window_start).await?;
     Ok(())
 }
 
@@ -260,10 +253,12 @@ pub async fn request_link(
             Some(u) => u.disabled_at.is_none(),
             None => app.settings.signup_allowed,
         };
-    let kind = if allowed {
-        LoginKind::Link
-    } else {
+    let kind = if !allowed {
         LoginKind::NoAccount
+    } else if who.headless {
+        LoginKind::Headless
+    } else {
+        LoginKind::Link
     };
     let id = random_id();
     let token = format!("pml_{}", random_token(32));
@@ -340,7 +335,6 @@ pub async fn request_link(
         code_challenge: params.code_challenge.clone(),
         scope: params.scope.to_string(),
         locale: locale.to_owned(),
-        auth_params: who.headless.then(|| HEADLESS_MARK.to_owned()),
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
         binding_hash,
@@ -422,7 +416,7 @@ pub async fn open_link(state: &AppState, token: &str, ip: IpAddr) -> Result<Open
     let request = conn
         .login_request_by_token(&hash)
         .await?
-        .filter(|r| r.kind == LoginKind::Link && !is_headless(r))
+        .filter(|r| r.kind == LoginKind::Link)
         .ok_or(AppError::InvalidToken(TokenProblem::Unknown))?;
     let app = conn
         .app(&request.client_id)
@@ -455,7 +449,7 @@ pub async fn open_headless_link(state: &AppState, token: &str) -> Result<OpenedL
     let request = conn
         .login_request_by_token(&hash)
         .await?
-        .filter(|r| r.kind == LoginKind::Link && is_headless(r))
+        .filter(|r| r.kind == LoginKind::Headless)
         .ok_or_else(unknown)?;
     if request.consumed_at.is_some() {
         return Err(AppError::InvalidToken(TokenProblem::Used));
@@ -612,7 +606,7 @@ pub async fn take_code(
     } else {
         !is_headless(&request) && is_asking_browser(state, &request, who.binding.as_deref())
     };
-    if request.kind != LoginKind::Link || !may_try {
+    if !request.kind.is_redeemable() || !may_try {
         return Err(unknown());
     }
     let retry = retry_url(state, &request);
@@ -771,7 +765,7 @@ async fn spend_code_budgets(
     tx: &mut Tx,
     email: &str,
     who: &Requester,
-) -> Result<Vec<String>> {
+) -> Result<Vec<RateSlot>> {
     let ip = who.ip.to_string();
     let mut budgets = vec![
         ("code-email-hour", email, CODE_TRIES_PER_EMAIL_HOUR, HOUR),

@@ -22,14 +22,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
             "migrations pending".into(),
         ))),
         Ok(Err(e)) => Err(AppError::Unavailable(e)),
-        Err(_) => Err(AppError::Unavailable(postern_store::StoreError::Database(
-            sqlx_timeout(),
-        ))),
+        Err(_) => Err(AppError::Unavailable(postern_store::StoreError::TimedOut)),
     }
-}
-
-fn sqlx_timeout() -> postern_store::SqlxError {
-    postern_store::SqlxError::PoolTimedOut
 }
 
 /// Any unknown path: 404 in our error shape.

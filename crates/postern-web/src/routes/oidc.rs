@@ -426,7 +426,6 @@ async fn pending_consent(
         code_challenge: params.code_challenge.clone(),
         scope: params.scope.to_string(),
         locale: app.settings.locale.clone(),
-        auth_params: None,
         ip: Some(ip.0.to_string()),
         user_agent: ua.0,
         binding_hash: None,
