@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use axum_extra::extract::cookie::CookieJar;
 use postern_core::oauth::Scope;
-use postern_store::{AccountQueries, Queries, Session, SessionQueries, StoreError, UserGrant};
+use postern_store::{AccountQueries, Queries, Session, SessionQueries, UserGrant};
 
 use crate::cookies;
 use crate::error::Result;
@@ -108,7 +108,7 @@ pub async fn sign_out_session(state: &AppState, user_id: &str, session_id: &str)
         return Ok(false);
     }
     tx.revoke_session(session_id, state.now()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(true)
 }
 
@@ -117,7 +117,7 @@ pub async fn sign_out_session(state: &AppState, user_id: &str, session_id: &str)
 pub async fn sign_out_everywhere(state: &AppState, user_id: &str) -> Result<()> {
     let mut tx = state.store.begin().await?;
     tx.revoke_user_sessions(user_id, state.now()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -128,7 +128,7 @@ pub async fn revoke_app(state: &AppState, user_id: &str, client_id: &str) -> Res
     tx.delete_grant(user_id, client_id).await?;
     tx.revoke_app_refresh_tokens(user_id, client_id, state.now())
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -138,7 +138,7 @@ pub async fn revoke_app(state: &AppState, user_id: &str, client_id: &str) -> Res
 pub async fn delete_account(state: &AppState, user_id: &str) -> Result<()> {
     let mut tx = state.store.begin().await?;
     tx.delete_user(user_id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     tracing::info!("an account was deleted at its owner's request");
     Ok(())
 }

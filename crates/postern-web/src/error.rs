@@ -95,24 +95,7 @@ pub enum AppError {
     InLanguage(Box<AppError>, &'static str),
 }
 
-/// Which of the indistinguishable link failures happened. The JSON answer is
-/// the same for all; the HTML page says "expired" or "already used" where
-/// that leaks nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenProblem {
-    /// Unknown, malformed or tampered.
-    Unknown,
-    /// Past its lifetime.
-    Expired,
-    /// Already used, replaced, or killed by wrong codes.
-    Used,
-    /// `device_policy = remote`: a wrong number was typed on another device
-    /// and the request was killed (SPEC §3.1).
-    WrongNumber,
-    /// `/verify-email` without a token: neither in the query nor in the
-    /// short-lived cookie that keeps it out of the address bar.
-    Missing,
-}
+pub use postern_auth::TokenProblem;
 
 /// Result of a handler.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -195,6 +178,29 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::Corrupt(what) => AppError::Internal(format!("corrupt data: {what}")),
             other => AppError::Unavailable(other),
+        }
+    }
+}
+
+impl From<postern_auth::AuthError> for AppError {
+    fn from(e: postern_auth::AuthError) -> Self {
+        use postern_auth::AuthError as A;
+        match e {
+            A::InvalidRequest(p) => AppError::InvalidRequest(p.to_string()),
+            A::UnknownClient => AppError::InvalidClient,
+            A::RedirectUriNotRegistered { .. } => AppError::InvalidRedirectUri,
+            A::Token { problem, .. } => AppError::InvalidToken(problem),
+            A::WrongCode { .. } => AppError::InvalidCode,
+            A::ClientAuth => AppError::ClientAuth,
+            A::Grant(g) => AppError::InvalidGrant(g.to_string()),
+            A::UnsupportedGrantType => AppError::UnsupportedGrantType,
+            A::InvalidScope => AppError::InvalidScope,
+            A::InvalidAccessToken => AppError::InvalidBearer,
+            A::InvalidSession => AppError::InvalidSession,
+            A::NotFound => AppError::NotFound,
+            A::RateLimited { retry_after } => AppError::TooManyRequests { retry_after },
+            A::Unavailable(e) => AppError::Unavailable(e),
+            A::Internal(what) => AppError::Internal(what),
         }
     }
 }

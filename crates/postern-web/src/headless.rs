@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use postern_core::crypto::{random_id, random_token};
 use postern_core::jose::Alg;
 use postern_core::App;
-use postern_store::{LoginKind, Queries, Session, SessionQueries, StoreError, Tx, User};
+use postern_store::{LoginKind, Queries, Session, SessionQueries, Tx, User};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result, TokenProblem};
@@ -221,7 +221,7 @@ pub async fn verify(
     }
     let user = signin::sign_in_user(state, &mut tx, app, &request, method, &who).await?;
     let issued = open_session(state, &mut tx, app, &user, method, &who).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(issued)
 }
 
@@ -372,7 +372,7 @@ pub async fn refresh(state: &AppState, app: &App, token: &str) -> Result<Session
             if t.client_id == app.client_id && t.used_at.is_some() {
                 // Someone holds a copy: end the session (SPEC §3.4).
                 tx.revoke_session(&t.session_id, now).await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
                 tracing::warn!(client_id = %app.client_id, "headless refresh token reused; session revoked");
             }
         }
@@ -397,7 +397,7 @@ pub async fn refresh(state: &AppState, app: &App, token: &str) -> Result<Session
         ..session
     };
     let next = new_refresh_token(state, &mut tx, &session, app, &user.id).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     let subject = crate::oidc::subject(state, app, &user.id);
     issue(state, app, &user, &session, subject, next).await
 }
@@ -450,7 +450,7 @@ pub async fn revoke_session(state: &AppState, app: &App, session_id: &str) -> Re
         .filter(|s| s.kind == "headless" && s.client_id.as_deref() == Some(app.client_id.as_str()))
         .ok_or(AppError::NotFound)?;
     tx.revoke_session(&session.id, state.now()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -463,6 +463,6 @@ pub async fn revoke_user(state: &AppState, app: &App, subject: &str) -> Result<(
     let mut tx = state.store.begin().await?;
     tx.revoke_subject_sessions(&app.client_id, subject, state.now())
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }

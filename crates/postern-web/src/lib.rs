@@ -9,8 +9,6 @@ pub mod extract;
 pub mod geoip;
 pub mod headless;
 pub mod i18n;
-pub mod keys;
-pub mod mail;
 pub mod middleware;
 pub mod oidc;
 pub mod pages;
@@ -23,54 +21,44 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use postern_auth::{Services, Settings};
 use postern_core::net::IpCidr;
-use postern_core::{Clock, Secrets};
 use postern_mail::DevInbox;
-use postern_store::Store;
-use tokio::sync::Notify;
 use url::Url;
 
 pub use error::{AppError, Result};
+/// The signing keys live in the service crate; re-exported for callers of
+/// the earlier path.
+pub use postern_auth::keys;
+pub use postern_auth::mail;
 
-/// Settings the web layer needs, already validated by the binary's loader.
+/// Settings only the web layer needs, beside the services' [`Settings`]
+/// (which it derefs to), already validated by the binary's loader.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
-    /// `POSTERN_PUBLIC_URL`.
-    pub public_url: Url,
-    /// Requests per email address per hour (`POSTERN_RATE_LIMIT_EMAIL_PER_HOUR`).
-    pub rate_limit_email_per_hour: i64,
-    /// Requests per IP per hour (`POSTERN_RATE_LIMIT_IP_PER_HOUR`).
-    pub rate_limit_ip_per_hour: i64,
+    /// The services' settings (public URL, limits, session lifetimes).
+    pub settings: Arc<Settings>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpCidr>,
-    /// Sliding inactivity limit of a session, seconds.
-    pub session_idle_ttl: i64,
-    /// Absolute cap of a session, seconds.
-    pub session_max_age: i64,
     /// Whether `/_dev/mail` may exist (stdout mail, loopback public URL and
     /// bind address; the client and `Host` are checked per request).
     pub dev_mail: bool,
-    /// Domain for `Message-ID` headers (from `POSTERN_MAIL_FROM`).
-    pub mail_from_domain: String,
     /// The GeoIP database that places session addresses on `/account`
     /// (`POSTERN_GEOIP_DB`), if one is configured.
     pub geoip: Option<Arc<geoip::GeoIp>>,
 }
 
 impl WebConfig {
-    /// The issuer: the public URL without a trailing slash.
-    pub fn issuer(&self) -> String {
-        self.public_url.as_str().trim_end_matches('/').to_owned()
-    }
-
     /// Cookies get `Secure` and the `__Host-` prefix on https.
     pub fn secure_cookies(&self) -> bool {
-        self.public_url.scheme() == "https"
+        self.settings.public_url.scheme() == "https"
     }
+}
 
-    /// An absolute URL on this server for `path` (starting with `/`).
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.issuer(), path)
+impl std::ops::Deref for WebConfig {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
     }
 }
 
@@ -78,22 +66,15 @@ impl WebConfig {
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
-/// The shared parts of [`AppState`].
+/// The shared parts of [`AppState`]: the services (which it derefs to)
+/// and what only the web layer uses.
 pub struct Inner {
-    /// Settings.
+    /// Store, secrets, clock, keys, mail wake-up and settings.
+    pub services: Services,
+    /// Web settings.
     pub config: WebConfig,
-    /// Database.
-    pub store: Store,
-    /// Keys derived from the master key.
-    pub secrets: Arc<Secrets>,
-    /// Time source (a manual clock in tests).
-    pub clock: Arc<dyn Clock>,
-    /// Wakes the outbox worker after a message is committed.
-    pub mail_wake: Arc<Notify>,
     /// The local inbox behind `/_dev/mail`, when mail goes to stdout.
     pub dev_inbox: Option<DevInbox>,
-    /// Signing keys, shared by every instance through the database.
-    pub keys: keys::KeyManager,
     /// Origins of every registered redirect URI, for CORS; refreshed every
     /// [`ORIGINS_TTL`] seconds.
     pub origins: tokio::sync::RwLock<(i64, std::collections::HashSet<String>)>,
@@ -109,15 +90,17 @@ impl std::ops::Deref for AppState {
     }
 }
 
+impl std::ops::Deref for Inner {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
 impl AppState {
     /// Bundles the parts.
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
-    }
-
-    /// The current time, unix seconds.
-    pub fn now(&self) -> i64 {
-        self.clock.now()
     }
 
     /// Origins of the apps' redirect URIs (SPEC §3.2 CORS), cached briefly

@@ -10,9 +10,7 @@ use postern_core::crypto::{constant_time_eq, random_id, random_token, sha256_b64
 use postern_core::jose::Alg;
 use postern_core::oauth::{pkce_matches, Scope};
 use postern_core::{App, SubjectType};
-use postern_store::{
-    AuthorizationCode, Queries, RefreshToken, Session, SessionQueries, StoreError, Tx, User,
-};
+use postern_store::{AuthorizationCode, Queries, RefreshToken, Session, SessionQueries, Tx, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -479,7 +477,7 @@ async fn take_code(
             if let Some(s) = session_id {
                 tx.revoke_session(&s, now).await?;
             }
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             tracing::warn!(client_id = %app.client_id, "authorization code replayed; its tokens were revoked");
         }
         return Err(invalid_grant(
@@ -533,7 +531,7 @@ pub async fn redeem_own_code(
         .await?
         .filter(|u| u.disabled_at.is_none())
         .ok_or_else(|| invalid_grant("The user is not available."))?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(LiveSession { session, user })
 }
 
@@ -564,7 +562,7 @@ async fn exchange_code(state: &AppState, app: &App, req: &TokenRequest) -> Resul
     } else {
         None
     };
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     let claims = IdentityClaims {
         app,
         user: &user,
@@ -621,7 +619,7 @@ async fn refresh(state: &AppState, app: &App, req: &TokenRequest) -> Result<Toke
         if let Some(t) = tx.refresh_token(&hash).await? {
             if t.client_id == app.client_id && t.revoked_at.is_none() {
                 tx.revoke_refresh_family(&t.family_id, now).await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
                 tracing::warn!(client_id = %app.client_id, "refresh token reused; its family was revoked");
             }
         }
@@ -673,7 +671,7 @@ async fn refresh(state: &AppState, app: &App, req: &TokenRequest) -> Result<Toke
         &granted,
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     let claims = IdentityClaims {
         app,
         user: &user,
@@ -905,7 +903,7 @@ pub async fn revoke(state: &AppState, app: &App, token: &str) -> Result<()> {
     {
         tx.revoke_refresh_family(&t.family_id, now).await?;
     }
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 

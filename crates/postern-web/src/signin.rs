@@ -355,7 +355,7 @@ pub async fn request_link(
     };
     tx.insert_login_request(&request).await?;
     crate::mail::enqueue(state, &mut tx, &email_message, now, expires_at).await?;
-    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    tx.commit().await?;
     state.mail_wake.notify_one();
     Ok(LinkSent {
         login_id: id,
@@ -637,7 +637,7 @@ pub async fn take_code(
         let attempts = tx
             .record_wrong_code(login_id, CODE_TRIES_PER_REQUEST, now)
             .await?;
-        tx.commit().await.map_err(postern_store::StoreError::from)?;
+        tx.commit().await?;
         return Err(match attempts {
             Some(n) if n < CODE_TRIES_PER_REQUEST => AppError::InvalidCode,
             _ => AppError::InvalidToken(TokenProblem::Used).with_retry(retry),
@@ -717,7 +717,7 @@ pub async fn approve_remote(
     if !right {
         // A wrong number is one try too many: the request dies at once.
         tx.record_wrong_code(&request.id, 1, now).await?;
-        tx.commit().await.map_err(postern_store::StoreError::from)?;
+        tx.commit().await?;
         return Err(AppError::InvalidToken(TokenProblem::WrongNumber).with_retry(retry));
     }
     for slot in &slots {
@@ -731,7 +731,7 @@ pub async fn approve_remote(
             return Err(AppError::InvalidToken(TokenProblem::Used).with_retry(retry));
         }
     }
-    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -867,7 +867,7 @@ async fn finish(
         let session = (session_id.as_str(), method.amr(), now);
         Next::Redirect(issue_code(state, &mut tx, &request, session, &user.id).await?)
     };
-    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    tx.commit().await?;
     Ok(SignedIn {
         session_secret,
         session_ttl: state.config.session_idle_ttl,
@@ -1027,6 +1027,6 @@ pub async fn decide_consent(
             )
         }
     };
-    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    tx.commit().await?;
     Ok(redirect)
 }

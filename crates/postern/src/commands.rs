@@ -155,7 +155,7 @@ pub async fn migrate(config: &Config) -> Result {
 ///
 /// `rotate` publishes a new key per algorithm in the JWKS at once; every
 /// running instance starts signing with it after
-/// [`postern_web::keys::PUBLISH_BEFORE_USE`], so relying parties that cache
+/// [`postern_auth::keys::PUBLISH_BEFORE_USE`], so relying parties that cache
 /// the JWKS see it before the first token it signs.
 pub async fn keys(command: KeysCommand, config: &Config) -> Result {
     match command {
@@ -166,14 +166,14 @@ pub async fn keys(command: KeysCommand, config: &Config) -> Result {
             let secrets = std::sync::Arc::new(postern_core::Secrets::new(&master));
             let clock: std::sync::Arc<dyn postern_core::Clock> =
                 std::sync::Arc::new(postern_core::SystemClock);
-            let keys = postern_web::keys::KeyManager::load(store.clone(), secrets, clock)
+            let keys = postern_auth::keys::KeyManager::load(store.clone(), secrets, clock)
                 .await
                 .map_err(anyhow::Error::from)?;
             keys.rotate().await.map_err(anyhow::Error::from)?;
             store.close().await;
             eprintln!(
                 "postern: new signing keys are published; they start signing in {} and the old keys stay published until their tokens expire",
-                postern_core::duration::format_duration(postern_web::keys::PUBLISH_BEFORE_USE)
+                postern_core::duration::format_duration(postern_auth::keys::PUBLISH_BEFORE_USE)
             );
             Ok(())
         }
@@ -224,7 +224,7 @@ async fn create_app(args: CreateApp, config: &Config) -> Result {
     tx.insert_app(&app, secret_hash.as_deref())
         .await
         .map_err(db_error)?;
-    tx.commit().await.map_err(|e| db_error(e.into()))?;
+    tx.commit().await.map_err(db_error)?;
     store.close().await;
 
     let client_id = serde_json::to_string(&app.client_id).map_err(anyhow::Error::from)?;
@@ -313,7 +313,7 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
     if !tx.update_app(&app).await.map_err(db_error)? {
         return Err(not_found(&app.client_id));
     }
-    tx.commit().await.map_err(|e| db_error(e.into()))?;
+    tx.commit().await.map_err(db_error)?;
     store.close().await;
     print_app(&app)
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use postern_auth::keys::KeyManager;
+use postern_auth::{Services, Settings};
 use postern_core::{App, AppSettings, Clock, Secrets, SystemClock};
 use postern_mail::{DevInbox, Mailbox, Outbox, Smtp, SmtpSettings, Transport};
 use postern_store::{Queries, Store};
-use postern_web::keys::KeyManager;
 use postern_web::{AppState, Inner, WebConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -20,7 +21,7 @@ use crate::config::{resolve_master_key, Config, MailConfig};
 /// How often expired rows are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// How often signing keys are checked for rotation steps.
-const KEY_TICK: Duration = postern_web::keys::TICK_INTERVAL;
+const KEY_TICK: Duration = postern_auth::keys::TICK_INTERVAL;
 
 /// A built server: listening, migrated, not yet serving.
 pub struct Application {
@@ -83,34 +84,41 @@ impl Application {
         let dev_mail = dev_inbox.is_some()
             && config.is_loopback_public_url()
             && config.bind.ip().is_loopback();
-        let web = WebConfig {
+        let settings = Arc::new(Settings {
             public_url,
             rate_limit_email_per_hour: config.rate_limit_email_per_hour.into(),
             rate_limit_ip_per_hour: config.rate_limit_ip_per_hour.into(),
-            trusted_proxies: config.trusted_proxies.clone(),
             session_idle_ttl: config.session_idle_ttl,
             session_max_age: config.session_max_age,
-            dev_mail,
             mail_from_domain: config
                 .mail_from
                 .address
                 .rsplit_once('@')
                 .map(|(_, d)| d.to_owned())
                 .unwrap_or_else(|| "localhost".to_owned()),
+        });
+        let web = WebConfig {
+            settings: Arc::clone(&settings),
+            trusted_proxies: config.trusted_proxies.clone(),
+            dev_mail,
             geoip: config.geoip.clone(),
         };
         let keys = KeyManager::load(store.clone(), Arc::clone(&secrets), Arc::clone(&clock))
             .await
             .context("could not load or create the signing keys")?;
-        ensure_account_app(&store, &web, clock.now()).await?;
-        let state = AppState::new(Inner {
-            config: web,
+        ensure_account_app(&store, &settings, clock.now()).await?;
+        let services = Services {
+            settings,
             store,
             secrets,
             clock,
-            mail_wake: outbox.waker(),
-            dev_inbox,
             keys,
+            mail_wake: outbox.waker(),
+        };
+        let state = AppState::new(Inner {
+            services,
+            config: web,
+            dev_inbox,
             origins: tokio::sync::RwLock::new((0, Default::default())),
         });
         let listener = TcpListener::bind(config.bind)
@@ -225,8 +233,8 @@ pub use postern_web::account::ACCOUNT_CLIENT_ID;
 
 /// Registers the built-in first-party app that Postern's own pages sign in
 /// through, pointing at this server's public URL (updated if it changed).
-async fn ensure_account_app(store: &Store, web: &WebConfig, now: i64) -> anyhow::Result<()> {
-    let issuer = web.issuer();
+async fn ensure_account_app(store: &Store, settings: &Settings, now: i64) -> anyhow::Result<()> {
+    let issuer = settings.issuer();
     let mut settings = AppSettings {
         redirect_uris: vec![format!("{issuer}/account/callback")],
         post_logout_redirect_uris: vec![format!("{issuer}/account")],

@@ -383,7 +383,7 @@ async fn authorize(
         },
     )
     .await?;
-    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    tx.commit().await?;
     let url = authorization_response(
         &state,
         &params.redirect_uri,
@@ -722,7 +722,7 @@ async fn logout(
     if let Some(sid) = hint.as_ref().and_then(|h| h.sid.as_ref()) {
         tx.revoke_session(sid, now).await?;
     }
-    tx.commit().await.map_err(postern_store::StoreError::from)?;
+    tx.commit().await?;
     let remaining: Vec<BrowserAccount> = accounts
         .iter()
         .filter(|a| {

@@ -4,8 +4,8 @@ use postern_core::{App, EmailAddress};
 use postern_mail::{Brand, NoAccountEmail, OutgoingEmail, SignInEmail};
 use postern_store::{LoginKind, Tx};
 
-use crate::error::{AppError, Result};
-use crate::AppState;
+use crate::error::{AuthError, Result};
+use crate::Services;
 
 /// Renders the email for a login request: the link and code, or the "no
 /// account" notice.
@@ -36,9 +36,9 @@ pub fn sign_in_email(
             brand,
             email: to.as_str(),
         }),
-        LoginKind::Session => return Err(AppError::internal("no email for a session request")),
+        LoginKind::Session => return Err(AuthError::internal("no email for a session request")),
     }
-    .map_err(AppError::internal)?;
+    .map_err(AuthError::internal)?;
     Ok(OutgoingEmail::new(
         to.as_str(),
         b.sender_name.as_deref(),
@@ -50,7 +50,7 @@ pub fn sign_in_email(
 /// Writes `email` to the outbox inside the caller's transaction, encrypted
 /// under the master key; the caller wakes the worker after committing.
 pub async fn enqueue(
-    state: &AppState,
+    services: &Services,
     tx: &mut Tx,
     email: &OutgoingEmail,
     now: i64,
@@ -58,12 +58,12 @@ pub async fn enqueue(
 ) -> Result<String> {
     postern_mail::enqueue(
         tx,
-        &state.secrets,
+        &services.secrets,
         email,
         now,
         expires_at,
-        &state.config.mail_from_domain,
+        &services.settings.mail_from_domain,
     )
     .await
-    .map_err(AppError::internal)
+    .map_err(AuthError::internal)
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use postern_auth::keys::{KeyError, KeyManager, PUBLISH_BEFORE_USE, RETIRED_KEEP, ROTATE_AFTER};
 use postern_core::jose::{Alg, Check, JoseError, KeyState};
 use postern_core::{Clock, ManualClock, MasterKey, Secrets};
 use postern_store::{KeyQueries, Store, StoredKey};
 use postern_testkit::TestDb;
-use postern_web::keys::{KeyError, KeyManager, PUBLISH_BEFORE_USE, RETIRED_KEEP, ROTATE_AFTER};
 use serde_json::{json, Value};
 
 const ISS: &str = "https://id.example";

@@ -1,0 +1,227 @@
+//! What went wrong, in the product's words: one domain error for every
+//! service. It names the failure and carries the data a face needs to offer
+//! a way forward (the sign-in a dead link belonged to, the tries left, the
+//! seconds until a limit resets), never an HTTP status, a URL or a page.
+//! The web crate renders it in one place.
+
+use postern_store::StoreError;
+
+/// Every way a service call can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The caller sent malformed or missing input.
+    #[error("{0}")]
+    InvalidRequest(RequestProblem),
+    /// The client id names no app.
+    #[error("Unknown client.")]
+    UnknownClient,
+    /// The redirect URI is not registered for the app (exact match).
+    #[error("The redirect URI is not registered for this client.")]
+    RedirectUriNotRegistered {
+        /// The app's default language, for the page that says so.
+        app_locale: String,
+    },
+    /// A link, login id or consent that cannot be used (SPEC §2): the
+    /// answer is the same whichever problem it is, a page may say more.
+    #[error("The magic link has expired or is invalid.")]
+    Token {
+        /// Which problem, for the page.
+        problem: TokenProblem,
+        /// The sign-in it belonged to, when that is safe to offer again.
+        flow: Option<Box<Flow>>,
+    },
+    /// A wrong one-time code, with tries left on this request.
+    #[error("The code is not correct.")]
+    WrongCode {
+        /// Wrong codes the request still survives.
+        tries_left: i64,
+    },
+    /// Client authentication failed (RFC 6749 §5.2).
+    #[error("Client authentication failed.")]
+    ClientAuth,
+    /// A bad, used or expired code or refresh token (RFC 6749 §5.2).
+    #[error("{0}")]
+    Grant(GrantError),
+    /// The grant type is not one Postern supports.
+    #[error("The grant type is not supported.")]
+    UnsupportedGrantType,
+    /// More scope than was granted.
+    #[error("The requested scope exceeds what was granted.")]
+    InvalidScope,
+    /// An access token that is invalid, expired or whose session ended.
+    #[error("The access token is invalid or expired.")]
+    InvalidAccessToken,
+    /// A headless session token that is invalid, expired, revoked or not
+    /// this app's (SPEC §3.4).
+    #[error("The session is invalid, expired or revoked.")]
+    InvalidSession,
+    /// Nothing of that name that the caller may see.
+    #[error("Not found.")]
+    NotFound,
+    /// A rate limit is full (SPEC §2).
+    #[error("Too many magic link requests. Please try again later.")]
+    RateLimited {
+        /// Seconds until the limit resets.
+        retry_after: i64,
+    },
+    /// The database could not be reached.
+    #[error("The service is temporarily unavailable. Please try again shortly.")]
+    Unavailable(#[source] StoreError),
+    /// A bug or a broken invariant: logged, never shown.
+    #[error("Something went wrong on our side.")]
+    Internal(String),
+}
+
+/// What was wrong with the input. Its text is the `error_description` a
+/// developer reads (RFC 6749 §5.2); people see pages instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestProblem {
+    /// A required parameter is missing or empty.
+    #[error("{0} is required.")]
+    Missing(&'static str),
+    /// A parameter failed its check; the text says how.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which of the indistinguishable link failures happened. API answers are
+/// the same for all; a page says "expired" or "already used" where that
+/// leaks nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// Unknown, malformed or tampered.
+    Unknown,
+    /// Past its lifetime.
+    Expired,
+    /// Already used, replaced, or killed by wrong codes.
+    Used,
+    /// `device_policy = remote`: a wrong number was typed on another device
+    /// and the request was killed (SPEC §3.1).
+    WrongNumber,
+    /// `/verify-email` without a token.
+    Missing,
+}
+
+/// The sign-in a dead link or code belonged to: a face can start it again
+/// ("send a new link") in the same language, without asking the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    /// The app.
+    pub client_id: String,
+    /// Its registered redirect URI.
+    pub redirect_uri: String,
+    /// Scope asked.
+    pub scope: String,
+    /// Client `state`.
+    pub state: Option<String>,
+    /// Client `nonce`.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// The language the sign-in ran in.
+    pub locale: String,
+    /// The address it was for.
+    pub email: String,
+}
+
+/// Why a code or refresh token grants nothing (RFC 6749 §5.2
+/// `invalid_grant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    /// Unknown, expired or already used code.
+    #[error("The authorization code is invalid, expired or already used.")]
+    CodeUnusable,
+    /// The code belongs to another client.
+    #[error("The authorization code was issued to another client.")]
+    CodeOfAnotherClient,
+    /// `redirect_uri` differs from the authorization request's.
+    #[error("redirect_uri does not match the authorization request.")]
+    RedirectUriMismatch,
+    /// The PKCE verifier is missing or does not match.
+    #[error("The PKCE code_verifier is missing or wrong.")]
+    PkceMismatch,
+    /// A verifier for a code issued without PKCE (RFC 9700 §4.8.2).
+    #[error("code_verifier sent for a code issued without PKCE.")]
+    PkceDowngrade,
+    /// A public client without PKCE.
+    #[error("Public clients must use PKCE.")]
+    PkceRequired,
+    /// The browser session the code came from has ended.
+    #[error("The session behind this code has ended.")]
+    CodeSessionEnded,
+    /// The session behind a refresh token has ended.
+    #[error("The session has ended.")]
+    SessionEnded,
+    /// The session is older than the app's cap (SPEC §2).
+    #[error("The session is older than this app allows.")]
+    SessionTooOld,
+    /// The user was deleted or disabled.
+    #[error("The user is not available.")]
+    UserUnavailable,
+    /// Unknown, used or revoked refresh token.
+    #[error("The refresh token is invalid, expired or already used.")]
+    RefreshUnusable,
+    /// The refresh token belongs to another client.
+    #[error("The refresh token was issued to another client.")]
+    RefreshOfAnotherClient,
+}
+
+impl AuthError {
+    /// A token problem with no way forward.
+    pub fn token(problem: TokenProblem) -> Self {
+        AuthError::Token {
+            problem,
+            flow: None,
+        }
+    }
+
+    /// A token problem with the sign-in it belonged to.
+    pub fn token_in(problem: TokenProblem, flow: Flow) -> Self {
+        AuthError::Token {
+            problem,
+            flow: Some(Box::new(flow)),
+        }
+    }
+
+    /// A missing parameter.
+    pub fn missing(name: &'static str) -> Self {
+        AuthError::InvalidRequest(RequestProblem::Missing(name))
+    }
+
+    /// A parameter that failed its check.
+    pub fn invalid(what: impl Into<String>) -> Self {
+        AuthError::InvalidRequest(RequestProblem::Invalid(what.into()))
+    }
+
+    /// An unexpected failure: `what` is logged, never shown.
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        AuthError::Internal(what.to_string())
+    }
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(what) => AuthError::Internal(format!("corrupt data: {what}")),
+            other => AuthError::Unavailable(other),
+        }
+    }
+}
+
+impl From<GrantError> for AuthError {
+    fn from(e: GrantError) -> Self {
+        AuthError::Grant(e)
+    }
+}
+
+impl From<crate::keys::KeyError> for AuthError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        match e {
+            crate::keys::KeyError::Store(e) => e.into(),
+            other => AuthError::internal(other),
+        }
+    }
+}
+
+/// Result of a service call.
+pub type Result<T, E = AuthError> = std::result::Result<T, E>;
