@@ -272,7 +272,8 @@ async fn release_limit(tx: &mut Tx, slot: &str) -> Result<()> {
 /// checks limits, stores the login request and its email in one
 /// transaction, and wakes the mail worker. Known and unknown addresses take
 /// the same path; where the app does not let this address in, the email
-/// says so instead of carrying a link.
+/// says so instead of carrying a link, and the request's code can never be
+/// right (code entry then answers exactly as for a wrong code).
 pub async fn request_link(
     state: &AppState,
     params: &AuthParams,
@@ -363,7 +364,16 @@ pub async fn request_link(
         email: email.as_str().to_owned(),
         kind,
         token_hash: state.secrets.keyed_hash(purpose::LINK, token.as_bytes()),
-        code_hash: code_hash(state, &id, &code),
+        code_hash: match kind {
+            LoginKind::Link => code_hash(state, &id, &code),
+            // "No account": a keyed hash of fresh random bytes, the same
+            // shape as a real one and matched by no code, so code entry
+            // takes the same budgets and gives the same wrong-code answers
+            // whether or not the address has an account.
+            _ => state
+                .secrets
+                .keyed_hash(purpose::CODE, random_token(32).as_bytes()),
+        },
         code_attempts: 0,
         redirect_uri: params.redirect_uri.clone(),
         state: params.state.clone(),
@@ -643,7 +653,12 @@ pub async fn take_code(
     } else {
         !is_headless(&request) && is_asking_browser(state, &request, who.binding.as_deref())
     };
-    if request.kind != LoginKind::Link || !may_try {
+    // A "no account" request goes on exactly like a link request: its code
+    // hash matches no code, so every try is wrong, spends the same budgets
+    // and gets the same answers; code entry never tells whether an address
+    // has an account.
+    let kind_ok = matches!(request.kind, LoginKind::Link | LoginKind::NoAccount);
+    if !kind_ok || !may_try {
         return Err(unknown());
     }
     let retry = retry_url(state, &request);
@@ -669,7 +684,10 @@ pub async fn take_code(
         && constant_time_eq(
             code_hash(state, login_id, code).as_bytes(),
             request.code_hash.as_bytes(),
-        );
+        )
+        // Never matched anyway (see `request_link`); said again so no code
+        // can ever open a "no account" request.
+        && request.kind == LoginKind::Link;
     if !right {
         let attempts = tx
             .record_wrong_code(login_id, CODE_TRIES_PER_REQUEST, now)
