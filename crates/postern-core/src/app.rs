@@ -104,7 +104,8 @@ pub struct AppSettings {
     pub id_token_alg: IdTokenAlg,
     /// Default locale for pages and emails.
     pub locale: String,
-    /// Per-app limit on link requests per hour.
+    /// Per-app limit on headless API link requests per hour (SPEC §3.4);
+    /// the anonymous browser endpoints are limited per address and IP only.
     pub link_requests_per_hour: u32,
     /// See [`Branding`].
     pub branding: Branding,

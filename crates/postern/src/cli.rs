@@ -218,7 +218,7 @@ pub struct SettingArgs {
     /// ID token signature algorithm [default: RS256].
     #[arg(long, value_enum, ignore_case = true)]
     pub id_token_alg: Option<IdTokenAlgArg>,
-    /// Link requests per hour for this app [default: 1000].
+    /// Headless API link requests per hour for this app [default: 1000].
     #[arg(long, value_name = "N")]
     pub link_requests_per_hour: Option<u32>,
     /// Name shown in pages and emails instead of the app name.
