@@ -172,7 +172,8 @@ pub trait Queries {
     // ---- housekeeping -----------------------------------------------------
 
     /// Deletes expired requests, codes, sessions, delivered or failed outbox
-    /// rows and old rate-limit windows, and history older than `retain_before`.
+    /// rows, old rate-limit windows and denylisted access tokens past their
+    /// expiry, and history older than `retain_before`.
     async fn purge_expired(&mut self, now: i64, retain_before: i64) -> Result<Purged>;
 }
 
@@ -891,6 +892,9 @@ impl Queries for AnyConnection {
             outbox: run(self, "DELETE FROM outbox WHERE ((sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1) OR expires_at < $1", grace).await?,
             rate_limits: run(self, "DELETE FROM rate_limits WHERE window_start < $1", now - 2 * 86_400).await?,
             sign_in_events: run(self, "DELETE FROM sign_in_events WHERE at < $1", retain_before).await?,
+            // An hour past `exp`, like the rows above: an instance whose clock
+            // runs a little behind still refuses the revoked token.
+            revoked_access_tokens: run(self, "DELETE FROM revoked_access_tokens WHERE expires_at < $1", grace).await?,
         })
     }
 }

@@ -224,4 +224,6 @@ pub struct Purged {
     pub rate_limits: u64,
     /// Sign-in events past retention.
     pub sign_in_events: u64,
+    /// Revoked access tokens' `jti` past the token's expiry.
+    pub revoked_access_tokens: u64,
 }

@@ -92,6 +92,12 @@ pub trait SessionQueries {
         &mut self,
         code_hash: &str,
     ) -> Result<Option<(Option<String>, Option<String>)>>;
+    /// Puts an access token's `jti` on the denylist until `expires_at` (its
+    /// `exp`); revoking it again changes nothing (RFC 7009 §2.2).
+    async fn revoke_access_token(&mut self, jti: &str, expires_at: i64, now: i64) -> Result<()>;
+    /// The session an access token names (`sid`), unless its `jti` was
+    /// revoked: the one lookup behind every access-token check.
+    async fn access_token_session(&mut self, sid: &str, jti: &str) -> Result<Option<Session>>;
 }
 
 impl SessionQueries for AnyConnection {
@@ -279,5 +285,32 @@ impl SessionQueries for AnyConnection {
         .await?;
         row.map(|r| Ok((r.try_get("session_id")?, r.try_get("family_id")?)))
             .transpose()
+    }
+
+    async fn revoke_access_token(&mut self, jti: &str, expires_at: i64, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn access_token_session(&mut self, sid: &str, jti: &str) -> Result<Option<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $2)"
+        ))
+        .bind(sid)
+        .bind(jti)
+        .fetch_optional(&mut *self)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
     }
 }

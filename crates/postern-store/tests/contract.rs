@@ -425,6 +425,7 @@ async fn an_app_round_trips_with_every_setting_changed_from_its_default() {
         bind_ip_range: !defaults.bind_ip_range,
         subject_type: SubjectType::Public,
         id_token_alg: IdTokenAlg::ES256,
+        token_email: !defaults.token_email,
         locale: "de-ch".to_owned(),
         link_requests_per_hour: 7,
         branding: Branding {
@@ -1909,6 +1910,73 @@ async fn a_consumed_code_tells_which_session_and_family_it_produced() {
     assert_eq!(c.code_issued("unknown").await.unwrap(), None);
 }
 
+// ---- revoked access tokens ----------------------------------------------------------
+
+#[tokio::test]
+async fn a_revoked_access_token_no_longer_finds_its_session_and_is_purged_after_its_expiry() {
+    let (_db, store) = TestDb::store().await;
+    let user = seed_user(&store, "a@example.com").await;
+    let live = session(&user.id);
+    let mut c = conn(&store).await;
+    c.insert_session(&live).await.unwrap();
+    for jti in ["revoked", "other", "hostile\"'; --"] {
+        assert_eq!(
+            c.access_token_session(&live.id, jti)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(&live),
+            "{jti} is not revoked yet"
+        );
+    }
+    c.revoke_access_token("revoked", NOW + 600, NOW)
+        .await
+        .unwrap();
+    c.revoke_access_token("revoked", NOW + 600, NOW + 1)
+        .await
+        .expect("revoking twice is fine (RFC 7009 §2.2)");
+    c.revoke_access_token("hostile\"'; --", NOW + 60, NOW)
+        .await
+        .unwrap();
+    for jti in ["revoked", "hostile\"'; --"] {
+        assert_eq!(c.access_token_session(&live.id, jti).await.unwrap(), None);
+    }
+    assert_eq!(
+        c.access_token_session(&live.id, "other")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&live),
+        "only the revoked jti"
+    );
+    assert_eq!(
+        c.access_token_session("unknown", "other").await.unwrap(),
+        None
+    );
+
+    // Kept until an hour past the token's expiry, then purged.
+    let purged = c.purge_expired(NOW + 600 + 3600, 0).await.unwrap();
+    assert_eq!(
+        purged.revoked_access_tokens, 1,
+        "the one that expired first"
+    );
+    assert_eq!(
+        c.access_token_session(&live.id, "revoked").await.unwrap(),
+        None,
+        "still revoked within the grace hour"
+    );
+    let purged = c.purge_expired(NOW + 600 + 3601, 0).await.unwrap();
+    assert_eq!(purged.revoked_access_tokens, 1);
+    assert_eq!(
+        c.access_token_session(&live.id, "revoked")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&live),
+        "purged: the token itself expired long ago"
+    );
+}
+
 // ---- sign-in history -------------------------------------------------------------
 
 #[tokio::test]
@@ -2417,7 +2485,8 @@ async fn purging_removes_only_what_is_expired_or_past_retention() {
             refresh_tokens: 0,
             outbox: 2,
             rate_limits: 1,
-            sign_in_events: 1
+            sign_in_events: 1,
+            revoked_access_tokens: 0,
         }
     );
     assert_eq!(c.login_request(&stale_request.id).await.unwrap(), None);

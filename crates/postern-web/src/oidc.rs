@@ -26,6 +26,8 @@ pub const TOKEN_TTL: i64 = 600;
 const TOUCH_EVERY: i64 = 60;
 /// JWT `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// Longest JWT looked at; Postern's own are far shorter.
+const MAX_JWT_LEN: usize = 8192;
 
 /// OIDC Discovery 1.0 §3: the provider metadata, complete and truthful.
 pub fn discovery(state: &AppState) -> Value {
@@ -702,7 +704,9 @@ struct IdentityClaims<'a> {
     auth_time: i64,
 }
 
-/// Claims of Postern's access tokens (RFC 9068 §2.2).
+/// Claims of Postern's access tokens (RFC 9068 §2.2). Anyone holding one
+/// can read them, so they carry no personal data unless the app opted in
+/// with `token_email` (SPEC §2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// Issuer.
@@ -723,6 +727,12 @@ pub struct AccessClaims {
     pub scope: String,
     /// Session id.
     pub sid: String,
+    /// How the person signed in: `email` (link) or `otp` (code).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The address, only for apps with `token_email` and the `email` scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 async fn issue_tokens(
@@ -761,6 +771,11 @@ async fn issue_tokens(
         client_id: c.app.client_id.clone(),
         scope: c.scope.to_string(),
         sid: c.session.id.clone(),
+        amr: vec![c.amr.to_owned()],
+        // SPEC §2: private unless the app asked for it, and never beyond
+        // what the person granted.
+        email: (c.app.settings.token_email && c.scope.contains("email"))
+            .then(|| c.user.email.clone()),
     };
     let id_alg = Alg::from(c.app.settings.id_token_alg);
     let id_token = state
@@ -786,40 +801,57 @@ async fn issue_tokens(
 // ---- userinfo, introspection, revocation -----------------------------------
 
 /// Verifies an access token and that its session is still live (online
-/// check: sign-out is seen at once). Returns its claims.
+/// check: sign-out is seen at once) and that it was not revoked at
+/// `/revoke`. Returns its claims.
 pub async fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims> {
-    let now = state.now();
+    Ok(verify_access_token_session(state, token).await?.0)
+}
+
+/// The signature and claims of an access token (RFC 9068 §4), without
+/// asking the database.
+fn access_token_claims(state: &AppState, token: &str, now: i64) -> Result<AccessClaims> {
+    if token.len() > MAX_JWT_LEN {
+        return Err(AppError::InvalidBearer);
+    }
     let check = postern_core::jose::Check {
         issuer: &state.config.issuer(),
         audience: None,
         now,
         leeway: 0,
     };
-    let claims: AccessClaims = state
+    state
         .keys
         .keys()
         .verify(token, &[Alg::EdDSA], Some(ACCESS_TOKEN_TYP), &check)
-        .map_err(|_| AppError::InvalidBearer)?;
-    let mut conn = state.store.conn().await?;
-    let live = conn
-        .session(&claims.sid)
+        .map_err(|_| AppError::InvalidBearer)
+}
+
+/// [`verify_access_token`], also returning the live session: one query for
+/// the session and the denylist together.
+async fn verify_access_token_session(
+    state: &AppState,
+    token: &str,
+) -> Result<(AccessClaims, Session)> {
+    let now = state.now();
+    let claims = access_token_claims(state, token, now)?;
+    let session = state
+        .store
+        .conn()
         .await?
-        .is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now);
-    if !live {
-        return Err(AppError::InvalidBearer);
-    }
-    Ok(claims)
+        .access_token_session(&claims.sid, &claims.jti)
+        .await?
+        .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
+        .ok_or(AppError::InvalidBearer)?;
+    Ok((claims, session))
 }
 
 /// OIDC Core §5.3: the claims of the access token's user.
 pub async fn userinfo(state: &AppState, token: &str) -> Result<Value> {
-    let claims = verify_access_token(state, token).await?;
-    let mut conn = state.store.conn().await?;
-    let session = conn
-        .session(&claims.sid)
+    let (claims, session) = verify_access_token_session(state, token).await?;
+    let user = state
+        .store
+        .conn()
         .await?
-        .ok_or(AppError::InvalidBearer)?;
-    let user = conn
         .user(&session.user_id)
         .await?
         .filter(|u| u.disabled_at.is_none())
@@ -886,16 +918,29 @@ pub async fn introspect(state: &AppState, app: &App, token: &str) -> Result<Valu
     }
 }
 
-/// RFC 7009: revokes a refresh token and its whole family. Access tokens
-/// are self-contained 10-minute JWTs and are not revoked one by one (the
-/// answer is still 200, RFC 7009 §2.2); ending the session or revoking the
-/// refresh token is what stops an app. Unknown tokens and tokens of other
-/// clients are ignored.
+/// RFC 7009: revokes a refresh token and its whole family, or an access
+/// token: its `jti` goes on a denylist in the database (every instance sees
+/// it) until the token's `exp`, so `/userinfo` and `/introspect` refuse it
+/// at once; its refresh tokens and session are untouched. Unknown, invalid
+/// and expired tokens and tokens of other clients are ignored (the answer
+/// is still 200, RFC 7009 §2.2).
 pub async fn revoke(state: &AppState, app: &App, token: &str) -> Result<()> {
-    if !token.starts_with("prt_") || token.len() > 200 {
+    let now = state.now();
+    if !token.starts_with("prt_") {
+        let Ok(claims) = access_token_claims(state, token, now) else {
+            return Ok(());
+        };
+        if claims.client_id != app.client_id {
+            return Ok(());
+        }
+        let mut tx = state.store.begin().await?;
+        tx.revoke_access_token(&claims.jti, claims.exp, now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         return Ok(());
     }
-    let now = state.now();
+    if token.len() > 200 {
+        return Ok(());
+    }
     let hash = state.secrets.keyed_hash(purpose::REFRESH, token.as_bytes());
     let mut tx = state.store.begin().await?;
     if let Some(t) = tx

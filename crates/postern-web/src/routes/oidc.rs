@@ -479,13 +479,6 @@ pub async fn token(
     Ok(([(header::PRAGMA, "no-cache")], Json(tokens)).into_response())
 }
 
-/// Form of `/userinfo` (RFC 6750 §2.2 body token).
-#[derive(Debug, Default, Deserialize)]
-pub struct UserinfoForm {
-    /// The access token.
-    pub access_token: Option<String>,
-}
-
 /// OIDC Core §5.3: `GET /userinfo` with a Bearer token.
 pub async fn userinfo_get(
     State(state): State<AppState>,
@@ -495,16 +488,62 @@ pub async fn userinfo_get(
     Ok(Json(oidc::userinfo(&state, &token).await?))
 }
 
-/// OIDC Core §5.3: `POST /userinfo`, token in the header or the form body.
+/// OIDC Core §5.3.1: `POST /userinfo`, the token in the `Authorization`
+/// header (any body, an empty one included) or as the form field
+/// `access_token` of an `application/x-www-form-urlencoded` body (RFC 6750
+/// §2.2; other bodies are not read). Both at once is 400 `invalid_request`
+/// (RFC 6750 §2: one method per request).
 pub async fn userinfo_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    AppForm(form): AppForm<UserinfoForm>,
+    body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>> {
-    let token = bearer(&headers)
-        .or(form.access_token)
-        .ok_or(AppError::NoBearer)?;
+    let body = body.map_err(|e| match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        _ => AppError::InvalidRequest("The body could not be read.".into()),
+    })?;
+    let from_form = if is_form(&headers) {
+        form_access_token(&body)?
+    } else {
+        None
+    };
+    let token = match (bearer(&headers), from_form) {
+        (Some(_), Some(_)) => return Err(AppError::InvalidRequest(
+            "Send the access token either in the Authorization header or in the form, not both."
+                .into(),
+        )),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return Err(AppError::NoBearer),
+    };
     Ok(Json(oidc::userinfo(&state, &token).await?))
+}
+
+/// Whether the body is `application/x-www-form-urlencoded`.
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The `access_token` field of a form body; more than one is 400.
+fn form_access_token(body: &[u8]) -> Result<Option<String>> {
+    let mut found = None;
+    for (name, value) in url::form_urlencoded::parse(body) {
+        if name == "access_token" {
+            if found.is_some() {
+                return Err(AppError::InvalidRequest(
+                    "access_token is given more than once.".into(),
+                ));
+            }
+            found = Some(value.into_owned());
+        }
+    }
+    Ok(found)
 }
 
 /// Form of `/revoke` and `/introspect`.
