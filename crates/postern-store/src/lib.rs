@@ -297,6 +297,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "revoked_access_tokens",
                 include_str!("../migrations/sqlite/0002_revoked_access_tokens.sql"),
             ),
+            (
+                3,
+                "codes by session",
+                include_str!("../migrations/sqlite/0003_codes_by_session.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -308,6 +313,11 @@ fn migrator(backend: Backend) -> Migrator {
                 2,
                 "revoked_access_tokens",
                 include_str!("../migrations/postgres/0002_revoked_access_tokens.sql"),
+            ),
+            (
+                3,
+                "codes by session",
+                include_str!("../migrations/postgres/0003_codes_by_session.sql"),
             ),
         ],
     };

@@ -1882,7 +1882,7 @@ async fn revoking_a_family_revokes_only_its_tokens() {
 }
 
 #[tokio::test]
-async fn a_consumed_code_tells_which_session_and_family_it_produced() {
+async fn a_consumed_code_tells_its_own_client_which_session_and_family_it_produced() {
     let (_db, store) = TestDb::store().await;
     seed_app(&store, "app").await;
     let user = seed_user(&store, "a@example.com").await;
@@ -1890,7 +1890,7 @@ async fn a_consumed_code_tells_which_session_and_family_it_produced() {
     let mut c = conn(&store).await;
     c.insert_authorization_code(&code).await.unwrap();
     assert_eq!(
-        c.code_issued(&code.code_hash).await.unwrap(),
+        c.code_issued(&code.code_hash, "app").await.unwrap(),
         None,
         "not consumed yet"
     );
@@ -1899,15 +1899,55 @@ async fn a_consumed_code_tells_which_session_and_family_it_produced() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        c.code_issued(&code.code_hash).await.unwrap(),
+        c.code_issued(&code.code_hash, "app").await.unwrap(),
         Some((code.session_id.clone(), None))
     );
     c.set_code_family(&code.code_hash, "fam").await.unwrap();
     assert_eq!(
-        c.code_issued(&code.code_hash).await.unwrap(),
+        c.code_issued(&code.code_hash, "app").await.unwrap(),
         Some((code.session_id.clone(), Some("fam".to_owned())))
     );
-    assert_eq!(c.code_issued("unknown").await.unwrap(), None);
+    assert_eq!(
+        c.code_issued(&code.code_hash, "other").await.unwrap(),
+        None,
+        "another client learns nothing"
+    );
+    assert_eq!(c.code_issued("unknown", "app").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn live_codes_counts_a_sessions_unredeemed_unexpired_codes_for_one_app() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    seed_app(&store, "other").await;
+    let user = seed_user(&store, "a@example.com").await;
+    let mut c = conn(&store).await;
+    let session_id = random_id();
+    let mut codes = Vec::new();
+    for (client, expires_at) in [
+        ("app", NOW + 60),
+        ("app", NOW + 60),
+        ("app", NOW + 60),
+        ("app", NOW),
+        ("other", NOW + 60),
+    ] {
+        let mut code = authorization_code(client, &user.id);
+        code.session_id = Some(session_id.clone());
+        code.expires_at = expires_at;
+        c.insert_authorization_code(&code).await.unwrap();
+        codes.push(code);
+    }
+    let mut elsewhere = authorization_code("app", &user.id);
+    elsewhere.session_id = Some(random_id());
+    c.insert_authorization_code(&elsewhere).await.unwrap();
+    assert_eq!(c.live_codes(&session_id, "app", NOW).await.unwrap(), 3);
+    c.consume_authorization_code(&codes[0].code_hash, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.live_codes(&session_id, "app", NOW).await.unwrap(), 2);
+    assert_eq!(c.live_codes(&session_id, "other", NOW).await.unwrap(), 1);
+    assert_eq!(c.live_codes(&session_id, "app", NOW + 60).await.unwrap(), 0);
 }
 
 // ---- revoked access tokens ----------------------------------------------------------
