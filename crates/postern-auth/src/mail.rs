@@ -24,7 +24,7 @@ pub fn sign_in_email(
         color: b.color.as_deref(),
     };
     let rendered = match kind {
-        LoginKind::Link | LoginKind::Headless => postern_mail::render_sign_in(&SignInEmail {
+        LoginKind::Link => postern_mail::render_sign_in(&SignInEmail {
             locale,
             brand,
             link,

@@ -102,9 +102,14 @@ pub struct AppSettings {
     pub subject_type: SubjectType,
     /// See [`IdTokenAlg`].
     pub id_token_alg: IdTokenAlg,
+    /// Whether access tokens (with the `email` scope) and headless session
+    /// tokens also carry `email`. Off by default: anyone holding a JWT can
+    /// read its payload, so tokens carry no personal data (SPEC §2).
+    pub token_email: bool,
     /// Default locale for pages and emails.
     pub locale: String,
-    /// Per-app limit on link requests per hour.
+    /// Per-app limit on headless API link requests per hour (SPEC §3.4);
+    /// the anonymous browser endpoints are limited per address and IP only.
     pub link_requests_per_hour: u32,
     /// See [`Branding`].
     pub branding: Branding,
@@ -126,6 +131,7 @@ impl Default for AppSettings {
             bind_ip_range: false,
             subject_type: SubjectType::Pairwise,
             id_token_alg: IdTokenAlg::RS256,
+            token_email: false,
             locale: "en".to_owned(),
             link_requests_per_hour: 1000,
             branding: Branding::default(),
@@ -468,6 +474,14 @@ mod tests {
         };
         App::validate("App", &mut s).unwrap();
         assert_eq!(s.allowed_domains, vec!["xn--bcher-kva.example"]);
+    }
+
+    #[test]
+    fn settings_stored_before_token_email_read_back_with_it_off() {
+        let stored = r#"{"redirect_uris": ["https://a.example/cb"], "bind_ip_range": true}"#;
+        let s: AppSettings = serde_json::from_str(stored).unwrap();
+        assert!(!s.token_email);
+        assert!(s.bind_ip_range);
     }
 
     #[test]

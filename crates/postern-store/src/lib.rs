@@ -373,16 +373,40 @@ impl Store {
 
 fn migrator(backend: Backend) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[(
-            1,
-            "initial",
-            include_str!("../migrations/sqlite/0001_initial.sql"),
-        )],
-        Backend::Postgres => &[(
-            1,
-            "initial",
-            include_str!("../migrations/postgres/0001_initial.sql"),
-        )],
+        Backend::Sqlite => &[
+            (
+                1,
+                "initial",
+                include_str!("../migrations/sqlite/0001_initial.sql"),
+            ),
+            (
+                2,
+                "revoked_access_tokens",
+                include_str!("../migrations/sqlite/0002_revoked_access_tokens.sql"),
+            ),
+            (
+                3,
+                "codes by session",
+                include_str!("../migrations/sqlite/0003_codes_by_session.sql"),
+            ),
+        ],
+        Backend::Postgres => &[
+            (
+                1,
+                "initial",
+                include_str!("../migrations/postgres/0001_initial.sql"),
+            ),
+            (
+                2,
+                "revoked_access_tokens",
+                include_str!("../migrations/postgres/0002_revoked_access_tokens.sql"),
+            ),
+            (
+                3,
+                "codes by session",
+                include_str!("../migrations/postgres/0003_codes_by_session.sql"),
+            ),
+        ],
     };
     Migrator {
         migrations: Cow::Owned(

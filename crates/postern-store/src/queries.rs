@@ -174,7 +174,8 @@ pub trait Queries {
     // ---- housekeeping -----------------------------------------------------
 
     /// Deletes expired requests, codes, sessions, delivered or failed outbox
-    /// rows and old rate-limit windows, and history older than `retain_before`.
+    /// rows, old rate-limit windows and denylisted access tokens past their
+    /// expiry, and history older than `retain_before`.
     async fn purge_expired(&mut self, now: i64, retain_before: i64) -> Result<Purged>;
 }
 
@@ -212,28 +213,25 @@ const LOGIN_COLUMNS: &str = "id, client_id, email, kind, token_hash, code_hash, 
     redirect_uri, state, nonce, code_challenge, scope, locale, auth_params, ip, user_agent, \
     binding_hash, remote_number, approved_at, completed_at, rate_slot, created_at, expires_at, consumed_at";
 
-/// `auth_params` of a headless login request. Headless requests are stored
-/// as `kind = 'link'` with this mark, the form every earlier version wrote
-/// and reads, so no migration is needed and old and new instances can share
-/// a database during an upgrade.
+/// `auth_params` of a headless login request. A request's channel is
+/// stored as this mark, the form every earlier version wrote and reads, so
+/// no migration is needed and old and new instances can share a database
+/// during an upgrade.
 const HEADLESS_MARK: &str = r#"{"flow":"headless"}"#;
 
-/// The `kind` and `auth_params` columns of a login request.
-fn stored_kind(kind: LoginKind) -> (&'static str, Option<&'static str>) {
+fn stored_kind(kind: LoginKind) -> &'static str {
     match kind {
-        LoginKind::Link => ("link", None),
-        LoginKind::Headless => ("link", Some(HEADLESS_MARK)),
-        LoginKind::NoAccount => ("no_account", None),
-        LoginKind::Session => ("session", None),
+        LoginKind::Link => "link",
+        LoginKind::NoAccount => "no_account",
+        LoginKind::Session => "session",
     }
 }
 
-fn parse_kind(kind: &str, auth_params: Option<&str>) -> Result<LoginKind> {
-    Ok(match (kind, auth_params) {
-        ("link", Some(HEADLESS_MARK)) => LoginKind::Headless,
-        ("link", _) => LoginKind::Link,
-        ("no_account", _) => LoginKind::NoAccount,
-        ("session", _) => LoginKind::Session,
+fn parse_kind(kind: &str) -> Result<LoginKind> {
+    Ok(match kind {
+        "link" => LoginKind::Link,
+        "no_account" => LoginKind::NoAccount,
+        "session" => LoginKind::Session,
         _ => return Err(StoreError::Corrupt(format!("login kind {kind:?}"))),
     })
 }
@@ -246,7 +244,8 @@ fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
         id: row.try_get("id")?,
         client_id: row.try_get("client_id")?,
         email: row.try_get("email")?,
-        kind: parse_kind(&kind, auth_params.as_deref())?,
+        kind: parse_kind(&kind)?,
+        headless: auth_params.as_deref() == Some(HEADLESS_MARK),
         token_hash: row.try_get("token_hash")?,
         code_hash: row.try_get("code_hash")?,
         code_attempts: row.try_get("code_attempts")?,
@@ -439,7 +438,8 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn insert_login_request(&mut self, r: &LoginRequest) -> Result<()> {
-        let (kind, auth_params) = stored_kind(r.kind);
+        let kind = stored_kind(r.kind);
+        let auth_params = r.headless.then_some(HEADLESS_MARK);
         sqlx::query(&format!(
             "INSERT INTO login_requests ({LOGIN_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
@@ -920,6 +920,9 @@ impl<C: crate::Connection> Queries for C {
             outbox: run(self, "DELETE FROM outbox WHERE ((sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1) OR expires_at < $1", grace).await?,
             rate_limits: run(self, "DELETE FROM rate_limits WHERE window_start < $1", now - 2 * 86_400).await?,
             sign_in_events: run(self, "DELETE FROM sign_in_events WHERE at < $1", retain_before).await?,
+            // An hour past `exp`, like the rows above: an instance whose clock
+            // runs a little behind still refuses the revoked token.
+            revoked_access_tokens: run(self, "DELETE FROM revoked_access_tokens WHERE expires_at < $1", grace).await?,
         })
     }
 }

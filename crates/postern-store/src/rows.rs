@@ -15,26 +15,16 @@ pub struct User {
     pub disabled_at: Option<i64>,
 }
 
-/// What a login request is for.
+/// What a login request's email carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginKind {
-    /// A working link and code, redeemed in the browser.
+    /// A working link and code.
     Link,
-    /// A working link and code of the headless API (SPEC §3.4): the link
-    /// goes to the app's redirect URI and only the app may redeem it.
-    Headless,
     /// A "there is no account for this address" notice: nothing to redeem.
     NoAccount,
     /// An authorization request of a person already signed in, waiting on
     /// the consent screen: consumed at birth, never redeemable.
     Session,
-}
-
-impl LoginKind {
-    /// Whether the request carries a link and a code that can sign in.
-    pub fn is_redeemable(self) -> bool {
-        matches!(self, LoginKind::Link | LoginKind::Headless)
-    }
 }
 
 /// One counted hit of a rate limit: the limit's key and the start of the
@@ -73,8 +63,12 @@ pub struct LoginRequest {
     pub client_id: String,
     /// Normalized address.
     pub email: String,
-    /// Browser link, headless link, no-account notice or consent wait.
+    /// Link or no-account notice.
     pub kind: LoginKind,
+    /// Made through the headless API (SPEC §3.4): the link goes to the
+    /// app's redirect URI and only that app may redeem the request. Either
+    /// kind can be headless, so this is its own field, not a kind.
+    pub headless: bool,
     /// Keyed hash of the `pml_` token.
     pub token_hash: String,
     /// Keyed hash of `id` and the 6-digit code.
@@ -238,4 +232,6 @@ pub struct Purged {
     pub rate_limits: u64,
     /// Sign-in events past retention.
     pub sign_in_events: u64,
+    /// Revoked access tokens' `jti` past the token's expiry.
+    pub revoked_access_tokens: u64,
 }

@@ -87,11 +87,23 @@ pub trait SessionQueries {
     ) -> Result<u64>;
     /// Remembers which refresh family an authorization code produced.
     async fn set_code_family(&mut self, code_hash: &str, family_id: &str) -> Result<()>;
-    /// For a consumed code: the session it came from and the family it produced.
+    /// For a consumed code issued to `client_id`: the session it came from
+    /// and the family it produced. None for a code of another client, so a
+    /// replay by someone else revokes nothing (RFC 6749 §4.1.2).
     async fn code_issued(
         &mut self,
         code_hash: &str,
+        client_id: &str,
     ) -> Result<Option<(Option<String>, Option<String>)>>;
+    /// Puts an access token's `jti` on the denylist until `expires_at` (its
+    /// `exp`); revoking it again changes nothing (RFC 7009 §2.2).
+    async fn revoke_access_token(&mut self, jti: &str, expires_at: i64, now: i64) -> Result<()>;
+    /// The session an access token names (`sid`), unless its `jti` was
+    /// revoked: the one lookup behind every access-token check.
+    async fn access_token_session(&mut self, sid: &str, jti: &str) -> Result<Option<Session>>;
+    /// How many codes of one session for one app are neither redeemed nor
+    /// expired at `now`.
+    async fn live_codes(&mut self, session_id: &str, client_id: &str, now: i64) -> Result<i64>;
 }
 
 impl<C: crate::Connection> SessionQueries for C {
@@ -270,14 +282,56 @@ impl<C: crate::Connection> SessionQueries for C {
     async fn code_issued(
         &mut self,
         code_hash: &str,
+        client_id: &str,
     ) -> Result<Option<(Option<String>, Option<String>)>> {
         let row = sqlx::query(
-            "SELECT session_id, family_id FROM authorization_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL",
+            "SELECT session_id, family_id FROM authorization_codes \
+             WHERE code_hash = $1 AND client_id = $2 AND consumed_at IS NOT NULL",
         )
         .bind(code_hash)
+        .bind(client_id)
         .fetch_optional(self.raw())
         .await?;
         row.map(|r| Ok((r.try_get("session_id")?, r.try_get("family_id")?)))
             .transpose()
+    }
+
+    async fn revoke_access_token(&mut self, jti: &str, expires_at: i64, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.raw())
+        .await?;
+        Ok(())
+    }
+
+    async fn access_token_session(&mut self, sid: &str, jti: &str) -> Result<Option<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $2)"
+        ))
+        .bind(sid)
+        .bind(jti)
+        .fetch_optional(self.raw())
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    async fn live_codes(&mut self, session_id: &str, client_id: &str, now: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM authorization_codes \
+             WHERE session_id = $1 AND client_id = $2 AND consumed_at IS NULL AND expires_at > $3",
+        )
+        .bind(session_id)
+        .bind(client_id)
+        .bind(now)
+        .fetch_one(self.raw())
+        .await?)
     }
 }

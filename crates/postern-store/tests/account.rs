@@ -97,6 +97,7 @@ fn login_request(client_id: &str, email: &str) -> LoginRequest {
         client_id: client_id.to_owned(),
         email: email.to_owned(),
         kind: LoginKind::Link,
+        headless: false,
         token_hash: random_id(),
         code_hash: random_id(),
         code_attempts: 0,

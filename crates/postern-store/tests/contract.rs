@@ -68,6 +68,7 @@ fn login_request(client_id: &str, email: &str) -> LoginRequest {
         client_id: client_id.to_owned(),
         email: email.to_owned(),
         kind: LoginKind::Link,
+        headless: false,
         token_hash: random_id(),
         code_hash: random_id(),
         code_attempts: 0,
@@ -424,6 +425,7 @@ async fn an_app_round_trips_with_every_setting_changed_from_its_default() {
         bind_ip_range: !defaults.bind_ip_range,
         subject_type: SubjectType::Public,
         id_token_alg: IdTokenAlg::ES256,
+        token_email: !defaults.token_email,
         locale: "de-ch".to_owned(),
         link_requests_per_hour: 7,
         branding: Branding {
@@ -857,7 +859,7 @@ async fn a_login_request_round_trips_by_id_and_by_token() {
         state: Some("st".into()),
         nonce: Some("no".into()),
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-        kind: LoginKind::Headless,
+        headless: true,
         ip: Some("198.51.100.4".into()),
         user_agent: Some("curl/8".into()),
         binding_hash: Some("bind".into()),
@@ -1087,26 +1089,33 @@ async fn a_no_account_notice_cannot_be_consumed() {
 async fn a_headless_request_is_stored_in_the_form_earlier_versions_read() {
     let (_db, store) = TestDb::store().await;
     seed_app(&store, "app").await;
-    let req = LoginRequest {
-        kind: LoginKind::Headless,
-        ..login_request("app", "a@example.com")
-    };
-    insert_request(&store, &req).await;
-    let mut c = conn(&store).await;
-    // Earlier versions wrote a headless request as a link with a mark in
-    // `auth_params`; both must keep reading each other's rows.
-    let (kind, mark): (String, Option<String>) =
-        sqlx::query_as("SELECT kind, auth_params FROM login_requests WHERE id = $1")
-            .bind(&req.id)
-            .fetch_one(&mut *c)
-            .await
-            .unwrap();
-    assert_eq!(kind, "link");
-    assert_eq!(mark.as_deref(), Some(r#"{"flow":"headless"}"#));
-    assert_eq!(c.login_request(&req.id).await.unwrap(), Some(req.clone()));
-    // A headless request is consumed like a browser link.
-    let consumed = c.consume_login_request(&req.id, NOW).await.unwrap();
-    assert_eq!(consumed.map(|r| r.kind), Some(LoginKind::Headless));
+    for kind in [LoginKind::Link, LoginKind::NoAccount] {
+        let req = LoginRequest {
+            kind,
+            headless: true,
+            ..login_request("app", "a@example.com")
+        };
+        insert_request(&store, &req).await;
+        let mut c = conn(&store).await;
+        // Earlier versions marked a headless request in `auth_params`; old
+        // and new instances must keep reading each other's rows.
+        let (stored, mark): (String, Option<String>) =
+            sqlx::query_as("SELECT kind, auth_params FROM login_requests WHERE id = $1")
+                .bind(&req.id)
+                .fetch_one(&mut *c)
+                .await
+                .unwrap();
+        assert_eq!(
+            stored,
+            if kind == LoginKind::Link {
+                "link"
+            } else {
+                "no_account"
+            }
+        );
+        assert_eq!(mark.as_deref(), Some(r#"{"flow":"headless"}"#));
+        assert_eq!(c.login_request(&req.id).await.unwrap(), Some(req.clone()));
+    }
 }
 
 #[tokio::test]
@@ -1930,7 +1939,7 @@ async fn revoking_a_family_revokes_only_its_tokens() {
 }
 
 #[tokio::test]
-async fn a_consumed_code_tells_which_session_and_family_it_produced() {
+async fn a_consumed_code_tells_its_own_client_which_session_and_family_it_produced() {
     let (_db, store) = TestDb::store().await;
     seed_app(&store, "app").await;
     let user = seed_user(&store, "a@example.com").await;
@@ -1938,7 +1947,7 @@ async fn a_consumed_code_tells_which_session_and_family_it_produced() {
     let mut c = conn(&store).await;
     c.insert_authorization_code(&code).await.unwrap();
     assert_eq!(
-        c.code_issued(&code.code_hash).await.unwrap(),
+        c.code_issued(&code.code_hash, "app").await.unwrap(),
         None,
         "not consumed yet"
     );
@@ -1947,15 +1956,122 @@ async fn a_consumed_code_tells_which_session_and_family_it_produced() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        c.code_issued(&code.code_hash).await.unwrap(),
+        c.code_issued(&code.code_hash, "app").await.unwrap(),
         Some((code.session_id.clone(), None))
     );
     c.set_code_family(&code.code_hash, "fam").await.unwrap();
     assert_eq!(
-        c.code_issued(&code.code_hash).await.unwrap(),
+        c.code_issued(&code.code_hash, "app").await.unwrap(),
         Some((code.session_id.clone(), Some("fam".to_owned())))
     );
-    assert_eq!(c.code_issued("unknown").await.unwrap(), None);
+    assert_eq!(
+        c.code_issued(&code.code_hash, "other").await.unwrap(),
+        None,
+        "another client learns nothing"
+    );
+    assert_eq!(c.code_issued("unknown", "app").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn live_codes_counts_a_sessions_unredeemed_unexpired_codes_for_one_app() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    seed_app(&store, "other").await;
+    let user = seed_user(&store, "a@example.com").await;
+    let mut c = conn(&store).await;
+    let session_id = random_id();
+    let mut codes = Vec::new();
+    for (client, expires_at) in [
+        ("app", NOW + 60),
+        ("app", NOW + 60),
+        ("app", NOW + 60),
+        ("app", NOW),
+        ("other", NOW + 60),
+    ] {
+        let mut code = authorization_code(client, &user.id);
+        code.session_id = Some(session_id.clone());
+        code.expires_at = expires_at;
+        c.insert_authorization_code(&code).await.unwrap();
+        codes.push(code);
+    }
+    let mut elsewhere = authorization_code("app", &user.id);
+    elsewhere.session_id = Some(random_id());
+    c.insert_authorization_code(&elsewhere).await.unwrap();
+    assert_eq!(c.live_codes(&session_id, "app", NOW).await.unwrap(), 3);
+    c.consume_authorization_code(&codes[0].code_hash, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.live_codes(&session_id, "app", NOW).await.unwrap(), 2);
+    assert_eq!(c.live_codes(&session_id, "other", NOW).await.unwrap(), 1);
+    assert_eq!(c.live_codes(&session_id, "app", NOW + 60).await.unwrap(), 0);
+}
+
+// ---- revoked access tokens ----------------------------------------------------------
+
+#[tokio::test]
+async fn a_revoked_access_token_no_longer_finds_its_session_and_is_purged_after_its_expiry() {
+    let (_db, store) = TestDb::store().await;
+    let user = seed_user(&store, "a@example.com").await;
+    let live = session(&user.id);
+    let mut c = conn(&store).await;
+    c.insert_session(&live).await.unwrap();
+    for jti in ["revoked", "other", "hostile\"'; --"] {
+        assert_eq!(
+            c.access_token_session(&live.id, jti)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(&live),
+            "{jti} is not revoked yet"
+        );
+    }
+    c.revoke_access_token("revoked", NOW + 600, NOW)
+        .await
+        .unwrap();
+    c.revoke_access_token("revoked", NOW + 600, NOW + 1)
+        .await
+        .expect("revoking twice is fine (RFC 7009 §2.2)");
+    c.revoke_access_token("hostile\"'; --", NOW + 60, NOW)
+        .await
+        .unwrap();
+    for jti in ["revoked", "hostile\"'; --"] {
+        assert_eq!(c.access_token_session(&live.id, jti).await.unwrap(), None);
+    }
+    assert_eq!(
+        c.access_token_session(&live.id, "other")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&live),
+        "only the revoked jti"
+    );
+    assert_eq!(
+        c.access_token_session("unknown", "other").await.unwrap(),
+        None
+    );
+
+    // Kept until an hour past the token's expiry, then purged.
+    let purged = c.purge_expired(NOW + 600 + 3600, 0).await.unwrap();
+    assert_eq!(
+        purged.revoked_access_tokens, 1,
+        "the one that expired first"
+    );
+    assert_eq!(
+        c.access_token_session(&live.id, "revoked").await.unwrap(),
+        None,
+        "still revoked within the grace hour"
+    );
+    let purged = c.purge_expired(NOW + 600 + 3601, 0).await.unwrap();
+    assert_eq!(purged.revoked_access_tokens, 1);
+    assert_eq!(
+        c.access_token_session(&live.id, "revoked")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&live),
+        "purged: the token itself expired long ago"
+    );
 }
 
 // ---- sign-in history -------------------------------------------------------------
@@ -2466,7 +2582,8 @@ async fn purging_removes_only_what_is_expired_or_past_retention() {
             refresh_tokens: 0,
             outbox: 2,
             rate_limits: 1,
-            sign_in_events: 1
+            sign_in_events: 1,
+            revoked_access_tokens: 0,
         }
     );
     assert_eq!(c.login_request(&stale_request.id).await.unwrap(), None);

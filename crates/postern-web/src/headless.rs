@@ -216,7 +216,7 @@ pub async fn verify(
             ))
         }
     };
-    if request.kind != LoginKind::Headless {
+    if request.kind != LoginKind::Link {
         return Err(unknown());
     }
     let user = signin::sign_in_user(state, &mut tx, app, &request, method, &who).await?;
@@ -278,7 +278,9 @@ async fn new_refresh_token(
     crate::oidc::new_refresh_token(state, tx, &session.id, session, app, user_id, &scope).await
 }
 
-/// Claims of a headless session token.
+/// Claims of a headless session token. Anyone holding one can read them,
+/// so they carry no personal data unless the app opted in with
+/// `token_email` (SPEC §2); the JSON answers carry `user.email` instead.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SessionClaims {
     /// Issuer.
@@ -293,8 +295,12 @@ pub struct SessionClaims {
     pub iat: i64,
     /// Session id.
     pub sid: String,
-    /// The address.
-    pub email: String,
+    /// Unique id of this token.
+    #[serde(default)]
+    pub jti: String,
+    /// The address, only for apps with `token_email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// `email` or `otp`.
     pub amr: Vec<String>,
 }
@@ -329,7 +335,8 @@ async fn issue(
         exp: now + SESSION_TOKEN_TTL,
         iat: now,
         sid: session.id.clone(),
-        email: user.email.clone(),
+        jti: random_id(),
+        email: app.settings.token_email.then(|| user.email.clone()),
         amr: vec![session.amr.clone()],
     };
     let session_token = state

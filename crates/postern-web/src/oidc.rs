@@ -24,6 +24,8 @@ pub const TOKEN_TTL: i64 = 600;
 const TOUCH_EVERY: i64 = 60;
 /// JWT `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// Longest JWT looked at; Postern's own are far shorter.
+const MAX_JWT_LEN: usize = 8192;
 
 /// OIDC Discovery 1.0 §3: the provider metadata, complete and truthful.
 pub fn discovery(state: &AppState) -> Value {
@@ -263,6 +265,181 @@ pub async fn mint_code(state: &AppState, tx: &mut Tx, grant: CodeGrant<'_>) -> R
     Ok(code)
 }
 
+/// Unredeemed codes one browser session may hold for one app at a time.
+/// Codes live 60 s and an app redeems its code at once, so only a loop or
+/// a flood reaches this; past it single sign-on answers
+/// `temporarily_unavailable` and stores nothing.
+pub const LIVE_CODES_PER_SESSION: i64 = 10;
+
+/// Mints a code for a live session that is already signed in (single
+/// sign-on, consent), unless the session holds [`LIVE_CODES_PER_SESSION`]
+/// unredeemed codes for this app: then `None`, and nothing is stored.
+pub async fn mint_sso_code(
+    state: &AppState,
+    tx: &mut Tx,
+    grant: CodeGrant<'_>,
+) -> Result<Option<String>> {
+    let held = tx
+        .live_codes(grant.session_id, grant.client_id, state.now())
+        .await?;
+    if held >= LIVE_CODES_PER_SESSION {
+        tracing::debug!(client_id = %grant.client_id, "too many unredeemed codes for one session");
+        return Ok(None);
+    }
+    mint_code(state, tx, grant).await.map(Some)
+}
+
+/// The redirect an app gets when a session holds too many unredeemed codes
+/// (RFC 6749 §4.1.2.1 `temporarily_unavailable`).
+pub fn too_many_codes(state: &AppState, redirect_uri: &str, client_state: Option<&str>) -> String {
+    crate::signin::authorization_response(
+        state,
+        redirect_uri,
+        client_state,
+        &[
+            ("error", "temporarily_unavailable"),
+            (
+                "error_description",
+                "Too many unused authorization codes for this session. Please try again in a minute.",
+            ),
+        ],
+    )
+}
+
+// ---- consent for a signed-in person ----------------------------------------
+
+/// Context of the sealed consent request (AES-GCM associated data).
+const PENDING_CONSENT: &str = "pending-consent";
+
+/// An authorization request waiting on the consent screen of a person who
+/// is already signed in. Nothing is stored for it: the consent form carries
+/// it sealed (AES-256-GCM under the master key, so it can be neither read
+/// nor changed), bound to the browser session it was shown to and valid for
+/// [`crate::signin::CONSENT_WINDOW`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingConsent {
+    /// The app.
+    pub client_id: String,
+    /// Its exact, registered redirect URI.
+    pub redirect_uri: String,
+    /// Requested scope.
+    pub scope: String,
+    /// The app's `state`.
+    pub state: Option<String>,
+    /// The app's `nonce`.
+    pub nonce: Option<String>,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// The only session that may answer.
+    pub session_id: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl PendingConsent {
+    /// The hidden form field.
+    pub fn seal(&self, state: &AppState) -> String {
+        let json = serde_json::to_vec(self).expect("a pending consent serializes");
+        state.secrets.encrypt(PENDING_CONSENT, &json)
+    }
+
+    /// The request a form carried, if Postern sealed it and it has not expired.
+    fn open(state: &AppState, sealed: &str) -> Option<Self> {
+        if sealed.len() > 16_384 {
+            return None;
+        }
+        let json = state.secrets.decrypt(PENDING_CONSENT, sealed).ok()?;
+        serde_json::from_slice::<Self>(&json)
+            .ok()
+            .filter(|p| p.expires_at > state.now())
+    }
+}
+
+/// Answers the consent screen shown at `/authorize` to someone already
+/// signed in. Only a browser holding the session the screen was shown to
+/// may answer, within the window. Allow adds the scopes to what the person
+/// granted the app before and mints a code (subject to
+/// [`LIVE_CODES_PER_SESSION`]); Deny returns `access_denied`. Returns the
+/// redirect to the app.
+pub async fn decide_pending_consent(
+    state: &AppState,
+    sealed: &str,
+    session_secrets: &[String],
+    decision: crate::signin::Decision,
+) -> Result<String> {
+    use crate::error::TokenProblem;
+    let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
+    let pending = PendingConsent::open(state, sealed).ok_or_else(unknown)?;
+    let mut answering = None;
+    for secret in session_secrets {
+        if let Some(live) = resolve_session(state, secret).await? {
+            if live.session.id == pending.session_id {
+                answering = Some(live);
+                break;
+            }
+        }
+    }
+    let live = answering.ok_or_else(unknown)?;
+    let app = state
+        .store
+        .conn()
+        .await?
+        .app(&pending.client_id)
+        .await?
+        .filter(|a| a.has_redirect_uri(&pending.redirect_uri))
+        .ok_or_else(unknown)?;
+    let respond = |params: &[(&str, &str)]| {
+        crate::signin::authorization_response(
+            state,
+            &pending.redirect_uri,
+            pending.state.as_deref(),
+            params,
+        )
+    };
+    if decision == crate::signin::Decision::Deny {
+        return Ok(respond(&[
+            ("error", "access_denied"),
+            ("error_description", "The user denied access."),
+        ]));
+    }
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    let code = mint_sso_code(
+        state,
+        &mut tx,
+        CodeGrant {
+            client_id: &app.client_id,
+            user_id: &live.user.id,
+            session_id: &live.session.id,
+            redirect_uri: &pending.redirect_uri,
+            code_challenge: pending.code_challenge.as_deref(),
+            nonce: pending.nonce.as_deref(),
+            scope: &pending.scope,
+            amr: &live.session.amr,
+            auth_time: live.session.auth_time,
+        },
+    )
+    .await?;
+    let Some(code) = code else {
+        return Ok(too_many_codes(
+            state,
+            &pending.redirect_uri,
+            pending.state.as_deref(),
+        ));
+    };
+    // Grants accumulate: allowing `offline_access` today keeps the `email`
+    // allowed last week.
+    let before = tx
+        .grant(&live.user.id, &app.client_id)
+        .await?
+        .unwrap_or_default();
+    let scope = Scope::parse(Some(&format!("{before} {}", pending.scope)));
+    tx.upsert_grant(&live.user.id, &app.client_id, &scope.to_string(), now)
+        .await?;
+    tx.commit().await?;
+    Ok(respond(&[("code", &code)]))
+}
+
 /// What an authorization code is bound to (OIDC Core §3.1.3.2).
 #[derive(Debug, Clone, Copy)]
 pub struct CodeGrant<'a> {
@@ -450,7 +627,7 @@ pub struct PresentedCode<'a> {
 /// Consumes an authorization code for `app` and checks what it is bound to:
 /// the client, the exact redirect URI and the PKCE verifier (RFC 6749
 /// §4.1.3, RFC 7636 §4.6, no downgrade per RFC 9700 §4.8.2). A code used
-/// twice revokes what it issued. Returns the open transaction, the code's
+/// twice by its own client revokes what it issued. Returns the open transaction, the code's
 /// hash and what the code grants.
 async fn take_code(
     state: &AppState,
@@ -467,10 +644,12 @@ async fn take_code(
         .keyed_hash(purpose::AUTHZ_CODE, code.as_bytes());
     let mut tx = state.store.begin().await?;
     let Some(grant) = tx.consume_authorization_code(&hash, now).await? else {
-        // RFC 6749 §4.1.2: a code used twice revokes what it issued. The
-        // session it came from ends too, which ends its access tokens at
-        // userinfo and introspection.
-        if let Some((session_id, family)) = tx.code_issued(&hash).await? {
+        // RFC 6749 §4.1.2: a code used twice by its client revokes what it
+        // issued. The session it came from ends too, which ends its access
+        // tokens at userinfo and introspection. Another client's replay
+        // revokes nothing: anyone who saw a used code could otherwise sign
+        // its owner out.
+        if let Some((session_id, family)) = tx.code_issued(&hash, &app.client_id).await? {
             if let Some(f) = family {
                 tx.revoke_refresh_family(&f, now).await?;
             }
@@ -700,7 +879,9 @@ struct IdentityClaims<'a> {
     auth_time: i64,
 }
 
-/// Claims of Postern's access tokens (RFC 9068 §2.2).
+/// Claims of Postern's access tokens (RFC 9068 §2.2). Anyone holding one
+/// can read them, so they carry no personal data unless the app opted in
+/// with `token_email` (SPEC §2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// Issuer.
@@ -721,6 +902,12 @@ pub struct AccessClaims {
     pub scope: String,
     /// Session id.
     pub sid: String,
+    /// How the person signed in: `email` (link) or `otp` (code).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The address, only for apps with `token_email` and the `email` scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 async fn issue_tokens(
@@ -759,6 +946,11 @@ async fn issue_tokens(
         client_id: c.app.client_id.clone(),
         scope: c.scope.to_string(),
         sid: c.session.id.clone(),
+        amr: vec![c.amr.to_owned()],
+        // SPEC §2: private unless the app asked for it, and never beyond
+        // what the person granted.
+        email: (c.app.settings.token_email && c.scope.contains("email"))
+            .then(|| c.user.email.clone()),
     };
     let id_alg = Alg::from(c.app.settings.id_token_alg);
     let id_token = state
@@ -784,40 +976,57 @@ async fn issue_tokens(
 // ---- userinfo, introspection, revocation -----------------------------------
 
 /// Verifies an access token and that its session is still live (online
-/// check: sign-out is seen at once). Returns its claims.
+/// check: sign-out is seen at once) and that it was not revoked at
+/// `/revoke`. Returns its claims.
 pub async fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims> {
-    let now = state.now();
+    Ok(verify_access_token_session(state, token).await?.0)
+}
+
+/// The signature and claims of an access token (RFC 9068 §4), without
+/// asking the database.
+fn access_token_claims(state: &AppState, token: &str, now: i64) -> Result<AccessClaims> {
+    if token.len() > MAX_JWT_LEN {
+        return Err(AppError::InvalidBearer);
+    }
     let check = postern_core::jose::Check {
         issuer: &state.config.issuer(),
         audience: None,
         now,
         leeway: 0,
     };
-    let claims: AccessClaims = state
+    state
         .keys
         .keys()
         .verify(token, &[Alg::EdDSA], Some(ACCESS_TOKEN_TYP), &check)
-        .map_err(|_| AppError::InvalidBearer)?;
-    let mut conn = state.store.conn().await?;
-    let live = conn
-        .session(&claims.sid)
+        .map_err(|_| AppError::InvalidBearer)
+}
+
+/// [`verify_access_token`], also returning the live session: one query for
+/// the session and the denylist together.
+async fn verify_access_token_session(
+    state: &AppState,
+    token: &str,
+) -> Result<(AccessClaims, Session)> {
+    let now = state.now();
+    let claims = access_token_claims(state, token, now)?;
+    let session = state
+        .store
+        .conn()
         .await?
-        .is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now);
-    if !live {
-        return Err(AppError::InvalidBearer);
-    }
-    Ok(claims)
+        .access_token_session(&claims.sid, &claims.jti)
+        .await?
+        .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
+        .ok_or(AppError::InvalidBearer)?;
+    Ok((claims, session))
 }
 
 /// OIDC Core §5.3: the claims of the access token's user.
 pub async fn userinfo(state: &AppState, token: &str) -> Result<Value> {
-    let claims = verify_access_token(state, token).await?;
-    let mut conn = state.store.conn().await?;
-    let session = conn
-        .session(&claims.sid)
+    let (claims, session) = verify_access_token_session(state, token).await?;
+    let user = state
+        .store
+        .conn()
         .await?
-        .ok_or(AppError::InvalidBearer)?;
-    let user = conn
         .user(&session.user_id)
         .await?
         .filter(|u| u.disabled_at.is_none())
@@ -884,16 +1093,29 @@ pub async fn introspect(state: &AppState, app: &App, token: &str) -> Result<Valu
     }
 }
 
-/// RFC 7009: revokes a refresh token and its whole family. Access tokens
-/// are self-contained 10-minute JWTs and are not revoked one by one (the
-/// answer is still 200, RFC 7009 §2.2); ending the session or revoking the
-/// refresh token is what stops an app. Unknown tokens and tokens of other
-/// clients are ignored.
+/// RFC 7009: revokes a refresh token and its whole family, or an access
+/// token: its `jti` goes on a denylist in the database (every instance sees
+/// it) until the token's `exp`, so `/userinfo` and `/introspect` refuse it
+/// at once; its refresh tokens and session are untouched. Unknown, invalid
+/// and expired tokens and tokens of other clients are ignored (the answer
+/// is still 200, RFC 7009 §2.2).
 pub async fn revoke(state: &AppState, app: &App, token: &str) -> Result<()> {
-    if !token.starts_with("prt_") || token.len() > 200 {
+    let now = state.now();
+    if !token.starts_with("prt_") {
+        let Ok(claims) = access_token_claims(state, token, now) else {
+            return Ok(());
+        };
+        if claims.client_id != app.client_id {
+            return Ok(());
+        }
+        let mut tx = state.store.begin().await?;
+        tx.revoke_access_token(&claims.jti, claims.exp, now).await?;
+        tx.commit().await?;
         return Ok(());
     }
-    let now = state.now();
+    if token.len() > 200 {
+        return Ok(());
+    }
     let hash = state.secrets.keyed_hash(purpose::REFRESH, token.as_bytes());
     let mut tx = state.store.begin().await?;
     if let Some(t) = tx

@@ -180,13 +180,16 @@ pub struct ConsentPage {
     pub brand: Brand,
     /// What the app will see, one line per scope.
     pub items: Vec<&'static str>,
-    /// The login request being finished.
+    /// The login request being finished (after a fresh sign-in), or empty.
     pub login_id: String,
     /// CSRF token for the form.
     pub csrf_token: String,
     /// Binds the answer to the session that may give it
-    /// (`signin::consent_token`).
+    /// (`signin::consent_token`), with `login_id`.
     pub consent_token: String,
+    /// For someone already signed in: the sealed authorization request
+    /// (`oidc::PendingConsent`) instead of a login request, or empty.
+    pub request: String,
 }
 
 /// An error, with a way forward when there is one.

@@ -185,7 +185,7 @@ pub struct Requester {
 
 /// Whether a login request was made through the headless API.
 pub fn is_headless(req: &LoginRequest) -> bool {
-    req.kind == LoginKind::Headless
+    req.headless
 }
 
 /// What [`request_link`] did.
@@ -199,6 +199,20 @@ pub struct LinkSent {
     pub expires_at: i64,
 }
 
+/// The row key of a limit's subject: its name and a keyed hash of the
+/// subject (addresses and IPs are never stored in plain).
+fn rate_key(state: &AppState, name: &str, subject: &str) -> String {
+    format!(
+        "{name}:{}",
+        state.secrets.keyed_hash(purpose::RATE, subject.as_bytes())
+    )
+}
+
+/// The start of the fixed window that holds `now`.
+fn window_start(now: i64, window: i64) -> i64 {
+    now - now.rem_euclid(window)
+}
+
 /// Counts one hit of a limit inside `tx`; a full window is a 429 and, since
 /// the caller's transaction is dropped, counts nothing anywhere.
 async fn hit_limit(
@@ -210,11 +224,8 @@ async fn hit_limit(
     window: i64,
 ) -> Result<RateSlot> {
     let now = state.now();
-    let window_start = now - now.rem_euclid(window);
-    let key = format!(
-        "{name}:{}",
-        state.secrets.keyed_hash(purpose::RATE, subject.as_bytes())
-    );
+    let window_start = window_start(now, window);
+    let key = rate_key(state, name, subject);
     if !tx.rate_hit(&key, window_start, limit).await? {
         return Err(AppError::TooManyRequests {
             retry_after: window_start + window - now,
@@ -223,15 +234,39 @@ async fn hit_limit(
     Ok(RateSlot { key, window_start })
 }
 
+/// A 429 when a limit's window is already full, counting nothing: the
+/// cheap early answer. Only [`hit_limit`], inside the transaction that
+/// stores the request, decides that a request is within its limits.
+async fn peek_limit(
+    state: &AppState,
+    conn: &mut postern_store::Conn,
+    name: &str,
+    subject: &str,
+    limit: i64,
+    window: i64,
+) -> Result<()> {
+    let now = state.now();
+    let window_start = window_start(now, window);
+    let key = rate_key(state, name, subject);
+    if conn.rate_count(&key, window_start).await? >= limit {
+        return Err(AppError::TooManyRequests {
+            retry_after: window_start + window - now,
+        });
+    }
+    Ok(())
+}
+
 async fn release_limit(tx: &mut Tx, slot: &RateSlot) -> Result<()> {
     tx.rate_release(&slot.key, slot.window_start).await?;
     Ok(())
 }
 
-/// SPEC §3.1 `POST /request-magic-link`: checks limits, stores the login
-/// request and its email in one transaction, and wakes the mail worker.
-/// Known and unknown addresses take the same path; where the app does not
-/// let this address in, the email says so instead of carrying a link.
+/// SPEC §3.1 `POST /request-magic-link` and §3.4 `POST /api/v1/magic-links`:
+/// checks limits, stores the login request and its email in one
+/// transaction, and wakes the mail worker. Known and unknown addresses take
+/// the same path; where the app does not let this address in, the email
+/// says so instead of carrying a link, and the request's code can never be
+/// right (code entry then answers exactly as for a wrong code).
 pub async fn request_link(
     state: &AppState,
     params: &AuthParams,
@@ -240,25 +275,41 @@ pub async fn request_link(
 ) -> Result<LinkSent> {
     let email = EmailAddress::parse(email).map_err(|e| invalid(format!("Invalid email: {e}.")))?;
     let app = &params.app;
+    let cfg = &state.config;
+    // SPEC §3.1: per person IP (when it is the person's) and per address.
+    // SPEC §3.4: per app only for the headless API, where the app
+    // authenticates; on the anonymous browser endpoints anyone could spend
+    // it and lock the app's users out.
+    let ip = who.ip.to_string();
+    let ip_limit = who
+        .ip_known
+        .then_some(("ip", ip.as_str(), cfg.rate_limit_ip_per_hour, HOUR));
+    let email_limit = ("email", email.as_str(), cfg.rate_limit_email_per_hour, HOUR);
+    let app_limit = who.headless.then(|| {
+        let per_hour = i64::from(app.settings.link_requests_per_hour);
+        ("app", app.client_id.as_str(), per_hour, HOUR)
+    });
+    let limits = || ip_limit.into_iter().chain([email_limit]).chain(app_limit);
+
+    // Limits first: a request refused by a full window costs one read per
+    // limit, and no user lookup, rendered email or write lock.
+    let mut conn = state.store.conn().await?;
+    for (name, subject, limit, window) in limits() {
+        peek_limit(state, &mut conn, name, subject, limit, window).await?;
+    }
     // Known and unknown addresses take this same path: one lookup, one
     // rendered email, one request row, one outbox row.
-    let user = state
-        .store
-        .conn()
-        .await?
-        .user_by_email(email.as_str())
-        .await?;
+    let user = conn.user_by_email(email.as_str()).await?;
+    drop(conn);
     let allowed = app.allows_domain(email.domain())
         && match &user {
             Some(u) => u.disabled_at.is_none(),
             None => app.settings.signup_allowed,
         };
-    let kind = if !allowed {
-        LoginKind::NoAccount
-    } else if who.headless {
-        LoginKind::Headless
-    } else {
+    let kind = if allowed {
         LoginKind::Link
+    } else {
+        LoginKind::NoAccount
     };
     let id = random_id();
     let token = format!("pml_{}", random_token(32));
@@ -282,37 +333,16 @@ pub async fn request_link(
 
     let now = state.now();
     let expires_at = now + app.settings.link_ttl;
-    let cfg = &state.config;
+    // The hits decide (the windows may have filled since the peek); one that
+    // trips drops the transaction, so a refused request counts in none.
     let mut tx = state.store.begin().await?;
-    if who.ip_known {
-        hit_limit(
-            state,
-            &mut tx,
-            "ip",
-            &who.ip.to_string(),
-            cfg.rate_limit_ip_per_hour,
-            HOUR,
-        )
-        .await?;
+    let mut email_slot = None;
+    for (name, subject, limit, window) in limits() {
+        let slot = hit_limit(state, &mut tx, name, subject, limit, window).await?;
+        if name == email_limit.0 {
+            email_slot = Some(slot);
+        }
     }
-    let email_slot = hit_limit(
-        state,
-        &mut tx,
-        "email",
-        email.as_str(),
-        cfg.rate_limit_email_per_hour,
-        HOUR,
-    )
-    .await?;
-    hit_limit(
-        state,
-        &mut tx,
-        "app",
-        &app.client_id,
-        app.settings.link_requests_per_hour.into(),
-        HOUR,
-    )
-    .await?;
     let binding_hash = who
         .binding
         .as_ref()
@@ -326,8 +356,18 @@ pub async fn request_link(
         client_id: app.client_id.clone(),
         email: email.as_str().to_owned(),
         kind,
+        headless: who.headless,
         token_hash: state.secrets.keyed_hash(purpose::LINK, token.as_bytes()),
-        code_hash: code_hash(state, &id, &code),
+        code_hash: match kind {
+            LoginKind::Link => code_hash(state, &id, &code),
+            // "No account": a keyed hash of fresh random bytes, the same
+            // shape as a real one and matched by no code, so code entry
+            // takes the same budgets and gives the same wrong-code answers
+            // whether or not the address has an account.
+            _ => state
+                .secrets
+                .keyed_hash(purpose::CODE, random_token(32).as_bytes()),
+        },
         code_attempts: 0,
         redirect_uri: params.redirect_uri.clone(),
         state: params.state.clone(),
@@ -348,7 +388,7 @@ pub async fn request_link(
         .then(|| random_digits(2)),
         approved_at: None,
         completed_at: None,
-        rate_slot: Some(email_slot),
+        rate_slot: email_slot,
         created_at: now,
         expires_at,
         consumed_at: None,
@@ -416,7 +456,7 @@ pub async fn open_link(state: &AppState, token: &str, ip: IpAddr) -> Result<Open
     let request = conn
         .login_request_by_token(&hash)
         .await?
-        .filter(|r| r.kind == LoginKind::Link)
+        .filter(|r| r.kind == LoginKind::Link && !r.headless)
         .ok_or(AppError::InvalidToken(TokenProblem::Unknown))?;
     let app = conn
         .app(&request.client_id)
@@ -449,7 +489,7 @@ pub async fn open_headless_link(state: &AppState, token: &str) -> Result<OpenedL
     let request = conn
         .login_request_by_token(&hash)
         .await?
-        .filter(|r| r.kind == LoginKind::Headless)
+        .filter(|r| r.kind == LoginKind::Link && r.headless)
         .ok_or_else(unknown)?;
     if request.consumed_at.is_some() {
         return Err(AppError::InvalidToken(TokenProblem::Used));
@@ -606,7 +646,12 @@ pub async fn take_code(
     } else {
         !is_headless(&request) && is_asking_browser(state, &request, who.binding.as_deref())
     };
-    if !request.kind.is_redeemable() || !may_try {
+    // A "no account" request goes on exactly like a link request: its code
+    // hash matches no code, so every try is wrong, spends the same budgets
+    // and gets the same answers; code entry never tells whether an address
+    // has an account.
+    let kind_ok = matches!(request.kind, LoginKind::Link | LoginKind::NoAccount);
+    if !kind_ok || !may_try {
         return Err(unknown());
     }
     let retry = retry_url(state, &request);
@@ -632,7 +677,10 @@ pub async fn take_code(
         && constant_time_eq(
             code_hash(state, login_id, code).as_bytes(),
             request.code_hash.as_bytes(),
-        );
+        )
+        // Never matched anyway (see `request_link`); said again so no code
+        // can ever open a "no account" request.
+        && request.kind == LoginKind::Link;
     if !right {
         let attempts = tx
             .record_wrong_code(login_id, CODE_TRIES_PER_REQUEST, now)

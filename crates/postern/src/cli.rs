@@ -178,6 +178,10 @@ pub struct UpdateApp {
     /// Stop binding links and sessions to an IP range.
     #[arg(long)]
     pub no_bind_ip_range: bool,
+    /// Keep email addresses out of access and session tokens (the default);
+    /// the same as `--token-email=false`.
+    #[arg(long, conflicts_with = "token_email")]
+    pub no_token_email: bool,
     /// Replace the allowed email domains with these (repeatable).
     #[arg(
         long = "allowed-domain",
@@ -218,7 +222,18 @@ pub struct SettingArgs {
     /// ID token signature algorithm [default: RS256].
     #[arg(long, value_enum, ignore_case = true)]
     pub id_token_alg: Option<IdTokenAlgArg>,
-    /// Link requests per hour for this app [default: 1000].
+    /// Also put the person's email address in access tokens (with the email
+    /// scope) and headless session tokens, which anyone holding them can
+    /// read; `--token-email=false` turns it off again [default: false].
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub token_email: Option<bool>,
+    /// Headless API link requests per hour for this app [default: 1000].
     #[arg(long, value_name = "N")]
     pub link_requests_per_hour: Option<u32>,
     /// Name shown in pages and emails instead of the app name.
@@ -386,6 +401,7 @@ mod tests {
             "eddsa",
             "--brand-color",
             "#112233",
+            "--token-email",
         ])
         .unwrap();
         let Command::App {
@@ -411,11 +427,35 @@ mod tests {
     }
 
     #[test]
+    fn token_email_takes_an_optional_value() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["postern", "app", "update", "ID"];
+            args.extend_from_slice(extra);
+            match Cli::try_parse_from(args).map(|c| c.command) {
+                Ok(Command::App {
+                    command: AppCommand::Update(u),
+                }) => Ok((u.settings.token_email, u.no_token_email)),
+                Ok(_) => panic!(),
+                Err(e) => Err(e.kind()),
+            }
+        };
+        assert_eq!(parse(&[]), Ok((None, false)));
+        assert_eq!(parse(&["--token-email"]), Ok((Some(true), false)));
+        assert_eq!(parse(&["--token-email=true"]), Ok((Some(true), false)));
+        assert_eq!(parse(&["--token-email=false"]), Ok((Some(false), false)));
+        assert_eq!(parse(&["--no-token-email"]), Ok((None, true)));
+        assert!(parse(&["--token-email=maybe"]).is_err());
+        // A bare flag never swallows the next argument as its value.
+        assert!(parse(&["--token-email", "false"]).is_err());
+    }
+
+    #[test]
     fn contradictory_update_flags_are_refused() {
         for pair in [
             ["--signup", "--no-signup"],
             ["--first-party", "--third-party"],
             ["--bind-ip-range", "--no-bind-ip-range"],
+            ["--token-email", "--no-token-email"],
             ["--clear-allowed-domains", "--allowed-domain=a.example"],
         ] {
             let args = ["postern", "app", "update", "ID", pair[0], pair[1]];

@@ -304,6 +304,9 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
     if args.bind_ip_range || args.no_bind_ip_range {
         s.bind_ip_range = args.bind_ip_range;
     }
+    if args.no_token_email {
+        s.token_email = false;
+    }
     apply_settings(s, args.settings);
     // Dropping the transaction on error rolls it back: nothing changes.
     App::validate(&app.name, &mut app.settings)
@@ -342,6 +345,9 @@ fn apply_settings(s: &mut AppSettings, args: SettingArgs) {
     }
     if let Some(v) = args.id_token_alg {
         s.id_token_alg = v.into();
+    }
+    if let Some(v) = args.token_email {
+        s.token_email = v;
     }
     if let Some(v) = args.link_requests_per_hour {
         s.link_requests_per_hour = v;

@@ -262,6 +262,7 @@ async fn every_setting_can_be_given_at_creation() {
         "Intra Team",
         "--link-requests-per-hour",
         "50",
+        "--token-email",
     ]);
     let (_, app) = p.show(created["client_id"].as_str().unwrap());
     let expected = serde_json::json!({
@@ -278,6 +279,7 @@ async fn every_setting_can_be_given_at_creation() {
         "bind_ip_range": true,
         "subject_type": "public",
         "id_token_alg": "RS256",
+        "token_email": true,
         "locale": "de",
         "link_requests_per_hour": 50,
         "branding": {
@@ -331,6 +333,7 @@ async fn app_update_changes_only_the_given_settings() {
         "ES256",
         "--locale",
         "FR",
+        "--token-email",
     ]);
     let printed: Value = serde_json::from_str(&stdout).expect("update prints the app");
     let (_, after) = p.show(id);
@@ -351,6 +354,7 @@ async fn app_update_changes_only_the_given_settings() {
     assert_eq!(s["session_max_age"], 86400);
     assert_eq!(s["id_token_alg"], "ES256");
     assert_eq!(s["locale"], "fr");
+    assert_eq!(s["token_email"], true);
     assert_eq!(s["branding"]["color"], "#000000", "untouched settings stay");
     assert_eq!(after["created_at"], before["created_at"]);
 
@@ -369,6 +373,7 @@ async fn app_update_changes_only_the_given_settings() {
         "default",
         "--brand-color",
         "",
+        "--token-email=false",
     ]);
     let (_, reverted) = p.show(id);
     let s = &reverted["settings"];
@@ -379,7 +384,14 @@ async fn app_update_changes_only_the_given_settings() {
     assert_eq!(s["session_max_age"], Value::Null);
     assert_eq!(s["consent"], Value::Null);
     assert_eq!(s["branding"]["color"], Value::Null);
+    assert_eq!(s["token_email"], false);
     assert_eq!(s["link_ttl"], 3600, "settings not named stay");
+
+    // --no-token-email is the other spelling of --token-email=false.
+    p.ok(&["app", "update", id, "--token-email=true"]);
+    assert_eq!(p.show(id).1["settings"]["token_email"], true);
+    p.ok(&["app", "update", id, "--no-token-email"]);
+    assert_eq!(p.show(id).1["settings"]["token_email"], false);
 }
 
 #[tokio::test]

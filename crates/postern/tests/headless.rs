@@ -1192,7 +1192,9 @@ async fn the_session_token_verifies_offline_with_an_independent_jose_library() {
     assert_eq!(claims["aud"], shop.client.client_id.as_str());
     assert_eq!(claims["sub"], session["user"]["id"]);
     assert_eq!(claims["sid"], session["session_id"]);
-    assert_eq!(claims["email"], "wes@example.com");
+    // SPEC §2 (private tokens): no email unless the app sets token_email.
+    assert_eq!(claims.get("email"), None, "no personal data: {claims}");
+    assert!(claims["jti"].is_string(), "{claims}");
     assert_eq!(claims["amr"], json!(["email"]), "a link sign-in");
     let (iat, exp) = (
         claims["iat"].as_i64().unwrap(),

@@ -7,13 +7,13 @@ use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use postern_core::oauth::Scope;
 use postern_core::App;
-use postern_store::{LoginKind, LoginRequest, Queries, SessionQueries};
+use postern_store::{Queries, SessionQueries};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cookies;
 use crate::error::{AppError, Result};
-use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, UserAgent};
+use crate::extract::{accept_language, AppForm, AppQuery, ClientIp};
 use crate::i18n;
 use crate::oidc::{self, BrowserAccount, LiveSession, TokenRequest};
 use crate::pages::{self, Brand, ChooserPage, ConsentPage, SignedOutPage};
@@ -75,10 +75,9 @@ pub async fn authorize_get(
     jar: CookieJar,
     headers: HeaderMap,
     ip: ClientIp,
-    ua: UserAgent,
     AppQuery(params): AppQuery<AuthorizeParams>,
 ) -> Result<Response> {
-    authorize(state, jar, &headers, ip, ua, params, false).await
+    authorize(state, jar, &headers, ip, params, false).await
 }
 
 /// OIDC Core §3.1.2.1: `POST /authorize` (form-encoded), also the account
@@ -88,10 +87,9 @@ pub async fn authorize_post(
     jar: CookieJar,
     headers: HeaderMap,
     ip: ClientIp,
-    ua: UserAgent,
     AppForm(params): AppForm<AuthorizeParams>,
 ) -> Result<Response> {
-    authorize(state, jar, &headers, ip, ua, params, true).await
+    authorize(state, jar, &headers, ip, params, true).await
 }
 
 struct Prompt {
@@ -129,7 +127,6 @@ async fn authorize(
     jar: CookieJar,
     headers: &HeaderMap,
     ip: ClientIp,
-    ua: UserAgent,
     p: AuthorizeParams,
     posted: bool,
 ) -> Result<Response> {
@@ -352,22 +349,34 @@ async fn authorize(
         );
     }
     if needs_consent {
-        let login_id = pending_consent(&state, &app, &params, &live, ip, ua).await?;
+        // Nothing is stored until the person answers: the form carries the
+        // request sealed (docs/decisions.md, "Consent for a signed-in person").
+        let pending = oidc::PendingConsent {
+            client_id: app.client_id.clone(),
+            redirect_uri: params.redirect_uri.clone(),
+            scope: params.scope.to_string(),
+            state: params.state.clone(),
+            nonce: params.nonce.clone(),
+            code_challenge: params.code_challenge.clone(),
+            session_id: live.session.id.clone(),
+            expires_at: state.now() + signin::CONSENT_WINDOW,
+        };
         let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-        let consent_token = signin::consent_token(&state, &login_id, &live.session.id);
         let page = ConsentPage {
             t,
             brand: Brand::of(&app, &state.config),
             items: pages::scope_items(t, &params.scope),
-            login_id,
+            login_id: String::new(),
             csrf_token,
-            consent_token,
+            consent_token: String::new(),
+            request: pending.seal(&state),
         };
         return Ok((jar, pages::render(&page)).into_response());
     }
-    // Single sign-on: the live session signs the person in, keeping its auth_time.
+    // Single sign-on: the live session signs the person in, keeping its
+    // auth_time. A session holds a bounded number of unredeemed codes.
     let mut tx = state.store.begin().await?;
-    let code = oidc::mint_code(
+    let code = oidc::mint_sso_code(
         &state,
         &mut tx,
         oidc::CodeGrant {
@@ -383,67 +392,19 @@ async fn authorize(
         },
     )
     .await?;
-    tx.commit().await?;
-    let url = authorization_response(
-        &state,
-        &params.redirect_uri,
-        params.state.as_deref(),
-        &[("code", &code)],
-    );
+    let url = match code {
+        Some(code) => {
+            tx.commit().await?;
+            authorization_response(
+                &state,
+                &params.redirect_uri,
+                params.state.as_deref(),
+                &[("code", &code)],
+            )
+        }
+        None => oidc::too_many_codes(&state, &params.redirect_uri, params.state.as_deref()),
+    };
     Ok((jar, Redirect::to(&url)).into_response())
-}
-
-/// Stores an authorization request that waits on the consent screen for a
-/// person already signed in: a login request of kind `session`, consumed at
-/// birth (it can never be redeemed as a link or a code), finished by
-/// `POST /consent` like a fresh sign-in's.
-async fn pending_consent(
-    state: &AppState,
-    app: &App,
-    params: &signin::AuthParams,
-    live: &LiveSession,
-    ip: ClientIp,
-    ua: UserAgent,
-) -> Result<String> {
-    let now = state.now();
-    let id = postern_core::crypto::random_id();
-    let unusable = |what: &str| {
-        state
-            .secrets
-            .keyed_hash(what, postern_core::crypto::random_token(32).as_bytes())
-    };
-    let request = LoginRequest {
-        id: id.clone(),
-        client_id: app.client_id.clone(),
-        email: live.user.email.clone(),
-        kind: LoginKind::Session,
-        token_hash: unusable("unusable-token"),
-        code_hash: unusable("unusable-code"),
-        code_attempts: 0,
-        redirect_uri: params.redirect_uri.clone(),
-        state: params.state.clone(),
-        nonce: params.nonce.clone(),
-        code_challenge: params.code_challenge.clone(),
-        scope: params.scope.to_string(),
-        locale: app.settings.locale.clone(),
-        ip: Some(ip.0.to_string()),
-        user_agent: ua.0,
-        binding_hash: None,
-        remote_number: None,
-        approved_at: None,
-        completed_at: None,
-        rate_slot: None,
-        created_at: now,
-        expires_at: now + signin::CONSENT_WINDOW,
-        consumed_at: Some(now),
-    };
-    state
-        .store
-        .conn()
-        .await?
-        .insert_login_request(&request)
-        .await?;
-    Ok(id)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -478,13 +439,6 @@ pub async fn token(
     Ok(([(header::PRAGMA, "no-cache")], Json(tokens)).into_response())
 }
 
-/// Form of `/userinfo` (RFC 6750 §2.2 body token).
-#[derive(Debug, Default, Deserialize)]
-pub struct UserinfoForm {
-    /// The access token.
-    pub access_token: Option<String>,
-}
-
 /// OIDC Core §5.3: `GET /userinfo` with a Bearer token.
 pub async fn userinfo_get(
     State(state): State<AppState>,
@@ -494,16 +448,62 @@ pub async fn userinfo_get(
     Ok(Json(oidc::userinfo(&state, &token).await?))
 }
 
-/// OIDC Core §5.3: `POST /userinfo`, token in the header or the form body.
+/// OIDC Core §5.3.1: `POST /userinfo`, the token in the `Authorization`
+/// header (any body, an empty one included) or as the form field
+/// `access_token` of an `application/x-www-form-urlencoded` body (RFC 6750
+/// §2.2; other bodies are not read). Both at once is 400 `invalid_request`
+/// (RFC 6750 §2: one method per request).
 pub async fn userinfo_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    AppForm(form): AppForm<UserinfoForm>,
+    body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>> {
-    let token = bearer(&headers)
-        .or(form.access_token)
-        .ok_or(AppError::NoBearer)?;
+    let body = body.map_err(|e| match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        _ => AppError::InvalidRequest("The body could not be read.".into()),
+    })?;
+    let from_form = if is_form(&headers) {
+        form_access_token(&body)?
+    } else {
+        None
+    };
+    let token = match (bearer(&headers), from_form) {
+        (Some(_), Some(_)) => return Err(AppError::InvalidRequest(
+            "Send the access token either in the Authorization header or in the form, not both."
+                .into(),
+        )),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return Err(AppError::NoBearer),
+    };
     Ok(Json(oidc::userinfo(&state, &token).await?))
+}
+
+/// Whether the body is `application/x-www-form-urlencoded`.
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The `access_token` field of a form body; more than one is 400.
+fn form_access_token(body: &[u8]) -> Result<Option<String>> {
+    let mut found = None;
+    for (name, value) in url::form_urlencoded::parse(body) {
+        if name == "access_token" {
+            if found.is_some() {
+                return Err(AppError::InvalidRequest(
+                    "access_token is given more than once.".into(),
+                ));
+            }
+            found = Some(value.into_owned());
+        }
+    }
+    Ok(found)
 }
 
 /// Form of `/revoke` and `/introspect`.
@@ -620,13 +620,16 @@ pub async fn logout_post(
     logout(state, jar, &headers, p, true).await
 }
 
-/// RP-Initiated Logout 1.0. With a valid `id_token_hint` naming an account
-/// of this browser (or when the browser has none), that account's session
-/// ends at once (every instance sees the revocation in the database) and
-/// the other accounts stay. Otherwise the person is asked first (§2: a
-/// request without a hint may come from any site): the confirmation's
-/// CSRF-protected POST signs out every account of this browser. Then back
-/// to a registered `post_logout_redirect_uri`, or "signed out".
+/// RP-Initiated Logout 1.0. Only this browser's accounts (its session
+/// cookie) are ever signed out: the hint selects among them and never ends
+/// a session by itself, so an ID token someone saw once signs no one out.
+/// With a valid `id_token_hint` naming an account of this browser, that
+/// account's session ends at once (every instance sees the revocation in
+/// the database) and the other accounts stay. Otherwise, when the browser
+/// has accounts, the person is asked first (§2: a request without a hint
+/// may come from any site): the confirmation's CSRF-protected POST signs
+/// out every account of this browser. Then back to a registered
+/// `post_logout_redirect_uri`, or "signed out".
 async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -714,15 +717,16 @@ async fn logout(
         };
         return Ok((jar, pages::render(&page)).into_response());
     }
-    let now = state.now();
-    let mut tx = state.store.begin().await?;
-    for a in &ending {
-        tx.revoke_session(&a.live.session.id, now).await?;
+    // With no account on this browser there is nothing to end: the hint's
+    // session belongs to another browser and stays.
+    if !ending.is_empty() {
+        let now = state.now();
+        let mut tx = state.store.begin().await?;
+        for a in &ending {
+            tx.revoke_session(&a.live.session.id, now).await?;
+        }
+        tx.commit().await?;
     }
-    if let Some(sid) = hint.as_ref().and_then(|h| h.sid.as_ref()) {
-        tx.revoke_session(sid, now).await?;
-    }
-    tx.commit().await?;
     let remaining: Vec<BrowserAccount> = accounts
         .iter()
         .filter(|a| {

@@ -671,6 +671,7 @@ async fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Re
                 login_id,
                 csrf_token,
                 consent_token,
+                request: String::new(),
             };
             (jar, pages::render(&page)).into_response()
         }
@@ -686,6 +687,9 @@ pub struct ConsentForm {
     pub login_id: Option<String>,
     /// Names the session that may answer (`signin::consent_token`).
     pub consent_token: Option<String>,
+    /// Instead of `login_id` and `consent_token`, for someone who was
+    /// already signed in: the sealed request (`oidc::PendingConsent`).
+    pub request: Option<String>,
     /// `allow` or `deny`.
     pub decision: Option<String>,
 }
@@ -700,7 +704,11 @@ pub async fn consent_submit(
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
         return Err(AppError::Csrf);
     }
-    let login_id = require("login_id", &form.login_id)?;
+    let sealed = form.request.as_deref().filter(|r| !r.is_empty());
+    let login_id = match sealed {
+        Some(_) => "",
+        None => require("login_id", &form.login_id)?,
+    };
     let decision = match form.decision.as_deref() {
         Some("allow") => Decision::Allow,
         Some("deny") => Decision::Deny,
@@ -711,6 +719,10 @@ pub async fn consent_submit(
         }
     };
     let sessions = cookies::session_secrets(&state, &jar);
+    if let Some(sealed) = sealed {
+        let url = crate::oidc::decide_pending_consent(&state, sealed, &sessions, decision).await?;
+        return Ok(Redirect::to(&url).into_response());
+    }
     let url = signin::decide_consent(
         &state,
         login_id,
