@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use postern_core::crypto::{random_id, random_token};
 use postern_core::jose::Alg;
-use postern_core::App;
+use postern_core::{App, SessionId, Subject};
 use postern_store::{LoginKind, Queries, Session, SessionQueries, StoreError, Tx, User};
 use serde::{Deserialize, Serialize};
 
@@ -440,7 +440,7 @@ pub async fn verify_session(state: &AppState, app: &App, token: &str) -> Result<
 /// SPEC §3.4 `DELETE /api/v1/sessions/{id}`: only the app's own sessions;
 /// any other id is 404.
 pub async fn revoke_session(state: &AppState, app: &App, session_id: &str) -> Result<()> {
-    if session_id.len() > 64 {
+    if SessionId::parse(session_id).is_err() {
         return Err(AppError::NotFound);
     }
     let mut tx = state.store.begin().await?;
@@ -457,7 +457,7 @@ pub async fn revoke_session(state: &AppState, app: &App, session_id: &str) -> Re
 /// SPEC §3.4 `POST /api/v1/users/{user_id}/sessions/revoke`: signs the user
 /// out of this app everywhere (sessions and refresh tokens).
 pub async fn revoke_user(state: &AppState, app: &App, subject: &str) -> Result<()> {
-    if subject.len() > 200 {
+    if Subject::parse(subject).is_err() {
         return Err(AppError::NotFound);
     }
     let mut tx = state.store.begin().await?;

@@ -90,7 +90,9 @@ fn locale_params(query: Option<&str>) -> (Option<String>, Option<String>) {
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "ui_locales" if v.len() <= 100 => ui = Some(v.into_owned()),
-            "client_id" if v.len() <= 200 => client = Some(v.into_owned()),
+            "client_id" if postern_core::ClientId::parse(&v).is_ok() => {
+                client = Some(v.into_owned())
+            }
             _ => {}
         }
     }

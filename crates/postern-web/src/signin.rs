@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use postern_core::crypto::{constant_time_eq, random_digits, random_id, random_token};
 use postern_core::oauth::{check_pkce, check_text, Scope};
-use postern_core::{App, EmailAddress};
+use postern_core::{App, ClientId, EmailAddress, LoginId};
 use postern_store::{LoginKind, LoginRequest, Queries, Session, SignInEvent, Tx};
 use serde::Deserialize;
 use url::Url;
@@ -125,14 +125,13 @@ pub async fn validate_auth_params(state: &AppState, raw: &RawAuthParams) -> Resu
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| invalid("client_id is required."))?;
-    if client_id.len() > 200 {
-        return Err(AppError::InvalidClient);
-    }
+    // A client id that cannot exist is an unknown client (and never reaches SQL).
+    let client_id = ClientId::parse(client_id).map_err(|_| AppError::InvalidClient)?;
     let app = state
         .store
         .conn()
         .await?
-        .app(client_id)
+        .app(&client_id)
         .await?
         .ok_or(AppError::InvalidClient)?;
     let redirect_uri = raw
@@ -601,7 +600,7 @@ pub async fn take_code(
     only_client: Option<&str>,
 ) -> Result<(Tx, App, LoginRequest)> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
-    if login_id.len() > 64 {
+    if LoginId::parse(login_id).is_err() {
         return Err(unknown());
     }
     let now = state.now();
@@ -973,6 +972,7 @@ pub async fn decide_consent(
     decision: Decision,
 ) -> Result<String> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
+    LoginId::parse(login_id).map_err(|_| unknown())?;
     let now = state.now();
     let token = consent_token
         .filter(|t| t.len() <= 100)
