@@ -96,9 +96,11 @@ pub fn rfc3339(t: i64) -> String {
 fn parse_ip(ip: Option<&str>) -> Result<Option<IpAddr>> {
     match ip.filter(|s| !s.is_empty()) {
         None => Ok(None),
+        // Canonical, as for browsers: `::ffff:192.0.2.1` is stored, limited
+        // and bound as the IPv4 address it carries.
         Some(s) => s
-            .parse()
-            .map(Some)
+            .parse::<IpAddr>()
+            .map(|ip| Some(ip.to_canonical()))
             .map_err(|_| AppError::InvalidRequest("ip is not an IP address.".into())),
     }
 }

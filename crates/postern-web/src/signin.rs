@@ -293,7 +293,7 @@ pub async fn request_link(
             state,
             &mut tx,
             "ip",
-            &who.ip.to_string(),
+            &postern_core::net::rate_limit_subject(who.ip),
             cfg.rate_limit_ip_per_hour,
             HOUR,
         )
@@ -761,17 +761,17 @@ pub async fn continue_approved(
 }
 
 /// Spends one try of every code budget (SPEC §2): per address per hour and
-/// per day, and per IP per hour when the IP is the person's (a headless app
-/// that does not pass `ip` would otherwise let anyone exhaust its server's
-/// budget for all its users). Returns the slots to give back after a right
-/// answer.
+/// per day, and per IP (an IPv6 /64) per hour when the IP is the person's
+/// (a headless app that does not pass `ip` would otherwise let anyone
+/// exhaust its server's budget for all its users). Returns the slots to
+/// give back after a right answer.
 async fn spend_code_budgets(
     state: &AppState,
     tx: &mut Tx,
     email: &str,
     who: &Requester,
 ) -> Result<Vec<String>> {
-    let ip = who.ip.to_string();
+    let ip = postern_core::net::rate_limit_subject(who.ip);
     let mut budgets = vec![
         ("code-email-hour", email, CODE_TRIES_PER_EMAIL_HOUR, HOUR),
         ("code-email-day", email, CODE_TRIES_PER_EMAIL_DAY, DAY),
