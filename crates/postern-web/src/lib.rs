@@ -13,9 +13,9 @@ pub mod middleware;
 pub mod oidc;
 pub mod pages;
 pub mod routes;
+pub mod server;
 pub mod signin;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -31,6 +31,7 @@ pub use error::{AppError, Result};
 /// the earlier path.
 pub use postern_auth::keys;
 pub use postern_auth::mail;
+pub use server::{serve, ServeOptions};
 
 /// Settings only the web layer needs, beside the services' [`Settings`]
 /// (which it derefs to), already validated by the binary's loader.
@@ -254,22 +255,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::health::not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(axum::middleware::from_fn(middleware::request_deadline))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())
         .with_state(state)
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then finishes
-/// in-flight requests (graceful shutdown).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
