@@ -17,9 +17,16 @@ pub enum AuthError {
     UnknownClient,
     /// The redirect URI is not registered for the app (exact match).
     #[error("The redirect URI is not registered for this client.")]
-    RedirectUriNotRegistered {
-        /// The app's default language, for the page that says so.
+    RedirectUriNotRegistered,
+    /// Another failure, met while checking a request for a known app: the
+    /// app's default language is the page's fallback (SPEC §3.3), so the
+    /// face needs no lookup to say it.
+    #[error("{error}")]
+    InApp {
+        /// The app's default language.
         app_locale: String,
+        /// What went wrong.
+        error: Box<AuthError>,
     },
     /// A link, login id or consent that cannot be used (SPEC §2): the
     /// answer is the same whichever problem it is, a page may say more.
@@ -70,6 +77,18 @@ pub enum AuthError {
     /// A bug or a broken invariant: logged, never shown.
     #[error("Something went wrong on our side.")]
     Internal(String),
+    /// An authorization request that failed once its client and redirect
+    /// URI were valid: the app is told at its redirect URI (RFC 6749
+    /// §4.1.2.1), never the person.
+    #[error("{}", describe(.0))]
+    AtClient(Box<crate::response::AuthorizationResponse>),
+}
+
+fn describe(r: &crate::response::AuthorizationResponse) -> String {
+    match &r.answer {
+        crate::response::Answer::Error { description, .. } => description.clone(),
+        crate::response::Answer::Code(_) => String::new(),
+    }
 }
 
 /// What was wrong with the input. Its text is the `error_description` a
@@ -191,6 +210,33 @@ impl AuthError {
     /// A parameter that failed its check.
     pub fn invalid(what: impl Into<String>) -> Self {
         AuthError::InvalidRequest(RequestProblem::Invalid(what.into()))
+    }
+
+    /// `error`, met while checking a request for `app`.
+    pub fn in_app(app: &postern_core::App, error: AuthError) -> Self {
+        match error {
+            already @ AuthError::InApp { .. } => already,
+            error => AuthError::InApp {
+                app_locale: app.settings.locale.clone(),
+                error: Box::new(error),
+            },
+        }
+    }
+
+    /// The failure itself, without the app it was met for.
+    pub fn inner(&self) -> &AuthError {
+        match self {
+            AuthError::InApp { error, .. } => error.inner(),
+            other => other,
+        }
+    }
+
+    /// The failure itself, owned.
+    pub fn into_inner(self) -> AuthError {
+        match self {
+            AuthError::InApp { error, .. } => error.into_inner(),
+            other => other,
+        }
     }
 
     /// An unexpected failure: `what` is logged, never shown.

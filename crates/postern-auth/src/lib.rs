@@ -7,9 +7,14 @@
 //! service needs is in one [`Services`] value; nothing is global, and the
 //! clock is injected so tests move time instead of waiting.
 
+pub mod account;
 pub mod error;
+pub mod headless;
 pub mod keys;
 pub mod mail;
+pub mod oidc;
+pub mod response;
+pub mod signin;
 
 use std::sync::Arc;
 
@@ -20,6 +25,7 @@ use url::Url;
 
 pub use error::{AuthError, Flow, GrantError, RequestProblem, Result, TokenProblem};
 pub use keys::KeyManager;
+pub use response::{Answer, AuthorizationResponse};
 
 /// Settings the services need, already validated by the binary's loader.
 #[derive(Debug, Clone)]

@@ -8,54 +8,27 @@
 //! the body.
 
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
-use postern_store::StoreError;
+use postern_auth::{AuthError, Flow};
 use serde::Serialize;
 
-/// Every way a request can fail. Each variant's doc names its status and
-/// SPEC error code.
+/// Every way a request can fail: what a service said ([`AppError::Auth`])
+/// or what only HTTP can get wrong. Each variant's doc names its status and
+/// SPEC error code; [`AppError::status_and_code`] maps the services' errors.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// What a service said went wrong; its status and code are
+    /// [`auth_status_and_code`]'s.
+    #[error("{0}")]
+    Auth(AuthError),
     /// 400 `invalid_request`: malformed or missing input.
     #[error("{0}")]
     InvalidRequest(String),
-    /// 400 `invalid_client`: the client is unknown.
-    #[error("Unknown client.")]
-    InvalidClient,
-    /// 400 `invalid_redirect_uri`: not registered for the client (exact match).
-    #[error("The redirect URI is not registered for this client.")]
-    InvalidRedirectUri,
-    /// 400 `invalid_token`: expired, used, tampered or unknown link (SPEC §2).
-    #[error("The magic link has expired or is invalid.")]
-    InvalidToken(TokenProblem),
-    /// 400 `invalid_code`: a wrong one-time code.
-    #[error("The code is not correct.")]
-    InvalidCode,
-    /// 401 `invalid_client` with `WWW-Authenticate`: client authentication
-    /// failed at `/token`, `/revoke` or `/introspect` (RFC 6749 §5.2).
-    #[error("Client authentication failed.")]
-    ClientAuth,
-    /// 400 `invalid_grant`: a bad, used or expired code or refresh token.
-    #[error("{0}")]
-    InvalidGrant(String),
-    /// 400 `unsupported_grant_type`.
-    #[error("The grant type is not supported.")]
-    UnsupportedGrantType,
-    /// 400 `invalid_scope`: more scope than was granted.
-    #[error("The requested scope exceeds what was granted.")]
-    InvalidScope,
     /// 401 `invalid_request` with `WWW-Authenticate: Bearer realm="postern"`
     /// and no error code: the request carried no access token (RFC 6750 §3.1).
     #[error("An access token is required.")]
     NoBearer,
-    /// 401 `invalid_token` with `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
-    #[error("The access token is invalid or expired.")]
-    InvalidBearer,
-    /// 401 `invalid_session`: a headless session token that is expired,
-    /// revoked or not this app's (SPEC §3.4).
-    #[error("The session is invalid, expired or revoked.")]
-    InvalidSession,
     /// 403 `invalid_csrf`: a form without a valid CSRF token.
     #[error("This form has expired. Please go back, reload the page and try again.")]
     Csrf,
@@ -77,26 +50,17 @@ pub enum AppError {
     /// [`REQUEST_DEADLINE`](crate::middleware::REQUEST_DEADLINE).
     #[error("The request took too long. Please try again.")]
     RequestTimeout,
-    /// 429 `too_many_requests` with `Retry-After` seconds.
-    #[error("Too many magic link requests. Please try again later.")]
-    TooManyRequests {
-        /// Seconds until the limit resets.
-        retry_after: i64,
-    },
-    /// 503 `temporarily_unavailable`: the database could not be reached.
-    #[error("The service is temporarily unavailable. Please try again shortly.")]
-    Unavailable(#[source] StoreError),
-    /// 500 `server_error`: a bug; logged with a reference id.
-    #[error("Something went wrong on our side.")]
-    Internal(String),
-    /// Another error, plus the URL of a way forward for the HTML page (for
-    /// a dead link: `/login` with the original destination).
+    /// Another error, plus the URL of a way forward for the HTML page.
     #[error("{0}")]
     WithRetry(Box<AppError>, String),
     /// Another error, plus the language of its HTML page when the handler
     /// knows it (the login request's, SPEC §3.3).
     #[error("{0}")]
     InLanguage(Box<AppError>, &'static str),
+    /// Another error, met for a known app: its default language is the
+    /// page's last fallback (SPEC §3.3).
+    #[error("{0}")]
+    ForApp(Box<AppError>, String),
 }
 
 pub use postern_auth::TokenProblem;
@@ -122,14 +86,46 @@ pub struct RenderedError {
     pub body: ErrorBody,
     /// Link problem, for the invalid-link page.
     pub token_problem: Option<TokenProblem>,
-    /// A way forward for the HTML page.
+    /// A way forward for the HTML page, when the handler gave one.
     pub retry: Option<String>,
+    /// The sign-in a dead link belonged to: its way forward is a fresh
+    /// start of the same sign-in, in its language.
+    pub flow: Option<Flow>,
     /// `Retry-After` seconds of a 429, for "try again in 12 minutes".
     pub retry_after: Option<i64>,
+    /// Wrong codes the request still survives.
+    pub tries_left: Option<i64>,
     /// The reference id logged with an unexpected failure.
     pub reference: Option<String>,
     /// The page's language, when the handler knew it.
     pub lang: Option<&'static str>,
+    /// The default language of the app the request was for, if known.
+    pub app_locale: Option<String>,
+}
+
+/// HTTP status and SPEC error code of what a service said went wrong.
+pub fn auth_status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
+    use AuthError::*;
+    match e {
+        InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        UnknownClient => (StatusCode::BAD_REQUEST, "invalid_client"),
+        RedirectUriNotRegistered => (StatusCode::BAD_REQUEST, "invalid_redirect_uri"),
+        InApp { error, .. } => auth_status_and_code(error),
+        Token { .. } => (StatusCode::BAD_REQUEST, "invalid_token"),
+        WrongCode { .. } => (StatusCode::BAD_REQUEST, "invalid_code"),
+        ClientAuth => (StatusCode::UNAUTHORIZED, "invalid_client"),
+        Grant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
+        UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
+        InvalidAccessToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
+        NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+        Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+        Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        // Rendered as a redirect to the app; never an error body.
+        AtClient(_) => (StatusCode::SEE_OTHER, "invalid_request"),
+    }
 }
 
 impl AppError {
@@ -137,28 +133,18 @@ impl AppError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         use AppError::*;
         match self {
+            Auth(e) => auth_status_and_code(e),
             InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            InvalidClient => (StatusCode::BAD_REQUEST, "invalid_client"),
-            InvalidRedirectUri => (StatusCode::BAD_REQUEST, "invalid_redirect_uri"),
-            InvalidToken(_) => (StatusCode::BAD_REQUEST, "invalid_token"),
-            InvalidCode => (StatusCode::BAD_REQUEST, "invalid_code"),
-            ClientAuth => (StatusCode::UNAUTHORIZED, "invalid_client"),
-            InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
-            UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-            InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
-            InvalidBearer => (StatusCode::UNAUTHORIZED, "invalid_token"),
             NoBearer => (StatusCode::UNAUTHORIZED, "invalid_request"),
-            InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
             Csrf => (StatusCode::FORBIDDEN, "invalid_csrf"),
             NotFound => (StatusCode::NOT_FOUND, "not_found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request"),
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "invalid_request"),
-            TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-            Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
-            WithRetry(inner, _) | InLanguage(inner, _) => inner.status_and_code(),
+            WithRetry(inner, _) | InLanguage(inner, _) | ForApp(inner, _) => {
+                inner.status_and_code()
+            }
         }
     }
 
@@ -172,47 +158,55 @@ impl AppError {
         AppError::InLanguage(Box::new(self), lang)
     }
 
+    /// A link, login id or form token that cannot be used.
+    pub fn token(problem: TokenProblem) -> Self {
+        AppError::Auth(AuthError::token(problem))
+    }
+
     /// An unexpected failure: `what` is logged, never shown.
     pub fn internal(what: impl std::fmt::Display) -> Self {
-        AppError::Internal(what.to_string())
+        AppError::Auth(AuthError::internal(what))
     }
-}
 
-impl From<StoreError> for AppError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Corrupt(what) => AppError::Internal(format!("corrupt data: {what}")),
-            other => AppError::Unavailable(other),
+    /// What a service said, if this is that.
+    pub fn auth(&self) -> Option<&AuthError> {
+        match self {
+            AppError::Auth(e) => Some(e.inner()),
+            AppError::WithRetry(inner, _)
+            | AppError::InLanguage(inner, _)
+            | AppError::ForApp(inner, _) => inner.auth(),
+            _ => None,
         }
     }
 }
 
-impl From<postern_auth::AuthError> for AppError {
-    fn from(e: postern_auth::AuthError) -> Self {
-        use postern_auth::AuthError as A;
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
         match e {
-            A::InvalidRequest(p) => AppError::InvalidRequest(p.to_string()),
-            A::UnknownClient => AppError::InvalidClient,
-            A::RedirectUriNotRegistered { .. } => AppError::InvalidRedirectUri,
-            A::Token { problem, .. } => AppError::InvalidToken(problem),
-            A::WrongCode { .. } => AppError::InvalidCode,
-            A::ClientAuth => AppError::ClientAuth,
-            A::Grant(g) => AppError::InvalidGrant(g.to_string()),
-            A::UnsupportedGrantType => AppError::UnsupportedGrantType,
-            A::InvalidScope => AppError::InvalidScope,
-            A::InvalidAccessToken => AppError::InvalidBearer,
-            A::InvalidSession => AppError::InvalidSession,
-            A::NotFound => AppError::NotFound,
-            A::RateLimited { retry_after } => AppError::TooManyRequests { retry_after },
-            A::Unavailable(e) => AppError::Unavailable(e),
-            A::Internal(what) => AppError::Internal(what),
+            AuthError::InApp { app_locale, error } => {
+                AppError::ForApp(Box::new(AppError::from(*error)), app_locale)
+            }
+            other => AppError::Auth(other),
         }
+    }
+}
+
+impl From<postern_store::StoreError> for AppError {
+    fn from(e: postern_store::StoreError) -> Self {
+        AppError::Auth(e.into())
     }
 }
 
 impl IntoResponse for AppError {
+    /// The one place an error becomes a response: the SPEC §3 JSON body
+    /// (with `WWW-Authenticate` or `Retry-After` where the protocol asks),
+    /// or a redirect to the app's validated redirect URI for an
+    /// authorization request that failed there. A copy goes into the
+    /// response extensions; on browser routes the
+    /// [`negotiate`](crate::middleware::negotiate) layer turns it into a page,
+    /// from that copy alone.
     fn into_response(self) -> Response {
-        let (mut this, mut retry, mut lang) = (self, None, None);
+        let (mut this, mut retry, mut lang, mut app_locale) = (self, None, None, None);
         loop {
             match this {
                 AppError::WithRetry(inner, url) => {
@@ -223,81 +217,99 @@ impl IntoResponse for AppError {
                     lang = lang.or(Some(l));
                     this = *inner;
                 }
+                AppError::ForApp(inner, l) => {
+                    app_locale = app_locale.or(Some(l));
+                    this = *inner;
+                }
                 other => {
                     this = other;
                     break;
                 }
             }
         }
+        if let AppError::Auth(AuthError::AtClient(answer)) = &this {
+            return Redirect::to(&answer.to_url()).into_response();
+        }
         let (status, code) = this.status_and_code();
         let mut description = this.to_string();
         let mut reference = None;
-        match &this {
-            AppError::Internal(cause) => {
-                let r = postern_core::crypto::random_token(6);
-                tracing::error!(reference = %r, cause = %cause, "internal error");
-                description = format!("{description} Reference: {r}.");
-                reference = Some(r);
+        let cause = match &this {
+            AppError::Auth(AuthError::Internal(cause)) => Some(("internal error", cause.clone())),
+            AppError::Auth(AuthError::Unavailable(cause)) => {
+                Some(("database unavailable", cause.to_string()))
             }
-            AppError::Unavailable(cause) => {
-                let r = postern_core::crypto::random_token(6);
-                tracing::error!(reference = %r, cause = %cause, "database unavailable");
-                description = format!("{description} Reference: {r}.");
-                reference = Some(r);
-            }
-            _ => {}
+            _ => None,
+        };
+        if let Some((what, cause)) = cause {
+            let r = postern_core::crypto::random_token(6);
+            tracing::error!(reference = %r, cause = %cause, "{what}");
+            description = format!("{description} Reference: {r}.");
+            reference = Some(r);
         }
         let body = ErrorBody {
             error: code,
             error_description: description,
         };
+        let auth = match &this {
+            AppError::Auth(e) => Some(e),
+            _ => None,
+        };
+        let retry_after = match auth {
+            Some(AuthError::RateLimited { retry_after }) => Some((*retry_after).max(1)),
+            _ => None,
+        };
         let rendered = RenderedError {
             status,
             body: body.clone(),
-            token_problem: match this {
-                AppError::InvalidToken(p) => Some(p),
+            token_problem: match auth {
+                Some(AuthError::Token { problem, .. }) => Some(*problem),
                 _ => None,
             },
             retry,
-            retry_after: match this {
-                AppError::TooManyRequests { retry_after } => Some(retry_after.max(1)),
+            flow: match auth {
+                Some(AuthError::Token {
+                    flow: Some(flow), ..
+                }) => Some((**flow).clone()),
+                _ => None,
+            },
+            retry_after,
+            tries_left: match auth {
+                Some(AuthError::WrongCode { tries_left }) => Some(*tries_left),
                 _ => None,
             },
             reference,
             lang,
+            app_locale,
         };
         let mut response = (status, Json(body)).into_response();
+        let h = response.headers_mut();
         match &this {
-            AppError::ClientAuth => {
-                response.headers_mut().insert(
+            AppError::Auth(AuthError::ClientAuth) => {
+                h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"postern\""),
                 );
             }
-            AppError::InvalidBearer => {
-                response.headers_mut().insert(
+            AppError::Auth(AuthError::InvalidAccessToken) => {
+                h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"postern\", error=\"invalid_token\""),
                 );
             }
             AppError::RequestTimeout => {
                 // RFC 9110 §15.5.9: a 408 closes the connection.
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             AppError::NoBearer => {
-                response.headers_mut().insert(
+                h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"postern\""),
                 );
             }
             _ => {}
         }
-        if let AppError::TooManyRequests { retry_after } = this {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+        if let Some(seconds) = retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response.extensions_mut().insert(rendered);
         response

@@ -8,6 +8,11 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use postern_auth::oidc::ClientCredentials;
+use postern_auth::AuthError;
+
 use crate::error::AppError;
 use crate::AppState;
 
@@ -215,4 +220,56 @@ pub fn accept_language(headers: &axum::http::HeaderMap) -> Option<String> {
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect())
+}
+
+// ---- client authentication (RFC 6749 §2.3.1) --------------------------------
+
+fn form_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Reads client credentials from `Authorization: Basic` (each part
+/// form-urlencoded, RFC 6749 §2.3.1) or the form body; both at once is an
+/// error (RFC 6749 §2.3).
+pub fn client_credentials(
+    authorization: Option<&str>,
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<ClientCredentials, AuthError> {
+    if let Some(h) = authorization {
+        // RFC 7235 §2.1: the scheme is case-insensitive.
+        let Some(b64) = h
+            .get(..6)
+            .filter(|s| s.eq_ignore_ascii_case("basic "))
+            .map(|_| &h[6..])
+        else {
+            return Err(AuthError::ClientAuth);
+        };
+        let raw = STANDARD
+            .decode(b64.trim())
+            .map_err(|_| AuthError::ClientAuth)?;
+        let raw = String::from_utf8(raw).map_err(|_| AuthError::ClientAuth)?;
+        let (id, secret) = raw.split_once(':').ok_or(AuthError::ClientAuth)?;
+        if form_secret.is_some() {
+            return Err(AuthError::invalid(
+                "Use one client authentication method, not two.",
+            ));
+        }
+        let id = form_decode(id).ok_or(AuthError::ClientAuth)?;
+        if form_id.is_some_and(|f| f != id) {
+            return Err(AuthError::ClientAuth);
+        }
+        return Ok(ClientCredentials {
+            client_id: Some(id),
+            client_secret: form_decode(secret),
+            basic: true,
+        });
+    }
+    Ok(ClientCredentials {
+        client_id: form_id.map(str::to_owned),
+        client_secret: form_secret.map(str::to_owned),
+        basic: false,
+    })
 }

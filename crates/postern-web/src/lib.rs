@@ -2,19 +2,17 @@
 //! and pages. Handlers extract typed input, make one service call and
 //! render; the rules live in [`signin`] and below, the SQL in postern-store.
 
-pub mod account;
+pub mod browser;
 pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod geoip;
-pub mod headless;
 pub mod i18n;
 pub mod middleware;
-pub mod oidc;
 pub mod pages;
+pub mod render;
 pub mod routes;
 pub mod server;
-pub mod signin;
 
 use std::sync::Arc;
 
@@ -231,7 +229,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/logout",
-            get(routes::oidc::logout_get).post(routes::oidc::logout_post),
+            get(routes::logout::logout_get).post(routes::logout::logout_post),
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -14,8 +14,7 @@ use tracing::Level;
 
 use crate::error::{AppError, RenderedError};
 use crate::extract::{accept_language, wants_html, wants_json};
-use crate::{i18n, pages, AppState};
-use postern_store::Queries;
+use crate::{i18n, pages, render, AppState};
 
 /// The Content-Security-Policy of every page: nothing from elsewhere, no
 /// inline script or style, our own stylesheets and script only (the script
@@ -73,7 +72,7 @@ pub async fn negotiate(State(state): State<AppState>, req: Request, next: Next) 
     let asked = LanguageHints::of(&req);
     let res = next.run(req).await;
     match (json, res.extensions().get::<RenderedError>()) {
-        (false, Some(err)) => html_error(&state, err.clone(), asked, res).await,
+        (false, Some(err)) => html_error(&state, err.clone(), asked, res),
         _ => res,
     }
 }
@@ -85,87 +84,71 @@ pub async fn negotiate_api(State(state): State<AppState>, req: Request, next: Ne
     let asked = LanguageHints::of(&req);
     let res = next.run(req).await;
     match (html, res.extensions().get::<RenderedError>()) {
-        (true, Some(err)) => html_error(&state, err.clone(), asked, res).await,
+        (true, Some(err)) => html_error(&state, err.clone(), asked, res),
         _ => res,
     }
 }
 
 /// What a request says about the language of an error page: `ui_locales`
-/// and `client_id` from its query, and `Accept-Language`.
+/// from its query, and `Accept-Language`.
 struct LanguageHints {
     ui_locales: Option<String>,
-    client_id: Option<String>,
     accept_language: Option<String>,
 }
 
 impl LanguageHints {
     fn of(req: &Request) -> Self {
-        let (ui_locales, client_id) = locale_params(req.uri().query());
         LanguageHints {
-            ui_locales,
-            client_id,
+            ui_locales: ui_locales(req.uri().query()),
             accept_language: accept_language(req.headers()),
         }
     }
 }
 
-/// `ui_locales` and `client_id` of a query string.
-fn locale_params(query: Option<&str>) -> (Option<String>, Option<String>) {
-    let (mut ui, mut client) = (None, None);
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "ui_locales" if v.len() <= 100 => ui = Some(v.into_owned()),
-            "client_id" if postern_core::ClientId::parse(&v).is_ok() => {
-                client = Some(v.into_owned())
-            }
-            _ => {}
-        }
-    }
-    (ui, client)
+/// `ui_locales` of a query string.
+fn ui_locales(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, v)| k == "ui_locales" && v.len() <= 100)
+        .map(|(_, v)| v.into_owned())
 }
 
-/// The language of an error page (SPEC §3.3): the one the handler named
-/// (the login request's), else `ui_locales` — carried by the way forward,
-/// which holds the login request's language, or by the request's query —
-/// then `Accept-Language`, then the app's default.
-async fn error_strings(
-    state: &AppState,
-    err: &RenderedError,
-    asked: LanguageHints,
-) -> &'static i18n::Strings {
+/// The language of an error page (SPEC §3.3): the one the handler named,
+/// else `ui_locales` — the language the failed sign-in ran in, the one its
+/// way forward carries, or the request's — then `Accept-Language`, then the
+/// default of the app the request was for. All of it is in the error or
+/// the request: rendering an error never asks the database.
+fn error_strings(err: &RenderedError, asked: LanguageHints) -> &'static i18n::Strings {
     if let Some(lang) = err.lang {
         return i18n::strings(lang);
     }
     let from_retry = err
         .retry
         .as_deref()
-        .map(|r| locale_params(r.split_once('?').map(|(_, q)| q)))
-        .unwrap_or_default();
-    let ui = from_retry.0.or(asked.ui_locales);
-    let client_id = from_retry.1.or(asked.client_id);
-    let app_locale = match client_id {
-        // A failing database is not asked again for a language.
-        Some(_) if err.status.is_server_error() => None,
-        Some(c) => match state.store.conn().await {
-            Ok(mut conn) => conn.app(&c).await.ok().flatten().map(|a| a.settings.locale),
-            Err(_) => None,
-        },
-        None => None,
-    };
+        .and_then(|r| ui_locales(r.split_once('?').map(|(_, q)| q)));
+    let ui = err
+        .flow
+        .as_ref()
+        .map(|f| f.locale.clone())
+        .or(from_retry)
+        .or(asked.ui_locales);
     i18n::negotiate(
         ui.as_deref(),
         asked.accept_language.as_deref(),
-        app_locale.as_deref().unwrap_or("en"),
+        err.app_locale.as_deref().unwrap_or("en"),
     )
 }
 
-async fn html_error(
+fn html_error(
     state: &AppState,
-    err: RenderedError,
+    mut err: RenderedError,
     asked: LanguageHints,
     original: Response,
 ) -> Response {
-    let t = error_strings(state, &err, asked).await;
+    // A dead link's way forward: the same sign-in again, in its language.
+    if err.retry.is_none() {
+        err.retry = err.flow.as_ref().map(|f| render::login_url(state, f));
+    }
+    let t = error_strings(&err, asked);
     let mut page = pages::error_page(t, &err).into_response();
     *page.status_mut() = err.status;
     if let Some(retry) = original.headers().get(header::RETRY_AFTER) {

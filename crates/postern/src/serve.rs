@@ -233,7 +233,7 @@ async fn key_loop(state: AppState, shutdown: impl Future<Output = ()>) {
 }
 
 /// The client id of Postern's own pages (`/account`, later `/admin`).
-pub use postern_web::account::ACCOUNT_CLIENT_ID;
+pub use postern_auth::account::ACCOUNT_CLIENT_ID;
 
 /// Registers the built-in first-party app that Postern's own pages sign in
 /// through, pointing at this server's public URL (updated if it changed).

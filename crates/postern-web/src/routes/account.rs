@@ -8,20 +8,18 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use postern_core::crypto::{constant_time_eq, random_token, sha256_b64};
 use postern_core::{ClientId, SessionId};
-use postern_store::Queries;
 use serde::Deserialize;
 
-use crate::account::{self, ACCOUNT_CLIENT_ID, FLOW_TTL};
 use crate::cookies;
 use crate::error::{AppError, Result};
 use crate::extract::{accept_language, AppForm, AppQuery};
 use crate::i18n::account::AccountStrings;
 use crate::i18n::{self, fill, Strings};
-use crate::oidc::{self, BrowserAccount, PresentedCode};
 use crate::pages::{self, Brand, SignedOutPage};
 use crate::AppState;
+use postern_auth::account::{self, FLOW_TTL};
+use postern_auth::oidc::{self, BrowserAccount};
 
 /// One session on `/account`.
 pub struct SessionView {
@@ -122,28 +120,17 @@ fn languages(headers: &HeaderMap) -> (&'static Strings, &'static AccountStrings)
     (t, i18n::account::strings(t.lang))
 }
 
-/// Sends the browser through `/authorize` as the built-in account app
-/// (authorization code + PKCE S256), keeping `state` and the verifier in a
-/// short-lived cookie.
+/// Sends the browser through `/authorize` as the built-in account app,
+/// keeping `state` and the PKCE verifier in a short-lived cookie.
 fn start_sign_in(state: &AppState, jar: CookieJar) -> Response {
-    let flow_state = random_token(32);
-    let verifier = random_token(32);
+    let started = account::start_own_sign_in(state);
     let jar = jar.add(cookies::build(
         state,
         cookies::ACCOUNT_FLOW,
-        format!("{flow_state}.{verifier}"),
+        started.flow_secret,
         Some(FLOW_TTL),
     ));
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("client_id", ACCOUNT_CLIENT_ID);
-    q.append_pair("redirect_uri", &account::callback_uri(state));
-    q.append_pair("response_type", "code");
-    q.append_pair("scope", "openid email");
-    q.append_pair("state", &flow_state);
-    q.append_pair("code_challenge", &sha256_b64(verifier.as_bytes()));
-    q.append_pair("code_challenge_method", "S256");
-    let url = state.config.url(&format!("/authorize?{}", q.finish()));
-    (jar, Redirect::to(&url)).into_response()
+    (jar, Redirect::to(&started.authorize_url)).into_response()
 }
 
 /// SPEC §3.3 `GET /account`: the signed-in person's page, or their sign-in
@@ -153,7 +140,7 @@ pub async fn account_page(
     jar: CookieJar,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let Some(viewer) = account::viewer(&state, &jar).await? else {
+    let Some(viewer) = crate::browser::viewer(&state, &jar).await? else {
         return Ok(start_sign_in(&state, jar));
     };
     oidc::touch(&state, &viewer.live.session).await?;
@@ -227,65 +214,18 @@ pub async fn account_page(
     Ok((jar, pages::render(&page)).into_response())
 }
 
-/// The query of `GET /account/callback` (OIDC Core §3.1.2.5, RFC 9207).
-#[derive(Debug, Default, Deserialize)]
-pub struct CallbackQuery {
-    /// The authorization code.
-    pub code: Option<String>,
-    /// Must be the one `/account` sent.
-    pub state: Option<String>,
-    /// Must be this issuer.
-    pub iss: Option<String>,
-    /// Set when the authorization failed.
-    pub error: Option<String>,
-}
-
-/// `GET /account/callback`: checks `state` against this browser's cookie,
-/// redeems the code in-process (client `postern-account`, its redirect URI,
-/// PKCE) and remembers which session `/account` shows.
+/// `GET /account/callback`: checks the answer against this browser's
+/// sign-in, redeems the code in-process and remembers which session
+/// `/account` shows.
 pub async fn callback(
     State(state): State<AppState>,
     jar: CookieJar,
-    AppQuery(q): AppQuery<CallbackQuery>,
+    AppQuery(q): AppQuery<account::OwnCallback>,
 ) -> Result<Response> {
-    let again = || "/account".to_owned();
-    let refused = |msg: &str| AppError::InvalidRequest(msg.to_owned()).with_retry(again());
     let flow = cookies::get(&state, &jar, cookies::ACCOUNT_FLOW).unwrap_or_default();
-    let (expected, verifier) = flow.split_once('.').unwrap_or_default();
-    let state_ok = !expected.is_empty()
-        && q.state
-            .as_deref()
-            .is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()));
-    if !state_ok {
-        return Err(refused(
-            "The answer does not belong to a sign-in this browser started.",
-        ));
-    }
-    if q.error.is_some() {
-        return Err(refused("The sign-in did not finish."));
-    }
-    if q.iss.as_deref() != Some(state.config.issuer().as_str()) {
-        return Err(refused("The answer does not come from this server."));
-    }
-    let app = state
-        .store
-        .conn()
-        .await?
-        .app(ACCOUNT_CLIENT_ID)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let redirect_uri = account::callback_uri(&state);
-    let live = oidc::redeem_own_code(
-        &state,
-        &app,
-        PresentedCode {
-            code: q.code.as_deref(),
-            redirect_uri: Some(&redirect_uri),
-            code_verifier: Some(verifier),
-        },
-    )
-    .await
-    .map_err(|e| e.with_retry(again()))?;
+    let live = account::finish_own_sign_in(&state, &q, &flow)
+        .await
+        .map_err(|e| AppError::from(e).with_retry("/account".to_owned()))?;
     let jar = jar
         .add(cookies::build(
             &state,
@@ -322,7 +262,7 @@ async fn acting(
     if !cookies::csrf_ok(state, jar, form.csrf_token.as_deref()) {
         return Err(AppError::Csrf.with_retry("/account".to_owned()));
     }
-    account::viewer(state, jar).await
+    crate::browser::viewer(state, jar).await
 }
 
 fn required<'a, T: std::ops::Deref<Target = str>>(
@@ -337,13 +277,13 @@ fn required<'a, T: std::ops::Deref<Target = str>>(
 /// Drops `viewer` from this browser's accounts and forgets which account
 /// `/account` shows.
 async fn forget(state: &AppState, jar: CookieJar, viewer: &BrowserAccount) -> Result<CookieJar> {
-    let rest: Vec<BrowserAccount> = oidc::browser_accounts(state, &jar)
+    let rest: Vec<BrowserAccount> = crate::browser::accounts(state, &jar)
         .await?
         .into_iter()
         .filter(|a| a.live.user.id != viewer.live.user.id)
         .collect();
     Ok(jar
-        .add(oidc::accounts_cookie(state, &rest))
+        .add(crate::browser::accounts_cookie(state, &rest))
         .add(cookies::build(
             state,
             cookies::ACCOUNT,
@@ -423,7 +363,7 @@ pub async fn delete_page(
     jar: CookieJar,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let Some(viewer) = account::viewer(&state, &jar).await? else {
+    let Some(viewer) = crate::browser::viewer(&state, &jar).await? else {
         return Ok(start_sign_in(&state, jar));
     };
     let (t, a) = languages(&headers);

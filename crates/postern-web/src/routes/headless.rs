@@ -7,10 +7,11 @@ use axum::Json;
 use postern_core::App;
 use serde::Deserialize;
 
+use postern_auth::headless::{self, LinkRequest, SessionInfo, SessionIssued, VerifyRequest};
+use postern_auth::AuthError;
+
 use crate::error::{AppError, Result};
-use crate::extract::{ClientIp, JsonOrForm};
-use crate::headless::{self, LinkRequest, SessionInfo, SessionIssued, VerifyRequest};
-use crate::oidc;
+use crate::extract::{client_credentials, ClientIp, JsonOrForm};
 use crate::AppState;
 
 /// The calling app, from `Authorization: Basic client_id:client_secret`
@@ -20,15 +21,8 @@ async fn calling_app(state: &AppState, headers: &HeaderMap) -> Result<App> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let creds = oidc::client_credentials(auth, None, None).map_err(|_| AppError::ClientAuth)?;
-    if !creds.basic {
-        return Err(AppError::ClientAuth);
-    }
-    let app = oidc::authenticate_client(state, &creds).await?;
-    if app.settings.public {
-        return Err(AppError::ClientAuth);
-    }
-    Ok(app)
+    let creds = client_credentials(auth, None, None).map_err(|_| AuthError::ClientAuth)?;
+    Ok(headless::authenticate_app(state, &creds).await?)
 }
 
 /// `POST /api/v1/magic-links` → 202 `{login_id, expires_at}`.

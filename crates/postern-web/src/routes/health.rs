@@ -6,6 +6,9 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+use postern_auth::AuthError;
+use postern_store::StoreError;
+
 use crate::error::{AppError, Result};
 use crate::AppState;
 
@@ -18,12 +21,17 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ready()).await {
         Ok(Ok(true)) => Ok(Json(json!({ "status": "ready" }))),
-        Ok(Ok(false)) => Err(AppError::Unavailable(postern_store::StoreError::Corrupt(
+        Ok(Ok(false)) => Err(unavailable(StoreError::Corrupt(
             "migrations pending".into(),
         ))),
-        Ok(Err(e)) => Err(AppError::Unavailable(e)),
-        Err(_) => Err(AppError::Unavailable(postern_store::StoreError::TimedOut)),
+        Ok(Err(e)) => Err(unavailable(e)),
+        Err(_) => Err(unavailable(StoreError::TimedOut)),
     }
+}
+
+/// 503: the database is not ready, whatever the cause.
+fn unavailable(e: StoreError) -> AppError {
+    AppError::Auth(AuthError::Unavailable(e))
 }
 
 /// Any unknown path: 404 in our error shape.

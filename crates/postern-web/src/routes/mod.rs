@@ -5,5 +5,6 @@ pub mod assets;
 pub mod dev;
 pub mod headless;
 pub mod health;
+pub mod logout;
 pub mod oidc;
 pub mod signin;

@@ -5,19 +5,19 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use postern_core::{DevicePolicy, LoginId};
-use postern_store::Queries;
 use serde::{Deserialize, Serialize};
 
 use crate::cookies;
 use crate::error::{AppError, Result, TokenProblem};
 use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent};
 use crate::i18n::{self, fill, Strings};
-use crate::pages::{
-    self, ApprovedPage, Brand, CheckPage, ConfirmMode, ConfirmPage, ConsentPage, LoginPage,
+use crate::pages::{self, ApprovedPage, Brand, CheckPage, ConfirmMode, ConfirmPage, LoginPage};
+use crate::{render, AppState};
+use postern_auth::oidc;
+use postern_auth::signin::{
+    self, Confirmed, Decision, OtherDevice, RawAuthParams, Requester, Visit, Waiting,
 };
-use crate::signin::{self, Decision, Next, RawAuthParams, RemoteStatus, Requester, SignedIn};
-use crate::AppState;
+use postern_auth::AuthError;
 
 /// How long "send again" waits after a link was sent (the page's countdown).
 pub const RESEND_AFTER: i64 = 30;
@@ -216,17 +216,16 @@ pub async fn login_submit(
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
         // The way forward is the same form again, for the same app and
         // destination, with the address kept (when the fields still hold up).
-        let again = match signin::validate_auth_params(&state, &form.params).await {
-            Ok(params) => Some(state.config.url(&format!(
-                "/login?{}",
-                params.login_query(form.email.as_deref())
-            ))),
-            Err(_) => None,
-        };
-        return Err(match again {
-            Some(url) => AppError::Csrf.with_retry(url),
-            None => AppError::Csrf,
-        });
+        return Err(
+            match signin::validate_auth_params(&state, &form.params).await {
+                Ok(params) => {
+                    let again = format!("/login?{}", params.login_query(form.email.as_deref()));
+                    let csrf = AppError::Csrf.with_retry(state.config.url(&again));
+                    AppError::ForApp(Box::new(csrf), params.app.settings.locale)
+                }
+                Err(_) => AppError::Csrf,
+            },
+        );
     }
     require("client_id", &form.params.client_id)?;
     let params = signin::validate_auth_params(&state, &form.params).await?;
@@ -243,9 +242,14 @@ pub async fn login_submit(
         &requester(ip, ua, &headers, Some(binding)),
     )
     .await
-    .map_err(|e| match e {
-        AppError::InvalidRequest(_) | AppError::TooManyRequests { .. } => e.with_retry(back),
-        other => other,
+    .map_err(|e| {
+        let e = AppError::from(e);
+        match e.auth() {
+            Some(AuthError::InvalidRequest(_) | AuthError::RateLimited { .. }) => {
+                e.with_retry(back)
+            }
+            _ => e,
+        }
     })?;
     Ok((
         jar,
@@ -280,30 +284,14 @@ pub async fn check_page(
     ua: UserAgent,
     AppQuery(q): AppQuery<CheckQuery>,
 ) -> Result<Response> {
-    let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
-    let id = q.id.filter(|i| LoginId::parse(i).is_ok());
-    let id = id.ok_or_else(unknown)?;
-    let mut conn = state.store.conn().await?;
-    let req = conn.login_request(&id).await?.ok_or_else(unknown)?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
-    if !signin::is_asking_browser(&state, &req, binding.as_deref()) {
-        return Err(unknown());
-    }
-    let retry = signin::retry_url(&state, &req);
+    let who = requester(ip, ua, &headers, binding);
+    let id = q.id.unwrap_or_default();
+    let (req, app) = match signin::check(&state, &id, &who).await? {
+        Waiting::SignedIn(signed_in) => return render::signed_in(&state, jar, signed_in).await,
+        Waiting::Pending { request, app } => (request, app),
+    };
     let now = state.now();
-    if req.consumed_at.is_some() {
-        return Err(AppError::InvalidToken(TokenProblem::Used).with_retry(retry));
-    }
-    if req.expires_at <= now {
-        return Err(AppError::InvalidToken(TokenProblem::Expired).with_retry(retry));
-    }
-    let app = conn.app(&req.client_id).await?.ok_or_else(unknown)?;
-    drop(conn);
-    if req.approved_at.is_some() {
-        let who = requester(ip, ua, &headers, binding);
-        let signed_in = signin::continue_approved(&state, &app, &req, &who).await?;
-        return signed_in_response(&state, jar, signed_in).await;
-    }
     let t = request_strings(&req, &app.settings.locale);
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let page = CheckPage {
@@ -317,7 +305,7 @@ pub async fn check_page(
             &[("duration", &t.duration_down(req.expires_at - now))],
         ),
         resend_wait: (req.created_at + RESEND_AFTER - now).clamp(0, RESEND_AFTER),
-        another_address: retry,
+        another_address: render::login_url(&state, &signin::flow_of(&req)),
         remote_number: req.remote_number.clone(),
         status_url: format!("/login/status?id={}", req.id),
     };
@@ -339,21 +327,11 @@ pub async fn login_status(
     jar: CookieJar,
     AppQuery(q): AppQuery<CheckQuery>,
 ) -> Result<Json<StatusBody>> {
-    let id = q.id.filter(|i| LoginId::parse(i).is_ok());
-    let id = id.ok_or(AppError::NotFound)?;
-    let req = state
-        .store
-        .conn()
-        .await?
-        .login_request(&id)
-        .await?
-        .ok_or(AppError::NotFound)?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
-    if !signin::is_asking_browser(&state, &req, binding.as_deref()) {
-        return Err(AppError::NotFound);
-    }
+    let id = q.id.unwrap_or_default();
+    let status = signin::remote_status(&state, &id, binding.as_deref()).await?;
     Ok(Json(StatusBody {
-        status: RemoteStatus::of(&req, state.now()).as_str(),
+        status: status.as_str(),
     }))
 }
 
@@ -404,10 +382,12 @@ pub async fn submit_code(
     let signed_in = signin::redeem_code(&state, login_id, code, &who)
         .await
         .map_err(|e| match e {
-            AppError::InvalidCode => e.with_retry(format!("/login/check?id={login_id}")),
-            other => other,
+            AuthError::WrongCode { .. } => {
+                AppError::from(e).with_retry(format!("/login/check?id={login_id}"))
+            }
+            other => other.into(),
         })?;
-    signed_in_response(&state, jar, signed_in).await
+    render::signed_in(&state, jar, signed_in).await
 }
 
 /// `POST /login/resend`: "send again" from the asking browser. Replaces its
@@ -423,45 +403,22 @@ pub async fn resend(
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
         return Err(csrf_back_to_check(&form));
     }
-    let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     let login_id = require("login_id", &form.login_id)?;
-    let login_id = LoginId::parse(login_id).map_err(|_| unknown())?;
-    let req = state
-        .store
-        .conn()
-        .await?
-        .login_request(&login_id)
-        .await?
-        .ok_or_else(unknown)?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
-    if !signin::is_asking_browser(&state, &req, binding.as_deref()) {
-        return Err(unknown());
-    }
-    let raw = RawAuthParams {
-        client_id: Some(req.client_id.clone()),
-        redirect_uri: Some(req.redirect_uri.clone()),
-        scope: Some(req.scope.clone()),
-        state: req.state.clone(),
-        nonce: req.nonce.clone(),
-        code_challenge: req.code_challenge.clone(),
-        code_challenge_method: req.code_challenge.as_ref().map(|_| "S256".to_owned()),
-        ui_locales: Some(req.locale.clone()),
-    };
-    let params = signin::validate_auth_params(&state, &raw).await?;
-    let retry = signin::retry_url(&state, &req);
-    let sent = signin::request_link(
-        &state,
-        &params,
-        &req.email,
-        &requester(ip, ua, &headers, binding),
-    )
-    .await
-    .map_err(|e| {
+    let req = signin::asked_by(&state, login_id, binding.as_deref())
+        .await?
+        .ok_or_else(|| AppError::token(TokenProblem::Unknown))?;
+    let who = requester(ip, ua, &headers, binding);
+    let sent = signin::resend(&state, &req, &who).await.map_err(|e| {
         let lang = i18n::strings(&req.locale).lang;
         match e {
             // The earlier link still works: the way forward is back to it.
-            AppError::TooManyRequests { .. } => e.with_retry(format!("/login/check?id={}", req.id)),
-            other => other.with_retry(retry),
+            AuthError::RateLimited { .. } => {
+                AppError::from(e).with_retry(format!("/login/check?id={}", req.id))
+            }
+            other => {
+                AppError::from(other).with_retry(render::login_url(&state, &signin::flow_of(&req)))
+            }
         }
         .in_language(lang)
     })?;
@@ -493,37 +450,35 @@ pub async fn verify_get(
     let from_query = q.token.is_some();
     let token = match q.token {
         Some(t) => t,
-        None => cookies::link_token(&state, &jar).ok_or_else(|| {
-            toward_account(&state, &jar, AppError::InvalidToken(TokenProblem::Missing))
-        })?,
+        None => cookies::link_token(&state, &jar)
+            .ok_or_else(|| toward_account(&state, &jar, AppError::token(TokenProblem::Missing)))?,
     };
-    let opened = signin::open_link(&state, &token, ip.0)
-        .await
-        .map_err(|e| toward_account(&state, &jar, e))?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
-    if signin::is_asking_browser(&state, &opened.request, binding.as_deref()) {
-        let who = requester(ip, ua, &headers, binding);
-        let signed_in = signin::consume_link(&state, &opened, &who).await?;
-        let jar = forget_link(&state, jar, from_query);
-        return signed_in_response(&state, jar, signed_in).await;
-    }
+    let who = requester(ip, ua, &headers, binding);
+    let visit = signin::visit(&state, &token, &who)
+        .await
+        .map_err(|e| toward_account(&state, &jar, e.into()))?;
+    let (opened, other) = match visit {
+        Visit::SignedIn(signed_in) => {
+            let jar = forget_link(&state, jar, from_query);
+            return render::signed_in(&state, jar, signed_in).await;
+        }
+        Visit::Elsewhere(opened, other) => (opened, other),
+    };
     if from_query {
         let ttl = opened.request.expires_at - state.now();
         let jar = jar.add(cookies::link_cookie(&state, token, ttl));
         return Ok((jar, Redirect::to(cookies::LINK_PATH)).into_response());
     }
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-    let mode = match opened.app.settings.device_policy {
-        DevicePolicy::Any => ConfirmMode::Continue,
+    let mode = match other {
+        OtherDevice::MayContinue => ConfirmMode::Continue,
         // SPEC §3.1: under `same_browser` nothing this browser can do signs
         // anyone in, so the page says at once to use the code on the asking
         // device rather than offering a button that leads to that sentence.
         // The POST still answers the same (a scanner, an old page).
-        DevicePolicy::SameBrowser => ConfirmMode::SameBrowser,
-        // A request made where no page could show the number (a cross-site
-        // JSON request) cannot be approved: use the code there instead.
-        DevicePolicy::Remote if opened.request.remote_number.is_some() => ConfirmMode::Remote,
-        DevicePolicy::Remote => ConfirmMode::SameBrowser,
+        OtherDevice::UseCode => ConfirmMode::SameBrowser,
+        OtherDevice::TypeNumber => ConfirmMode::Remote,
     };
     Ok((jar, confirm_page(&state, &opened, token, csrf_token, mode)).into_response())
 }
@@ -533,8 +488,11 @@ pub async fn verify_get(
 /// cookie): then the way forward is `/account`, which starts again.
 fn toward_account(state: &AppState, jar: &CookieJar, e: AppError) -> AppError {
     let unknown = matches!(
-        e,
-        AppError::InvalidToken(TokenProblem::Unknown | TokenProblem::Missing)
+        e.auth(),
+        Some(AuthError::Token {
+            problem: TokenProblem::Unknown | TokenProblem::Missing,
+            ..
+        })
     );
     if unknown && cookies::get(state, jar, cookies::ACCOUNT_FLOW).is_some() {
         e.with_retry("/account".to_owned())
@@ -616,69 +574,29 @@ pub async fn verify_post(
         .filter(|t| !t.is_empty())
         .or_else(|| cookies::link_token(&state, &jar))
         .unwrap_or_default();
-    let opened = signin::open_link(&state, &token, ip.0).await?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let asking = signin::is_asking_browser(&state, &opened.request, binding.as_deref());
-    let policy = opened.app.settings.device_policy;
-    if !asking && policy == DevicePolicy::Remote && opened.request.remote_number.is_some() {
-        let Some(number) = form.number.filter(|n| !n.trim().is_empty()) else {
-            let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-            let page = confirm_page(&state, &opened, token, csrf_token, ConfirmMode::Remote);
-            return Ok((jar, page).into_response());
-        };
-        let who = requester(ip, ua, &headers, binding);
-        signin::approve_remote(&state, &opened, &number, &who).await?;
-        let page = ApprovedPage {
-            t: request_strings(&opened.request, &opened.app.settings.locale),
-            brand: Brand::of(&opened.app, &state.config),
-        };
-        let jar = forget_link(&state, jar, false);
-        return Ok((jar, pages::render(&page)).into_response());
-    }
-    if !asking && policy != DevicePolicy::Any {
-        let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-        let page = confirm_page(
-            &state,
-            &opened,
-            String::new(),
-            csrf_token,
-            ConfirmMode::SameBrowser,
-        );
-        return Ok((jar, page).into_response());
-    }
     let who = requester(ip, ua, &headers, binding);
-    let signed_in = signin::consume_link(&state, &opened, &who).await?;
-    let jar = forget_link(&state, jar, false);
-    signed_in_response(&state, jar, signed_in).await
-}
-
-/// Sets the session cookie and goes on: the app, or the consent screen.
-/// The new session joins the browser's accounts as the current one.
-async fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<Response> {
-    let jar = crate::oidc::remember_session(state, jar, &s.session_secret).await?;
-    Ok(match s.next {
-        Next::Redirect(url) => (jar, Redirect::to(&url)).into_response(),
-        Next::Consent {
-            login_id,
-            app,
-            scope,
-            locale,
-            consent_token,
-        } => {
-            let (jar, csrf_token) = cookies::csrf_token(state, jar);
-            let t = i18n::negotiate(Some(&locale), None, &app.settings.locale);
-            let page = ConsentPage {
-                t,
-                brand: Brand::of(&app, &state.config),
-                items: pages::scope_items(t, &scope),
-                login_id,
-                csrf_token,
-                consent_token,
-                request: String::new(),
-            };
-            (jar, pages::render(&page)).into_response()
+    let number = form.number.as_deref();
+    let page = |jar, opened: &signin::OpenedLink, token, mode| {
+        let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+        Ok((jar, confirm_page(&state, opened, token, csrf_token, mode)).into_response())
+    };
+    match signin::confirm(&state, &token, number, &who).await? {
+        Confirmed::SignedIn(signed_in) => {
+            let jar = forget_link(&state, jar, false);
+            render::signed_in(&state, jar, signed_in).await
         }
-    })
+        Confirmed::AskNumber(opened) => page(jar, &opened, token, ConfirmMode::Remote),
+        Confirmed::UseCode(opened) => page(jar, &opened, String::new(), ConfirmMode::SameBrowser),
+        Confirmed::Approved(opened) => {
+            let page = ApprovedPage {
+                t: request_strings(&opened.request, &opened.app.settings.locale),
+                brand: Brand::of(&opened.app, &state.config),
+            };
+            let jar = forget_link(&state, jar, false);
+            Ok((jar, pages::render(&page)).into_response())
+        }
+    }
 }
 
 /// Form of `POST /consent`.
@@ -723,10 +641,10 @@ pub async fn consent_submit(
     };
     let sessions = cookies::session_secrets(&state, &jar);
     if let Some(sealed) = sealed {
-        let url = crate::oidc::decide_pending_consent(&state, sealed, &sessions, decision).await?;
-        return Ok(Redirect::to(&url).into_response());
+        let answer = oidc::decide_pending_consent(&state, sealed, &sessions, decision).await?;
+        return Ok(Redirect::to(&answer.to_url()).into_response());
     }
-    let url = signin::decide_consent(
+    let answer = signin::decide_consent(
         &state,
         login_id,
         &sessions,
@@ -734,5 +652,5 @@ pub async fn consent_submit(
         decision,
     )
     .await?;
-    Ok(Redirect::to(&url).into_response())
+    Ok(Redirect::to(&answer.to_url()).into_response())
 }

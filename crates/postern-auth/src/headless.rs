@@ -11,9 +11,9 @@ use postern_core::{App, SessionId, Subject};
 use postern_store::{LoginKind, Queries, Session, SessionQueries, Tx, User};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AppError, Result, TokenProblem};
+use crate::error::{AuthError, Result, TokenProblem};
 use crate::signin::{self, is_headless, purpose, Method, RawAuthParams, Requester};
-use crate::AppState;
+use crate::Services;
 
 /// JWT `typ` of headless session tokens: distinct from ID and access
 /// tokens, so one can never be passed off as another.
@@ -101,7 +101,7 @@ fn parse_ip(ip: Option<&str>) -> Result<Option<IpAddr>> {
         Some(s) => s
             .parse::<IpAddr>()
             .map(|ip| Some(ip.to_canonical()))
-            .map_err(|_| AppError::InvalidRequest("ip is not an IP address.".into())),
+            .map_err(|_| AuthError::invalid("ip is not an IP address.")),
     }
 }
 
@@ -121,9 +121,26 @@ fn person(
     }
 }
 
+/// The app calling the headless API: HTTP Basic only (RFC 6749 §2.3.1),
+/// and only confidential apps (a public app has no secret to prove who
+/// it is). Every failure is [`AuthError::ClientAuth`].
+pub async fn authenticate_app(
+    svc: &Services,
+    creds: &crate::oidc::ClientCredentials,
+) -> Result<App> {
+    if !creds.basic {
+        return Err(AuthError::ClientAuth);
+    }
+    let app = crate::oidc::authenticate_client(svc, creds).await?;
+    if app.settings.public {
+        return Err(AuthError::ClientAuth);
+    }
+    Ok(app)
+}
+
 /// SPEC §3.4 `POST /api/v1/magic-links`.
 pub async fn request_link(
-    state: &AppState,
+    svc: &Services,
     app: &App,
     req: &LinkRequest,
     server_ip: IpAddr,
@@ -132,9 +149,9 @@ pub async fn request_link(
         .email
         .as_deref()
         .filter(|e| !e.trim().is_empty())
-        .ok_or_else(|| AppError::InvalidRequest("email is required.".into()))?;
+        .ok_or_else(|| AuthError::missing("email"))?;
     if req.redirect_uri.as_deref().is_none_or(str::is_empty) {
-        return Err(AppError::InvalidRequest("redirect_uri is required.".into()));
+        return Err(AuthError::missing("redirect_uri"));
     }
     let ip = parse_ip(req.ip.as_deref())?;
     let raw = RawAuthParams {
@@ -144,14 +161,14 @@ pub async fn request_link(
         state: req.state.clone(),
         ..RawAuthParams::default()
     };
-    let params = signin::validate_auth_params(state, &raw).await?;
+    let params = signin::validate_auth_params(svc, &raw).await?;
     let who = person(
         ip,
         server_ip,
         req.user_agent.as_deref(),
         req.locale.as_deref(),
     );
-    let sent = signin::request_link(state, &params, email, &who).await?;
+    let sent = signin::request_link(svc, &params, email, &who).await?;
     Ok(LinkCreated {
         login_id: sent.login_id,
         expires_at: rfc3339(sent.expires_at),
@@ -176,17 +193,17 @@ pub struct VerifyRequest {
 /// SPEC §3.4 `POST /api/v1/magic-links/verify`: a token (plus the login id
 /// under `same_browser`) or a login id and code. Only this app's requests.
 pub async fn verify(
-    state: &AppState,
+    svc: &Services,
     app: &App,
     req: &VerifyRequest,
     server_ip: IpAddr,
 ) -> Result<SessionIssued> {
     let ip = parse_ip(req.ip.as_deref())?;
     let who = person(ip, server_ip, req.user_agent.as_deref(), None);
-    let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
+    let unknown = || AuthError::token(TokenProblem::Unknown);
     let (mut tx, request, method) = match (&req.token, &req.login_id, &req.code) {
         (Some(token), login_id, None) => {
-            let opened = signin::open_headless_link(state, token).await?;
+            let opened = signin::open_headless_link(svc, token).await?;
             let r = &opened.request;
             if r.client_id != app.client_id || !is_headless(r) {
                 return Err(unknown());
@@ -198,55 +215,54 @@ pub async fn verify(
             if !signin::ip_allowed(app, r, who.ip) || (app.settings.bind_ip_range && ip.is_none()) {
                 return Err(unknown());
             }
-            let now = state.now();
-            let mut tx = state.store.begin().await?;
+            let now = svc.now();
+            let mut tx = svc.store.begin().await?;
             let consumed = tx
                 .consume_login_request_by_token(&r.token_hash, now)
                 .await?
-                .ok_or(AppError::InvalidToken(TokenProblem::Used))?;
+                .ok_or(AuthError::token(TokenProblem::Used))?;
             (tx, consumed, Method::Link)
         }
         (None, Some(login_id), Some(code)) => {
             let (tx, _, request) =
-                signin::take_code(state, login_id, code, &who, Some(&app.client_id)).await?;
+                signin::take_code(svc, login_id, code, &who, Some(&app.client_id)).await?;
             (tx, request, Method::Code)
         }
         _ => {
-            return Err(AppError::InvalidRequest(
-                "Send either token (and login_id for same-browser apps) or login_id and code."
-                    .into(),
+            return Err(AuthError::invalid(
+                "Send either token (and login_id for same-browser apps) or login_id and code.",
             ))
         }
     };
     if request.kind != LoginKind::Link {
         return Err(unknown());
     }
-    let user = signin::sign_in_user(state, &mut tx, app, &request, method, &who).await?;
-    let issued = open_session(state, &mut tx, app, &user, method, &who).await?;
+    let user = signin::sign_in_user(svc, &mut tx, app, &request, method, &who).await?;
+    let issued = open_session(svc, &mut tx, app, &user, method, &who).await?;
     tx.commit().await?;
     Ok(issued)
 }
 
 /// Creates a headless session with its first refresh token, inside `tx`.
 async fn open_session(
-    state: &AppState,
+    svc: &Services,
     tx: &mut Tx,
     app: &App,
     user: &User,
     method: Method,
     who: &Requester,
 ) -> Result<SessionIssued> {
-    let now = state.now();
+    let now = svc.now();
     let max_age = app
         .settings
         .session_max_age
-        .map_or(state.config.session_max_age, |cap| {
-            cap.min(state.config.session_max_age)
+        .map_or(svc.settings.session_max_age, |cap| {
+            cap.min(svc.settings.session_max_age)
         });
     let session = Session {
         id: random_id(),
         // Headless sessions have no cookie: this hash matches nothing.
-        token_hash: state
+        token_hash: svc
             .secrets
             .keyed_hash("unusable-session", random_token(32).as_bytes()),
         user_id: user.id.clone(),
@@ -262,22 +278,22 @@ async fn open_session(
         revoked_at: None,
     };
     tx.insert_session(&session).await?;
-    let subject = crate::oidc::subject(state, app, &user.id);
+    let subject = crate::oidc::subject(svc, app, &user.id);
     tx.set_session_subject(&session.id, &subject).await?;
-    let refresh_token = new_refresh_token(state, tx, &session, app, &user.id).await?;
-    issue(state, app, user, &session, subject, refresh_token).await
+    let refresh_token = new_refresh_token(svc, tx, &session, app, &user.id).await?;
+    issue(svc, app, user, &session, subject, refresh_token).await
 }
 
 /// A headless session's refresh tokens form one family named after it.
 async fn new_refresh_token(
-    state: &AppState,
+    svc: &Services,
     tx: &mut Tx,
     session: &Session,
     app: &App,
     user_id: &str,
 ) -> Result<String> {
     let scope = postern_core::oauth::Scope::parse(Some("openid email"));
-    crate::oidc::new_refresh_token(state, tx, &session.id, session, app, user_id, &scope).await
+    crate::oidc::new_refresh_token(svc, tx, &session.id, session, app, user_id, &scope).await
 }
 
 /// Claims of a headless session token. Anyone holding one can read them,
@@ -311,27 +327,27 @@ pub struct SessionClaims {
 /// sign-in, and the app's current cap counted from sign-in (SPEC §2: a
 /// session older than the app's cap must sign in again, even when the app
 /// lowered its cap later, as `oidc::session_fits_app` does for browsers).
-fn session_end(state: &AppState, app: &App, s: &Session) -> i64 {
+fn session_end(svc: &Services, app: &App, s: &Session) -> i64 {
     let app_cap = app
         .settings
         .session_max_age
         .map_or(i64::MAX, |cap| s.created_at.saturating_add(cap));
-    (s.last_seen_at + state.config.session_idle_ttl)
+    (s.last_seen_at + svc.settings.session_idle_ttl)
         .min(s.expires_at)
         .min(app_cap)
 }
 
 async fn issue(
-    state: &AppState,
+    svc: &Services,
     app: &App,
     user: &User,
     session: &Session,
     subject: String,
     refresh_token: String,
 ) -> Result<SessionIssued> {
-    let now = state.now();
+    let now = svc.now();
     let claims = SessionClaims {
-        iss: state.config.issuer(),
+        iss: svc.settings.issuer(),
         sub: subject.clone(),
         aud: app.client_id.clone(),
         exp: now + SESSION_TOKEN_TTL,
@@ -341,11 +357,11 @@ async fn issue(
         email: app.settings.token_email.then(|| user.email.clone()),
         amr: vec![session.amr.clone()],
     };
-    let session_token = state
+    let session_token = svc
         .keys
         .sign(Alg::EdDSA, SESSION_TOKEN_TYP, claims)
         .await
-        .map_err(AppError::internal)?;
+        .map_err(AuthError::internal)?;
     Ok(SessionIssued {
         user: UserView {
             id: subject,
@@ -354,28 +370,28 @@ async fn issue(
         session_id: session.id.clone(),
         session_token,
         refresh_token,
-        expires_at: rfc3339(session_end(state, app, session)),
+        expires_at: rfc3339(session_end(svc, app, session)),
     })
 }
 
-fn live(state: &AppState, s: &Session, app: &App) -> bool {
-    let now = state.now();
+fn live(svc: &Services, s: &Session, app: &App) -> bool {
+    let now = svc.now();
     s.revoked_at.is_none()
         && s.kind == "headless"
         && s.client_id.as_deref() == Some(app.client_id.as_str())
-        && session_end(state, app, s) > now
+        && session_end(svc, app, s) > now
 }
 
 /// SPEC §3.4 `POST /api/v1/sessions/refresh`: rotates the refresh token and
 /// keeps the session alive; a reused refresh token revokes the session.
-pub async fn refresh(state: &AppState, app: &App, token: &str) -> Result<SessionIssued> {
-    let invalid = || AppError::InvalidToken(TokenProblem::Unknown);
+pub async fn refresh(svc: &Services, app: &App, token: &str) -> Result<SessionIssued> {
+    let invalid = || AuthError::token(TokenProblem::Unknown);
     if !token.starts_with("prt_") || token.len() > 200 {
         return Err(invalid());
     }
-    let now = state.now();
-    let hash = state.secrets.keyed_hash(purpose::REFRESH, token.as_bytes());
-    let mut tx = state.store.begin().await?;
+    let now = svc.now();
+    let hash = svc.secrets.keyed_hash(purpose::REFRESH, token.as_bytes());
+    let mut tx = svc.store.begin().await?;
     let Some(old) = tx.use_refresh_token(&hash, now).await? else {
         if let Some(t) = tx.refresh_token(&hash).await? {
             if t.client_id == app.client_id && t.used_at.is_some() {
@@ -393,7 +409,7 @@ pub async fn refresh(state: &AppState, app: &App, token: &str) -> Result<Session
     let session = tx
         .session(&old.session_id)
         .await?
-        .filter(|s| live(state, s, app))
+        .filter(|s| live(svc, s, app))
         .ok_or_else(invalid)?;
     let user = tx
         .user(&session.user_id)
@@ -405,72 +421,72 @@ pub async fn refresh(state: &AppState, app: &App, token: &str) -> Result<Session
         last_seen_at: now,
         ..session
     };
-    let next = new_refresh_token(state, &mut tx, &session, app, &user.id).await?;
+    let next = new_refresh_token(svc, &mut tx, &session, app, &user.id).await?;
     tx.commit().await?;
-    let subject = crate::oidc::subject(state, app, &user.id);
-    issue(state, app, &user, &session, subject, next).await
+    let subject = crate::oidc::subject(svc, app, &user.id);
+    issue(svc, app, &user, &session, subject, next).await
 }
 
 /// SPEC §3.4 `POST /api/v1/sessions/verify`: the token's signature and
 /// claims, then the session in the database (revocation is seen at once).
-pub async fn verify_session(state: &AppState, app: &App, token: &str) -> Result<SessionInfo> {
+pub async fn verify_session(svc: &Services, app: &App, token: &str) -> Result<SessionInfo> {
     let check = postern_core::jose::Check {
-        issuer: &state.config.issuer(),
+        issuer: &svc.settings.issuer(),
         audience: Some(&app.client_id),
-        now: state.now(),
+        now: svc.now(),
         leeway: 0,
     };
-    let claims: SessionClaims = state
+    let claims: SessionClaims = svc
         .keys
         .keys()
         .verify(token, &[Alg::EdDSA], Some(SESSION_TOKEN_TYP), &check)
-        .map_err(|_| AppError::InvalidSession)?;
-    let mut conn = state.store.conn().await?;
+        .map_err(|_| AuthError::InvalidSession)?;
+    let mut conn = svc.store.conn().await?;
     let session = conn
         .session(&claims.sid)
         .await?
-        .filter(|s| live(state, s, app))
-        .ok_or(AppError::InvalidSession)?;
+        .filter(|s| live(svc, s, app))
+        .ok_or(AuthError::InvalidSession)?;
     let user = conn
         .user(&session.user_id)
         .await?
         .filter(|u| u.disabled_at.is_none())
-        .ok_or(AppError::InvalidSession)?;
+        .ok_or(AuthError::InvalidSession)?;
     Ok(SessionInfo {
         session_id: session.id.clone(),
         user: UserView {
             id: claims.sub,
             email: user.email,
         },
-        expires_at: rfc3339(session_end(state, app, &session)),
+        expires_at: rfc3339(session_end(svc, app, &session)),
     })
 }
 
 /// SPEC §3.4 `DELETE /api/v1/sessions/{id}`: only the app's own sessions;
 /// any other id is 404.
-pub async fn revoke_session(state: &AppState, app: &App, session_id: &str) -> Result<()> {
+pub async fn revoke_session(svc: &Services, app: &App, session_id: &str) -> Result<()> {
     if SessionId::parse(session_id).is_err() {
-        return Err(AppError::NotFound);
+        return Err(AuthError::NotFound);
     }
-    let mut tx = state.store.begin().await?;
+    let mut tx = svc.store.begin().await?;
     let session = tx
         .session(session_id)
         .await?
         .filter(|s| s.kind == "headless" && s.client_id.as_deref() == Some(app.client_id.as_str()))
-        .ok_or(AppError::NotFound)?;
-    tx.revoke_session(&session.id, state.now()).await?;
+        .ok_or(AuthError::NotFound)?;
+    tx.revoke_session(&session.id, svc.now()).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// SPEC §3.4 `POST /api/v1/users/{user_id}/sessions/revoke`: signs the user
 /// out of this app everywhere (sessions and refresh tokens).
-pub async fn revoke_user(state: &AppState, app: &App, subject: &str) -> Result<()> {
+pub async fn revoke_user(svc: &Services, app: &App, subject: &str) -> Result<()> {
     if Subject::parse(subject).is_err() {
-        return Err(AppError::NotFound);
+        return Err(AuthError::NotFound);
     }
-    let mut tx = state.store.begin().await?;
-    tx.revoke_subject_sessions(&app.client_id, subject, state.now())
+    let mut tx = svc.store.begin().await?;
+    tx.revoke_subject_sessions(&app.client_id, subject, svc.now())
         .await?;
     tx.commit().await?;
     Ok(())

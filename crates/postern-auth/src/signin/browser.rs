@@ -1,0 +1,190 @@
+//! The hosted sign-in seen from a browser (SPEC §3.1): the asking browser's
+//! "check your email" page, and the link opened in the asking browser or on
+//! another device, under the app's `device_policy`.
+
+use postern_core::DevicePolicy;
+
+use super::*;
+
+/// The login request `login_id` names, if `binding` (the browser's binding
+/// secret) is the one that asked for it; any other browser learns nothing
+/// (the same answer as an unknown id).
+pub async fn asked_by(
+    svc: &Services,
+    login_id: &str,
+    binding: Option<&str>,
+) -> Result<Option<LoginRequest>> {
+    if LoginId::parse(login_id).is_err() {
+        return Ok(None);
+    }
+    let req = svc.store.conn().await?.login_request(login_id).await?;
+    Ok(req.filter(|r| is_asking_browser(svc, r, binding)))
+}
+
+/// Where a login request stands for the browser that asked.
+#[derive(Debug)]
+pub enum Waiting {
+    /// Still waiting for the link, the code or (`remote`) the other device.
+    Pending {
+        /// The request.
+        request: Box<LoginRequest>,
+        /// Its app.
+        app: Box<App>,
+    },
+    /// `remote`: the other device approved, and this browser is now signed
+    /// in exactly as if it had opened the link.
+    SignedIn(SignedIn),
+}
+
+/// The asking browser's view of its request (`GET /login/check`): live and
+/// waiting, or approved on another device (then it signs in, once).
+pub async fn check(svc: &Services, login_id: &str, who: &Requester) -> Result<Waiting> {
+    let unknown = || AuthError::token(TokenProblem::Unknown);
+    let req = asked_by(svc, login_id, who.binding.as_deref())
+        .await?
+        .ok_or_else(unknown)?;
+    if req.consumed_at.is_some() {
+        return Err(AuthError::token_in(TokenProblem::Used, flow_of(&req)));
+    }
+    if req.expires_at <= svc.now() {
+        return Err(AuthError::token_in(TokenProblem::Expired, flow_of(&req)));
+    }
+    let app = svc
+        .store
+        .conn()
+        .await?
+        .app(&req.client_id)
+        .await?
+        .ok_or_else(unknown)?;
+    if req.approved_at.is_some() {
+        return Ok(Waiting::SignedIn(
+            continue_approved(svc, &app, &req, who).await?,
+        ));
+    }
+    Ok(Waiting::Pending {
+        request: Box::new(req),
+        app: Box::new(app),
+    })
+}
+
+/// `GET /login/status`: where a `remote` request stands, for the asking
+/// browser only ([`AuthError::NotFound`] for any other, as for an unknown id).
+pub async fn remote_status(
+    svc: &Services,
+    login_id: &str,
+    binding: Option<&str>,
+) -> Result<RemoteStatus> {
+    let req = asked_by(svc, login_id, binding)
+        .await?
+        .ok_or(AuthError::NotFound)?;
+    Ok(RemoteStatus::of(&req, svc.now()))
+}
+
+/// "Send again" from the asking browser: a new link and code for the same
+/// destination, in the request's language, replacing the earlier request.
+pub async fn resend(svc: &Services, req: &LoginRequest, who: &Requester) -> Result<LinkSent> {
+    let raw = RawAuthParams {
+        client_id: Some(req.client_id.clone()),
+        redirect_uri: Some(req.redirect_uri.clone()),
+        scope: Some(req.scope.clone()),
+        state: req.state.clone(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        code_challenge_method: req.code_challenge.as_ref().map(|_| "S256".to_owned()),
+        ui_locales: Some(req.locale.clone()),
+    };
+    let params = validate_auth_params(svc, &raw).await?;
+    request_link(svc, &params, &req.email, who).await
+}
+
+/// What a browser other than the asking one may do with a link, by the
+/// app's `device_policy` (SPEC §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherDevice {
+    /// `any`: confirm, and continue here.
+    MayContinue,
+    /// `same_browser` (or `remote` without a number to type): nothing here
+    /// signs anyone in; use the code on the asking device.
+    UseCode,
+    /// `remote`: type the number the asking device shows to approve it.
+    TypeNumber,
+}
+
+impl OtherDevice {
+    /// What another browser may do with `opened`.
+    pub fn of(opened: &OpenedLink) -> Self {
+        match opened.app.settings.device_policy {
+            DevicePolicy::Any => OtherDevice::MayContinue,
+            DevicePolicy::SameBrowser => OtherDevice::UseCode,
+            // A request made where no page could show the number (a
+            // cross-site JSON request) cannot be approved: use the code.
+            DevicePolicy::Remote if opened.request.remote_number.is_some() => {
+                OtherDevice::TypeNumber
+            }
+            DevicePolicy::Remote => OtherDevice::UseCode,
+        }
+    }
+}
+
+/// A link opened in a browser (`GET /verify-email`).
+#[derive(Debug)]
+pub enum Visit {
+    /// The asking browser: signed in at once.
+    SignedIn(SignedIn),
+    /// Another browser: nothing consumed; show what it may do.
+    Elsewhere(Box<OpenedLink>, OtherDevice),
+}
+
+/// SPEC §3.1: a link opened in the asking browser signs in at once; opened
+/// anywhere else it consumes nothing (mail scanners, previews) and the
+/// person is asked, by the app's `device_policy`.
+pub async fn visit(svc: &Services, token: &str, who: &Requester) -> Result<Visit> {
+    let opened = open_link(svc, token, who.ip).await?;
+    if is_asking_browser(svc, &opened.request, who.binding.as_deref()) {
+        return Ok(Visit::SignedIn(consume_link(svc, &opened, who).await?));
+    }
+    let other = OtherDevice::of(&opened);
+    Ok(Visit::Elsewhere(Box::new(opened), other))
+}
+
+/// The answer to the confirmation page (`POST /verify-email`).
+#[derive(Debug)]
+pub enum Confirmed {
+    /// Signed in here.
+    SignedIn(SignedIn),
+    /// `remote`: the number is still to be typed.
+    AskNumber(Box<OpenedLink>),
+    /// `remote`: the right number; the asking browser continues by itself.
+    Approved(Box<OpenedLink>),
+    /// `same_browser`: nothing here signs anyone in; use the code there.
+    UseCode(Box<OpenedLink>),
+}
+
+/// SPEC §3.1: what the confirmation's button does follows the app's
+/// `device_policy`: `any` consumes and continues in this browser;
+/// `same_browser` says to use the code on the asking device; `remote`
+/// approves the asking browser's request when `number` is right (and signs
+/// in nobody here).
+pub async fn confirm(
+    svc: &Services,
+    token: &str,
+    number: Option<&str>,
+    who: &Requester,
+) -> Result<Confirmed> {
+    let opened = open_link(svc, token, who.ip).await?;
+    let asking = is_asking_browser(svc, &opened.request, who.binding.as_deref());
+    if !asking {
+        match OtherDevice::of(&opened) {
+            OtherDevice::TypeNumber => {
+                let Some(number) = number.filter(|n| !n.trim().is_empty()) else {
+                    return Ok(Confirmed::AskNumber(Box::new(opened)));
+                };
+                approve_remote(svc, &opened, number, who).await?;
+                return Ok(Confirmed::Approved(Box::new(opened)));
+            }
+            OtherDevice::UseCode => return Ok(Confirmed::UseCode(Box::new(opened))),
+            OtherDevice::MayContinue => {}
+        }
+    }
+    Ok(Confirmed::SignedIn(consume_link(svc, &opened, who).await?))
+}

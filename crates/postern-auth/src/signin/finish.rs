@@ -1,0 +1,259 @@
+//! The end of a sign-in: the user, the session, then consent or an
+//! authorization code (OIDC Core §3.1.2.5).
+
+use super::*;
+/// Where a finished sign-in goes next.
+#[derive(Debug)]
+pub enum Next {
+    /// Back to the app with a code.
+    Redirect(AuthorizationResponse),
+    /// Show the consent screen for this (consumed) login request.
+    Consent {
+        /// The request being finished.
+        login_id: String,
+        /// Its app.
+        app: Box<App>,
+        /// Scopes asked.
+        scope: Scope,
+        /// The language the request was made in.
+        locale: String,
+        /// Binds the consent form to the session this sign-in created
+        /// ([`consent_token`]).
+        consent_token: String,
+    },
+}
+
+/// A finished sign-in: the new browser session's cookie secret and what next.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// Secret for the session cookie.
+    pub session_secret: String,
+    /// Lifetime of the session cookie, seconds.
+    pub session_ttl: i64,
+    /// What comes next.
+    pub next: Next,
+}
+
+/// The common part of every successful sign-in, inside the transaction that
+/// consumed the request: burn the siblings, find or create the user, free
+/// the rate slot, record history.
+pub async fn sign_in_user(
+    svc: &Services,
+    tx: &mut Tx,
+    app: &App,
+    request: &LoginRequest,
+    method: Method,
+    who: &Requester,
+) -> Result<postern_store::User> {
+    let now = svc.now();
+    tx.burn_sibling_requests(&request.client_id, &request.email, now)
+        .await?;
+    let user = tx
+        .upsert_user_sign_in(&random_id(), &request.email, now)
+        .await?;
+    if user.disabled_at.is_some() {
+        return Err(AuthError::token(TokenProblem::Unknown));
+    }
+    if let Some(slot) = &request.rate_slot {
+        release_limit(tx, slot).await?;
+    }
+    tx.insert_sign_in_event(&SignInEvent {
+        id: random_id(),
+        user_id: Some(user.id.clone()),
+        client_id: app.client_id.clone(),
+        at: now,
+        ip: Some(who.ip.to_string()),
+        user_agent: who.user_agent.clone(),
+        method: method.event().to_owned(),
+        outcome: "success".to_owned(),
+    })
+    .await?;
+    Ok(user)
+}
+
+/// The end of a browser sign-in: a session cookie, then consent or an
+/// authorization code.
+pub(crate) async fn finish(
+    svc: &Services,
+    mut tx: Tx,
+    app: &App,
+    request: LoginRequest,
+    method: Method,
+    who: &Requester,
+) -> Result<SignedIn> {
+    let now = svc.now();
+    let user = sign_in_user(svc, &mut tx, app, &request, method, who).await?;
+    let session_secret = random_token(32);
+    let session_id = random_id();
+    tx.insert_session(&Session {
+        id: session_id.clone(),
+        token_hash: svc
+            .secrets
+            .keyed_hash(purpose::SESSION, session_secret.as_bytes()),
+        user_id: user.id.clone(),
+        client_id: None,
+        kind: "browser".to_owned(),
+        amr: method.amr().to_owned(),
+        auth_time: now,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + svc.settings.session_max_age,
+        ip: Some(who.ip.to_string()),
+        user_agent: who.user_agent.clone(),
+        revoked_at: None,
+    })
+    .await?;
+    let scope = Scope::parse(Some(&request.scope));
+    let granted = match tx.grant(&user.id, &app.client_id).await? {
+        Some(g) => scope.is_subset_of(&Scope::parse(Some(&g))),
+        None => false,
+    };
+    let next = if app.needs_consent() && !granted {
+        Next::Consent {
+            login_id: request.id.clone(),
+            app: Box::new(app.clone()),
+            scope,
+            locale: request.locale.clone(),
+            consent_token: consent_token(svc, &request.id, &session_id),
+        }
+    } else {
+        let session = (session_id.as_str(), method.amr(), now);
+        Next::Redirect(issue_code(svc, &mut tx, &request, session, &user.id).await?)
+    };
+    tx.commit().await?;
+    Ok(SignedIn {
+        session_secret,
+        session_ttl: svc.settings.session_idle_ttl,
+        next,
+    })
+}
+
+/// Issues a single-use authorization code for `request` (once: the request
+/// is marked complete) and returns the redirect to the app (OIDC Core
+/// §3.1.2.5, RFC 9207 `iss`).
+pub(crate) async fn issue_code(
+    svc: &Services,
+    tx: &mut Tx,
+    request: &LoginRequest,
+    session: (&str, &str, i64),
+    user_id: &str,
+) -> Result<AuthorizationResponse> {
+    let (session_id, amr, auth_time) = session;
+    if !tx.complete_login_request(&request.id, svc.now()).await? {
+        return Err(AuthError::token(TokenProblem::Used));
+    }
+    let code = crate::oidc::mint_code(
+        svc,
+        tx,
+        crate::oidc::CodeGrant {
+            client_id: &request.client_id,
+            user_id,
+            session_id,
+            redirect_uri: &request.redirect_uri,
+            code_challenge: request.code_challenge.as_deref(),
+            nonce: request.nonce.as_deref(),
+            scope: &request.scope,
+            amr,
+            auth_time,
+        },
+    )
+    .await?;
+    Ok(AuthorizationResponse::code(
+        &request.redirect_uri,
+        request.state.as_deref(),
+        svc.settings.issuer(),
+        code,
+    ))
+}
+
+/// The person's answer on the consent screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Allow: remember the grant and continue.
+    Allow,
+    /// Deny: back to the app with `access_denied`.
+    Deny,
+}
+
+/// The token a consent form carries: it names the login request and the
+/// session that may answer it, so only the browser holding that session
+/// (not another session of the same person) can allow or deny.
+pub fn consent_token(svc: &Services, login_id: &str, session_id: &str) -> String {
+    svc.secrets.keyed_hash(
+        purpose::CONSENT,
+        format!("{login_id}\n{session_id}").as_bytes(),
+    )
+}
+
+/// Finishes a sign-in waiting on consent. Only the browser holding the
+/// session that the sign-in created (named by `consent_token`, among the
+/// browser's `session_secrets`) may answer, once, within 10 minutes. Allow
+/// adds the scopes to what the person granted the app before.
+pub async fn decide_consent(
+    svc: &Services,
+    login_id: &str,
+    session_secrets: &[String],
+    consent_token: Option<&str>,
+    decision: Decision,
+) -> Result<AuthorizationResponse> {
+    let unknown = || AuthError::token(TokenProblem::Unknown);
+    LoginId::parse(login_id).map_err(|_| unknown())?;
+    let now = svc.now();
+    let token = consent_token
+        .filter(|t| t.len() <= 100)
+        .ok_or_else(unknown)?;
+    let mut tx = svc.store.begin().await?;
+    let mut answering = None;
+    for secret in session_secrets {
+        let hash = svc.secrets.keyed_hash(purpose::SESSION, secret.as_bytes());
+        let Some(s) = tx.session_by_token(&hash).await? else {
+            continue;
+        };
+        let message = format!("{login_id}\n{}", s.id);
+        // Every secret is checked, in constant time each, so the answer
+        // takes as long whichever session matches.
+        let matches = svc
+            .secrets
+            .verify_keyed_hash(purpose::CONSENT, message.as_bytes(), token);
+        if matches && answering.is_none() && s.revoked_at.is_none() && s.expires_at > now {
+            answering = Some(s);
+        }
+    }
+    let session = answering.ok_or_else(unknown)?;
+    let user = tx.user(&session.user_id).await?.ok_or_else(unknown)?;
+    let request = tx
+        .login_request(login_id)
+        .await?
+        .filter(|r| r.email == user.email && r.completed_at.is_none())
+        .filter(|r| r.consumed_at.is_some_and(|c| c + CONSENT_WINDOW > now))
+        .ok_or_else(unknown)?;
+    let redirect = match decision {
+        Decision::Allow => {
+            // Grants accumulate: allowing `offline_access` today keeps the
+            // `email` allowed last week.
+            let before = tx
+                .grant(&user.id, &request.client_id)
+                .await?
+                .unwrap_or_default();
+            let scope = Scope::parse(Some(&format!("{before} {}", request.scope)));
+            tx.upsert_grant(&user.id, &request.client_id, &scope.to_string(), now)
+                .await?;
+            let s = (session.id.as_str(), session.amr.as_str(), session.auth_time);
+            issue_code(svc, &mut tx, &request, s, &user.id).await?
+        }
+        Decision::Deny => {
+            if !tx.complete_login_request(&request.id, now).await? {
+                return Err(unknown());
+            }
+            AuthorizationResponse::error(
+                &request.redirect_uri,
+                request.state.as_deref(),
+                svc.settings.issuer(),
+                "access_denied",
+                "The user denied access.",
+            )
+        }
+    };
+    tx.commit().await?;
+    Ok(redirect)
+}

@@ -1,0 +1,144 @@
+//! Outcomes of the services, rendered: each way forward a service names
+//! becomes a redirect, a page or a cookie here, and nowhere else.
+
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use postern_auth::oidc::{AuthorizeOutcome, AuthorizeRequest, BrowserAccount};
+use postern_auth::signin::{Next, SignedIn};
+use postern_auth::Flow;
+
+use crate::error::Result;
+use crate::i18n::{self, Strings};
+use crate::pages::{self, Brand, ChooserPage, ConsentPage};
+use crate::{browser, cookies, AppState};
+
+/// `/authorize`'s answer: back to the app, the consent screen, the account
+/// chooser or the address form. The account that continues becomes the
+/// browser's current one.
+pub fn authorize(
+    state: &AppState,
+    mut jar: CookieJar,
+    t: &'static Strings,
+    req: &AuthorizeRequest,
+    mut accounts: Vec<BrowserAccount>,
+    outcome: AuthorizeOutcome,
+) -> Response {
+    let params = &req.params;
+    let mut make_current = |jar: CookieJar, i: usize| {
+        if i == 0 {
+            return jar;
+        }
+        let used = accounts.remove(i);
+        accounts.insert(0, used);
+        jar.add(browser::accounts_cookie(state, &accounts))
+    };
+    match outcome {
+        AuthorizeOutcome::Redirect { account, response } => {
+            jar = make_current(jar, account);
+            (jar, Redirect::to(&response.to_url())).into_response()
+        }
+        AuthorizeOutcome::Consent { account, pending } => {
+            jar = make_current(jar, account);
+            let (jar, csrf_token) = cookies::csrf_token(state, jar);
+            let page = ConsentPage {
+                t,
+                brand: Brand::of(&params.app, &state.config),
+                items: pages::scope_items(t, &params.scope),
+                login_id: String::new(),
+                csrf_token,
+                consent_token: String::new(),
+                request: pending.seal(state),
+            };
+            (jar, pages::render(&page)).into_response()
+        }
+        AuthorizeOutcome::Chooser(candidates) => {
+            let (jar, csrf_token) = cookies::csrf_token(state, jar);
+            let mut hidden = crate::routes::signin::hidden_fields(params);
+            hidden.push(("response_type", "code".to_owned()));
+            if let Some(m) = req.max_age {
+                hidden.push(("max_age", m.to_string()));
+            }
+            if req.prompt.consent {
+                hidden.push(("prompt", "consent".to_owned()));
+            }
+            let page = ChooserPage {
+                t,
+                brand: Brand::of(&params.app, &state.config),
+                accounts: candidates
+                    .iter()
+                    .map(|&i| pages::ChooserAccount {
+                        session_id: accounts[i].live.session.id.clone(),
+                        email: accounts[i].live.user.email.clone(),
+                    })
+                    .collect(),
+                hidden,
+                csrf_token,
+                other_account: state
+                    .config
+                    .url(&format!("/login?{}", params.login_query(None))),
+            };
+            (jar, pages::render(&page)).into_response()
+        }
+        AuthorizeOutcome::Login { login_hint } => {
+            let url = state.config.url(&format!(
+                "/login?{}",
+                params.login_query(login_hint.as_deref())
+            ));
+            (jar, Redirect::to(&url)).into_response()
+        }
+    }
+}
+
+/// A finished sign-in: the session cookie (the new session joins the
+/// browser's accounts as the current one), then the app or the consent
+/// screen.
+pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<Response> {
+    let jar = browser::remember_session(state, jar, &s.session_secret).await?;
+    Ok(match s.next {
+        Next::Redirect(response) => (jar, Redirect::to(&response.to_url())).into_response(),
+        Next::Consent {
+            login_id,
+            app,
+            scope,
+            locale,
+            consent_token,
+        } => {
+            let (jar, csrf_token) = cookies::csrf_token(state, jar);
+            let t = i18n::negotiate(Some(&locale), None, &app.settings.locale);
+            let page = ConsentPage {
+                t,
+                brand: Brand::of(&app, &state.config),
+                items: pages::scope_items(t, &scope),
+                login_id,
+                csrf_token,
+                consent_token,
+                request: String::new(),
+            };
+            (jar, pages::render(&page)).into_response()
+        }
+    })
+}
+
+/// `/login` with a sign-in's original destination, language and address:
+/// one click to a new link.
+pub fn login_url(state: &AppState, flow: &Flow) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("client_id", &flow.client_id);
+    q.append_pair("redirect_uri", &flow.redirect_uri);
+    q.append_pair("scope", &flow.scope);
+    for (k, v) in [
+        ("state", &flow.state),
+        ("nonce", &flow.nonce),
+        ("code_challenge", &flow.code_challenge),
+    ] {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    if flow.code_challenge.is_some() {
+        q.append_pair("code_challenge_method", "S256");
+    }
+    q.append_pair("ui_locales", &flow.locale);
+    q.append_pair("login_hint", &flow.email);
+    state.config.url(&format!("/login?{}", q.finish()))
+}
