@@ -6,6 +6,7 @@ pub mod clock;
 pub mod crypto;
 pub mod duration;
 pub mod email;
+pub mod ids;
 pub mod jose;
 pub mod locale;
 pub mod net;
@@ -15,3 +16,4 @@ pub use app::{App, AppSettings, Branding, ConsentMode, DevicePolicy, IdTokenAlg,
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{MasterKey, Secrets};
 pub use email::{EmailAddress, EmailError};
+pub use ids::{ClientId, IdError, LoginId, SessionId, Subject};

@@ -123,6 +123,18 @@ fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
     }
 }
 
+/// The subject of a per-IP budget (SPEC §3.1 link limits, SPEC §2 code
+/// budgets): an IPv4 address counts alone (`198.51.100.7`), an IPv6 address
+/// by its /64 (`2001:db8:1:2::/64`). A /64 is what one home, host or cloud
+/// instance is given, so counting each /128 would hand one attacker 2^64
+/// budgets. IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
+pub fn rate_limit_subject(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        v4 @ IpAddr::V4(_) => v4.to_string(),
+        v6 @ IpAddr::V6(_) => format!("{}/64", mask(v6, 64)),
+    }
+}
+
 /// Whether two addresses are in the same binding range of `bind_ip_range`
 /// (SPEC §2): the same /24 for IPv4, the same /56 for IPv6. IPv4-mapped IPv6
 /// addresses count as IPv4; an IPv4 and an IPv6 address never match.
@@ -138,23 +150,30 @@ pub fn same_binding_range(a: IpAddr, b: IpAddr) -> bool {
 
 /// The address of the client behind `peer`.
 ///
-/// `X-Forwarded-For` is believed only as far as it was written by trusted
-/// proxies: when `peer` is trusted, the header is walked from the right (the
-/// entry the nearest proxy appended) past every trusted proxy, and the first
-/// untrusted address is the client. A malformed entry stops the walk, and the
-/// last address known good is returned, so a client cannot hide behind
-/// garbage. Without a trusted peer the header is ignored: anyone can send it.
-/// The result is canonical (IPv4-mapped IPv6 becomes IPv4).
-pub fn client_ip(peer: IpAddr, x_forwarded_for: Option<&str>, trusted: &[IpCidr]) -> IpAddr {
+/// `x_forwarded_for` holds every `X-Forwarded-For` line of the request, in
+/// order. They are one list, as if joined with commas (RFC 9110 §5.3): some
+/// proxies (HAProxy `option forwardfor`) add a line rather than extend the
+/// last one, and reading only the first line would believe whatever the
+/// client wrote there.
+///
+/// The list is believed only as far as it was written by trusted proxies:
+/// when `peer` is trusted, it is walked from the right (the entry the
+/// nearest proxy appended) past every trusted proxy, and the first
+/// untrusted address is the client. A malformed entry stops the walk, and
+/// the last address known good is returned, so a client cannot hide behind
+/// garbage. Without a trusted peer the header is ignored: anyone can send
+/// it. The result is canonical (IPv4-mapped IPv6 becomes IPv4).
+pub fn client_ip(peer: IpAddr, x_forwarded_for: &[&str], trusted: &[IpCidr]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     let mut client = peer.to_canonical();
     if !is_trusted(client) {
         return client;
     }
-    let Some(header) = x_forwarded_for else {
-        return client;
-    };
-    for entry in header.rsplit(',') {
+    let entries = x_forwarded_for
+        .iter()
+        .rev()
+        .flat_map(|line| line.rsplit(','));
+    for entry in entries {
         let Ok(hop) = entry.trim().parse::<IpAddr>() else {
             break;
         };
@@ -328,11 +347,85 @@ mod tests {
             ),
         ];
         for (what, peer, xff, expected) in cases {
-            assert_eq!(client_ip(ip(peer), xff, &trusted), ip(expected), "{what}");
+            let lines: Vec<&str> = xff.into_iter().collect();
+            assert_eq!(
+                client_ip(ip(peer), &lines, &trusted),
+                ip(expected),
+                "{what}"
+            );
         }
         assert_eq!(
-            client_ip(ip("::ffff:203.0.113.5"), None, &[]),
+            client_ip(ip("::ffff:203.0.113.5"), &[], &[]),
             ip("203.0.113.5")
         );
+    }
+
+    #[test]
+    fn several_x_forwarded_for_lines_are_one_list_walked_from_the_right() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let cases: [(&str, &[&str], &str); 7] = [
+            (
+                "a proxy that adds a line: the attacker's first line is not believed",
+                &["6.6.6.6", "198.51.100.7"],
+                "198.51.100.7",
+            ),
+            (
+                "lines and commas mix",
+                &["6.6.6.6, 7.7.7.7", "198.51.100.7, 10.0.0.5", "10.0.0.6"],
+                "198.51.100.7",
+            ),
+            (
+                "trusted proxies across lines",
+                &["198.51.100.7", "10.0.0.5", "10.0.0.6"],
+                "198.51.100.7",
+            ),
+            (
+                "all trusted gives the leftmost of the first line",
+                &["10.0.0.4, 10.0.0.5", "10.0.0.6"],
+                "10.0.0.4",
+            ),
+            (
+                "a malformed last line keeps the peer",
+                &["198.51.100.7", "garbage"],
+                "10.0.0.1",
+            ),
+            (
+                "a malformed line stops the walk",
+                &["198.51.100.7", "unknown", "10.0.0.6"],
+                "10.0.0.6",
+            ),
+            (
+                "an empty last line keeps the peer",
+                &["198.51.100.7", ""],
+                "10.0.0.1",
+            ),
+        ];
+        for (what, lines, expected) in cases {
+            assert_eq!(
+                client_ip(ip("10.0.0.1"), lines, &trusted),
+                ip(expected),
+                "{what}"
+            );
+        }
+        // From an untrusted peer no line counts.
+        assert_eq!(
+            client_ip(ip("203.0.113.5"), &["10.0.0.9", "198.51.100.7"], &trusted),
+            ip("203.0.113.5")
+        );
+    }
+
+    #[test]
+    fn per_ip_budgets_count_ipv4_alone_and_ipv6_by_its_slash_64() {
+        let cases = [
+            ("198.51.100.7", "198.51.100.7"),
+            ("::ffff:198.51.100.7", "198.51.100.7"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+            ("::1", "::/64"),
+        ];
+        for (addr, subject) in cases {
+            assert_eq!(rate_limit_subject(ip(addr)), subject, "{addr}");
+        }
     }
 }

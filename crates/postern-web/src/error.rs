@@ -73,6 +73,10 @@ pub enum AppError {
         "Unsupported content type: send application/json or application/x-www-form-urlencoded."
     )]
     UnsupportedMediaType,
+    /// 408 `invalid_request`: the request was not complete within
+    /// [`REQUEST_DEADLINE`](crate::middleware::REQUEST_DEADLINE).
+    #[error("The request took too long. Please try again.")]
+    RequestTimeout,
     /// 429 `too_many_requests` with `Retry-After` seconds.
     #[error("Too many magic link requests. Please try again later.")]
     TooManyRequests {
@@ -167,6 +171,7 @@ impl AppError {
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request"),
+            RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "invalid_request"),
             TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
@@ -268,6 +273,12 @@ impl IntoResponse for AppError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"postern\", error=\"invalid_token\""),
                 );
+            }
+            AppError::RequestTimeout => {
+                // RFC 9110 §15.5.9: a 408 closes the connection.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             AppError::NoBearer => {
                 response.headers_mut().insert(

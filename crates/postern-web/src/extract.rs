@@ -124,7 +124,8 @@ fn query_rejection(e: QueryRejection) -> AppError {
 }
 
 /// The person's IP address: the socket peer, or the first untrusted hop of
-/// `X-Forwarded-For` when the peer is a trusted proxy (`POSTERN_TRUSTED_PROXIES`).
+/// `X-Forwarded-For` (every line of it, in order) when the peer is a trusted
+/// proxy (`POSTERN_TRUSTED_PROXIES`).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
@@ -140,13 +141,18 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let xff = parts
+        // Every line, in order: a proxy may add its own line after the
+        // client's. A line that is not text is a malformed entry, which
+        // stops the walk from the right there.
+        let xff: Vec<&str> = parts
             .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("unreadable"))
+            .collect();
         Ok(ClientIp(postern_core::net::client_ip(
             peer,
-            xff,
+            &xff,
             &state.config.trusted_proxies,
         )))
     }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use postern_core::crypto::{random_id, random_token};
 use postern_core::jose::Alg;
-use postern_core::App;
+use postern_core::{App, SessionId, Subject};
 use postern_store::{LoginKind, Queries, Session, SessionQueries, StoreError, Tx, User};
 use serde::{Deserialize, Serialize};
 
@@ -96,9 +96,11 @@ pub fn rfc3339(t: i64) -> String {
 fn parse_ip(ip: Option<&str>) -> Result<Option<IpAddr>> {
     match ip.filter(|s| !s.is_empty()) {
         None => Ok(None),
+        // Canonical, as for browsers: `::ffff:192.0.2.1` is stored, limited
+        // and bound as the IPv4 address it carries.
         Some(s) => s
-            .parse()
-            .map(Some)
+            .parse::<IpAddr>()
+            .map(|ip| Some(ip.to_canonical()))
             .map_err(|_| AppError::InvalidRequest("ip is not an IP address.".into())),
     }
 }
@@ -447,7 +449,7 @@ pub async fn verify_session(state: &AppState, app: &App, token: &str) -> Result<
 /// SPEC §3.4 `DELETE /api/v1/sessions/{id}`: only the app's own sessions;
 /// any other id is 404.
 pub async fn revoke_session(state: &AppState, app: &App, session_id: &str) -> Result<()> {
-    if session_id.len() > 64 {
+    if SessionId::parse(session_id).is_err() {
         return Err(AppError::NotFound);
     }
     let mut tx = state.store.begin().await?;
@@ -464,7 +466,7 @@ pub async fn revoke_session(state: &AppState, app: &App, session_id: &str) -> Re
 /// SPEC §3.4 `POST /api/v1/users/{user_id}/sessions/revoke`: signs the user
 /// out of this app everywhere (sessions and refresh tokens).
 pub async fn revoke_user(state: &AppState, app: &App, subject: &str) -> Result<()> {
-    if subject.len() > 200 {
+    if Subject::parse(subject).is_err() {
         return Err(AppError::NotFound);
     }
     let mut tx = state.store.begin().await?;

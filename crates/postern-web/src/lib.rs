@@ -15,9 +15,9 @@ pub mod middleware;
 pub mod oidc;
 pub mod pages;
 pub mod routes;
+pub mod server;
 pub mod signin;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 use url::Url;
 
 pub use error::{AppError, Result};
+pub use server::{serve, ServeOptions};
 
 /// Settings the web layer needs, already validated by the binary's loader.
 #[derive(Debug, Clone)]
@@ -271,22 +272,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::health::not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(axum::middleware::from_fn(middleware::request_deadline))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())
         .with_state(state)
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then finishes
-/// in-flight requests (graceful shutdown).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }

@@ -1,5 +1,8 @@
-//! Cross-cutting layers: security headers, error-format negotiation and
-//! request tracing that never records a query string.
+//! Cross-cutting layers: security headers, error-format negotiation, the
+//! whole-request deadline and request tracing that never records a query
+//! string.
+
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
@@ -9,7 +12,7 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::error::RenderedError;
+use crate::error::{AppError, RenderedError};
 use crate::extract::{accept_language, wants_html, wants_json};
 use crate::{i18n, pages, AppState};
 use postern_store::Queries;
@@ -39,6 +42,28 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     res
+}
+
+/// How long a request may take, from its head to its answer (a slow body
+/// included), before it is answered 408 and its connection closed. The
+/// request head itself has [`HEADER_READ_TIMEOUT`](crate::server::HEADER_READ_TIMEOUT).
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Routes a page polls, which may one day hold a request open until
+/// something happens (long polling): exempt from [`REQUEST_DEADLINE`].
+pub const LONG_POLLING: &[&str] = &["/login/status"];
+
+/// Answers 408 `invalid_request` when a request takes longer than
+/// [`REQUEST_DEADLINE`]; the handler is dropped, so its transaction rolls
+/// back and nothing half-done is stored.
+pub async fn request_deadline(req: Request, next: Next) -> Response {
+    if LONG_POLLING.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => AppError::RequestTimeout.into_response(),
+    }
 }
 
 /// Browser routes: errors become an HTML page unless the client asked for
@@ -90,7 +115,9 @@ fn locale_params(query: Option<&str>) -> (Option<String>, Option<String>) {
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "ui_locales" if v.len() <= 100 => ui = Some(v.into_owned()),
-            "client_id" if v.len() <= 200 => client = Some(v.into_owned()),
+            "client_id" if postern_core::ClientId::parse(&v).is_ok() => {
+                client = Some(v.into_owned())
+            }
             _ => {}
         }
     }

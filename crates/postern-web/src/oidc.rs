@@ -9,7 +9,7 @@ use base64::Engine as _;
 use postern_core::crypto::{constant_time_eq, random_id, random_token, sha256_b64};
 use postern_core::jose::Alg;
 use postern_core::oauth::{pkce_matches, Scope};
-use postern_core::{App, SubjectType};
+use postern_core::{App, ClientId, SubjectType};
 use postern_store::{
     AuthorizationCode, Queries, RefreshToken, Session, SessionQueries, StoreError, Tx, User,
 };
@@ -532,13 +532,12 @@ pub fn client_credentials(
 /// (constant-time), public clients by their id alone (`none`, PKCE then
 /// protects the code). Every failure is the same 401 `invalid_client`.
 pub async fn authenticate_client(state: &AppState, creds: &ClientCredentials) -> Result<App> {
-    let id = creds
-        .client_id
-        .as_deref()
-        .filter(|i| !i.is_empty() && i.len() <= 200);
-    let id = id.ok_or(AppError::ClientAuth)?;
+    // A client id that cannot exist fails like an unknown one (and never
+    // reaches SQL).
+    let id = creds.client_id.as_deref().map(ClientId::parse);
+    let id = id.and_then(Result::ok).ok_or(AppError::ClientAuth)?;
     let mut conn = state.store.conn().await?;
-    let app = conn.app(id).await?.ok_or(AppError::ClientAuth)?;
+    let app = conn.app(&id).await?.ok_or(AppError::ClientAuth)?;
     if app.settings.public {
         return if creds.client_secret.is_none() {
             Ok(app)

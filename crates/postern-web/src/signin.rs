@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use postern_core::crypto::{constant_time_eq, random_digits, random_id, random_token};
 use postern_core::oauth::{check_pkce, check_text, Scope};
-use postern_core::{App, EmailAddress};
+use postern_core::{App, ClientId, EmailAddress, LoginId};
 use postern_store::{LoginKind, LoginRequest, Queries, Session, SignInEvent, Tx};
 use serde::Deserialize;
 use url::Url;
@@ -125,14 +125,13 @@ pub async fn validate_auth_params(state: &AppState, raw: &RawAuthParams) -> Resu
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| invalid("client_id is required."))?;
-    if client_id.len() > 200 {
-        return Err(AppError::InvalidClient);
-    }
+    // A client id that cannot exist is an unknown client (and never reaches SQL).
+    let client_id = ClientId::parse(client_id).map_err(|_| AppError::InvalidClient)?;
     let app = state
         .store
         .conn()
         .await?
-        .app(client_id)
+        .app(&client_id)
         .await?
         .ok_or(AppError::InvalidClient)?;
     let redirect_uri = raw
@@ -287,7 +286,8 @@ pub async fn request_link(
     // SPEC §3.4: per app only for the headless API, where the app
     // authenticates; on the anonymous browser endpoints anyone could spend
     // it and lock the app's users out.
-    let ip = who.ip.to_string();
+    // IPv6 clients are counted per /64 (SPEC §3.1).
+    let ip = postern_core::net::rate_limit_subject(who.ip);
     let ip_limit = who
         .ip_known
         .then_some(("ip", ip.as_str(), cfg.rate_limit_ip_per_hour, HOUR));
@@ -642,7 +642,7 @@ pub async fn take_code(
     only_client: Option<&str>,
 ) -> Result<(Tx, App, LoginRequest)> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
-    if login_id.len() > 64 {
+    if LoginId::parse(login_id).is_err() {
         return Err(unknown());
     }
     let now = state.now();
@@ -811,17 +811,17 @@ pub async fn continue_approved(
 }
 
 /// Spends one try of every code budget (SPEC §2): per address per hour and
-/// per day, and per IP per hour when the IP is the person's (a headless app
-/// that does not pass `ip` would otherwise let anyone exhaust its server's
-/// budget for all its users). Returns the slots to give back after a right
-/// answer.
+/// per day, and per IP (an IPv6 /64) per hour when the IP is the person's
+/// (a headless app that does not pass `ip` would otherwise let anyone
+/// exhaust its server's budget for all its users). Returns the slots to
+/// give back after a right answer.
 async fn spend_code_budgets(
     state: &AppState,
     tx: &mut Tx,
     email: &str,
     who: &Requester,
 ) -> Result<Vec<String>> {
-    let ip = who.ip.to_string();
+    let ip = postern_core::net::rate_limit_subject(who.ip);
     let mut budgets = vec![
         ("code-email-hour", email, CODE_TRIES_PER_EMAIL_HOUR, HOUR),
         ("code-email-day", email, CODE_TRIES_PER_EMAIL_DAY, DAY),
@@ -1022,6 +1022,7 @@ pub async fn decide_consent(
     decision: Decision,
 ) -> Result<String> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
+    LoginId::parse(login_id).map_err(|_| unknown())?;
     let now = state.now();
     let token = consent_token
         .filter(|t| t.len() <= 100)

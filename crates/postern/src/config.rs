@@ -48,6 +48,7 @@ const KEYS: &[&str] = &[
     "rate_limit_email_per_hour",
     "rate_limit_ip_per_hour",
     "trusted_proxies",
+    "max_connections",
     "session_idle_ttl",
     "session_max_age",
     "history_retention",
@@ -142,6 +143,9 @@ pub struct Config {
     pub rate_limit_ip_per_hour: u32,
     /// Proxies whose `X-Forwarded-For` is believed (`POSTERN_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpCidr>,
+    /// HTTP connections served at once (`POSTERN_MAX_CONNECTIONS`), ≥ 1;
+    /// further ones wait to be accepted.
+    pub max_connections: u32,
     /// Sliding inactivity limit of a browser session, seconds (`POSTERN_SESSION_IDLE_TTL`), > 0.
     pub session_idle_ttl: i64,
     /// Absolute cap on a session's age, seconds (`POSTERN_SESSION_MAX_AGE`), > 0.
@@ -182,6 +186,7 @@ impl fmt::Debug for Config {
             .field("rate_limit_email_per_hour", &self.rate_limit_email_per_hour)
             .field("rate_limit_ip_per_hour", &self.rate_limit_ip_per_hour)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("max_connections", &self.max_connections)
             .field("session_idle_ttl", &self.session_idle_ttl)
             .field("session_max_age", &self.session_max_age)
             .field("history_retention", &self.history_retention)
@@ -582,6 +587,10 @@ fn build(
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
+    let max_connections = positive_int(
+        take("max_connections"),
+        postern_web::server::DEFAULT_MAX_CONNECTIONS as u32,
+    )?;
     let session_idle_ttl = duration(take("session_idle_ttl"), 30 * 86_400)?;
     let session_max_age = duration(take("session_max_age"), 90 * 86_400)?;
     let history_retention = duration(take("history_retention"), 90 * 86_400)?;
@@ -634,6 +643,7 @@ fn build(
         rate_limit_email_per_hour,
         rate_limit_ip_per_hour,
         trusted_proxies,
+        max_connections,
         session_idle_ttl,
         session_max_age,
         history_retention,
@@ -1126,6 +1136,7 @@ mod tests {
             (20, 100)
         );
         assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.max_connections, 512);
         assert_eq!(c.session_idle_ttl, 30 * 86_400);
         assert_eq!(c.session_max_age, 90 * 86_400);
         assert_eq!(c.history_retention, 90 * 86_400);
@@ -1347,6 +1358,7 @@ mod tests {
                 "10.0.0.0/8, 10.0.0.0/33",
                 "10.0.0.0/33",
             ),
+            ("POSTERN_MAX_CONNECTIONS", "0", "positive whole number"),
             ("POSTERN_SESSION_IDLE_TTL", "forever", "invalid duration"),
             ("POSTERN_SESSION_MAX_AGE", "0d", "longer than zero"),
             ("POSTERN_HISTORY_RETENTION", "1y", "invalid duration"),
@@ -1388,8 +1400,10 @@ mod tests {
             ),
             ("POSTERN_SESSION_IDLE_TTL", "12h"),
             ("POSTERN_LOG_FORMAT", "JSON"),
+            ("POSTERN_MAX_CONNECTIONS", " 64 "),
         ])
         .unwrap();
+        assert_eq!(c.max_connections, 64);
         assert_eq!(c.public_url, "https://auth.example.com/sso");
         assert!(c.secure_cookies());
         assert_eq!(c.mail, MailConfig::File("/var/mail/postern".into()));

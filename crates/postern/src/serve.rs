@@ -29,6 +29,7 @@ pub struct Application {
     state: AppState,
     outbox: Outbox,
     history_retention: i64,
+    serve_options: postern_web::ServeOptions,
 }
 
 impl Application {
@@ -123,6 +124,9 @@ impl Application {
             state,
             outbox,
             history_retention: config.history_retention,
+            serve_options: postern_web::ServeOptions {
+                max_connections: config.max_connections as usize,
+            },
         })
     }
 
@@ -155,7 +159,7 @@ impl Application {
         let key_ticker = tokio::spawn(key_loop(self.state.clone(), stopped(stop_rx)));
         let router = postern_web::router(self.state.clone());
         tracing::info!(port = self.port, url = %self.state.config.issuer(), "Postern is listening");
-        let result = postern_web::serve(self.listener, router, shutdown).await;
+        let result = postern_web::serve(self.listener, router, self.serve_options, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
         let _ = purger.await;

@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use postern_core::crypto::{constant_time_eq, random_token, sha256_b64};
+use postern_core::{ClientId, SessionId};
 use postern_store::Queries;
 use serde::Deserialize;
 
@@ -307,9 +308,9 @@ pub struct AccountForm {
     /// CSRF token.
     pub csrf_token: Option<String>,
     /// "Sign out": the session to end.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// "Revoke": the app.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
 }
 
 /// The person a form of `/account` acts for, after its CSRF check.
@@ -324,9 +325,12 @@ async fn acting(
     account::viewer(state, jar).await
 }
 
-fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str> {
+fn required<'a, T: std::ops::Deref<Target = str>>(
+    field: &str,
+    v: &'a Option<T>,
+) -> Result<&'a str> {
     v.as_deref()
-        .filter(|s| !s.is_empty() && s.len() <= 200)
+        .filter(|s| !s.is_empty())
         .ok_or_else(|| AppError::InvalidRequest(format!("{field} is required.")))
 }
 

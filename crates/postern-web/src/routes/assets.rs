@@ -46,7 +46,7 @@ pub async fn brand_stylesheet(
 ) -> Result<Response> {
     let client_id = file
         .strip_suffix(".css")
-        .filter(|c| !c.is_empty() && c.len() <= 200)
+        .filter(|c| postern_core::ClientId::parse(c).is_ok())
         .ok_or(AppError::NotFound)?;
     let app = state
         .store

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use postern_core::oauth::Scope;
-use postern_core::App;
+use postern_core::{App, ClientId};
 use postern_store::{Queries, SessionQueries};
 use serde::Deserialize;
 use serde_json::Value;
@@ -135,7 +135,8 @@ async fn authorize(
     let client_id = p.raw.client_id.as_deref().filter(|c| !c.is_empty());
     let client_id =
         client_id.ok_or_else(|| AppError::InvalidRequest("client_id is required.".into()))?;
-    let app = if client_id.len() > 200 {
+    // A client id that cannot exist is an unknown client (and never reaches SQL).
+    let app = if ClientId::parse(client_id).is_err() {
         None
     } else {
         state.store.conn().await?.app(client_id).await?
@@ -653,7 +654,7 @@ async fn logout(
         (None, c) => c.map(str::to_owned),
     };
     let app = match &client_id {
-        Some(c) if c.len() <= 200 => state.store.conn().await?.app(c).await?,
+        Some(c) if ClientId::parse(c).is_ok() => state.store.conn().await?.app(c).await?,
         _ => None,
     };
     let redirect = match p

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use postern_core::DevicePolicy;
+use postern_core::{DevicePolicy, LoginId};
 use postern_store::Queries;
 use serde::{Deserialize, Serialize};
 
@@ -281,7 +281,8 @@ pub async fn check_page(
     AppQuery(q): AppQuery<CheckQuery>,
 ) -> Result<Response> {
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
-    let id = q.id.filter(|i| i.len() <= 64).ok_or_else(unknown)?;
+    let id = q.id.filter(|i| LoginId::parse(i).is_ok());
+    let id = id.ok_or_else(unknown)?;
     let mut conn = state.store.conn().await?;
     let req = conn.login_request(&id).await?.ok_or_else(unknown)?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
@@ -338,7 +339,8 @@ pub async fn login_status(
     jar: CookieJar,
     AppQuery(q): AppQuery<CheckQuery>,
 ) -> Result<Json<StatusBody>> {
-    let id = q.id.filter(|i| i.len() <= 64).ok_or(AppError::NotFound)?;
+    let id = q.id.filter(|i| LoginId::parse(i).is_ok());
+    let id = id.ok_or(AppError::NotFound)?;
     let req = state
         .store
         .conn()
@@ -423,11 +425,12 @@ pub async fn resend(
     }
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     let login_id = require("login_id", &form.login_id)?;
+    let login_id = LoginId::parse(login_id).map_err(|_| unknown())?;
     let req = state
         .store
         .conn()
         .await?
-        .login_request(login_id)
+        .login_request(&login_id)
         .await?
         .ok_or_else(unknown)?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
