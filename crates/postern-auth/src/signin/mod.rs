@@ -240,6 +240,7 @@ pub async fn request_link(
     // SPEC §3.4: per app only for the headless API, where the app
     // authenticates; on the anonymous browser endpoints anyone could spend
     // it and lock the app's users out.
+    // IPv6 clients are counted per /64 (SPEC §3.1).
     let ip = postern_core::net::rate_limit_subject(who.ip);
     let ip_limit = who
         .ip_known
