@@ -142,7 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login/resend", post(routes::signin::resend))
         .route(
             "/verify-email",
-            get(routes::signin::verify_get).post(routes::signin::verify_post),
+            get(routes::verify::verify_get).post(routes::verify::verify_post),
         )
         .route("/consent", post(routes::signin::consent_submit))
         .route("/account", get(routes::account::account_page))

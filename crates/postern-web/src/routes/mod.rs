@@ -8,3 +8,4 @@ pub mod health;
 pub mod logout;
 pub mod oidc;
 pub mod signin;
+pub mod verify;

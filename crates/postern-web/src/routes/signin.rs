@@ -7,17 +7,16 @@ use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
+use postern_auth::oidc;
+use postern_auth::signin::{self, Decision, RawAuthParams, Requester, Waiting};
+use postern_auth::AuthError;
+
 use crate::cookies;
 use crate::error::{AppError, Result, TokenProblem};
 use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent};
 use crate::i18n::{self, fill, Strings};
-use crate::pages::{self, ApprovedPage, Brand, CheckPage, ConfirmMode, ConfirmPage, LoginPage};
+use crate::pages::{self, Brand, CheckPage, LoginPage};
 use crate::{render, AppState};
-use postern_auth::oidc;
-use postern_auth::signin::{
-    self, Confirmed, Decision, OtherDevice, RawAuthParams, Requester, Visit, Waiting,
-};
-use postern_auth::AuthError;
 
 /// How long "send again" waits after a link was sent (the page's countdown).
 pub const RESEND_AFTER: i64 = 30;
@@ -55,7 +54,7 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
         .is_some_and(|o| o == ours)
 }
 
-fn requester(
+pub(crate) fn requester(
     ip: ClientIp,
     ua: UserAgent,
     headers: &HeaderMap,
@@ -88,7 +87,7 @@ fn ensure_binding(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     }
 }
 
-fn require<'a>(field: &'static str, v: &'a Option<String>) -> Result<&'a str> {
+pub(crate) fn require<'a>(field: &'static str, v: &'a Option<String>) -> Result<&'a str> {
     v.as_deref()
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| AppError::InvalidRequest(format!("{field} is required.")))
@@ -268,7 +267,10 @@ pub struct CheckQuery {
 /// The language of the pages about a login request: the one it was made
 /// in (SPEC §3.3: `ui_locales`, then `Accept-Language`, then the app's
 /// default, negotiated when it was made).
-fn request_strings(req: &postern_store::LoginRequest, app_locale: &str) -> &'static Strings {
+pub(crate) fn request_strings(
+    req: &postern_store::LoginRequest,
+    app_locale: &str,
+) -> &'static Strings {
     i18n::negotiate(Some(&req.locale), None, app_locale)
 }
 
@@ -423,180 +425,6 @@ pub async fn resend(
         .in_language(lang)
     })?;
     Ok(Redirect::to(&format!("/login/check?id={}", sent.login_id)).into_response())
-}
-
-/// Query of `GET /verify-email`.
-#[derive(Debug, Deserialize)]
-pub struct VerifyQuery {
-    /// The `pml_` token.
-    pub token: Option<String>,
-}
-
-/// SPEC §3.1 `GET /verify-email`: consumes at once in the asking browser;
-/// elsewhere shows a confirmation page and consumes nothing.
-///
-/// Another browser first gets the token moved out of the address bar
-/// (history, screenshots, a shared screen): a short-lived cookie scoped to
-/// this path takes it, and a 303 to the bare `/verify-email` renders the
-/// page from that cookie.
-pub async fn verify_get(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    ip: ClientIp,
-    ua: UserAgent,
-    AppQuery(q): AppQuery<VerifyQuery>,
-) -> Result<Response> {
-    let from_query = q.token.is_some();
-    let token = match q.token {
-        Some(t) => t,
-        None => cookies::link_token(&state, &jar)
-            .ok_or_else(|| toward_account(&state, &jar, AppError::token(TokenProblem::Missing)))?,
-    };
-    let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let who = requester(ip, ua, &headers, binding);
-    let visit = signin::visit(&state, &token, &who)
-        .await
-        .map_err(|e| toward_account(&state, &jar, e.into()))?;
-    let (opened, other) = match visit {
-        Visit::SignedIn(signed_in) => {
-            let jar = forget_link(&state, jar, from_query);
-            return render::signed_in(&state, jar, signed_in).await;
-        }
-        Visit::Elsewhere(opened, other) => (opened, other),
-    };
-    if from_query {
-        let ttl = opened.request.expires_at - state.now();
-        let jar = jar.add(cookies::link_cookie(&state, token, ttl));
-        return Ok((jar, Redirect::to(cookies::LINK_PATH)).into_response());
-    }
-    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-    let mode = match other {
-        OtherDevice::MayContinue => ConfirmMode::Continue,
-        // SPEC §3.1: under `same_browser` nothing this browser can do signs
-        // anyone in, so the page says at once to use the code on the asking
-        // device rather than offering a button that leads to that sentence.
-        // The POST still answers the same (a scanner, an old page).
-        OtherDevice::UseCode => ConfirmMode::SameBrowser,
-        OtherDevice::TypeNumber => ConfirmMode::Remote,
-    };
-    Ok((jar, confirm_page(&state, &opened, token, csrf_token, mode)).into_response())
-}
-
-/// An unknown or missing link has no app to go back to, except when this
-/// browser is signing in to its own account page (the `/account` flow
-/// cookie): then the way forward is `/account`, which starts again.
-fn toward_account(state: &AppState, jar: &CookieJar, e: AppError) -> AppError {
-    let unknown = matches!(
-        e.auth(),
-        Some(AuthError::Token {
-            problem: TokenProblem::Unknown | TokenProblem::Missing,
-            ..
-        })
-    );
-    if unknown && cookies::get(state, jar, cookies::ACCOUNT_FLOW).is_some() {
-        e.with_retry("/account".to_owned())
-    } else {
-        e
-    }
-}
-
-/// Removes the link cookie once it has served (it was not set when the
-/// token came in the query).
-fn forget_link(state: &AppState, jar: CookieJar, from_query: bool) -> CookieJar {
-    if from_query {
-        jar
-    } else {
-        jar.add(cookies::link_cookie(state, String::new(), 0))
-    }
-}
-
-fn confirm_page(
-    state: &AppState,
-    opened: &signin::OpenedLink,
-    token: String,
-    csrf_token: String,
-    mode: ConfirmMode,
-) -> Response {
-    let req = &opened.request;
-    let t = request_strings(req, &opened.app.settings.locale);
-    pages::render(&ConfirmPage {
-        t,
-        brand: Brand::of(&opened.app, &state.config),
-        email: req.email.clone(),
-        asked_from: t.describe_browser(req.user_agent.as_deref()),
-        asked_at: t.date_time(req.created_at),
-        mode,
-        csrf_token,
-        // Only a page with a form carries the token.
-        token: if mode == ConfirmMode::SameBrowser {
-            String::new()
-        } else {
-            token
-        },
-    })
-}
-
-/// Form of `POST /verify-email`.
-#[derive(Debug, Deserialize)]
-pub struct VerifyForm {
-    /// CSRF token.
-    pub csrf_token: Option<String>,
-    /// The `pml_` token (else the link cookie's).
-    pub token: Option<String>,
-    /// `device_policy = remote`: the number the asking device shows.
-    pub number: Option<String>,
-}
-
-/// SPEC §3.1 `POST /verify-email`: the confirmation page's button. What it
-/// does follows the app's `device_policy`: `any` consumes and continues in
-/// this browser; `same_browser` says to use the code on the asking device;
-/// `remote` approves the asking browser's request when the number is right
-/// (and signs in nobody here).
-pub async fn verify_post(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    ip: ClientIp,
-    ua: UserAgent,
-    AppForm(form): AppForm<VerifyForm>,
-) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        // The link cookie still holds the token: the bare address shows the
-        // confirmation page again, with a fresh form.
-        return Err(match cookies::link_token(&state, &jar) {
-            Some(_) => AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned()),
-            None => AppError::Csrf,
-        });
-    }
-    let token = form
-        .token
-        .filter(|t| !t.is_empty())
-        .or_else(|| cookies::link_token(&state, &jar))
-        .unwrap_or_default();
-    let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let who = requester(ip, ua, &headers, binding);
-    let number = form.number.as_deref();
-    let page = |jar, opened: &signin::OpenedLink, token, mode| {
-        let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-        Ok((jar, confirm_page(&state, opened, token, csrf_token, mode)).into_response())
-    };
-    match signin::confirm(&state, &token, number, &who).await? {
-        Confirmed::SignedIn(signed_in) => {
-            let jar = forget_link(&state, jar, false);
-            render::signed_in(&state, jar, signed_in).await
-        }
-        Confirmed::AskNumber(opened) => page(jar, &opened, token, ConfirmMode::Remote),
-        Confirmed::UseCode(opened) => page(jar, &opened, String::new(), ConfirmMode::SameBrowser),
-        Confirmed::Approved(opened) => {
-            let page = ApprovedPage {
-                t: request_strings(&opened.request, &opened.app.settings.locale),
-                brand: Brand::of(&opened.app, &state.config),
-            };
-            let jar = forget_link(&state, jar, false);
-            Ok((jar, pages::render(&page)).into_response())
-        }
-    }
 }
 
 /// Form of `POST /consent`.

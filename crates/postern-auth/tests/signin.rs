@@ -1,0 +1,274 @@
+//! The sign-in rules on a testkit database, without HTTP: code budgets,
+//! remote approval, IP binding and headless confinement.
+
+mod support;
+
+use postern_auth::headless::{self, VerifyRequest};
+use postern_auth::signin::{self, Confirmed, RemoteStatus, Requester, CODE_TRIES_PER_REQUEST};
+use postern_auth::{AuthError, TokenProblem};
+use postern_core::DevicePolicy;
+use support::*;
+
+fn problem(e: &AuthError) -> Option<TokenProblem> {
+    match e.inner() {
+        AuthError::Token { problem, .. } => Some(*problem),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_request_survives_four_wrong_codes_and_dies_at_the_fifth() {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let browser = Browser::at("192.0.2.1");
+    let sent = env
+        .request_link(&app, &browser, "ann@example.com", "openid")
+        .await
+        .unwrap();
+    let (_, code) = env.last_link_and_code().await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (1..CODE_TRIES_PER_REQUEST).rev() {
+        let e = signin::redeem_code(&env.svc, &sent.login_id, wrong, &browser.who())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, AuthError::WrongCode { tries_left } if tries_left == left),
+            "{left} tries left: {e:?}"
+        );
+    }
+    let e = signin::redeem_code(&env.svc, &sent.login_id, wrong, &browser.who())
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Used), "the fifth kills it");
+    // The dead request offers the same sign-in again, in its language.
+    let AuthError::Token {
+        flow: Some(flow), ..
+    } = e
+    else {
+        panic!("a way forward")
+    };
+    assert_eq!(flow.email, "ann@example.com");
+    assert_eq!(flow.client_id, app.app.client_id);
+    let e = signin::redeem_code(&env.svc, &sent.login_id, &code, &browser.who())
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Used), "even the right code");
+}
+
+#[tokio::test]
+async fn ten_wrong_codes_an_hour_stop_codes_for_the_address_but_a_right_one_gives_back() {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let browser = Browser::at("192.0.2.1");
+    // A right code gives its try back: it never counts against the budget.
+    let sent = env
+        .request_link(&app, &browser, "bob@example.com", "openid")
+        .await
+        .unwrap();
+    let (_, code) = env.last_link_and_code().await;
+    signin::redeem_code(&env.svc, &sent.login_id, &code, &browser.who())
+        .await
+        .expect("right code");
+    // Two requests, four and four wrong tries, then two on a third: ten.
+    let mut last = None;
+    for tries in [4, 4, 2] {
+        let sent = env
+            .request_link(&app, &browser, "bob@example.com", "openid")
+            .await
+            .unwrap();
+        let (_, code) = env.last_link_and_code().await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..tries {
+            signin::redeem_code(&env.svc, &sent.login_id, wrong, &browser.who())
+                .await
+                .unwrap_err();
+        }
+        last = Some((sent.login_id, code));
+    }
+    let (login_id, code) = last.unwrap();
+    let e = signin::redeem_code(&env.svc, &login_id, &code, &browser.who())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        problem(&e),
+        Some(TokenProblem::Used),
+        "the address's hourly budget is spent: codes stop"
+    );
+}
+
+#[tokio::test]
+async fn only_the_asking_browser_may_type_a_code() {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let asking = Browser::at("192.0.2.1");
+    let sent = env
+        .request_link(&app, &asking, "cy@example.com", "openid")
+        .await
+        .unwrap();
+    let (_, code) = env.last_link_and_code().await;
+    let other = Browser::at("192.0.2.1");
+    let e = signin::redeem_code(&env.svc, &sent.login_id, &code, &other.who())
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Unknown));
+    signin::redeem_code(&env.svc, &sent.login_id, &code, &asking.who())
+        .await
+        .expect("the asking browser may");
+}
+
+#[tokio::test]
+async fn a_wrong_number_on_the_other_device_kills_a_remote_request() {
+    let env = env().await;
+    let app = env.app(|s| s.device_policy = DevicePolicy::Remote).await;
+    let asking = Browser::at("192.0.2.1");
+    let sent = env
+        .request_link(&app, &asking, "dee@example.com", "openid")
+        .await
+        .unwrap();
+    let (token, _) = env.last_link_and_code().await;
+    let phone = Browser::at("198.51.100.7");
+    let Confirmed::AskNumber(opened) = signin::confirm(&env.svc, &token, None, &phone.who())
+        .await
+        .unwrap()
+    else {
+        panic!("the other device is asked for the number");
+    };
+    let number = opened.request.remote_number.clone().expect("a number");
+    let wrong = if number == "00" { "11" } else { "00" };
+    let e = signin::confirm(&env.svc, &token, Some(wrong), &phone.who())
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::WrongNumber));
+    let status = signin::remote_status(&env.svc, &sent.login_id, Some(&asking.binding))
+        .await
+        .unwrap();
+    assert_eq!(status, RemoteStatus::Dead, "link and code die with it");
+}
+
+#[tokio::test]
+async fn the_right_number_approves_and_only_the_asking_browser_continues() {
+    let env = env().await;
+    let app = env.app(|s| s.device_policy = DevicePolicy::Remote).await;
+    let asking = Browser::at("192.0.2.1");
+    let sent = env
+        .request_link(&app, &asking, "eve@example.com", "openid")
+        .await
+        .unwrap();
+    let (token, _) = env.last_link_and_code().await;
+    let phone = Browser::at("198.51.100.7");
+    let number = signin::asked_by(&env.svc, &sent.login_id, Some(&asking.binding))
+        .await
+        .unwrap()
+        .unwrap()
+        .remote_number
+        .unwrap();
+    let approved = signin::confirm(&env.svc, &token, Some(&number), &phone.who())
+        .await
+        .unwrap();
+    assert!(matches!(approved, Confirmed::Approved(_)), "{approved:?}");
+    // The phone is not signed in, and cannot see the request.
+    let e = signin::check(&env.svc, &sent.login_id, &phone.who())
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Unknown));
+    assert!(matches!(
+        signin::check(&env.svc, &sent.login_id, &asking.who()).await,
+        Ok(signin::Waiting::SignedIn(_))
+    ));
+    // Once: the request is consumed.
+    let e = signin::check(&env.svc, &sent.login_id, &asking.who())
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Used));
+}
+
+#[tokio::test]
+async fn a_link_bound_to_an_ip_range_fails_from_elsewhere_and_works_nearby() {
+    let env = env().await;
+    let app = env.app(|s| s.bind_ip_range = true).await;
+    let asking = Browser::at("192.0.2.1");
+    env.request_link(&app, &asking, "fay@example.com", "openid")
+        .await
+        .unwrap();
+    let (token, _) = env.last_link_and_code().await;
+    let far = Browser::at("203.0.113.9");
+    let e = signin::open_link(&env.svc, &token, far.ip)
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Unknown), "another range");
+    let near = "192.0.2.200".parse().unwrap();
+    signin::open_link(&env.svc, &token, near)
+        .await
+        .expect("the same /24");
+}
+
+fn headless_who(ip: &str) -> Requester {
+    Requester {
+        ip: ip.parse().unwrap(),
+        user_agent: None,
+        accept_language: None,
+        binding: None,
+        ip_known: true,
+        headless: true,
+    }
+}
+
+#[tokio::test]
+async fn a_headless_link_is_redeemed_only_by_its_own_app_through_the_api() {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let other = env.app(|_| {}).await;
+    let params = signin::validate_auth_params(&env.svc, &env.raw_params(&app, "openid email"))
+        .await
+        .unwrap();
+    let sent = signin::request_link(
+        &env.svc,
+        &params,
+        "gus@example.com",
+        &headless_who("192.0.2.5"),
+    )
+    .await
+    .unwrap();
+    let (token, code) = env.last_link_and_code().await;
+    // Not in a browser: the hosted pages do not know it.
+    let e = signin::open_link(&env.svc, &token, "192.0.2.5".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Unknown));
+    // Not by another app, with the token or the code.
+    let by_token = VerifyRequest {
+        token: Some(token.clone()),
+        ..Default::default()
+    };
+    let e = headless::verify(
+        &env.svc,
+        &other.app,
+        &by_token,
+        "192.0.2.5".parse().unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Unknown));
+    let by_code = VerifyRequest {
+        login_id: Some(sent.login_id.clone()),
+        code: Some(code),
+        ..Default::default()
+    };
+    let e = headless::verify(&env.svc, &other.app, &by_code, "192.0.2.5".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::Unknown));
+    // Its own app may.
+    let issued = headless::verify(&env.svc, &app.app, &by_token, "192.0.2.5".parse().unwrap())
+        .await
+        .expect("its own app");
+    assert_eq!(issued.user.email, "gus@example.com");
+    // And only its own sessions are its to end.
+    let e = headless::revoke_session(&env.svc, &other.app, &issued.session_id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AuthError::NotFound), "{e:?}");
+    headless::revoke_session(&env.svc, &app.app, &issued.session_id)
+        .await
+        .expect("its own session");
+}
