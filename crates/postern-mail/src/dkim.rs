@@ -9,6 +9,7 @@
 //! and whitespace changes relays make.
 
 use std::fmt;
+use std::path::Path;
 
 use base64::Engine as _;
 use lettre::message::dkim::{
@@ -58,6 +59,9 @@ pub enum DkimError {
     /// An RSA key below 1024 bits (RFC 8301 §3.2).
     #[error("the RSA key has {0} bits; DKIM needs at least 1024 (2048 recommended)")]
     WeakKey(usize),
+    /// The key file could not be read.
+    #[error("cannot read {0}")]
+    Unreadable(String),
     /// A selector or domain that is not a DNS name.
     #[error("{0:?} is not a DNS name (letters, digits, hyphens and dots)")]
     BadName(String),
@@ -111,6 +115,13 @@ impl Dkim {
         })
     }
 
+    /// Reads the PEM key file at `path` (see [`Dkim::from_pem`]).
+    pub fn from_file(selector: &str, domain: &str, path: &Path) -> Result<Self, DkimError> {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| DkimError::Unreadable(format!("{}: {e}", path.display())))?;
+        Self::from_pem(selector, domain, &pem)
+    }
+
     /// Adds a `DKIM-Signature` header to `message`.
     pub fn sign(&self, message: &mut Message) {
         message.sign(&self.config);
@@ -132,7 +143,9 @@ impl Dkim {
     }
 }
 
-fn dns_name(name: &str) -> Result<String, DkimError> {
+/// `name` as a DKIM selector or signing domain: DNS labels of letters,
+/// digits, hyphens and underscores, without the trailing dot.
+pub fn dns_name(name: &str) -> Result<String, DkimError> {
     let name = name.trim().trim_end_matches('.');
     let ok = !name.is_empty()
         && name.len() <= 253
