@@ -119,7 +119,7 @@ pub async fn mail(command: MailCommand, config: &Config) -> Result {
     let mut message = build_message(&email, &message_id, &from, now)
         .map_err(|e| CommandError::Failed(anyhow::anyhow!("could not build the message: {e}")))?;
     if let Some(dkim) = dkim {
-        dkim.sign(&mut message);
+        dkim.sign(&mut message, now);
     }
     let delivery = Delivery {
         outbox_id: "test",
