@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
+use percent_encoding::percent_decode_str;
+use postern_mail::dkim;
 use secrecy::SecretString;
 use url::Url;
-
-use postern_mail::dkim;
 
 use super::{secrets, ConfigError, DkimSettings, MailConfig, MailFrom, Raw, SettingPath};
 
@@ -48,7 +48,11 @@ pub(super) fn parse_mail(
                         "the SMTP URL holds a password and POSTERN_SMTP_PASSWORD is set too: set only one",
                     ));
                 }
-                *smtp_password = Some(SecretString::from(percent_decode(password)));
+                *smtp_password = Some(SecretString::from(
+                    percent_decode_str(password)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                ));
                 // Keep the secret out of the URL, which is logged and shown.
                 let _ = url.set_password(None);
             }
@@ -56,25 +60,6 @@ pub(super) fn parse_mail(
         }
         _ => Err(r.invalid(usage)),
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// DKIM signing: the key file, the selector and the signing domain, all

@@ -15,27 +15,13 @@ pub(super) fn unknown_setting_warning<'a>(
 ) -> String {
     let upper = name.to_ascii_uppercase();
     let best = known
-        .map(|k| (levenshtein(&upper, &k.to_ascii_uppercase()), k))
+        .map(|k| (strsim::levenshtein(&upper, &k.to_ascii_uppercase()), k))
         .min_by_key(|(d, _)| *d);
     match best {
         // Close enough to be a typo: a few edits, and not most of the name.
         Some((d, k)) if d <= 3 && d * 3 <= upper.len() => format!("{message} (did you mean {k}?)"),
         _ => message.to_owned(),
     }
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// The rules of SPEC §4 on who may read mail, and loud warnings for settings
