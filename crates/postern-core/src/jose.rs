@@ -292,44 +292,13 @@ impl PublicKey {
     }
 }
 
-/// Splits one DER element off `input`: (tag, contents, rest).
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let octets = usize::from(first & 0x7f);
-        if octets == 0 || octets > 4 || rest.len() < octets {
-            return None;
-        }
-        let len = rest[..octets]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[octets..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// The `privateKey` OCTET STRING of a PKCS#8 `PrivateKeyInfo` (RFC 5208 §5):
-/// for RSA, the PKCS#1 `RSAPrivateKey`. Whether it is one is checked by the caller.
-fn pkcs1_from_pkcs8(pkcs8: &[u8]) -> Option<&[u8]> {
-    const SEQUENCE: u8 = 0x30;
-    const INTEGER: u8 = 0x02;
-    const OCTET_STRING: u8 = 0x04;
-    let (SEQUENCE, info, _) = der_element(pkcs8)? else {
-        return None;
-    };
-    let (INTEGER, _version, rest) = der_element(info)? else {
-        return None;
-    };
-    let (SEQUENCE, _algorithm, rest) = der_element(rest)? else {
-        return None;
-    };
-    let (OCTET_STRING, key, _) = der_element(rest)? else {
-        return None;
-    };
-    Some(key)
+/// The `privateKey` OCTET STRING of a PKCS#8 `PrivateKeyInfo` (RFC 5208 §5)
+/// whose algorithm is `rsaEncryption`: the PKCS#1 `RSAPrivateKey`.
+fn pkcs1_from_pkcs8(der: &[u8]) -> Option<&[u8]> {
+    const RSA_ENCRYPTION: pkcs8::ObjectIdentifier =
+        pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    let info = pkcs8::PrivateKeyInfo::try_from(der).ok()?;
+    (info.algorithm.oid == RSA_ENCRYPTION).then_some(info.private_key)
 }
 
 /// One signing key, parsed and ready to sign and verify.

@@ -1,13 +1,27 @@
 //! Choosing a language: `ui_locales`, then `Accept-Language`, then the
-//! app's default (SPEC §3.3), among the languages Postern has.
+//! app's default (SPEC §3.3), among the languages Postern has. The one
+//! negotiator of pages and emails: both crates pick their catalogue with
+//! [`negotiate`] or [`pick`].
 
 /// Languages every page and email is translated into.
 pub const SUPPORTED: &[&str] = &["en", "de", "fr"];
 
-/// The primary language subtag of `tag` if Postern supports it.
-fn supported(tag: &str) -> Option<&'static str> {
-    let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+/// The primary language subtag of `tag` if Postern supports it. Region
+/// subtags, case, `_` for `-`, whitespace and a `;q=` are tolerated
+/// (`" de-CH ;q=0.8"` is `de`).
+pub fn supported(tag: &str) -> Option<&'static str> {
+    let primary = tag
+        .split(['-', '_', ';'])
+        .next()?
+        .trim()
+        .to_ascii_lowercase();
     SUPPORTED.iter().copied().find(|s| *s == primary)
+}
+
+/// The first supported language among `candidates` (tags in order of
+/// preference), else English.
+pub fn pick(candidates: &[&str]) -> &'static str {
+    candidates.iter().find_map(|t| supported(t)).unwrap_or("en")
 }
 
 /// Tags of an `Accept-Language` header, best first (stable for equal `q`).
@@ -53,7 +67,27 @@ pub fn negotiate(
 
 #[cfg(test)]
 mod tests {
-    use super::negotiate;
+    use super::{negotiate, pick};
+
+    #[test]
+    fn the_first_supported_language_wins() {
+        let cases: &[(&[&str], &str, &str)] = &[
+            (&["de-CH"], "de", "region subtags are ignored"),
+            (&["es", "fr", "de"], "fr", "unsupported tags are skipped"),
+            (&["FR_ca"], "fr", "case and underscores are tolerated"),
+            (
+                &[" de ;q=0.8"],
+                "de",
+                "whitespace and q-values are tolerated",
+            ),
+            (&["ja", "zz"], "en", "falls back to English"),
+            (&[], "en", "nothing asked gives English"),
+            (&[""], "en", "an empty tag gives English"),
+        ];
+        for (tags, want, why) in cases {
+            assert_eq!(pick(tags), *want, "{why}");
+        }
+    }
 
     #[test]
     fn ui_locales_come_first_then_accept_language_then_the_app() {

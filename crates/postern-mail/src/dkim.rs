@@ -3,27 +3,31 @@
 //! are set.
 //!
 //! Keys are PEM files as `openssl` writes them: RSA (`BEGIN RSA PRIVATE
-//! KEY` or `BEGIN PRIVATE KEY`, at least 1024 bits per RFC 8301; 2048 is the
-//! usual size) or Ed25519 (`BEGIN PRIVATE KEY`, RFC 8463). Signatures use
-//! relaxed/relaxed canonicalization, which survives the header re-folding
-//! and whitespace changes relays make.
+//! KEY` or `BEGIN PRIVATE KEY`, 2048 to 8192 bits; RFC 8301) or Ed25519
+//! (`BEGIN PRIVATE KEY`, RFC 8463). Signatures use relaxed/relaxed
+//! canonicalization, which survives the header re-folding and whitespace
+//! changes relays make.
+//!
+//! The signature is computed here over the message exactly as it is sent
+//! (`Message::formatted`), on aws-lc-rs, the workspace's one crypto library:
+//! `rsa-sha256` is RSASSA-PKCS1-v1_5 over the canonical headers,
+//! `ed25519-sha256` is Ed25519 over their SHA-256 hash (RFC 8463 §3).
 
 use std::fmt;
+use std::path::Path;
 
+use aws_lc_rs::digest::{digest, SHA256};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{Ed25519KeyPair, RsaKeyPair, RSA_PKCS1_SHA256};
+use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
-use lettre::message::header::HeaderName;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::Message;
+use pkcs8::ObjectIdentifier;
 use thiserror::Error;
 
-/// Headers covered by the signature: everything a reader sees or a mail
-/// system acts on. Each appears exactly once in our messages. Not
-/// `Content-Type`: lettre keeps a multipart's type with the body and
-/// writes it after the signature, so it cannot sign it (the body hash
-/// covers the parts).
+/// Headers covered by the signature, when present: everything a reader
+/// sees or a mail system acts on. Each appears exactly once in our messages.
 const SIGNED_HEADERS: &[&str] = &[
     "From",
     "To",
@@ -31,16 +35,14 @@ const SIGNED_HEADERS: &[&str] = &[
     "Date",
     "Message-ID",
     "MIME-Version",
+    "Content-Type",
     "Auto-Submitted",
 ];
 
-/// The DER prefix of an Ed25519 PKCS#8 v1 private key (RFC 8410 §7): the
-/// 32-byte seed follows.
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
-/// The Ed25519 algorithm identifier (OID 1.3.101.112) inside PKCS#8.
-const ED25519_ALGORITHM: [u8; 7] = [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+/// `rsaEncryption` (RFC 8017 §A.1).
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// `id-Ed25519` (RFC 8410 §3).
+const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 /// Why a DKIM key or setting was refused.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -55,20 +57,29 @@ pub enum DkimError {
     /// The key is damaged.
     #[error("the private key could not be read: {0}")]
     BadKey(&'static str),
-    /// An RSA key below 1024 bits (RFC 8301 §3.2).
-    #[error("the RSA key has {0} bits; DKIM needs at least 1024 (2048 recommended)")]
-    WeakKey(usize),
+    /// An RSA key outside 2048–8192 bits (RFC 8301 §3.2 asks for at least
+    /// 2048; aws-lc-rs signs with nothing smaller).
+    #[error("the RSA key is {0} than DKIM signing accepts: use 2048 to 8192 bits (2048 is usual)")]
+    KeySize(&'static str),
+    /// The key file could not be read.
+    #[error("cannot read {0}")]
+    Unreadable(String),
     /// A selector or domain that is not a DNS name.
     #[error("{0:?} is not a DNS name (letters, digits, hyphens and dots)")]
     BadName(String),
 }
 
+/// A private key that signs.
+enum Key {
+    Rsa(RsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
 /// A loaded DKIM key with its selector and signing domain.
 pub struct Dkim {
-    config: DkimConfig,
+    key: Key,
     selector: String,
     domain: String,
-    algorithm: &'static str,
 }
 
 impl fmt::Debug for Dkim {
@@ -76,7 +87,7 @@ impl fmt::Debug for Dkim {
         f.debug_struct("Dkim")
             .field("selector", &self.selector)
             .field("domain", &self.domain)
-            .field("algorithm", &self.algorithm)
+            .field("algorithm", &self.algorithm())
             .finish_non_exhaustive()
     }
 }
@@ -87,33 +98,85 @@ impl Dkim {
     pub fn from_pem(selector: &str, domain: &str, pem: &str) -> Result<Self, DkimError> {
         let selector = dns_name(selector)?;
         let domain = dns_name(domain)?.to_ascii_lowercase();
-        let (key, algorithm) = load_key(pem)?;
-        let headers = SIGNED_HEADERS
-            .iter()
-            .map(|h| HeaderName::new_from_ascii_str(h))
-            .collect();
-        let canonicalization = DkimCanonicalization {
-            header: DkimCanonicalizationType::Relaxed,
-            body: DkimCanonicalizationType::Relaxed,
-        };
-        let config = DkimConfig::new(
-            selector.clone(),
-            domain.clone(),
-            key,
-            headers,
-            canonicalization,
-        );
+        let key = load_key(pem)?;
         Ok(Self {
-            config,
+            key,
             selector,
             domain,
-            algorithm,
         })
     }
 
-    /// Adds a `DKIM-Signature` header to `message`.
-    pub fn sign(&self, message: &mut Message) {
-        message.sign(&self.config);
+    /// Reads the PEM key file at `path` (see [`Dkim::from_pem`]).
+    pub fn from_file(selector: &str, domain: &str, path: &Path) -> Result<Self, DkimError> {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| DkimError::Unreadable(format!("{}: {e}", path.display())))?;
+        Self::from_pem(selector, domain, &pem)
+    }
+
+    /// Adds a `DKIM-Signature` header to `message`, signed at `now` (Unix
+    /// seconds, the `t=` tag).
+    pub fn sign(&self, message: &mut Message, now: i64) {
+        let value = self.signature(&message.formatted(), now);
+        // Pre-encoded: the value is ASCII and folded by `signature`.
+        message
+            .headers_mut()
+            .insert_raw(HeaderValue::dangerous_new_pre_encoded(
+                HeaderName::new_from_ascii_str("DKIM-Signature"),
+                value.clone(),
+                value,
+            ));
+    }
+
+    /// The value of the `DKIM-Signature` header for `message`, the bytes of
+    /// a whole message (headers, empty line, body, CRLF line ends).
+    pub fn signature(&self, message: &[u8], now: i64) -> String {
+        let (head, body) = split_message(message);
+        let body_hash = B64.encode(digest(&SHA256, &canonical_body(body)));
+        let fields = header_fields(head);
+        let mut signed = Vec::new();
+        let mut names = Vec::new();
+        for name in SIGNED_HEADERS {
+            // RFC 6376 §5.4.2: the last instance of a header is signed first.
+            if let Some((field, value)) = fields
+                .iter()
+                .rev()
+                .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            {
+                signed.extend_from_slice(canonical_header(field, value).as_bytes());
+                signed.extend_from_slice(b"\r\n");
+                names.push(name.to_ascii_lowercase());
+            }
+        }
+        let unsigned = format!(
+            "v=1; a={}; c=relaxed/relaxed; d={}; s={};\r\n\tt={now}; h={};\r\n\tbh={body_hash};\r\n\tb=",
+            self.algorithm(),
+            self.domain,
+            self.selector,
+            names.join(":"),
+        );
+        // §3.7: the signature header itself, with an empty b=, last and
+        // without its CRLF.
+        signed.extend_from_slice(canonical_header("DKIM-Signature", &unsigned).as_bytes());
+        let signature = match &self.key {
+            Key::Rsa(pair) => {
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &signed, &mut out)
+                    .expect("RSA signing with a checked key");
+                out
+            }
+            Key::Ed25519(pair) => pair
+                .sign(digest(&SHA256, &signed).as_ref())
+                .as_ref()
+                .to_vec(),
+        };
+        // Folded every 72 characters: whitespace inside b= is ignored (§3.5).
+        let b64 = B64.encode(signature);
+        let folded: Vec<&str> = b64
+            .as_bytes()
+            .chunks(72)
+            .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+            .collect();
+        format!("{unsigned}{}", folded.join("\r\n\t"))
     }
 
     /// The selector (`s=`).
@@ -128,11 +191,16 @@ impl Dkim {
 
     /// `rsa-sha256` or `ed25519-sha256`.
     pub fn algorithm(&self) -> &'static str {
-        self.algorithm
+        match self.key {
+            Key::Rsa(_) => "rsa-sha256",
+            Key::Ed25519(_) => "ed25519-sha256",
+        }
     }
 }
 
-fn dns_name(name: &str) -> Result<String, DkimError> {
+/// `name` as a DKIM selector or signing domain: DNS labels of letters,
+/// digits, hyphens and underscores, without the trailing dot.
+pub fn dns_name(name: &str) -> Result<String, DkimError> {
     let name = name.trim().trim_end_matches('.');
     let ok = !name.is_empty()
         && name.len() <= 253
@@ -151,6 +219,85 @@ fn dns_name(name: &str) -> Result<String, DkimError> {
     }
 }
 
+/// The header block (with the CRLF ending its last field) and the body.
+fn split_message(message: &[u8]) -> (&[u8], &[u8]) {
+    match message.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => (&message[..i + 2], &message[i + 4..]),
+        None => (message, &[]),
+    }
+}
+
+/// Header fields as (name, raw value with its folds), in order.
+fn header_fields(head: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(head);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push_str("\r\n");
+                value.push_str(line);
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    fields
+}
+
+/// Relaxed header canonicalization (RFC 6376 §3.4.2), without the CRLF:
+/// lower-case name, value unfolded, runs of whitespace made one space,
+/// whitespace around the colon and at the end removed.
+fn canonical_header(name: &str, value: &str) -> String {
+    let unfolded = value.replace("\r\n", "");
+    let mut out = name.trim().to_ascii_lowercase();
+    out.push(':');
+    out.push_str(&collapse_whitespace(&unfolded));
+    out
+}
+
+/// Runs of spaces and tabs as one space, none at either end.
+fn collapse_whitespace(text: &str) -> String {
+    text.split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Relaxed body canonicalization (RFC 6376 §3.4.4): whitespace at line ends
+/// removed, runs of whitespace made one space, empty lines at the end
+/// removed, a non-empty body ending in CRLF.
+fn canonical_body(body: &[u8]) -> Vec<u8> {
+    let mut lines: Vec<Vec<u8>> = body
+        .split(|b| *b == b'\n')
+        .map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let mut out = Vec::with_capacity(line.len());
+            let mut space = false;
+            for &b in line {
+                if b == b' ' || b == b'\t' {
+                    space = true;
+                } else {
+                    if space {
+                        out.push(b' ');
+                        space = false;
+                    }
+                    out.push(b);
+                }
+            }
+            out
+        })
+        .collect();
+    while lines.last().is_some_and(Vec::is_empty) {
+        lines.pop();
+    }
+    let mut out = Vec::with_capacity(body.len());
+    for line in lines {
+        out.extend_from_slice(&line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
 /// The one PEM block of `pem`: its label and decoded DER.
 fn pem_block(pem: &str) -> Result<(String, Vec<u8>), DkimError> {
     let mut lines = pem.lines().map(str::trim).skip_while(|l| l.is_empty());
@@ -164,7 +311,7 @@ fn pem_block(pem: &str) -> Result<(String, Vec<u8>), DkimError> {
     let mut body = String::new();
     for line in lines.by_ref() {
         if line == end {
-            let der = base64::engine::general_purpose::STANDARD
+            let der = B64
                 .decode(body.as_bytes())
                 .map_err(|_| DkimError::BadKey("the PEM body is not base64"))?;
             return Ok((label, der));
@@ -180,61 +327,83 @@ fn pem_block(pem: &str) -> Result<(String, Vec<u8>), DkimError> {
     Err(DkimError::BadKey("the PEM block has no END line"))
 }
 
-fn load_key(pem: &str) -> Result<(DkimSigningKey, &'static str), DkimError> {
-    use rsa::pkcs1::{DecodeRsaPrivateKey as _, EncodeRsaPrivateKey as _, LineEnding};
-    use rsa::pkcs8::DecodePrivateKey as _;
-    use rsa::traits::PublicKeyParts as _;
-
+fn load_key(pem: &str) -> Result<Key, DkimError> {
     let (label, der) = pem_block(pem)?;
-    let rsa = match label.as_str() {
-        "RSA PRIVATE KEY" => rsa::RsaPrivateKey::from_pkcs1_der(&der)
-            .map_err(|_| DkimError::BadKey("not a valid PKCS#1 RSA key"))?,
-        "PRIVATE KEY" if is_ed25519(&der) => {
-            let seed = ed25519_seed(&der)?;
-            let b64 = base64::engine::general_purpose::STANDARD.encode(seed);
-            let key = DkimSigningKey::new(&b64, DkimSigningAlgorithm::Ed25519)
-                .map_err(|_| DkimError::BadKey("not a valid Ed25519 key"))?;
-            return Ok((key, "ed25519-sha256"));
-        }
+    match label.as_str() {
+        "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der)
+            .map(Key::Rsa)
+            .map_err(|e| rsa_rejected(&e, "not a valid PKCS#1 RSA key")),
         "PRIVATE KEY" => {
-            rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(|_| DkimError::UnsupportedKey)?
+            let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice())
+                .map_err(|_| DkimError::UnsupportedKey)?;
+            match info.algorithm.oid {
+                RSA_ENCRYPTION => RsaKeyPair::from_pkcs8(&der)
+                    .map(Key::Rsa)
+                    .map_err(|e| rsa_rejected(&e, "not a valid PKCS#8 RSA key")),
+                // v1 (what openssl writes) or v2 (with the public key).
+                ED25519 => Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+                    .map(Key::Ed25519)
+                    .map_err(|_| DkimError::BadKey("not a valid Ed25519 key")),
+                _ => Err(DkimError::UnsupportedKey),
+            }
         }
-        _ => return Err(DkimError::UnsupportedKey),
-    };
-    let bits = rsa.size() * 8;
-    if bits < 1024 {
-        return Err(DkimError::WeakKey(bits));
+        _ => Err(DkimError::UnsupportedKey),
     }
-    // lettre reads RSA keys in PKCS#1 PEM only.
-    let pkcs1 = rsa
-        .to_pkcs1_pem(LineEnding::LF)
-        .map_err(|_| DkimError::BadKey("the RSA key could not be re-encoded"))?;
-    let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
-        .map_err(|_| DkimError::BadKey("not a valid RSA key"))?;
-    Ok((key, "rsa-sha256"))
 }
 
-fn is_ed25519(der: &[u8]) -> bool {
-    der.windows(ED25519_ALGORITHM.len())
-        .take(16)
-        .any(|w| w == ED25519_ALGORITHM)
+fn rsa_rejected(e: &aws_lc_rs::error::KeyRejected, damaged: &'static str) -> DkimError {
+    match e.description_() {
+        "TooSmall" => DkimError::KeySize("shorter"),
+        "TooLarge" => DkimError::KeySize("longer"),
+        _ => DkimError::BadKey(damaged),
+    }
 }
 
-/// The 32-byte seed of an Ed25519 PKCS#8 key (v1, or v2 with the public key
-/// appended: the seed comes first either way).
-fn ed25519_seed(der: &[u8]) -> Result<[u8; 32], DkimError> {
-    let bad = DkimError::BadKey("not a valid Ed25519 PKCS#8 key");
-    let start = if der.starts_with(&ED25519_PKCS8_PREFIX) {
-        ED25519_PKCS8_PREFIX.len()
-    } else {
-        // v2: SEQUENCE, INTEGER 1, the algorithm, OCTET STRING { OCTET STRING seed }, [1] public key.
-        let inner = [0x04, 0x22, 0x04, 0x20];
-        der.windows(inner.len())
-            .position(|w| w == inner)
-            .map(|p| p + inner.len())
-            .ok_or(bad.clone())?
-    };
-    der.get(start..start + 32)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(bad)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relaxed_header_canonicalization_unfolds_and_squeezes() {
+        assert_eq!(
+            canonical_header("Subject", " Sign  in\r\n\tto \t Acme  "),
+            "subject:Sign in to Acme"
+        );
+        assert_eq!(canonical_header("To ", "a@b"), "to:a@b");
+    }
+
+    #[test]
+    fn relaxed_body_canonicalization_follows_rfc_6376() {
+        // §3.4.6's example: " C \r\nD \t E\r\n\r\n\r\n" becomes " C\r\nD E\r\n".
+        assert_eq!(
+            canonical_body(b" C \r\nD \t E\r\n\r\n\r\n"),
+            b" C\r\nD E\r\n"
+        );
+        assert_eq!(canonical_body(b"no end"), b"no end\r\n");
+        assert_eq!(canonical_body(b""), b"");
+        assert_eq!(canonical_body(b"\r\n\r\n"), b"");
+    }
+
+    #[test]
+    fn the_signature_names_what_it_covers() {
+        let pem = "-----BEGIN PRIVATE KEY-----\n\
+                   MC4CAQAwBQYDK2VwBCIEIHDqAzebrbQfxyLK2ykQhIq4/O594Yrko0m7woj4UPjz\n\
+                   -----END PRIVATE KEY-----\n";
+        let dkim = Dkim::from_pem("sel", "Example.COM.", pem).unwrap();
+        let message = b"From: a@example.com\r\nTo: b@example.org\r\nX-Other: 1\r\n\
+                        Subject: Hi\r\n\r\nBody\r\n";
+        let sig = dkim.signature(message, 1_700_000_000);
+        for tag in [
+            "a=ed25519-sha256",
+            "d=example.com",
+            "s=sel",
+            "t=1700000000",
+            "h=from:to:subject;",
+            // SHA-256 of "Body\r\n".
+            "bh=x/N8/ivRfGMxF56p8/vkrTaHlPadGijHRWz0MB878Wk=",
+        ] {
+            assert!(sig.contains(tag), "{tag} in {sig}");
+        }
+        assert!(sig.lines().all(|l| l.len() <= 100), "{sig}");
+    }
 }

@@ -378,7 +378,7 @@ impl Worker {
                 _ => DeliveryError::Permanent("the message could not be built".into()),
             })?;
         if let Some(dkim) = &self.dkim {
-            dkim.sign(&mut message);
+            dkim.sign(&mut message, now);
         }
         self.transport
             .deliver(&Delivery {

@@ -43,6 +43,7 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::Error as SmtpError;
+use percent_encoding::percent_decode_str;
 use secrecy::{ExposeSecret as _, SecretString};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -148,7 +149,11 @@ impl SmtpSettings {
                 "the SMTP password must be given apart from the URL",
             ));
         }
-        let user = (!url.username().is_empty()).then(|| percent_decode(url.username()));
+        let user = (!url.username().is_empty()).then(|| {
+            percent_decode_str(url.username())
+                .decode_utf8_lossy()
+                .into_owned()
+        });
         Ok(Self {
             host,
             port: url.port().unwrap_or(default_port),
@@ -188,25 +193,6 @@ impl SmtpSettings {
     pub fn max_attempt(&self) -> Duration {
         self.connect_timeout + self.command_timeout
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What the server answered to a message it accepted (or to a rejected one,

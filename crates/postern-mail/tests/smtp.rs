@@ -478,6 +478,71 @@ fn dkim_keys_are_checked_when_loaded() {
     }
 }
 
+/// Runs `openssl` with `args`, writing to `out`.
+fn openssl(args: &[&str], out: &std::path::Path) {
+    let ok = std::process::Command::new("openssl")
+        .args(args)
+        .arg("-out")
+        .arg(out)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(ok.success(), "openssl {args:?}");
+}
+
+#[test]
+fn an_rsa_key_in_pkcs1_form_signs_too_and_a_short_one_is_refused() {
+    let keys = tempfile::tempdir().unwrap();
+    let pkcs8 = keys.path().join("rsa.pem");
+    let pkcs1 = keys.path().join("rsa1.pem");
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ],
+        &pkcs8,
+    );
+    openssl(
+        &["rsa", "-traditional", "-in", pkcs8.to_str().unwrap()],
+        &pkcs1,
+    );
+    let pem = std::fs::read_to_string(&pkcs1).unwrap();
+    assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{pem}");
+    let dkim = Dkim::from_pem("mail2025", "postern.example", &pem).unwrap();
+    assert_eq!(dkim.algorithm(), "rsa-sha256");
+    let mut message =
+        postern_mail::build_message(&sign_in(TO, "Acme", "fr"), "<a@b>", &from(), 0).unwrap();
+    dkim.sign(&mut message, 1_700_000_000);
+    let raw = String::from_utf8(message.formatted()).unwrap();
+    assert!(dkim_verifies(&raw, &pkcs1, "rsa"), "{raw}");
+    // The same message, altered after signing, no longer verifies.
+    let altered = raw.replacen("Subject: ", "Subject: Re: ", 1);
+    assert!(!dkim_verifies(&altered, &pkcs1, "rsa"));
+
+    let short = keys.path().join("short.pem");
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+        ],
+        &short,
+    );
+    let e = Dkim::from_pem(
+        "s",
+        "postern.example",
+        &std::fs::read_to_string(&short).unwrap(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("2048 to 8192 bits"), "{e}");
+}
+
 #[tokio::test]
 async fn a_refused_message_does_not_block_the_connection_for_the_next() {
     // Direct transport use: the reply is reported, and a 5xx for one

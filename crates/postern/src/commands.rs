@@ -88,6 +88,8 @@ pub async fn mail(command: MailCommand, config: &Config) -> Result {
     let MailCommand::Test { address } = command;
     let to = postern_core::EmailAddress::parse(&address)
         .map_err(|e| CommandError::Invalid(format!("{address:?} is not an email address: {e}")))?;
+    let dkim = crate::serve::open_dkim(config)
+        .map_err(|e| CommandError::Invalid(format!("configuration error: {e}")))?;
     let transport = match &config.mail {
         MailConfig::Stdout => Transport::Stdout(DevInbox::new()),
         MailConfig::File(dir) => Transport::File(dir.clone()),
@@ -116,8 +118,8 @@ pub async fn mail(command: MailCommand, config: &Config) -> Result {
     let now = SystemClock.now();
     let mut message = build_message(&email, &message_id, &from, now)
         .map_err(|e| CommandError::Failed(anyhow::anyhow!("could not build the message: {e}")))?;
-    if let Some(dkim) = &config.dkim {
-        dkim.sign(&mut message);
+    if let Some(dkim) = dkim {
+        dkim.sign(&mut message, now);
     }
     let delivery = Delivery {
         outbox_id: "test",

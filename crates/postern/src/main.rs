@@ -10,7 +10,7 @@ use clap::Parser as _;
 
 use postern::cli::{Cli, Command};
 use postern::commands::{self, CommandError};
-use postern::config::{self, Config, LogFormat};
+use postern::config::{self, Config, ConfigError, LogFormat};
 use postern::serve;
 
 fn main() -> ExitCode {
@@ -35,7 +35,14 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve => serve::serve(config).await.map_err(CommandError::Failed),
+            Command::Serve => serve::serve(config).await.map_err(|e| {
+                // A file named by a setting (DKIM key, GeoIP database) is
+                // opened at start-up: its mistakes are configuration errors.
+                match e.downcast::<ConfigError>() {
+                    Ok(e) => CommandError::Invalid(format!("configuration error: {e}")),
+                    Err(e) => CommandError::Failed(e),
+                }
+            }),
             Command::Migrate => commands::migrate(&config).await,
             Command::App { command } => commands::app(command, &config).await,
             Command::Keys { command } => commands::keys(command, &config).await,

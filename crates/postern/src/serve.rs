@@ -10,13 +10,15 @@ use anyhow::Context as _;
 use postern_auth::keys::KeyManager;
 use postern_auth::{Services, Settings};
 use postern_core::{App, AppSettings, Clock, Secrets, SystemClock};
+use postern_mail::dkim::{Dkim, DkimError};
 use postern_mail::{DevInbox, Mailbox, Outbox, Smtp, SmtpSettings, Transport};
 use postern_store::{Queries, Store};
+use postern_web::geoip::GeoIp;
 use postern_web::{AppState, Inner, WebConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{resolve_master_key, Config, MailConfig};
+use crate::config::{resolve_master_key, Config, ConfigError, MailConfig};
 
 /// How often expired rows are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -38,6 +40,10 @@ impl Application {
     /// `postern.key` in `dir` for SQLite when none is configured), and
     /// binds the listener. `clock` is the system clock outside tests.
     pub async fn build(config: &Config, clock: Arc<dyn Clock>, dir: &Path) -> anyhow::Result<Self> {
+        // Files named by settings first: a mistake there is a configuration
+        // error, reported before anything is created.
+        let dkim = open_dkim(config)?;
+        let geoip = open_geoip(config)?;
         let store = Store::connect(&config.database_url)
             .await
             .context("could not open the database (POSTERN_DATABASE_URL)")?;
@@ -73,13 +79,14 @@ impl Application {
             from,
             Arc::clone(&clock),
         );
-        if let Some(dkim) = &config.dkim {
+        if let Some(dkim) = dkim {
             tracing::info!(
                 domain = dkim.domain(),
                 selector = dkim.selector(),
+                algorithm = dkim.algorithm(),
                 "signing email with DKIM"
             );
-            outbox = outbox.with_dkim(Arc::clone(dkim));
+            outbox = outbox.with_dkim(dkim);
         }
         let public_url = config.public_url_parsed();
         let dev_mail = dev_inbox.is_some()
@@ -102,7 +109,7 @@ impl Application {
             settings: Arc::clone(&settings),
             trusted_proxies: config.trusted_proxies.clone(),
             dev_mail,
-            geoip: config.geoip.clone(),
+            geoip,
         };
         let keys = KeyManager::load(store.clone(), Arc::clone(&secrets), Arc::clone(&clock))
             .await
@@ -175,6 +182,37 @@ impl Application {
         self.state.store.close().await;
         result.context("the HTTP server failed")
     }
+}
+
+/// The DKIM key of `POSTERN_DKIM_*`, read and checked; a key that cannot
+/// be used is a configuration error naming the setting.
+pub fn open_dkim(config: &Config) -> Result<Option<Arc<Dkim>>, ConfigError> {
+    let Some(settings) = &config.dkim else {
+        return Ok(None);
+    };
+    let file = &settings.key_file;
+    let dkim =
+        Dkim::from_file(&settings.selector, &settings.domain, &file.path).map_err(|e| match e {
+            DkimError::Unreadable(_) => file.invalid(e),
+            _ => file.invalid(format!("{}: {e}", file.path.display())),
+        })?;
+    Ok(Some(Arc::new(dkim)))
+}
+
+/// The GeoIP database of `POSTERN_GEOIP_DB`, opened and checked; one that
+/// cannot be used is a configuration error naming the setting.
+pub fn open_geoip(config: &Config) -> Result<Option<Arc<GeoIp>>, ConfigError> {
+    let Some(file) = &config.geoip_db else {
+        return Ok(None);
+    };
+    let db = GeoIp::open(&file.path).map_err(|e| {
+        file.invalid(format!(
+            "cannot use {} as a GeoIP database (a MaxMind .mmdb file such as \
+             GeoLite2-City.mmdb): {e}",
+            file.path.display()
+        ))
+    })?;
+    Ok(Some(Arc::new(db)))
 }
 
 /// The SMTP transport of `POSTERN_MAIL=smtp…` (connects lazily), greeting
@@ -315,4 +353,73 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     app.run_until(shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::{load, Overrides};
+
+    fn config_in(dir: &Path, pairs: &[(&str, &str)]) -> Config {
+        let env: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        load(&Overrides::default(), &env, dir).unwrap().0
+    }
+
+    #[test]
+    fn a_dkim_key_is_read_at_start_up_and_a_bad_one_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "-----BEGIN PRIVATE KEY-----\n\
+                   MC4CAQAwBQYDK2VwBCIEIHDqAzebrbQfxyLK2ykQhIq4/O594Yrko0m7woj4UPjz\n\
+                   -----END PRIVATE KEY-----\n";
+        std::fs::write(dir.path().join("dkim.pem"), key).unwrap();
+        std::fs::write(dir.path().join("bad.pem"), "not a key\n").unwrap();
+        let with_key = |file: &str| {
+            config_in(
+                dir.path(),
+                &[
+                    ("POSTERN_DKIM_KEY_FILE", file),
+                    ("POSTERN_DKIM_SELECTOR", "mail2025"),
+                    ("POSTERN_DKIM_DOMAIN", "example.com"),
+                ],
+            )
+        };
+        let dkim = open_dkim(&with_key("dkim.pem"))
+            .unwrap()
+            .expect("DKIM configured");
+        assert_eq!(
+            (dkim.selector(), dkim.domain(), dkim.algorithm()),
+            ("mail2025", "example.com", "ed25519-sha256")
+        );
+        assert!(
+            !format!("{dkim:?}").contains("MC4CAQ"),
+            "the key never shows"
+        );
+        assert!(open_dkim(&config_in(dir.path(), &[])).unwrap().is_none());
+        for (file, expected) in [
+            ("bad.pem", "not an RSA or Ed25519 private key"),
+            ("missing.pem", "cannot read"),
+        ] {
+            let e = open_dkim(&with_key(file)).unwrap_err().to_string();
+            assert!(e.starts_with("POSTERN_DKIM_KEY_FILE: "), "{e}");
+            assert!(e.contains(file) && e.contains(expected), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_geoip_database_that_cannot_be_opened_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("junk.mmdb"), "not a database\n").unwrap();
+        assert!(open_geoip(&config_in(dir.path(), &[])).unwrap().is_none());
+        for file in ["missing.mmdb", "junk.mmdb"] {
+            let cfg = config_in(dir.path(), &[("POSTERN_GEOIP_DB", file)]);
+            let e = open_geoip(&cfg).unwrap_err().to_string();
+            assert!(e.starts_with("POSTERN_GEOIP_DB: "), "{e}");
+            assert!(e.contains(file) && e.contains("GeoIP database"), "{e}");
+        }
+    }
 }

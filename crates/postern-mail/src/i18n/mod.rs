@@ -10,6 +10,8 @@ mod de;
 mod en;
 mod fr;
 
+use postern_core::duration::{say_duration, DurationWords, Rounding};
+
 /// The strings of one language.
 #[derive(Debug)]
 pub struct Strings {
@@ -58,16 +60,9 @@ pub fn catalogue(lang: &str) -> Option<&'static Strings> {
 }
 
 /// The first supported language among `candidates` (language tags such as
-/// `"de-CH"`, `"fr"`, `"EN_gb"`, in order of preference), else `"en"`.
-pub fn pick_locale(candidates: &[&str]) -> &'static str {
-    candidates
-        .iter()
-        .find_map(|tag| {
-            let primary = tag.trim().split(['-', '_', ';']).next()?.trim();
-            catalogue(&primary.to_ascii_lowercase())
-        })
-        .map_or(en::STRINGS.lang, |s| s.lang)
-}
+/// `"de-CH"`, `"fr"`, `"EN_gb"`, in order of preference), else `"en"`:
+/// [`postern_core::locale::pick`], the pages' negotiator too.
+pub use postern_core::locale::pick as pick_locale;
 
 /// The catalogue for any language tag, English when unsupported.
 pub fn strings_for(locale: &str) -> &'static Strings {
@@ -103,46 +98,29 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// A link lifetime in words: "15 minutes", "1 hour", "2 hours". Whole hours
-/// are said in hours, anything else in whole minutes rounded down (never
-/// promising more time than the link has), at least one minute.
+/// A link lifetime in words, rounded down to whole minutes (never promising
+/// more time than the link has), at least one minute: "15 minutes",
+/// "1 hour", "2 hours 30 minutes". The pages' formatter too
+/// ([`postern_core::duration::say_duration`]).
 pub fn lifetime(strings: &Strings, seconds: i64) -> String {
-    let minutes = (seconds / 60).max(1);
-    let (one, many, n) = if minutes % 60 == 0 {
-        (strings.one_hour, strings.hours, minutes / 60)
-    } else {
-        (strings.one_minute, strings.minutes, minutes)
-    };
-    if n == 1 {
-        one.to_owned()
-    } else {
-        fill(many, &[("n", &n.to_string())])
+    say_duration(&strings.duration_words(), seconds, Rounding::Down)
+}
+
+impl Strings {
+    /// This language's words for spans of time.
+    pub fn duration_words(&self) -> DurationWords<'static> {
+        DurationWords {
+            one_minute: self.one_minute,
+            minutes: self.minutes,
+            one_hour: self.one_hour,
+            hours: self.hours,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_first_supported_language_wins() {
-        let cases: &[(&[&str], &str, &str)] = &[
-            (&["de-CH"], "de", "region subtags are ignored"),
-            (&["es", "fr", "de"], "fr", "unsupported tags are skipped"),
-            (&["FR_ca"], "fr", "case and underscores are tolerated"),
-            (
-                &[" de ;q=0.8"],
-                "de",
-                "whitespace and q-values are tolerated",
-            ),
-            (&["ja", "zz"], "en", "falls back to English"),
-            (&[], "en", "nothing asked gives English"),
-            (&[""], "en", "an empty tag gives English"),
-        ];
-        for (tags, want, why) in cases {
-            assert_eq!(pick_locale(tags), *want, "{why}");
-        }
-    }
 
     #[test]
     fn placeholders_are_filled_once() {
@@ -167,6 +145,7 @@ mod tests {
             (3600, "1 hour"),
             (5400, "90 minutes"),
             (7200, "2 hours"),
+            (9000, "2 hours 30 minutes"),
             (86_400, "24 hours"),
             (0, "1 minute"),
         ];

@@ -15,6 +15,7 @@ mod de;
 mod en;
 mod fr;
 
+use postern_core::duration::{say_duration, DurationWords, Rounding};
 pub use postern_mail::i18n::fill;
 
 /// The strings of one language.
@@ -245,10 +246,10 @@ pub fn catalogue(lang: &str) -> Option<&'static Strings> {
     }
 }
 
-/// The catalogue for a language tag, English when unsupported.
+/// The catalogue for a language tag, English when unsupported
+/// ([`postern_core::locale::pick`], as the emails choose theirs).
 pub fn strings(lang: &str) -> &'static Strings {
-    let primary = lang.split(['-', '_']).next().unwrap_or("");
-    catalogue(&primary.to_ascii_lowercase()).unwrap_or(&en::STRINGS)
+    catalogue(postern_core::locale::pick(&[lang])).unwrap_or(&en::STRINGS)
 }
 
 /// SPEC §3.3: `ui_locales`, then `Accept-Language`, then the app's default.
@@ -272,30 +273,23 @@ impl Strings {
 
     /// A time span in words, rounded up to whole minutes (never promising
     /// less waiting than there is): "1 minute", "12 minutes", "2 hours".
-    /// Whole hours from two hours on are said in hours.
+    /// One formatter with the emails: [`postern_core::duration::say_duration`].
     pub fn duration_up(&self, seconds: i64) -> String {
-        self.duration_minutes((seconds.max(1) + 59) / 60)
+        say_duration(&self.duration_words(), seconds, Rounding::Up)
     }
 
     /// A time span in words, rounded down to whole minutes (never promising
     /// more time than there is), at least one minute.
     pub fn duration_down(&self, seconds: i64) -> String {
-        self.duration_minutes((seconds / 60).max(1))
+        say_duration(&self.duration_words(), seconds, Rounding::Down)
     }
 
-    fn duration_minutes(&self, minutes: i64) -> String {
-        let (one, many, n) = if minutes >= 60 && minutes % 60 == 0 {
-            (self.one_hour, self.hours, minutes / 60)
-        } else if minutes >= 120 {
-            // Past two hours, minutes are noise: round up to the next hour.
-            (self.one_hour, self.hours, (minutes + 59) / 60)
-        } else {
-            (self.one_minute, self.minutes, minutes)
-        };
-        if n == 1 {
-            one.to_owned()
-        } else {
-            fill(many, &[("n", &n.to_string())])
+    fn duration_words(&self) -> DurationWords<'static> {
+        DurationWords {
+            one_minute: self.one_minute,
+            minutes: self.minutes,
+            one_hour: self.one_hour,
+            hours: self.hours,
         }
     }
 
@@ -426,7 +420,7 @@ mod tests {
             (3600, "1 hour"),
             (3601, "61 minutes"),
             (7200, "2 hours"),
-            (7201, "3 hours"),
+            (7201, "2 hours 1 minute"),
         ];
         for (secs, want) in up {
             assert_eq!(en.duration_up(secs), want, "up {secs} s");
@@ -435,6 +429,21 @@ mod tests {
         assert_eq!(en.duration_down(0), "1 minute");
         assert_eq!(strings("de").duration_up(7200), "2 Stunden");
         assert_eq!(strings("fr").duration_up(1), "1 minute");
+    }
+
+    #[test]
+    fn pages_and_emails_say_a_time_left_the_same_way() {
+        for lang in postern_core::locale::SUPPORTED {
+            let mail = postern_mail::i18n::strings_for(lang);
+            for secs in [0, 59, 900, 5400, 8999, 9000, 86_399, 86_400] {
+                assert_eq!(
+                    strings(lang).duration_down(secs),
+                    postern_mail::i18n::lifetime(mail, secs),
+                    "{lang} {secs} s"
+                );
+            }
+        }
+        assert_eq!(strings("en").duration_down(9000), "2 hours 30 minutes");
     }
 
     #[test]
