@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, COOKIE, SET_COOKIE};
 use reqwest::{RequestBuilder, StatusCode};
@@ -13,6 +13,20 @@ use url::Url;
 /// `timeout`, `no email within 30 s`…
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Failure(pub String);
+
+impl Failure {
+    /// Not tried because the run was over; never counted as an error.
+    pub fn run_ended() -> Self {
+        Failure(RUN_ENDED.to_owned())
+    }
+
+    /// Whether this is [`Failure::run_ended`].
+    pub fn is_run_ended(&self) -> bool {
+        self.0 == RUN_ENDED
+    }
+}
+
+const RUN_ENDED: &str = "not tried: the run ended";
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -147,13 +161,15 @@ pub struct Browser {
     http: reqwest::Client,
     urls: Arc<Vec<Url>>,
     turn: usize,
+    stop_at: Instant,
     /// The cookies of the person now using this browser.
     pub jar: Jar,
 }
 
 impl Browser {
-    /// A browser that starts its round of the instances at `first`.
-    pub fn new(urls: Arc<Vec<Url>>, first: usize, timeout: Duration) -> Self {
+    /// A browser that starts its round of the instances at `first` and
+    /// sends nothing from `stop_at` on.
+    pub fn new(urls: Arc<Vec<Url>>, first: usize, timeout: Duration, stop_at: Instant) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
@@ -165,6 +181,7 @@ impl Browser {
             http,
             urls,
             turn: first,
+            stop_at,
             jar: Jar::default(),
         }
     }
@@ -184,9 +201,20 @@ impl Browser {
             .expect("a path joins any base URL")
     }
 
+    /// When this browser stops sending.
+    pub fn stop_at(&self) -> Instant {
+        self.stop_at
+    }
+
     /// Sends `request` to `url` with this browser's cookies, keeps the
-    /// cookies it sets, and reads the whole answer.
+    /// cookies it sets, and reads the whole answer. Nothing is sent after
+    /// the end of the run, but a request under way is never cut off: a
+    /// client that hangs up mid-request is a different load (and a
+    /// different test) from the one measured.
     pub async fn send(&mut self, url: &Url, request: RequestBuilder) -> Result<Answer, Failure> {
+        if Instant::now() >= self.stop_at {
+            return Err(Failure::run_ended());
+        }
         let request = match self.jar.header(url.path()) {
             Some(cookies) => request.header(COOKIE, cookies),
             None => request,

@@ -161,26 +161,22 @@ async fn drive(
         let ctx = Arc::clone(ctx);
         let pool = pool.cloned();
         tasks.push(tokio::spawn(async move {
-            let mut b = Browser::new(Arc::clone(&ctx.urls), i, ctx.timeout);
+            let mut b = Browser::new(Arc::clone(&ctx.urls), i, ctx.timeout, window.end);
             let mut rec = Recorder::new(steps, window);
+            // An iteration under way at the end finishes its request (not
+            // counted) and sends nothing more.
             while Instant::now() < window.end {
-                let one = async {
-                    match (job, &pool) {
-                        (Job::Prepare, Some(pool)) => {
-                            scenario::prepare(&ctx, &mut b, &mut rec, pool).await
-                        }
-                        (Job::Prepare, None) => Flow::Done,
-                        (Job::Measure(s), pool) => {
-                            scenario::iteration(s, &ctx, &mut b, &mut rec, pool.as_deref()).await
-                        }
+                let flow = match (job, &pool) {
+                    (Job::Prepare, Some(pool)) => {
+                        scenario::prepare(&ctx, &mut b, &mut rec, pool).await
+                    }
+                    (Job::Prepare, None) => Flow::Done,
+                    (Job::Measure(s), pool) => {
+                        scenario::iteration(s, &ctx, &mut b, &mut rec, pool.as_deref()).await
                     }
                 };
-                // What is still in flight at the end is cut off: it would
-                // not count anyway.
-                match tokio::time::timeout_at(window.end.into(), one).await {
-                    Ok(Flow::Next) => {}
-                    Ok(Flow::Done) => return (rec, Some(Instant::now())),
-                    Err(_) => break,
+                if let Flow::Done = flow {
+                    return (rec, Some(Instant::now()));
                 }
             }
             (rec, None)

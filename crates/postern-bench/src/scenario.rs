@@ -150,14 +150,20 @@ impl Ctx {
     /// `marker` right before it.
     async fn token_from_email(
         &self,
+        b: &Browser,
         address: &str,
         mail: oneshot::Receiver<Vec<u8>>,
         marker: &str,
     ) -> Result<String, Failure> {
-        let raw = match tokio::time::timeout(self.timeout, mail).await {
+        // Waiting for an email past the end of the run would measure nothing.
+        let until = (Instant::now() + self.timeout).min(b.stop_at());
+        let raw = match tokio::time::timeout_at(until.into(), mail).await {
             Ok(Ok(raw)) => raw,
             _ => {
                 self.sink.forget(address);
+                if Instant::now() >= b.stop_at() {
+                    return Err(Failure::run_ended());
+                }
                 return Err(Failure(format!(
                     "no email within {} s",
                     self.timeout.as_secs()
@@ -283,7 +289,7 @@ pub async fn prepare(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder, pool: &Pool
     }
     let t = Instant::now();
     let token = ctx
-        .token_from_email(&address, mail, "/verify-email?token=")
+        .token_from_email(b, &address, mail, "/verify-email?token=")
         .await;
     let Some(token) = rec.done(1, t, token) else {
         pool.claimed.fetch_sub(1, Ordering::Relaxed);
@@ -335,7 +341,7 @@ async fn signin(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder) -> Flow {
     }
     let t = Instant::now();
     let token = ctx
-        .token_from_email(&address, mail, "/verify-email?token=")
+        .token_from_email(b, &address, mail, "/verify-email?token=")
         .await;
     let Some(token) = rec.done(1, t, token) else {
         return Flow::Next;
@@ -401,7 +407,7 @@ async fn headless(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder) -> Flow {
     }
     let t = Instant::now();
     // SPEC §3.4: the headless link is `redirect_uri?token=pml_…`.
-    let token = ctx.token_from_email(&address, mail, "token=").await;
+    let token = ctx.token_from_email(b, &address, mail, "token=").await;
     let Some(token) = rec.done(1, t, token) else {
         return Flow::Next;
     };

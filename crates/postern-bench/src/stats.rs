@@ -78,7 +78,9 @@ impl Recorder {
                 Some(v)
             }
             Err(e) => {
-                if started < self.window.measure_from {
+                if e.is_run_ended() {
+                    // Not an answer from the server: nothing to count.
+                } else if started < self.window.measure_from {
                     self.warmup_errors += 1;
                 } else if started < self.window.end {
                     *s.errors.entry(e).or_default() += 1;
