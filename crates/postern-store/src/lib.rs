@@ -302,19 +302,31 @@ impl Store {
     /// Starts a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes
     /// cannot fail with a stale snapshot; writers queue on `busy_timeout`.
+    ///
+    /// The `BEGIN` runs in a task of its own: starting a transaction is not
+    /// cancel-safe in sqlx (launchbadge/sqlx#3932), and a request dropped
+    /// between the `BEGIN` and sqlx's bookkeeping (a client hanging up, the
+    /// request deadline) would leave a pooled connection inside a
+    /// transaction nobody ends, holding SQLite's write lock for good.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self.backend {
-            Backend::Sqlite => {
-                let writer = self.writer.clone().lock_owned().await;
-                Tx {
-                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _writer: Some(writer),
-                }
+        let writer = match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let pool = self.pool.clone();
+        let sqlite = self.backend == Backend::Sqlite;
+        let inner = tokio::spawn(async move {
+            if sqlite {
+                pool.begin_with("BEGIN IMMEDIATE").await
+            } else {
+                pool.begin().await
             }
-            Backend::Postgres => Tx {
-                inner: self.pool.begin().await?,
-                _writer: None,
-            },
+        })
+        .await
+        .map_err(|_| sqlx::Error::WorkerCrashed)??;
+        Ok(Tx {
+            inner,
+            _writer: writer,
         })
     }
 
