@@ -157,6 +157,7 @@ fn email() -> OutgoingEmail {
             app_name: "Acme",
             logo_url: None,
             color: None,
+            note: None,
         },
         link: "https://auth.example.com/verify-email?token=pml_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
         code: "482913",

@@ -25,6 +25,9 @@ pub struct Brand<'a> {
     pub logo_url: Option<&'a str>,
     /// Button colour, `#rrggbb`.
     pub color: Option<&'a str>,
+    /// The app's extra note (plain text, shown in every language; escaped
+    /// in the HTML part, line breaks kept).
+    pub note: Option<&'a str>,
 }
 
 /// The sign-in email: link, code and expiry.
@@ -81,6 +84,8 @@ struct Common {
     button_text: &'static str,
     heading: String,
     ignore: &'static str,
+    /// The note's lines (empty without a note).
+    note: Vec<String>,
 }
 
 impl Common {
@@ -101,6 +106,10 @@ impl Common {
             color,
             heading: fill(strings.sign_in_to, &[("app", brand.app_name)]),
             ignore: strings.ignore,
+            note: brand
+                .note
+                .map(|n| n.lines().map(|l| l.trim_end().to_owned()).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -227,6 +236,7 @@ mod tests {
             app_name: "Acme",
             logo_url: Some("http://insecure.example/logo.png"),
             color: Some("red;background:url(x)"),
+            note: None,
         };
         let c = Common::new(strings_for("en"), &brand);
         assert_eq!(c.color, DEFAULT_COLOR);
