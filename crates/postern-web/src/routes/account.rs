@@ -19,7 +19,7 @@ use crate::extract::{accept_language, AppForm, AppQuery};
 use crate::i18n::account::AccountStrings;
 use crate::i18n::{self, fill, Strings};
 use crate::oidc::{self, BrowserAccount, PresentedCode};
-use crate::pages::{self, Brand, SignedOutPage};
+use crate::pages::{self, Brand, MomentStyle, SignedOutPage};
 use crate::AppState;
 
 /// One session on `/account`.
@@ -75,8 +75,10 @@ pub struct AccountPage {
     pub a: &'static AccountStrings,
     /// No app: Postern's own page.
     pub brand: Brand,
-    /// "Signed in as …".
+    /// "Signed in as …" (HTML: the address breaks only after `@` and `.`).
     pub signed_in_as: String,
+    /// What the last action did ("That session was signed out.").
+    pub notice: Option<String>,
     /// CSRF token for every form.
     pub csrf_token: String,
     /// Live sessions.
@@ -151,6 +153,7 @@ pub async fn account_page(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
+    AppQuery(q): AppQuery<AccountQuery>,
 ) -> Result<Response> {
     let Some(viewer) = account::viewer(&state, &jar).await? else {
         return Ok(start_sign_in(&state, jar));
@@ -179,8 +182,8 @@ pub async fn account_page(
                     None => fill(a.ip_address, &[("ip", ip)]),
                 }
             }),
-            last_seen: t.date_time(s.last_seen_at),
-            signed_in: t.date_time(s.created_at),
+            last_seen: pages::moment_html(t, s.last_seen_at, MomentStyle::DateTime),
+            signed_in: pages::moment_html(t, s.created_at, MomentStyle::DateTime),
             this_browser: s.id == viewer.live.session.id,
         })
         .collect();
@@ -188,8 +191,12 @@ pub async fn account_page(
         .history
         .iter()
         .map(|(e, name)| EventView {
-            time: t.date_time(e.at),
-            app: name.clone().unwrap_or_else(|| a.removed_app.to_owned()),
+            time: pages::moment_html(t, e.at, MomentStyle::DateTime),
+            app: if e.client_id == ACCOUNT_CLIENT_ID {
+                a.own_account_app.to_owned()
+            } else {
+                name.clone().unwrap_or_else(|| a.removed_app.to_owned())
+            },
             method: if e.method == "code" {
                 a.method_code
             } else {
@@ -217,13 +224,32 @@ pub async fn account_page(
         t,
         a,
         brand: Brand::default(),
-        signed_in_as: fill(a.signed_in_as, &[("email", &viewer.live.user.email)]),
+        signed_in_as: pages::with_address(a.signed_in_as, &viewer.live.user.email),
+        notice: match q.done.as_deref() {
+            Some("signed-out") => Some(a.notice_signed_out.to_owned()),
+            Some("revoked") => q
+                .app
+                .as_deref()
+                .filter(|n| n.len() <= 100)
+                .map(|name| fill(a.notice_revoked, &[("app", name)])),
+            _ => None,
+        },
         csrf_token,
         sessions,
         history,
         apps,
     };
     Ok((jar, pages::render(&page)).into_response())
+}
+
+/// The query of `GET /account`: what the form before it did, for the
+/// confirmation shown at the top.
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountQuery {
+    /// `signed-out` (one session) or `revoked` (an app).
+    pub done: Option<String>,
+    /// The revoked app's name.
+    pub app: Option<String>,
 }
 
 /// The query of `GET /account/callback` (OIDC Core §3.1.2.5, RFC 9207).
@@ -379,7 +405,7 @@ pub async fn sign_out_session(
         let jar = forget(&state, jar, &viewer).await?;
         return Ok(signed_out(&headers, jar));
     }
-    Ok(Redirect::to("/account").into_response())
+    Ok(Redirect::to("/account?done=signed-out").into_response())
 }
 
 /// `POST /account/sign-out-everywhere`: every session and refresh token of
@@ -409,8 +435,22 @@ pub async fn revoke_app(
         return Ok(Redirect::to("/account").into_response());
     };
     let client_id = required("client_id", &form.client_id)?;
+    let name = state
+        .store
+        .conn()
+        .await?
+        .app(client_id)
+        .await?
+        .map(|app| app.display_name().to_owned());
     account::revoke_app(&state, &viewer.live.user.id, client_id).await?;
-    Ok(Redirect::to("/account").into_response())
+    // The page after says whose access ended (the name is only shown, in
+    // this person's own page; a made-up one says nothing to anyone else).
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("done", "revoked");
+    if let Some(n) = &name {
+        q.append_pair("app", n);
+    }
+    Ok(Redirect::to(&format!("/account?{}", q.finish())).into_response())
 }
 
 /// `GET /account/delete`: asks before deleting.
