@@ -174,7 +174,7 @@ async fn the_check_page_speaks_the_language_the_sign_in_started_in() {
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert_page(&page, "de", "Prüfen Sie Ihr Postfach", "check page");
-    let text = html_unescape(&page);
+    let text = text_of(&page);
     for words in [
         "de@example.com",
         "6-stelliger Code",
@@ -293,17 +293,34 @@ async fn a_rate_limited_person_is_told_in_words_when_to_try_again() {
         .parse()
         .unwrap();
     let page = res.text().await.unwrap();
-    assert_page(&page, "fr", "Veuillez patienter un instant", "rate limited");
+    // The email sent before still works: the page says until when (UTC
+    // without the script, the browser's time with it) and leads back to it.
+    assert_page(
+        &page,
+        "fr",
+        "Votre dernier e-mail fonctionne encore",
+        "rate limited",
+    );
     let minutes = (retry_after + 59) / 60;
     let when = if minutes == 60 {
         "1 heure".to_owned()
     } else {
         format!("{minutes} minutes")
     };
-    let text = html_unescape(&page);
-    assert!(text.contains(&format!("réessayer dans {when}.")), "{page}");
+    let expires = app.clock_now() + 15 * 60;
+    let until = format!(
+        "jusqu’à {:02}:{:02} UTC.",
+        expires.rem_euclid(86_400) / 3600,
+        expires.rem_euclid(3600) / 60
+    );
+    let text = text_of(&page);
+    assert!(text.contains(&until), "{until}: {text}");
     assert!(
-        text.contains(&format!("href=\"/login/check?id={login_id}\"")),
+        text.contains(&format!("en demander un nouveau dans {when}.")),
+        "{text}"
+    );
+    assert!(
+        page.contains(&format!("href=\"/login/check?id={login_id}\"")),
         "back to the link that still works: {page}"
     );
 }
@@ -420,7 +437,7 @@ async fn the_check_page_says_where_the_link_went_and_what_to_do_when_nothing_arr
     let (b, login_id, _) = hosted_with(&app, &client, "help@example.com", &[]).await;
     let page = check_page(&app, &b, &login_id).await.text().await.unwrap();
     assert_page(&page, "en", "Check your email", "check page");
-    let text = html_unescape(&page);
+    let text = text_of(&page);
     for words in [
         "We sent a sign-in link for Test App to",
         "help@example.com",
@@ -479,7 +496,7 @@ async fn another_browser_sees_the_confirmation_page_at_a_url_without_the_token()
         let (status, page) = get_page(&other, &app.url("/verify-email"), &[]).await;
         assert_eq!(status, 200, "{look}");
         assert_page(&page, "en", "Sign in to Test App?", look);
-        assert!(html_unescape(&page).contains("clean@example.com"), "{look}");
+        assert!(text_of(&page).contains("clean@example.com"), "{look}");
     }
     assert_eq!(
         app.count("authorization_codes").await,
@@ -675,7 +692,9 @@ async fn under_remote_the_other_device_approves_with_the_number_and_the_asking_b
         "{page}"
     );
     assert!(
-        page.contains("<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"),
+        page.contains(&format!(
+            "<noscript><meta http-equiv=\"refresh\" content=\"5;url=/login/check?id={login_id}\"></noscript>"
+        )),
         "works without JavaScript: {page}"
     );
     assert!(page.contains(&format!("data-status-url=\"/login/status?id={login_id}\"")));
