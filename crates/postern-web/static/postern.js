@@ -8,7 +8,8 @@
   var lang = document.documentElement.getAttribute("lang") || undefined;
 
   // Times: the page says them in UTC; here they become the browser's local
-  // time with a relative time ("3 minutes ago · 14 March 2025, 10:05").
+  // time with a relative time ("3 minutes ago · 14 March 2025, 10:05",
+  // "until 10:35 (in 12 minutes)").
   var relative = function (date) {
     if (!window.Intl || !Intl.RelativeTimeFormat) {
       return "";
@@ -37,8 +38,10 @@
       var kind = el.getAttribute("data-time");
       var rel = relative(date);
       if (kind === "clock") {
+        // A time to come says how far off it is: "10:35 (in 12 minutes)".
         var clock = date.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
-        el.textContent = rel ? clock + " (" + rel + ")" : clock;
+        var ahead = date.getTime() - Date.now() > 60000;
+        el.textContent = rel && ahead ? clock + " (" + rel + ")" : clock;
       } else {
         var full = date.toLocaleString(lang, { dateStyle: "long", timeStyle: "short" });
         el.textContent = rel ? rel + " · " + full : full;
