@@ -158,6 +158,7 @@ fn email() -> OutgoingEmail {
             logo_url: None,
             color: None,
             note: None,
+            header: None,
         },
         link: "https://auth.example.com/verify-email?token=pml_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
         code: "482913",

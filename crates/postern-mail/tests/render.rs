@@ -14,6 +14,7 @@ fn brand(name: &str) -> Brand<'_> {
         logo_url: Some("https://acme.example/logo.png"),
         color: Some("#ff6600"),
         note: None,
+        header: None,
     }
 }
 

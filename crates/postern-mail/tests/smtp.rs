@@ -39,6 +39,7 @@ fn sign_in(to: &str, app_name: &str, locale: &str) -> OutgoingEmail {
             logo_url: None,
             color: None,
             note: None,
+            header: None,
         },
         link: LINK,
         code: CODE,

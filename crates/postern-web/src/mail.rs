@@ -20,7 +20,8 @@ pub fn sign_in_email(
     let b = &app.settings.branding;
     // Postern's own account page is "your Postern account", in the email's
     // language.
-    let app_name = if app.client_id == crate::account::ACCOUNT_CLIENT_ID {
+    let own = app.client_id == crate::account::ACCOUNT_CLIENT_ID;
+    let app_name = if own {
         postern_mail::i18n::strings_for(locale).own_account
     } else {
         app.display_name()
@@ -30,6 +31,7 @@ pub fn sign_in_email(
         logo_url: b.logo_url.as_deref(),
         color: b.color.as_deref(),
         note: b.email_note.as_deref(),
+        header: own.then_some("Postern"),
     };
     let rendered = match kind {
         LoginKind::Link => postern_mail::render_sign_in(&SignInEmail {

@@ -95,7 +95,7 @@ pub mod filters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MomentStyle {
     /// A date and time: without the script "14 March 2025, 09:05 UTC"; the
-    /// script shows "3 minutes ago · 14 March 2025, 10:05" in the browser's
+    /// script shows "3 minutes ago (14 Mar 2025, 10:05)" in the browser's
     /// time zone.
     DateTime,
     /// A time of day, soon: "09:05 UTC"; the script shows "10:05 (in 12

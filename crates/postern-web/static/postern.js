@@ -8,7 +8,7 @@
   var lang = document.documentElement.getAttribute("lang") || undefined;
 
   // Times: the page says them in UTC; here they become the browser's local
-  // time with a relative time ("3 minutes ago · 14 March 2025, 10:05",
+  // time with a relative time ("3 minutes ago (14 Mar 2025, 10:05)",
   // "until 10:35 (in 12 minutes)").
   var relative = function (date) {
     if (!window.Intl || !Intl.RelativeTimeFormat) {
@@ -18,7 +18,7 @@
     var abs = Math.abs(seconds);
     var rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
     if (abs < 60) {
-      return rtf.format(0, "minute");
+      return rtf.format(0, "second");
     }
     if (abs < 3600) {
       return rtf.format(Math.round(seconds / 60), "minute");
@@ -43,8 +43,8 @@
         var ahead = date.getTime() - Date.now() > 60000;
         el.textContent = rel && ahead ? clock + " (" + rel + ")" : clock;
       } else {
-        var full = date.toLocaleString(lang, { dateStyle: "long", timeStyle: "short" });
-        el.textContent = rel ? rel + " · " + full : full;
+        var full = date.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+        el.textContent = rel ? rel + " (" + full + ")" : full;
       }
       el.title = date.toISOString().replace(".000Z", "Z");
     } catch (e) {
@@ -95,6 +95,12 @@
     invalid.focus();
     if (invalid.name === "code") {
       invalid.select();
+    } else {
+      // The caret after what was typed, to fix its end (email fields have
+      // no selection API).
+      var typed = invalid.value;
+      invalid.value = "";
+      invalid.value = typed;
     }
   }
 

@@ -325,7 +325,7 @@ async fn the_asking_browser_hears_that_the_sign_in_finished_on_another_device() 
     // Reloading the check page says the same.
     asking.js("window.history.back();").await;
     asking.wait_for_path("/login/check").await;
-    asking.goto(&asking.url().await.to_string()).await;
+    asking.goto(asking.url().await.as_ref()).await;
     assert_says(&asking, "You finished signing in on another device").await;
     // And one click signs in here too.
     let before = app.inbox();
@@ -673,7 +673,7 @@ async fn send_again_says_when_the_new_link_went_and_waits_visibly_disabled() {
         "it looks disabled"
     );
     app.clock.advance(45);
-    b.goto(&b.url().await.to_string()).await;
+    b.goto(b.url().await.as_ref()).await;
     let before = app.inbox();
     b.click(resend).await;
     b.wait_for_path("/login/check").await;

@@ -132,7 +132,7 @@ pub const STRINGS: Strings = Strings {
     not_found_title: "Seite nicht gefunden",
     not_found_text: "Unter dieser Adresse gibt es nichts.",
     bad_request_title: "Etwas stimmt nicht",
-    bad_request_text: "Diese Anfrage konnte nicht bearbeitet werden.",
+    bad_request_text: "Die Seite, die Sie hierher geschickt hat, hat etwas angefragt, das Postern nicht erfüllen kann. Gehen Sie zurück und versuchen Sie es erneut; passiert es wieder, wenden Sie sich an die Betreiber der Anwendung.",
     server_title: "Etwas ist schiefgelaufen",
     server_text: "Es liegt nicht an Ihnen. Bitte versuchen Sie es gleich noch einmal.",
     reference: "Referenz: {reference}",

@@ -132,7 +132,7 @@ pub const STRINGS: Strings = Strings {
     not_found_title: "Page not found",
     not_found_text: "There is nothing at this address.",
     bad_request_title: "Something is not right",
-    bad_request_text: "This request could not be handled.",
+    bad_request_text: "The page that sent you here asked for something Postern cannot do. Go back and try again; if it happens again, tell the people who run the app.",
     server_title: "Something went wrong",
     server_text: "It is not your fault. Please try again in a moment.",
     reference: "Reference: {reference}",

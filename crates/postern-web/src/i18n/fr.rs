@@ -132,7 +132,7 @@ pub const STRINGS: Strings = Strings {
     not_found_title: "Page introuvable",
     not_found_text: "Il n’y a rien à cette adresse.",
     bad_request_title: "Quelque chose ne va pas",
-    bad_request_text: "Cette demande n’a pas pu être traitée.",
+    bad_request_text: "La page qui vous a envoyé ici a demandé quelque chose que Postern ne peut pas faire. Revenez en arrière et réessayez ; si cela se reproduit, prévenez les responsables de l’application.",
     server_title: "Une erreur s’est produite",
     server_text: "Vous n’y êtes pour rien. Veuillez réessayer dans un instant.",
     reference: "Référence : {reference}",

@@ -153,7 +153,6 @@ pub async fn account_page(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    AppQuery(q): AppQuery<AccountQuery>,
 ) -> Result<Response> {
     let Some(viewer) = account::viewer(&state, &jar).await? else {
         return Ok(start_sign_in(&state, jar));
@@ -219,37 +218,44 @@ pub async fn account_page(
             items: pages::scope_items(t, &account::grant_scope(g)),
         })
         .collect();
+    // What the form before did, said once.
+    let notice = match cookies::get(&state, &jar, cookies::NOTICE) {
+        Some(n) if n == "signed-out" => Some(a.notice_signed_out.to_owned()),
+        Some(n) => match n.strip_prefix("revoked.") {
+            Some(client_id) => state
+                .store
+                .conn()
+                .await?
+                .app(client_id)
+                .await?
+                .map(|app| fill(a.notice_revoked, &[("app", app.display_name())])),
+            None => None,
+        },
+        None => None,
+    };
+    let jar = if notice.is_some() {
+        jar.add(cookies::build(
+            &state,
+            cookies::NOTICE,
+            String::new(),
+            Some(0),
+        ))
+    } else {
+        jar
+    };
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let page = AccountPage {
         t,
         a,
         brand: Brand::default(),
         signed_in_as: pages::with_address(a.signed_in_as, &viewer.live.user.email),
-        notice: match q.done.as_deref() {
-            Some("signed-out") => Some(a.notice_signed_out.to_owned()),
-            Some("revoked") => q
-                .app
-                .as_deref()
-                .filter(|n| n.len() <= 100)
-                .map(|name| fill(a.notice_revoked, &[("app", name)])),
-            _ => None,
-        },
+        notice,
         csrf_token,
         sessions,
         history,
         apps,
     };
     Ok((jar, pages::render(&page)).into_response())
-}
-
-/// The query of `GET /account`: what the form before it did, for the
-/// confirmation shown at the top.
-#[derive(Debug, Default, Deserialize)]
-pub struct AccountQuery {
-    /// `signed-out` (one session) or `revoked` (an app).
-    pub done: Option<String>,
-    /// The revoked app's name.
-    pub app: Option<String>,
 }
 
 /// The query of `GET /account/callback` (OIDC Core §3.1.2.5, RFC 9207).
@@ -405,7 +411,8 @@ pub async fn sign_out_session(
         let jar = forget(&state, jar, &viewer).await?;
         return Ok(signed_out(&headers, jar));
     }
-    Ok(Redirect::to("/account?done=signed-out").into_response())
+    let jar = jar.add(notice(&state, "signed-out".to_owned()));
+    Ok((jar, Redirect::to("/account")).into_response())
 }
 
 /// `POST /account/sign-out-everywhere`: every session and refresh token of
@@ -435,22 +442,14 @@ pub async fn revoke_app(
         return Ok(Redirect::to("/account").into_response());
     };
     let client_id = required("client_id", &form.client_id)?;
-    let name = state
-        .store
-        .conn()
-        .await?
-        .app(client_id)
-        .await?
-        .map(|app| app.display_name().to_owned());
     account::revoke_app(&state, &viewer.live.user.id, client_id).await?;
-    // The page after says whose access ended (the name is only shown, in
-    // this person's own page; a made-up one says nothing to anyone else).
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("done", "revoked");
-    if let Some(n) = &name {
-        q.append_pair("app", n);
-    }
-    Ok(Redirect::to(&format!("/account?{}", q.finish())).into_response())
+    let jar = jar.add(notice(&state, format!("revoked.{client_id}")));
+    Ok((jar, Redirect::to("/account")).into_response())
+}
+
+/// The one-minute cookie that makes `/account` confirm what a form did.
+fn notice(state: &AppState, what: String) -> axum_extra::extract::cookie::Cookie<'static> {
+    cookies::build(state, cookies::NOTICE, what, Some(60))
 }
 
 /// `GET /account/delete`: asks before deleting.

@@ -300,27 +300,22 @@ pub async fn login_submit(
         params.login_query(form.email.as_deref())
     ));
     if !wants_json(&headers) {
-        let typed = form.email.clone().unwrap_or_default();
-        let error = match postern_core::EmailAddress::parse(&typed) {
-            Ok(_) => None,
-            Err(postern_core::email::EmailError::Empty) => Some("empty"),
-            Err(_) => Some("invalid"),
-        };
-        if let Some(e) = error {
+        let typed = form.email.as_deref().unwrap_or_default();
+        if let Err(e) = postern_core::EmailAddress::parse(typed) {
             let t = flow_strings(&params, &headers);
-            let message = if e == "empty" {
-                t.email_error_empty
-            } else {
-                t.email_error_invalid
+            let message = match e {
+                postern_core::email::EmailError::Empty => t.email_error_empty,
+                _ => t.email_error_invalid,
             };
             let typed: String = typed.trim().chars().take(320).collect();
+            let from = form.from.as_deref();
             return Ok(login_form(
                 &state,
                 jar,
                 t,
                 &params,
                 typed,
-                form.from.as_deref(),
+                from,
                 Some(message),
             ));
         }
@@ -507,7 +502,7 @@ fn check_view(
     let another_address = signin::retry_url(state, req);
     let check_url = format!("/login/check?id={}", req.id);
     let suggestion = pages::Suggestion::of(t, &req.email, |suggested| {
-        another_address_for(state, req, suggested)
+        login_url_for(state, req, Some(suggested))
     });
     let status = if view.error.is_some() {
         StatusCode::BAD_REQUEST
@@ -540,23 +535,29 @@ fn check_view(
     (jar, pages::render_with(status, &page)).into_response()
 }
 
-/// `/login` for the request's destination with `email` filled in.
-fn another_address_for(state: &AppState, req: &postern_store::LoginRequest, email: &str) -> String {
+/// `/login` for the request's destination, with `email` filled in (or
+/// none: "Use another account").
+fn login_url_for(
+    state: &AppState,
+    req: &postern_store::LoginRequest,
+    email: Option<&str>,
+) -> String {
     let url = signin::retry_url(state, req);
-    let mut parsed = match url::Url::parse(&url) {
-        Ok(u) => u,
-        Err(_) => return url,
+    let Ok(mut parsed) = url::Url::parse(&url) else {
+        return url;
     };
     let pairs: Vec<(String, String)> = parsed
         .query_pairs()
         .filter(|(k, _)| k != "login_hint")
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    parsed
-        .query_pairs_mut()
-        .clear()
-        .extend_pairs(pairs)
-        .append_pair("login_hint", email);
+    {
+        let mut q = parsed.query_pairs_mut();
+        q.clear().extend_pairs(pairs);
+        if let Some(e) = email {
+            q.append_pair("login_hint", e);
+        }
+    }
     parsed.to_string()
 }
 
@@ -1052,7 +1053,7 @@ async fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Re
                 items: ConsentPage::items(t, &scope, &req.email),
                 email: req.email.clone(),
                 returns_to: ConsentPage::returns_to(t, &req.redirect_uri),
-                other_account: another_account_for(state, &req),
+                other_account: login_url_for(state, &req, None),
                 login_id,
                 csrf_token,
                 consent_token,
@@ -1060,22 +1061,6 @@ async fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Re
             (jar, pages::render(&page)).into_response()
         }
     })
-}
-
-/// `/login` for the request's destination, with no address filled in:
-/// "Not you? Use another account".
-fn another_account_for(state: &AppState, req: &postern_store::LoginRequest) -> String {
-    let url = signin::retry_url(state, req);
-    let Ok(mut parsed) = url::Url::parse(&url) else {
-        return url;
-    };
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter(|(k, _)| k != "login_hint")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    parsed.to_string()
 }
 
 /// Form of `POST /consent`.
