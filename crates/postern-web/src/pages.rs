@@ -337,7 +337,8 @@ pub struct ConsentPage {
     pub t: &'static Strings,
     /// The app.
     pub brand: Brand,
-    /// What the app will see, one line per scope.
+    /// What the app will see, one line per scope (HTML: the address in the
+    /// email line breaks only after `@` and `.`).
     pub items: Vec<String>,
     /// The address that signs in (and, with `email`, is shared).
     pub email: String,
@@ -371,9 +372,9 @@ impl ConsentPage {
             .into_iter()
             .map(|item| {
                 if item == t.scope_email {
-                    fill(t.scope_email_is, &[("email", email)])
+                    with_address(t.scope_email_is, email)
                 } else {
-                    item.to_owned()
+                    escape(item)
                 }
             })
             .collect()

@@ -683,7 +683,7 @@ async fn deleting_the_account_forgets_the_person_and_a_new_sign_in_is_a_new_user
     assert_eq!(res.status(), 200, "asked first");
     let confirm = res.text().await.unwrap();
     assert!(
-        html_unescape(&confirm).contains(&format!("Delete {ALICE}?")),
+        text_of(&confirm).contains(&format!("Delete {ALICE}?")),
         "{confirm}"
     );
     assert_eq!(user_id(&app, ALICE).await.as_deref(), Some(id.as_str()));

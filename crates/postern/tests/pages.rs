@@ -1026,7 +1026,9 @@ async fn a_branded_apps_email_comes_from_its_name_with_its_note_in_every_languag
             .find(|l| l.starts_with("From:"))
             .expect("a From header");
         assert!(from.contains("Acme Notes"), "{lang}: {from}");
-        assert!(sent.text.contains(note), "{lang}: {}", sent.text);
+        // The wire has CRLF line ends.
+        let text = sent.text.replace("\r\n", "\n");
+        assert!(text.contains(note), "{lang}: {text}");
         assert!(
             sent.html
                 .contains("Questions? &#60;help@acme.example&#62;<br>The Acme team"),

@@ -101,6 +101,8 @@ pub struct AccountDeletePage {
     pub brand: Brand,
     /// "Delete you@example.com?".
     pub title: String,
+    /// The same as HTML, the address breaking only after `@` and `.`.
+    pub heading: String,
     /// CSRF token for the form.
     pub csrf_token: String,
 }
@@ -471,6 +473,7 @@ pub async fn delete_page(
             a.delete_confirm_title,
             &[("email", &viewer.live.user.email)],
         ),
+        heading: pages::with_address(a.delete_confirm_title, &viewer.live.user.email),
         csrf_token,
     };
     Ok((jar, pages::render(&page)).into_response())
