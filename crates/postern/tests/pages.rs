@@ -1071,3 +1071,70 @@ async fn the_account_pages_own_sign_in_reads_your_postern_account_in_every_langu
         assert_page(&page, lang, title, lang);
     }
 }
+
+#[tokio::test]
+async fn every_error_page_of_an_apps_flow_links_the_apps_stylesheet() {
+    let app = spawn_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "1")]).await;
+    let client = app
+        .create_app(|s| {
+            s.branding.name = Some("Acme Notes".into());
+            s.branding.color = Some("#0a7e3c".into());
+        })
+        .await;
+    let brand = format!("/static/brand/{}.css?v=0a7e3c", client.client_id);
+    let (b, login_id, sent) = hosted_with(&app, &client, "brand@example.com", &[]).await;
+    let page = check_page(&app, &b, &login_id).await.text().await.unwrap();
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        b.post(app.url(path))
+            .header("accept", "text/html")
+            .form(&form)
+            .send()
+    };
+    let mut cases = Vec::new();
+    // A form whose CSRF token is off, for the code and for "send again".
+    for path in ["/login/code", "/login/resend"] {
+        let res = post(
+            path,
+            vec![
+                ("csrf_token", "tampered".to_owned()),
+                ("login_id", login_id.clone()),
+                ("code", "000000".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+        cases.push((
+            path.to_owned(),
+            res.status().as_u16(),
+            res.text().await.unwrap(),
+        ));
+    }
+    // "Send again" over the limit.
+    let res = post(
+        "/login/resend",
+        vec![("csrf_token", csrf.clone()), ("login_id", login_id.clone())],
+    )
+    .await
+    .unwrap();
+    cases.push((
+        "rate limited".to_owned(),
+        res.status().as_u16(),
+        res.text().await.unwrap(),
+    ));
+    // The link, expired.
+    app.clock.advance(16 * 60);
+    let (status, page) = get_page(&b, &app.local(sent.link.as_deref().unwrap()), &[]).await;
+    cases.push(("expired".to_owned(), status, page));
+    for (case, status, page) in cases {
+        assert!(status >= 400, "{case}: {status}");
+        assert!(
+            page.contains(&format!("<link rel=\"stylesheet\" href=\"{brand}\">")),
+            "{case}: the app's colour: {page}"
+        );
+        assert!(
+            page.contains("<p class=\"brand\">"),
+            "{case}: the app's name: {page}"
+        );
+    }
+}

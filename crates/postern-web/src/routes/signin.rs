@@ -621,6 +621,33 @@ fn csrf_back_to_check(form: &CodeForm) -> AppError {
     }
 }
 
+/// The app of login request `login_id`, to dress an error page of its
+/// flow; `binding` (when given) must be the browser that asked, so another
+/// browser learns nothing from the page.
+async fn app_of_request(
+    state: &AppState,
+    login_id: Option<&str>,
+    binding: Option<Option<&str>>,
+) -> Option<App> {
+    let id = login_id.filter(|id| !id.is_empty() && id.len() <= 64)?;
+    let mut conn = state.store.conn().await.ok()?;
+    let req = conn.login_request(id).await.ok()??;
+    if let Some(b) = binding {
+        if !signin::is_asking_browser(state, &req, b) {
+            return None;
+        }
+    }
+    conn.app(&req.client_id).await.ok()?
+}
+
+/// `e`, worn by `app` when there is one.
+fn dressed(e: AppError, app: Option<App>) -> AppError {
+    match app {
+        Some(app) => e.for_app(&app),
+        None => e,
+    }
+}
+
 /// A code as people paste it ("123 456", "123-456", " 123456 "): the
 /// digits and nothing between them. Other characters are kept, so that a
 /// code with letters stays wrong.
@@ -643,7 +670,9 @@ pub async fn submit_code(
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(csrf_back_to_check(&form));
+        let binding = cookies::get(&state, &jar, cookies::BINDING);
+        let app = app_of_request(&state, form.login_id.as_deref(), Some(binding.as_deref())).await;
+        return Err(dressed(csrf_back_to_check(&form), app));
     }
     let login_id = require("login_id", &form.login_id)?;
     let typed = form.code.as_deref().unwrap_or_default();
@@ -764,7 +793,9 @@ pub async fn resend(
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(csrf_back_to_check(&form));
+        let binding = cookies::get(&state, &jar, cookies::BINDING);
+        let app = app_of_request(&state, form.login_id.as_deref(), Some(binding.as_deref())).await;
+        return Err(dressed(csrf_back_to_check(&form), app));
     }
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     let login_id = require("login_id", &form.login_id)?;
@@ -972,7 +1003,13 @@ pub async fn verify_post(
         // The link cookie still holds the token: the bare address shows the
         // confirmation page again, with a fresh form.
         return Err(match cookies::link_token(&state, &jar) {
-            Some(_) => AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned()),
+            Some(token) => {
+                let e = AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned());
+                match signin::open_link(&state, &ungarble(&token), ip.0).await {
+                    Ok(opened) => e.for_app(&opened.app),
+                    Err(_) => e,
+                }
+            }
             None => AppError::Csrf,
         });
     }
@@ -1083,8 +1120,10 @@ pub async fn consent_submit(
     jar: CookieJar,
     AppForm(form): AppForm<ConsentForm>,
 ) -> Result<Response> {
+    // The consent form names its request: its errors wear the app's brand.
+    let app = app_of_request(&state, form.login_id.as_deref(), None).await;
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
+        return Err(dressed(AppError::Csrf, app));
     }
     let login_id = require("login_id", &form.login_id)?;
     let decision = match form.decision.as_deref() {
@@ -1104,6 +1143,7 @@ pub async fn consent_submit(
         form.consent_token.as_deref(),
         decision,
     )
-    .await?;
+    .await
+    .map_err(|e| dressed(e, app))?;
     Ok(Redirect::to(&url).into_response())
 }
