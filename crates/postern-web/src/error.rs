@@ -10,7 +10,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use postern_store::StoreError;
+use postern_core::App;
+use postern_store::{LoginRequest, StoreError};
 use serde::Serialize;
 
 /// Every way a request can fail. Each variant's doc names its status and
@@ -97,6 +98,28 @@ pub enum AppError {
     /// knows it (the login request's, SPEC §3.3).
     #[error("{0}")]
     InLanguage(Box<AppError>, &'static str),
+    /// Another error in the flow of an app: its HTML page wears the app's
+    /// branding and speaks its default language when nothing else asks.
+    /// Attached where the handler knows the app, so the error renderer
+    /// never asks the database.
+    #[error("{0}")]
+    ForApp(Box<AppError>, Box<App>),
+    /// Another error, plus facts its HTML page can tell the person.
+    #[error("{0}")]
+    WithHint(Box<AppError>, ErrorHint),
+}
+
+/// What an error's HTML page may add, when the handler knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorHint {
+    /// A rate limit stopped a new email, but the newest one this browser
+    /// asked for still works: its "check your email" page and its expiry.
+    LiveEmail {
+        /// `/login/check?id=…` of the live request.
+        check_url: String,
+        /// Unix seconds.
+        expires_at: i64,
+    },
 }
 
 /// Which of the indistinguishable link failures happened. The JSON answer is
@@ -108,14 +131,52 @@ pub enum TokenProblem {
     Unknown,
     /// Past its lifetime.
     Expired,
-    /// Already used, replaced, or killed by wrong codes.
+    /// Already used or replaced by a newer link (what the link's page says).
     Used,
+    /// A code typed on the check page whose request was already used.
+    CodeUsed,
+    /// The asking browser's request was used by a sign-in on another
+    /// device ("You finished signing in on another device").
+    FinishedElsewhere,
+    /// Killed by too many wrong codes.
+    TooManyTries,
+    /// `device_policy = remote`, seen from the asking browser: a wrong number
+    /// was typed on the other device and the request was killed.
+    StoppedByWrongNumber,
     /// `device_policy = remote`: a wrong number was typed on another device
     /// and the request was killed (SPEC §3.1).
     WrongNumber,
     /// `/verify-email` without a token: neither in the query nor in the
     /// short-lived cookie that keeps it out of the address bar.
     Missing,
+}
+
+impl TokenProblem {
+    /// Why a used (consumed) link cannot be used, as the page of whoever
+    /// opens it says: killed by wrong codes, stopped by a wrong number
+    /// under `device_policy = remote`, or simply used (by a sign-in, or
+    /// replaced by a newer link).
+    pub fn of_dead_link(req: &LoginRequest) -> Self {
+        if req.code_attempts >= crate::signin::CODE_TRIES_PER_REQUEST {
+            TokenProblem::TooManyTries
+        } else if stopped_by_wrong_number(req) {
+            TokenProblem::WrongNumber
+        } else {
+            TokenProblem::Used
+        }
+    }
+}
+
+/// Whether a consumed `remote` request was killed by a wrong number typed
+/// on the other device: it was never approved nor finished, and a wrong
+/// answer was counted (a wrong number kills at its first count).
+pub fn stopped_by_wrong_number(req: &LoginRequest) -> bool {
+    req.consumed_at.is_some()
+        && req.remote_number.is_some()
+        && req.approved_at.is_none()
+        && req.completed_at.is_none()
+        && req.code_attempts > 0
+        && req.code_attempts < crate::signin::CODE_TRIES_PER_REQUEST
 }
 
 /// Result of a handler.
@@ -147,6 +208,10 @@ pub struct RenderedError {
     pub reference: Option<String>,
     /// The page's language, when the handler knew it.
     pub lang: Option<&'static str>,
+    /// The app whose flow failed, when the handler knew it.
+    pub app: Option<Box<App>>,
+    /// Facts the page may tell.
+    pub hint: Option<ErrorHint>,
 }
 
 impl AppError {
@@ -175,7 +240,9 @@ impl AppError {
             TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
-            WithRetry(inner, _) | InLanguage(inner, _) => inner.status_and_code(),
+            WithRetry(inner, _) | InLanguage(inner, _) | ForApp(inner, _) | WithHint(inner, _) => {
+                inner.status_and_code()
+            }
         }
     }
 
@@ -187,6 +254,27 @@ impl AppError {
     /// Sets the language (a supported primary tag) of the HTML page.
     pub fn in_language(self, lang: &'static str) -> Self {
         AppError::InLanguage(Box::new(self), lang)
+    }
+
+    /// Attaches the app whose flow this is: the HTML page wears its brand.
+    pub fn for_app(self, app: &App) -> Self {
+        AppError::ForApp(Box::new(self), Box::new(app.clone()))
+    }
+
+    /// Attaches facts the HTML page may tell.
+    pub fn with_hint(self, hint: ErrorHint) -> Self {
+        AppError::WithHint(Box::new(self), hint)
+    }
+
+    /// The error without its page decorations (way forward, language, app).
+    pub fn kind(&self) -> &AppError {
+        match self {
+            AppError::WithRetry(inner, _)
+            | AppError::InLanguage(inner, _)
+            | AppError::ForApp(inner, _)
+            | AppError::WithHint(inner, _) => inner.kind(),
+            other => other,
+        }
     }
 
     /// An unexpected failure: `what` is logged, never shown.
@@ -207,6 +295,7 @@ impl From<StoreError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (mut this, mut retry, mut lang) = (self, None, None);
+        let (mut app, mut hint) = (None, None);
         loop {
             match this {
                 AppError::WithRetry(inner, url) => {
@@ -215,6 +304,14 @@ impl IntoResponse for AppError {
                 }
                 AppError::InLanguage(inner, l) => {
                     lang = lang.or(Some(l));
+                    this = *inner;
+                }
+                AppError::ForApp(inner, a) => {
+                    app = app.or(Some(a));
+                    this = *inner;
+                }
+                AppError::WithHint(inner, h) => {
+                    hint = hint.or(Some(h));
                     this = *inner;
                 }
                 other => {
@@ -259,6 +356,8 @@ impl IntoResponse for AppError {
             },
             reference,
             lang,
+            app,
+            hint,
         };
         let mut response = (status, Json(body)).into_response();
         match &this {

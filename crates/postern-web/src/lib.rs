@@ -17,6 +17,7 @@ pub mod pages;
 pub mod routes;
 pub mod server;
 pub mod signin;
+pub mod typo;
 
 use std::sync::Arc;
 
@@ -180,6 +181,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::account::delete_page).post(routes::account::delete_account),
         )
         .route("/_dev/mail", get(routes::dev::dev_mail))
+        .route("/_dev/mail/{file}", get(routes::dev::dev_mail_html))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::negotiate,
@@ -254,6 +256,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::negotiate,
         ));
+    // Unknown paths: an HTML page for a browser's navigation, the JSON
+    // error shape for everyone else.
+    let not_found = Router::new()
+        .fallback(routes::health::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::negotiate_api,
+        ))
+        .with_state(state.clone());
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
@@ -269,7 +280,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc_api)
         .merge(headless_api)
         .merge(oidc_browser)
-        .fallback(routes::health::not_found)
+        .fallback_service(not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn(middleware::request_deadline))

@@ -2,14 +2,15 @@
 //! autoescaped, every word from the page catalogue ([`crate::i18n`]) of the
 //! language the person reads (SPEC §3.3). No page carries inline style or
 //! script: an app's colour comes from `/static/brand/{client_id}.css` and the
-//! one script, `/static/postern.js`, only enhances pages that work without it.
+//! one script, `/static/postern.js`, only enhances pages that work without it
+//! (local times, countdowns, pasted codes, waiting for a remote approval).
 
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use postern_core::App;
 
-use crate::error::{RenderedError, TokenProblem};
+use crate::error::{ErrorHint, RenderedError, TokenProblem};
 use crate::i18n::{fill, Strings};
 
 /// Renders a template into a 200 HTML response (500 if rendering fails).
@@ -23,6 +24,105 @@ pub fn render<T: Template>(page: &T) -> Response {
     }
 }
 
+/// Renders a template with another status: a form shown again with its
+/// error (400), say.
+pub fn render_with(status: StatusCode, page: &impl Template) -> Response {
+    let mut res = render(page);
+    if res.status().is_success() {
+        *res.status_mut() = status;
+    }
+    res
+}
+
+/// HTML-escapes `s` for text and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An email address as HTML that breaks only after `@` and `.` (each piece
+/// an unbreakable inline block, `.addr` in the stylesheet), so a long
+/// address never wraps as "hohenbe/rg-" or leaves a lone "m" on a line. A
+/// piece longer than the line still wraps inside itself.
+pub fn address_html(email: &str) -> String {
+    let mut out = String::from("<span class=\"addr\">");
+    let mut piece = String::new();
+    for c in email.chars() {
+        piece.push(c);
+        if c == '@' || c == '.' {
+            out.push_str("<span>");
+            out.push_str(&escape(&piece));
+            out.push_str("</span>");
+            piece.clear();
+        }
+    }
+    if !piece.is_empty() {
+        out.push_str("<span>");
+        out.push_str(&escape(&piece));
+        out.push_str("</span>");
+    }
+    out.push_str("</span>");
+    out
+}
+
+/// `template` (plain text from a catalogue) as HTML, with `{email}` as an
+/// address that breaks only after `@` and `.` ([`address_html`]).
+pub fn with_address(template: &str, email: &str) -> String {
+    fill(&escape(template), &[("email", &address_html(email))])
+}
+
+/// Template filters.
+pub mod filters {
+    use askama::filters::Safe;
+
+    /// `{{ email|address }}`: see [`super::address_html`].
+    pub fn address(s: impl ToString, _: &dyn askama::Values) -> askama::Result<Safe<String>> {
+        Ok(Safe(super::address_html(&s.to_string())))
+    }
+}
+
+/// How a moment is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MomentStyle {
+    /// A date and time: without the script "14 March 2025, 09:05 UTC"; the
+    /// script shows "3 minutes ago (14 Mar 2025, 10:05)" in the browser's
+    /// time zone.
+    DateTime,
+    /// A time of day, soon: "09:05 UTC"; the script shows "10:05 (in 12
+    /// minutes)" in the browser's time zone.
+    Clock,
+}
+
+/// A moment as a `<time>` element: UTC in words for readers without the
+/// script, the browser's local time and a relative time with it.
+pub fn moment_html(t: &Strings, unix: i64, style: MomentStyle) -> String {
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+        return String::new();
+    };
+    let iso = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let (kind, text) = match style {
+        MomentStyle::DateTime => ("datetime", t.date_time(unix)),
+        MomentStyle::Clock => ("clock", format!("{:02}:{:02} UTC", at.hour(), at.minute())),
+    };
+    format!(
+        "<time datetime=\"{}\" data-time=\"{kind}\">{}</time>",
+        escape(&iso),
+        escape(&text)
+    )
+}
+
 /// What a page shows of the app it signs in to: name, logo, accent colour.
 #[derive(Debug, Clone, Default)]
 pub struct Brand {
@@ -33,13 +133,18 @@ pub struct Brand {
     /// The app's stylesheet (`/static/brand/{client_id}.css?v=…`), when it
     /// has a colour.
     pub css: Option<String>,
+    /// Whether the page opens with the app's name (and logo): for apps that
+    /// set any branding, so that every page of their flow, errors too, says
+    /// whose it is.
+    pub header: bool,
 }
 
 impl Brand {
-    /// The branding of `app`. Its logo is shown only when Postern itself
-    /// serves it (same origin as the public URL): SPEC §3.3 allows no
-    /// third-party images on any page. Emails show any https logo.
-    pub fn of(app: &App, config: &crate::WebConfig) -> Self {
+    /// The branding of `app`, on a page in the language of `t`. Its logo is
+    /// shown only when Postern itself serves it (same origin as the public
+    /// URL): SPEC §3.3 allows no third-party images on any page. Postern's
+    /// own account page is "your Postern account" in the page's language.
+    pub fn of(app: &App, config: &crate::WebConfig, t: &Strings) -> Self {
         let b = &app.settings.branding;
         // Client ids are URL-safe tokens; one that is not gets no stylesheet
         // rather than a path that needs escaping.
@@ -56,8 +161,15 @@ impl Brand {
             )),
             _ => None,
         };
+        let own = app.client_id == crate::account::ACCOUNT_CLIENT_ID;
+        let name = if own {
+            t.own_account.to_owned()
+        } else {
+            app.display_name().to_owned()
+        };
         Brand {
-            name: app.display_name().to_owned(),
+            name,
+            header: !own && (b.name.is_some() || b.logo_url.is_some() || b.color.is_some()),
             logo_url: b.logo_url.clone().filter(|u| {
                 url::Url::parse(u).is_ok_and(|u| u.origin() == config.public_url.origin())
             }),
@@ -68,6 +180,34 @@ impl Brand {
     /// `template` with `{app}` filled with this app's name.
     pub fn fill(&self, template: &str) -> String {
         fill(template, &[("app", &self.name)])
+    }
+}
+
+/// "Did you mean jens@gmail.com?", split around the address so the page
+/// can make the address a button or a link.
+#[derive(Debug, Clone)]
+pub struct Suggestion {
+    /// Words before the address.
+    pub before: String,
+    /// The suggested address.
+    pub email: String,
+    /// Words after it.
+    pub after: String,
+    /// Where the address leads (a link), when it is not a button.
+    pub url: String,
+}
+
+impl Suggestion {
+    /// The suggestion for `typed`, if its domain looks like a slip.
+    pub fn of(t: &Strings, typed: &str, url: impl FnOnce(&str) -> String) -> Option<Self> {
+        let email = crate::typo::suggest(typed)?;
+        let (before, after) = t.did_you_mean.split_once("{email}").unwrap_or(("", ""));
+        Some(Suggestion {
+            before: before.to_owned(),
+            url: url(&email),
+            after: after.to_owned(),
+            email,
+        })
     }
 }
 
@@ -83,8 +223,15 @@ pub struct LoginPage {
     pub csrf_token: String,
     /// Authorization parameters carried through the form.
     pub hidden: Vec<(&'static str, String)>,
-    /// Pre-filled address (`login_hint`).
+    /// Pre-filled address (`login_hint`, or what was typed).
     pub email: String,
+    /// Why the address was not taken, shown under the field.
+    pub error: Option<String>,
+    /// "Did you mean …?" for a slip in a common domain (a button that
+    /// sends the form with that address).
+    pub suggestion: Option<Suggestion>,
+    /// "Back" to the account chooser this form was reached from.
+    pub back: Option<String>,
 }
 
 /// "Check your email", with code entry, "send again" and, under
@@ -113,6 +260,17 @@ pub struct CheckPage {
     pub remote_number: Option<String>,
     /// `/login/status?id=…`, polled by the script under `remote`.
     pub status_url: String,
+    /// `/login/check?id=…`: where the script goes once the other device
+    /// answered (this page may be the answer to a code form).
+    pub check_url: String,
+    /// The code as typed, kept after a wrong one.
+    pub code: String,
+    /// Why the code was not taken, shown under the field.
+    pub error: Option<String>,
+    /// "New link sent at 10:05." after "Send again" (HTML: a `<time>`).
+    pub resent: Option<String>,
+    /// "Did you mean …?" when the address looks like a slip.
+    pub suggestion: Option<Suggestion>,
 }
 
 /// How the confirmation page lets another browser go on (SPEC §3.1
@@ -139,7 +297,7 @@ pub struct ConfirmPage {
     pub email: String,
     /// The asking browser, briefly ("Firefox on Linux").
     pub asked_from: String,
-    /// When it asked, in words.
+    /// When it asked (HTML: a `<time>`).
     pub asked_at: String,
     /// What this page offers.
     pub mode: ConfirmMode,
@@ -170,7 +328,8 @@ pub struct ApprovedPage {
     pub brand: Brand,
 }
 
-/// The consent screen.
+/// The consent screen: what the app will see, with whom (the address) and
+/// where the person goes next (the redirect host).
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage {
@@ -178,9 +337,16 @@ pub struct ConsentPage {
     pub t: &'static Strings,
     /// The app.
     pub brand: Brand,
-    /// What the app will see, one line per scope.
-    pub items: Vec<&'static str>,
-    /// The login request being finished (after a fresh sign-in), or empty.
+    /// What the app will see, one line per scope (HTML: the address in the
+    /// email line breaks only after `@` and `.`).
+    pub items: Vec<String>,
+    /// The address that signs in (and, with `email`, is shared).
+    pub email: String,
+    /// "You will go back to notes.acme.example."
+    pub returns_to: String,
+    /// `/login` for the same destination: "Not you? Use another account".
+    pub other_account: String,
+    /// The login request being finished.
     pub login_id: String,
     /// CSRF token for the form.
     pub csrf_token: String,
@@ -192,26 +358,85 @@ pub struct ConsentPage {
     pub request: String,
 }
 
+impl ConsentPage {
+    /// "Signed in as {email}" (HTML).
+    pub fn signed_in_as(&self) -> String {
+        with_address(self.t.signed_in_as, &self.email)
+    }
+
+    /// The consent screen's words for `scope`, the address in the email
+    /// line, and where the app's redirect URI leads.
+    pub fn items(
+        t: &'static Strings,
+        scope: &postern_core::oauth::Scope,
+        email: &str,
+    ) -> Vec<String> {
+        scope_items(t, scope)
+            .into_iter()
+            .map(|item| {
+                if item == t.scope_email {
+                    with_address(t.scope_email_is, email)
+                } else {
+                    escape(item)
+                }
+            })
+            .collect()
+    }
+
+    /// "You will go back to {host}." for a redirect URI: its host, or the
+    /// scheme of a native app's private-use URI.
+    pub fn returns_to(t: &'static Strings, redirect_uri: &str) -> String {
+        let host = url::Url::parse(redirect_uri)
+            .ok()
+            .map(|u| match u.host_str() {
+                Some(h) if !h.is_empty() => h.to_owned(),
+                _ => u.scheme().to_owned(),
+            })
+            .unwrap_or_default();
+        fill(t.consent_returns_to, &[("host", &host)])
+    }
+}
+
+/// The one-click "Send a new link" of a dead link's page: a form posting
+/// to `/login` with the original destination and address.
+#[derive(Debug, Clone)]
+pub struct ResendForm {
+    /// The authorization parameters of the dead request.
+    pub hidden: Vec<(String, String)>,
+    /// The address the new link goes to.
+    pub email: String,
+    /// This browser's CSRF token.
+    pub csrf_token: String,
+}
+
 /// An error, with a way forward when there is one.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
     /// The page's language.
     pub t: &'static Strings,
-    /// No app: errors are Postern's own pages.
+    /// The app of the flow that failed (empty on Postern's own pages).
     pub brand: Brand,
     /// Heading.
     pub title: String,
     /// Explanation.
     pub message: String,
+    /// A second sentence, HTML (it may hold a `<time>`).
+    pub more: Option<String>,
     /// The request's own (English) explanation, for bad input.
     pub detail: Option<String>,
     /// "Reference: …" of an unexpected failure.
     pub reference: Option<String>,
-    /// A way forward.
+    /// One click to a new link, when the way forward is the email form.
+    pub resend: Option<ResendForm>,
+    /// Its button.
+    pub resend_label: &'static str,
+    /// A way forward (a link).
     pub retry: Option<String>,
     /// Its label.
     pub retry_label: &'static str,
+    /// A "Back" button (shown by the script) when there is no other way.
+    pub back: bool,
 }
 
 /// One email in the development inbox.
@@ -226,6 +451,8 @@ pub struct DevMessage {
     pub link: Option<String>,
     /// The code in it.
     pub code: Option<String>,
+    /// `/_dev/mail/{id}.html`: its HTML part, framed in a sandbox.
+    pub html_url: String,
 }
 
 /// `/_dev/mail`.
@@ -254,63 +481,174 @@ pub fn scope_items(t: &'static Strings, scope: &postern_core::oauth::Scope) -> V
         .collect()
 }
 
+/// The hidden fields and the address of a way forward to `/login` (the
+/// query of [`crate::signin::retry_url`]), for a one-click resend form.
+fn login_form_fields(
+    config: &crate::WebConfig,
+    retry: &str,
+) -> Option<(Vec<(String, String)>, String)> {
+    let url = url::Url::parse(retry).ok()?;
+    if url.origin() != config.public_url.origin() || url.path() != "/login" {
+        return None;
+    }
+    let mut email = None;
+    let mut hidden = Vec::new();
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "login_hint" => email = Some(v.into_owned()),
+            "client_id"
+            | "redirect_uri"
+            | "scope"
+            | "state"
+            | "nonce"
+            | "code_challenge"
+            | "code_challenge_method"
+            | "ui_locales" => hidden.push((k.into_owned(), v.into_owned())),
+            _ => {}
+        }
+    }
+    Some((hidden, email?))
+}
+
+/// Whether the page of `err` offers a one-click resend form (and so needs
+/// this browser's CSRF token).
+pub fn offers_resend(config: &crate::WebConfig, err: &RenderedError) -> bool {
+    err.token_problem.is_some()
+        && err
+            .retry
+            .as_deref()
+            .is_some_and(|r| login_form_fields(config, r).is_some())
+}
+
+/// Where an error page comes from: what the middleware knows besides the
+/// error itself.
+pub struct ErrorContext<'a> {
+    /// Settings (the public URL).
+    pub config: &'a crate::WebConfig,
+    /// The app of the flow, dressed for the page.
+    pub brand: Brand,
+    /// This browser's CSRF token, when the page has a resend form.
+    pub csrf_token: Option<String>,
+    /// The address of a GET request, to try a failed one again.
+    pub again: Option<String>,
+}
+
 /// The HTML page for an error rendered as JSON by [`crate::AppError`], in
 /// the language `t`. Each page says what happened in plain words and offers
-/// a way forward that keeps the original destination where there is one.
-pub fn error_page(t: &'static Strings, err: &RenderedError) -> Response {
+/// a way forward that keeps the original destination where there is one:
+/// for a dead link, one click sends a new one.
+pub fn error_page(t: &'static Strings, cx: ErrorContext<'_>, err: &RenderedError) -> Response {
     let description = err.body.error_description.as_str();
     let mut detail = None;
-    let (title, message) = match err.token_problem {
+    let mut more = None;
+    let mut retry = err.retry.clone();
+    let mut retry_label = None;
+    let (title, message): (&str, String) = match err.token_problem {
         Some(TokenProblem::Expired) => (t.expired_title, t.expired_text.to_owned()),
         Some(TokenProblem::Used) => (t.used_title, t.used_text.to_owned()),
+        Some(TokenProblem::CodeUsed) => (t.code_used_title, t.code_used_text.to_owned()),
+        Some(TokenProblem::FinishedElsewhere) => (t.finished_title, t.finished_text.to_owned()),
+        Some(TokenProblem::TooManyTries) => {
+            (t.too_many_tries_title, t.too_many_tries_text.to_owned())
+        }
+        Some(TokenProblem::StoppedByWrongNumber) => (t.stopped_title, t.stopped_text.to_owned()),
         Some(TokenProblem::Unknown) => (t.unknown_title, t.unknown_text.to_owned()),
         Some(TokenProblem::WrongNumber) => (t.wrong_number_title, t.wrong_number_text.to_owned()),
         Some(TokenProblem::Missing) => (t.no_link_title, t.no_link_text.to_owned()),
         None => match err.body.error {
-            "too_many_requests" => (
-                t.rate_title,
-                match err.retry_after {
-                    Some(s) => fill(t.rate_text, &[("duration", &t.duration_up(s))]),
-                    None => t.rate_text_later.to_owned(),
-                },
-            ),
+            "too_many_requests" => {
+                let again_in = err.retry_after.map(|s| t.duration_up(s));
+                match &err.hint {
+                    Some(ErrorHint::LiveEmail {
+                        check_url,
+                        expires_at,
+                    }) => {
+                        retry = Some(check_url.clone());
+                        retry_label = Some(t.enter_code);
+                        more =
+                            again_in.map(|d| escape(&fill(t.rate_again_in, &[("duration", &d)])));
+                        let until = moment_html(t, *expires_at, MomentStyle::Clock);
+                        let text = escape(t.rate_live_text);
+                        (t.rate_live_title, text.replace("{time}", &until))
+                    }
+                    None => (
+                        t.rate_title,
+                        escape(&match again_in {
+                            Some(d) => fill(t.rate_text, &[("duration", &d)]),
+                            None => t.rate_text_later.to_owned(),
+                        }),
+                    ),
+                }
+            }
             "invalid_code" => (t.invalid_code_title, t.invalid_code_text.to_owned()),
             "invalid_csrf" if err.retry.is_some() => (t.csrf_title, t.csrf_text_retry.to_owned()),
             "invalid_csrf" => (t.csrf_title, t.csrf_text.to_owned()),
             "not_found" => (t.not_found_title, t.not_found_text.to_owned()),
             "temporarily_unavailable" | "server_error" => {
+                if retry.is_none() {
+                    retry = cx.again.clone();
+                    retry_label = Some(t.try_again);
+                }
                 (t.server_title, t.server_text.to_owned())
             }
             _ => {
                 // The SPEC's error descriptions are English sentences about
-                // the request itself (a missing field); shown marked as such.
+                // the request itself (a missing field), for the app's
+                // developers; shown marked as such.
                 detail = Some(description.to_owned());
                 (t.bad_request_title, t.bad_request_text.to_owned())
             }
         },
     };
+    // Only the rate-limit text is HTML already (it may hold a `<time>`).
+    let message = if err.body.error == "too_many_requests" {
+        message
+    } else {
+        escape(&message)
+    };
+    // A dead link: one click sends a new one to the same address and
+    // destination; the link to the form stays for another address.
+    let resend = match (&cx.csrf_token, err.retry.as_deref()) {
+        (Some(csrf), Some(r)) if err.token_problem.is_some() => login_form_fields(cx.config, r)
+            .map(|(hidden, email)| ResendForm {
+                hidden,
+                email,
+                csrf_token: csrf.clone(),
+            }),
+        _ => None,
+    };
     // `/account` starts its own sign-in again: no link to send from here.
     let to_account = err.retry.as_deref() == Some("/account");
-    let retry_label = match (err.token_problem, err.body.error) {
+    let retry_label = retry_label.unwrap_or(match (err.token_problem, err.body.error) {
+        (Some(_), _) if resend.is_some() => t.use_another_address,
         (Some(_), _) if to_account => t.start_again,
         (Some(_), _) => t.send_new_link,
         (None, "invalid_csrf") => t.open_form_again,
         (None, "invalid_code") => t.try_again,
         (None, "too_many_requests") => t.go_back,
         _ => t.start_again,
+    });
+    let resend_label = match err.token_problem {
+        Some(TokenProblem::FinishedElsewhere) => t.sign_in_here_too,
+        _ => t.send_new_link,
     };
+    let back = retry.is_none() && resend.is_none();
     render(&ErrorPage {
         t,
-        brand: Brand::default(),
+        brand: cx.brand,
         title: title.to_owned(),
         message,
+        more,
         detail,
         reference: err
             .reference
             .as_ref()
             .map(|r| fill(t.reference, &[("reference", r)])),
-        retry: err.retry.clone(),
+        resend,
+        resend_label,
+        retry,
         retry_label,
+        back,
     })
 }
 
@@ -342,6 +680,17 @@ pub struct ChooserPage {
     pub other_account: String,
 }
 
+impl ChooserAccount {
+    /// The first letter of the address, upper case, for its round mark.
+    pub fn initial(&self) -> String {
+        self.email
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default()
+    }
+}
+
 impl ChooserPage {
     /// "Continue as {email}".
     pub fn continue_as(&self, email: &str) -> String {
@@ -357,4 +706,36 @@ pub struct SignedOutPage {
     pub t: &'static Strings,
     /// No app.
     pub brand: Brand,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_break_only_after_at_and_dots_and_stay_escaped() {
+        assert_eq!(
+            address_html("jo.hohenberg-x@mail.example"),
+            "<span class=\"addr\"><span>jo.</span><span>hohenberg-x@</span>\
+             <span>mail.</span><span>example</span></span>"
+        );
+        assert_eq!(
+            address_html("<b>\"x\"&"),
+            "<span class=\"addr\"><span>&lt;b&gt;&quot;x&quot;&amp;</span></span>"
+        );
+    }
+
+    #[test]
+    fn moments_fall_back_to_utc_in_words() {
+        let t = crate::i18n::strings("de");
+        assert_eq!(
+            moment_html(t, 1_741_943_100, MomentStyle::DateTime),
+            "<time datetime=\"2025-03-14T09:05:00Z\" data-time=\"datetime\">\
+             14. März 2025, 09:05 UTC</time>"
+        );
+        assert_eq!(
+            moment_html(t, 1_741_943_100, MomentStyle::Clock),
+            "<time datetime=\"2025-03-14T09:05:00Z\" data-time=\"clock\">09:05 UTC</time>"
+        );
+    }
 }

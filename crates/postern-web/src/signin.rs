@@ -138,18 +138,18 @@ pub async fn validate_auth_params(state: &AppState, raw: &RawAuthParams) -> Resu
         .redirect_uri
         .as_deref()
         .filter(|r| !r.is_empty())
-        .ok_or_else(|| invalid("redirect_uri is required."))?;
+        .ok_or_else(|| invalid("redirect_uri is required.").for_app(&app))?;
     if !app.has_redirect_uri(redirect_uri) {
-        return Err(AppError::InvalidRedirectUri);
+        return Err(AppError::InvalidRedirectUri.for_app(&app));
     }
     let code_challenge = check_pkce(
         app.settings.public,
         raw.code_challenge.as_deref(),
         raw.code_challenge_method.as_deref(),
     )
-    .map_err(|e| invalid(format!("{e}.")))?;
+    .map_err(|e| invalid(format!("{e}.")).for_app(&app))?;
     let text = |name, v: &Option<String>, max| {
-        check_text(name, v.as_deref(), max).map_err(|e| invalid(format!("{e}.")))
+        check_text(name, v.as_deref(), max).map_err(|e| invalid(format!("{e}.")).for_app(&app))
     };
     Ok(AuthParams {
         redirect_uri: redirect_uri.to_owned(),
@@ -471,7 +471,7 @@ pub async fn open_link(state: &AppState, token: &str, ip: IpAddr) -> Result<Open
         .ok_or(AppError::InvalidToken(TokenProblem::Unknown))?;
     let retry = retry_url(state, &request);
     let problem = if request.consumed_at.is_some() {
-        Some(TokenProblem::Used)
+        Some(TokenProblem::of_dead_link(&request))
     } else if request.expires_at <= state.now() {
         Some(TokenProblem::Expired)
     } else if !ip_allowed(&app, &request, ip) {
@@ -480,7 +480,7 @@ pub async fn open_link(state: &AppState, token: &str, ip: IpAddr) -> Result<Open
         None
     };
     match problem {
-        Some(p) => Err(AppError::InvalidToken(p).with_retry(retry)),
+        Some(p) => Err(AppError::InvalidToken(p).with_retry(retry).for_app(&app)),
         None => Ok(OpenedLink { request, app }),
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{AppError, Result};
 use crate::extract::{accept_language, AppForm, AppQuery, ClientIp};
 use crate::i18n;
 use crate::oidc::{self, BrowserAccount, LiveSession, TokenRequest};
-use crate::pages::{self, Brand, ChooserPage, ConsentPage, SignedOutPage};
+use crate::pages::{self, filters, Brand, ChooserPage, ConsentPage, SignedOutPage};
 use crate::signin::{self, authorization_response, RawAuthParams};
 use crate::AppState;
 
@@ -143,10 +143,11 @@ async fn authorize(
     };
     let app = app.ok_or(AppError::InvalidClient)?;
     let redirect_uri = p.raw.redirect_uri.clone().filter(|r| !r.is_empty());
-    let redirect_uri =
-        redirect_uri.ok_or_else(|| AppError::InvalidRequest("redirect_uri is required.".into()))?;
+    let redirect_uri = redirect_uri.ok_or_else(|| {
+        AppError::InvalidRequest("redirect_uri is required.".into()).for_app(&app)
+    })?;
     if !app.has_redirect_uri(&redirect_uri) {
-        return Err(AppError::InvalidRedirectUri);
+        return Err(AppError::InvalidRedirectUri.for_app(&app));
     }
     let client_state = p
         .raw
@@ -195,8 +196,10 @@ async fn authorize(
     };
     let params = match signin::validate_auth_params(&state, &p.raw).await {
         Ok(params) => params,
-        Err(AppError::InvalidRequest(msg)) => return fail("invalid_request", &msg),
-        Err(e) => return Err(e),
+        Err(e) => match e.kind() {
+            AppError::InvalidRequest(msg) => return fail("invalid_request", msg),
+            _ => return Err(e),
+        },
     };
 
     // The accounts signed in on this browser, current first; ended ones
@@ -223,7 +226,9 @@ async fn authorize(
                 "/authorize?response_type=code&prompt=select_account&{}",
                 params.login_query(None)
             );
-            return Err(AppError::Csrf.with_retry(state.config.url(&again)));
+            return Err(AppError::Csrf
+                .with_retry(state.config.url(&again))
+                .for_app(&app));
         }
         Some("current") => accounts.iter().position(&usable),
         Some(id) => accounts
@@ -289,7 +294,7 @@ async fn authorize(
             }
             let page = ChooserPage {
                 t,
-                brand: Brand::of(&app, &state.config),
+                brand: Brand::of(&app, &state.config, t),
                 accounts: candidates
                     .iter()
                     .map(|&i| pages::ChooserAccount {
@@ -299,9 +304,11 @@ async fn authorize(
                     .collect(),
                 hidden,
                 csrf_token,
+                // "Use another account" leads to the email form, which
+                // offers "Back" to this chooser.
                 other_account: state
                     .config
-                    .url(&format!("/login?{}", params.login_query(None))),
+                    .url(&format!("/login?{}&from=chooser", params.login_query(None))),
             };
             return Ok((jar, pages::render(&page)).into_response());
         }
@@ -365,8 +372,13 @@ async fn authorize(
         let (jar, csrf_token) = cookies::csrf_token(&state, jar);
         let page = ConsentPage {
             t,
-            brand: Brand::of(&app, &state.config),
-            items: pages::scope_items(t, &params.scope),
+            brand: Brand::of(&app, &state.config, t),
+            items: ConsentPage::items(t, &params.scope, &live.user.email),
+            email: live.user.email.clone(),
+            returns_to: ConsentPage::returns_to(t, &params.redirect_uri),
+            other_account: state
+                .config
+                .url(&format!("/login?{}", params.login_query(None))),
             login_id: String::new(),
             csrf_token,
             consent_token: String::new(),

@@ -1,23 +1,25 @@
 //! SPEC §3.1 sign-in endpoints and the hosted pages around them.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use postern_core::{DevicePolicy, LoginId};
+use postern_core::{App, DevicePolicy, LoginId};
 use postern_store::Queries;
 use serde::{Deserialize, Serialize};
 
-use crate::cookies;
-use crate::error::{AppError, Result, TokenProblem};
-use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent};
+use crate::error::{AppError, ErrorHint, Result, TokenProblem};
+use crate::extract::{
+    accept_language, wants_json, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent,
+};
 use crate::i18n::{self, fill, Strings};
 use crate::pages::{
     self, ApprovedPage, Brand, CheckPage, ConfirmMode, ConfirmPage, ConsentPage, LoginPage,
 };
 use crate::signin::{self, Decision, Next, RawAuthParams, RemoteStatus, Requester, SignedIn};
 use crate::AppState;
+use crate::{cookies, oidc};
 
 /// How long "send again" waits after a link was sent (the page's countdown).
 pub const RESEND_AFTER: i64 = 30;
@@ -135,6 +137,8 @@ pub async fn request_magic_link(
 pub struct LoginQuery {
     /// Pre-fills the address.
     pub login_hint: Option<String>,
+    /// `chooser` when "Use another account" led here: the page offers "Back".
+    pub from: Option<String>,
     /// Authorization parameters.
     #[serde(flatten)]
     pub params: RawAuthParams,
@@ -163,6 +167,66 @@ pub fn hidden_fields(p: &signin::AuthParams) -> Vec<(&'static str, String)> {
     v
 }
 
+/// The language of the pages of an app's flow (SPEC §3.3): `ui_locales`,
+/// then `Accept-Language`, then the app's default.
+fn flow_strings(params: &signin::AuthParams, headers: &HeaderMap) -> &'static Strings {
+    i18n::negotiate(
+        params.ui_locales.as_deref(),
+        accept_language(headers).as_deref(),
+        &params.app.settings.locale,
+    )
+}
+
+/// The chooser this form was reached from ("Use another account"), for
+/// its "Back".
+fn back_to_chooser(
+    state: &AppState,
+    params: &signin::AuthParams,
+    from: Option<&str>,
+) -> Option<String> {
+    (from == Some("chooser")).then(|| {
+        state.config.url(&format!(
+            "/authorize?response_type=code&prompt=select_account&{}",
+            params.login_query(None)
+        ))
+    })
+}
+
+/// The email form, with what was typed and, after a refused address, why
+/// and a suggestion.
+fn login_form(
+    state: &AppState,
+    jar: CookieJar,
+    t: &'static Strings,
+    params: &signin::AuthParams,
+    email: String,
+    from: Option<&str>,
+    error: Option<&'static str>,
+) -> Response {
+    let (jar, csrf_token) = cookies::csrf_token(state, jar);
+    let mut hidden = hidden_fields(params);
+    if from == Some("chooser") {
+        hidden.push(("from", "chooser".to_owned()));
+    }
+    let suggestion = error.and_then(|_| pages::Suggestion::of(t, &email, |_| String::new()));
+    let page = LoginPage {
+        t,
+        brand: Brand::of(&params.app, &state.config, t),
+        csrf_token,
+        hidden,
+        email,
+        error: error.map(str::to_owned),
+        suggestion,
+        back: back_to_chooser(state, params, from),
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (jar, pages::render_with(status, &page)).into_response()
+}
+
 /// `GET /login`: the email form, for an app and destination.
 pub async fn login_page(
     State(state): State<AppState>,
@@ -172,23 +236,20 @@ pub async fn login_page(
 ) -> Result<Response> {
     require("client_id", &q.params.client_id)?;
     let params = signin::validate_auth_params(&state, &q.params).await?;
-    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let email = q
         .login_hint
         .filter(|h| h.len() <= 254 && !h.chars().any(char::is_control))
         .unwrap_or_default();
-    let page = LoginPage {
-        t: i18n::negotiate(
-            params.ui_locales.as_deref(),
-            accept_language(&headers).as_deref(),
-            &params.app.settings.locale,
-        ),
-        brand: Brand::of(&params.app, &state.config),
-        csrf_token,
-        hidden: hidden_fields(&params),
+    let t = flow_strings(&params, &headers);
+    Ok(login_form(
+        &state,
+        jar,
+        t,
+        &params,
         email,
-    };
-    Ok((jar, pages::render(&page)).into_response())
+        q.from.as_deref(),
+        None,
+    ))
 }
 
 /// Form of `POST /login`.
@@ -198,13 +259,16 @@ pub struct LoginForm {
     pub csrf_token: Option<String>,
     /// The address.
     pub email: Option<String>,
+    /// `chooser` when the form was reached from the account chooser.
+    pub from: Option<String>,
     /// Authorization parameters.
     #[serde(flatten)]
     pub params: RawAuthParams,
 }
 
 /// `POST /login`: the hosted form. Binds this browser to the request and
-/// shows "check your email".
+/// shows "check your email". A browser's mistyped address comes back on the
+/// same form, with why and a suggestion; JSON clients get the SPEC error.
 pub async fn login_submit(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -216,37 +280,74 @@ pub async fn login_submit(
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
         // The way forward is the same form again, for the same app and
         // destination, with the address kept (when the fields still hold up).
-        let again = match signin::validate_auth_params(&state, &form.params).await {
-            Ok(params) => Some(state.config.url(&format!(
-                "/login?{}",
-                params.login_query(form.email.as_deref())
-            ))),
-            Err(_) => None,
-        };
-        return Err(match again {
-            Some(url) => AppError::Csrf.with_retry(url),
-            None => AppError::Csrf,
-        });
+        return Err(
+            match signin::validate_auth_params(&state, &form.params).await {
+                Ok(params) => AppError::Csrf
+                    .with_retry(state.config.url(&format!(
+                        "/login?{}",
+                        params.login_query(form.email.as_deref())
+                    )))
+                    .for_app(&params.app),
+                Err(_) => AppError::Csrf,
+            },
+        );
     }
     require("client_id", &form.params.client_id)?;
     let params = signin::validate_auth_params(&state, &form.params).await?;
+    let app = params.app.clone();
     let back = state.config.url(&format!(
         "/login?{}",
         params.login_query(form.email.as_deref())
     ));
-    let email = require("email", &form.email).map_err(|e| e.with_retry(back.clone()))?;
+    if !wants_json(&headers) {
+        let typed = form.email.as_deref().unwrap_or_default();
+        if let Err(e) = postern_core::EmailAddress::parse(typed) {
+            let t = flow_strings(&params, &headers);
+            let message = match e {
+                postern_core::email::EmailError::Empty => t.email_error_empty,
+                _ => t.email_error_invalid,
+            };
+            let typed: String = typed.trim().chars().take(320).collect();
+            let from = form.from.as_deref();
+            return Ok(login_form(
+                &state,
+                jar,
+                t,
+                &params,
+                typed,
+                from,
+                Some(message),
+            ));
+        }
+    }
+    let email =
+        require("email", &form.email).map_err(|e| e.with_retry(back.clone()).for_app(&app))?;
     let (jar, binding) = ensure_binding(&state, jar);
     let sent = signin::request_link(
         &state,
         &params,
         email,
-        &requester(ip, ua, &headers, Some(binding)),
+        &requester(ip, ua, &headers, Some(binding.clone())),
     )
-    .await
-    .map_err(|e| match e {
-        AppError::InvalidRequest(_) | AppError::TooManyRequests { .. } => e.with_retry(back),
-        other => other,
-    })?;
+    .await;
+    let sent = match sent {
+        Ok(sent) => sent,
+        Err(e) => {
+            let e = match e.kind() {
+                AppError::TooManyRequests { .. } => {
+                    let hint = live_email_of(&state, &app, &binding).await;
+                    let e = e.with_retry(back);
+                    match hint {
+                        Some(h) => e.with_hint(h),
+                        None => e,
+                    }
+                }
+                AppError::InvalidRequest(_) => e.with_retry(back),
+                _ => e,
+            };
+            return Err(e.for_app(&app));
+        }
+    };
     Ok((
         jar,
         Redirect::to(&format!("/login/check?id={}", sent.login_id)),
@@ -254,11 +355,28 @@ pub async fn login_submit(
         .into_response())
 }
 
+/// The newest email this browser asked for the app that still works, for a
+/// rate-limited page ("your newest email still works until 10:35").
+async fn live_email_of(state: &AppState, app: &App, binding: &str) -> Option<ErrorHint> {
+    let hash = signin::binding_hash(state, binding);
+    let mut conn = state.store.conn().await.ok()?;
+    let live = conn
+        .live_request_for_browser(&app.client_id, &hash, state.now())
+        .await
+        .ok()??;
+    Some(ErrorHint::LiveEmail {
+        check_url: format!("/login/check?id={}", live.id),
+        expires_at: live.expires_at,
+    })
+}
+
 /// Query of `GET /login/check`.
 #[derive(Debug, Deserialize)]
 pub struct CheckQuery {
     /// The login request.
     pub id: Option<String>,
+    /// Set after "Send again": the page says when the new link went.
+    pub resent: Option<String>,
 }
 
 /// The language of the pages about a login request: the one it was made
@@ -266,6 +384,35 @@ pub struct CheckQuery {
 /// default, negotiated when it was made).
 fn request_strings(req: &postern_store::LoginRequest, app_locale: &str) -> &'static Strings {
     i18n::negotiate(Some(&req.locale), None, app_locale)
+}
+
+/// Why the asking browser's request can no longer be used, as its pages
+/// say it: stopped by wrong codes or by a wrong number on the other device,
+/// used here ("already used"), or used by a sign-in elsewhere ("You
+/// finished signing in on another device"). `used_here` is the problem to
+/// name when this browser holds the account the request signed in.
+async fn why_dead(
+    state: &AppState,
+    jar: &CookieJar,
+    req: &postern_store::LoginRequest,
+    used_here: TokenProblem,
+) -> TokenProblem {
+    match TokenProblem::of_dead_link(req) {
+        TokenProblem::WrongNumber => return TokenProblem::StoppedByWrongNumber,
+        TokenProblem::Used => {}
+        other => return other,
+    }
+    // This browser signed in with it (or with a sibling since): its own
+    // doing. Otherwise another device finished the sign-in.
+    let accounts = oidc::browser_accounts(state, jar).await.unwrap_or_default();
+    let here = accounts
+        .iter()
+        .any(|a| a.live.user.email == req.email && a.live.session.created_at >= req.created_at);
+    if here {
+        used_here
+    } else {
+        TokenProblem::FinishedElsewhere
+    }
 }
 
 /// `GET /login/check`: "check your email" with code entry, for the browser
@@ -289,26 +436,83 @@ pub async fn check_page(
     if !signin::is_asking_browser(&state, &req, binding.as_deref()) {
         return Err(unknown());
     }
+    let app = conn.app(&req.client_id).await?.ok_or_else(unknown)?;
     let retry = signin::retry_url(&state, &req);
     let now = state.now();
     if req.consumed_at.is_some() {
-        return Err(AppError::InvalidToken(TokenProblem::Used).with_retry(retry));
+        // "Send again" replaced it: the newest request's page, not a dead end.
+        if let Some(b) = binding.as_deref() {
+            let hash = signin::binding_hash(&state, b);
+            if let Some(newer) = conn
+                .live_request_for_browser(&app.client_id, &hash, now)
+                .await?
+                .filter(|n| n.created_at >= req.created_at && n.id != req.id)
+            {
+                return Ok(Redirect::to(&format!("/login/check?id={}", newer.id)).into_response());
+            }
+        }
+        drop(conn);
+        let problem = why_dead(&state, &jar, &req, TokenProblem::Used).await;
+        return Err(AppError::InvalidToken(problem)
+            .with_retry(retry)
+            .for_app(&app));
     }
     if req.expires_at <= now {
-        return Err(AppError::InvalidToken(TokenProblem::Expired).with_retry(retry));
+        return Err(AppError::InvalidToken(TokenProblem::Expired)
+            .with_retry(retry)
+            .for_app(&app));
     }
-    let app = conn.app(&req.client_id).await?.ok_or_else(unknown)?;
     drop(conn);
     if req.approved_at.is_some() {
         let who = requester(ip, ua, &headers, binding);
-        let signed_in = signin::continue_approved(&state, &app, &req, &who).await?;
+        let signed_in = signin::continue_approved(&state, &app, &req, &who)
+            .await
+            .map_err(|e| e.for_app(&app))?;
         return signed_in_response(&state, jar, signed_in).await;
     }
-    let t = request_strings(&req, &app.settings.locale);
-    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
+    let page = CheckView {
+        code: String::new(),
+        error: None,
+        resent: q.resent.is_some(),
+    };
+    Ok(check_view(&state, jar, &app, &req, page))
+}
+
+/// What a "check your email" page shows beyond its request.
+struct CheckView {
+    /// The code as typed (after a wrong one).
+    code: String,
+    /// Why the code was not taken.
+    error: Option<String>,
+    /// Whether the page follows "Send again".
+    resent: bool,
+}
+
+/// Renders "check your email" for `req` (status 400 when it carries an
+/// error: a wrong code answered in place).
+fn check_view(
+    state: &AppState,
+    jar: CookieJar,
+    app: &App,
+    req: &postern_store::LoginRequest,
+    view: CheckView,
+) -> Response {
+    let now = state.now();
+    let t = request_strings(req, &app.settings.locale);
+    let (jar, csrf_token) = cookies::csrf_token(state, jar);
+    let another_address = signin::retry_url(state, req);
+    let check_url = format!("/login/check?id={}", req.id);
+    let suggestion = pages::Suggestion::of(t, &req.email, |suggested| {
+        login_url_for(state, req, Some(suggested))
+    });
+    let status = if view.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let page = CheckPage {
         t,
-        brand: Brand::of(&app, &state.config),
+        brand: Brand::of(app, &state.config, t),
         email: req.email.clone(),
         login_id: req.id.clone(),
         csrf_token,
@@ -317,11 +521,45 @@ pub async fn check_page(
             &[("duration", &t.duration_down(req.expires_at - now))],
         ),
         resend_wait: (req.created_at + RESEND_AFTER - now).clamp(0, RESEND_AFTER),
-        another_address: retry,
+        another_address,
         remote_number: req.remote_number.clone(),
         status_url: format!("/login/status?id={}", req.id),
+        check_url,
+        code: view.code,
+        error: view.error,
+        resent: view.resent.then(|| {
+            let at = pages::moment_html(t, req.created_at, pages::MomentStyle::Clock);
+            fill(&pages::escape(t.resent_at), &[("time", &at)])
+        }),
+        suggestion,
     };
-    Ok((jar, pages::render(&page)).into_response())
+    (jar, pages::render_with(status, &page)).into_response()
+}
+
+/// `/login` for the request's destination, with `email` filled in (or
+/// none: "Use another account").
+fn login_url_for(
+    state: &AppState,
+    req: &postern_store::LoginRequest,
+    email: Option<&str>,
+) -> String {
+    let url = signin::retry_url(state, req);
+    let Ok(mut parsed) = url::Url::parse(&url) else {
+        return url;
+    };
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "login_hint")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut q = parsed.query_pairs_mut();
+        q.clear().extend_pairs(pairs);
+        if let Some(e) = email {
+            q.append_pair("login_hint", e);
+        }
+    }
+    parsed.to_string()
 }
 
 /// Answer of `GET /login/status`.
@@ -385,7 +623,47 @@ fn csrf_back_to_check(form: &CodeForm) -> AppError {
     }
 }
 
-/// SPEC §3.1 `POST /login/code`: same outcome as the link, from the asking browser.
+/// The app of login request `login_id`, to dress an error page of its
+/// flow; `binding` (when given) must be the browser that asked, so another
+/// browser learns nothing from the page.
+async fn app_of_request(
+    state: &AppState,
+    login_id: Option<&str>,
+    binding: Option<Option<&str>>,
+) -> Option<App> {
+    // Only a well-formed id reaches the database (no control characters).
+    let id = LoginId::parse(login_id?).ok()?;
+    let mut conn = state.store.conn().await.ok()?;
+    let req = conn.login_request(id.as_str()).await.ok()??;
+    if let Some(b) = binding {
+        if !signin::is_asking_browser(state, &req, b) {
+            return None;
+        }
+    }
+    conn.app(&req.client_id).await.ok()?
+}
+
+/// `e`, worn by `app` when there is one.
+fn dressed(e: AppError, app: Option<App>) -> AppError {
+    match app {
+        Some(app) => e.for_app(&app),
+        None => e,
+    }
+}
+
+/// A code as people paste it ("123 456", "123-456", " 123456 "): the
+/// digits and nothing between them. Other characters are kept, so that a
+/// code with letters stays wrong.
+pub fn clean_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '‐' | '‑' | '–' | '—' | '.'))
+        .collect()
+}
+
+/// SPEC §3.1 `POST /login/code`: same outcome as the link, from the asking
+/// browser. In a browser, a wrong code is answered on the same page (status
+/// 400), with the code kept and the tries left; JSON clients get the SPEC
+/// error.
 pub async fn submit_code(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -395,19 +673,116 @@ pub async fn submit_code(
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(csrf_back_to_check(&form));
+        let binding = cookies::get(&state, &jar, cookies::BINDING);
+        let app = app_of_request(&state, form.login_id.as_deref(), Some(binding.as_deref())).await;
+        return Err(dressed(csrf_back_to_check(&form), app));
     }
     let login_id = require("login_id", &form.login_id)?;
-    let code = require("code", &form.code)?;
+    let typed = form.code.as_deref().unwrap_or_default();
+    let code = clean_code(typed);
     let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let who = requester(ip, ua, &headers, binding);
-    let signed_in = signin::redeem_code(&state, login_id, code, &who)
-        .await
-        .map_err(|e| match e {
-            AppError::InvalidCode => e.with_retry(format!("/login/check?id={login_id}")),
-            other => other,
-        })?;
+    let in_page = !wants_json(&headers);
+    if in_page && (code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit())) {
+        // Not a code at all: said on the page, and no try is spent.
+        let shown: String = typed.trim().chars().take(16).collect();
+        if let Some((app, req)) = live_request_of(&state, login_id, binding.as_deref()).await {
+            let t = request_strings(&req, &app.settings.locale);
+            let error = if code.is_empty() {
+                t.code_error_empty
+            } else {
+                t.code_error_format
+            };
+            let view = CheckView {
+                code: shown,
+                error: Some(error.to_owned()),
+                resent: false,
+            };
+            return Ok(check_view(&state, jar, &app, &req, view));
+        }
+    }
+    if code.is_empty() {
+        require("code", &None)?;
+    }
+    let who = requester(ip, ua, &headers, binding.clone());
+    let signed_in = match signin::redeem_code(&state, login_id, &code, &who).await {
+        Ok(signed_in) => signed_in,
+        Err(e) => return code_refused(&state, jar, login_id, binding, e, typed, in_page).await,
+    };
     signed_in_response(&state, jar, signed_in).await
+}
+
+/// A live request of the asking browser, with its app.
+async fn live_request_of(
+    state: &AppState,
+    login_id: &str,
+    binding: Option<&str>,
+) -> Option<(App, postern_store::LoginRequest)> {
+    if login_id.len() > 64 {
+        return None;
+    }
+    let mut conn = state.store.conn().await.ok()?;
+    let req = conn.login_request(login_id).await.ok()??;
+    let live = req.consumed_at.is_none() && req.expires_at > state.now();
+    if !live || !signin::is_asking_browser(state, &req, binding) {
+        return None;
+    }
+    let app = conn.app(&req.client_id).await.ok()??;
+    Some((app, req))
+}
+
+/// What a refused code becomes: in a browser, a wrong code is the same
+/// page again (status 400) with the code kept and how many tries are left,
+/// and a dead request says why; every error wears the app's brand.
+async fn code_refused(
+    state: &AppState,
+    jar: CookieJar,
+    login_id: &str,
+    binding: Option<String>,
+    e: AppError,
+    typed: &str,
+    in_page: bool,
+) -> Result<Response> {
+    // The request as it is now, read only by its asking browser.
+    let read = async {
+        let mut conn = state.store.conn().await.ok()?;
+        let req = conn.login_request(login_id).await.ok()??;
+        if !signin::is_asking_browser(state, &req, binding.as_deref()) {
+            return None;
+        }
+        let app = conn.app(&req.client_id).await.ok()??;
+        Some((app, req))
+    };
+    let Some((app, req)) = read.await else {
+        return Err(e);
+    };
+    let retry = signin::retry_url(state, &req);
+    Err(match e.kind() {
+        AppError::InvalidCode if in_page => {
+            let left = (signin::CODE_TRIES_PER_REQUEST - req.code_attempts).max(0);
+            let t = request_strings(&req, &app.settings.locale);
+            let tries = if left == 1 {
+                t.tries_left_one.to_owned()
+            } else {
+                fill(t.tries_left, &[("n", &left.to_string())])
+            };
+            let view = CheckView {
+                code: typed.trim().chars().take(16).collect(),
+                error: Some(format!("{} {tries}", t.code_wrong)),
+                resent: false,
+            };
+            return Ok(check_view(state, jar, &app, &req, view));
+        }
+        AppError::InvalidCode => e
+            .with_retry(format!("/login/check?id={login_id}"))
+            .for_app(&app),
+        AppError::InvalidToken(TokenProblem::Used) if req.consumed_at.is_some() => {
+            let problem = why_dead(state, &jar, &req, TokenProblem::CodeUsed).await;
+            AppError::InvalidToken(problem)
+                .with_retry(retry)
+                .for_app(&app)
+        }
+        _ => e.for_app(&app),
+    })
 }
 
 /// `POST /login/resend`: "send again" from the asking browser. Replaces its
@@ -421,7 +796,9 @@ pub async fn resend(
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(csrf_back_to_check(&form));
+        let binding = cookies::get(&state, &jar, cookies::BINDING);
+        let app = app_of_request(&state, form.login_id.as_deref(), Some(binding.as_deref())).await;
+        return Err(dressed(csrf_back_to_check(&form), app));
     }
     let unknown = || AppError::InvalidToken(TokenProblem::Unknown);
     let login_id = require("login_id", &form.login_id)?;
@@ -458,14 +835,25 @@ pub async fn resend(
     .await
     .map_err(|e| {
         let lang = i18n::strings(&req.locale).lang;
-        match e {
+        let now = state.now();
+        match e.kind() {
             // The earlier link still works: the way forward is back to it.
-            AppError::TooManyRequests { .. } => e.with_retry(format!("/login/check?id={}", req.id)),
-            other => other.with_retry(retry),
+            AppError::TooManyRequests { .. }
+                if req.consumed_at.is_none() && req.expires_at > now =>
+            {
+                let check_url = format!("/login/check?id={}", req.id);
+                e.with_retry(check_url.clone())
+                    .with_hint(ErrorHint::LiveEmail {
+                        check_url,
+                        expires_at: req.expires_at,
+                    })
+            }
+            _ => e.with_retry(retry),
         }
         .in_language(lang)
+        .for_app(&params.app)
     })?;
-    Ok(Redirect::to(&format!("/login/check?id={}", sent.login_id)).into_response())
+    Ok(Redirect::to(&format!("/login/check?id={}&resent=1", sent.login_id)).into_response())
 }
 
 /// Query of `GET /verify-email`.
@@ -491,7 +879,7 @@ pub async fn verify_get(
     AppQuery(q): AppQuery<VerifyQuery>,
 ) -> Result<Response> {
     let from_query = q.token.is_some();
-    let token = match q.token {
+    let token = match q.token.as_deref().map(ungarble) {
         Some(t) => t,
         None => cookies::link_token(&state, &jar).ok_or_else(|| {
             toward_account(&state, &jar, AppError::InvalidToken(TokenProblem::Missing))
@@ -503,7 +891,9 @@ pub async fn verify_get(
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     if signin::is_asking_browser(&state, &opened.request, binding.as_deref()) {
         let who = requester(ip, ua, &headers, binding);
-        let signed_in = signin::consume_link(&state, &opened, &who).await?;
+        let signed_in = signin::consume_link(&state, &opened, &who)
+            .await
+            .map_err(|e| e.for_app(&opened.app))?;
         let jar = forget_link(&state, jar, from_query);
         return signed_in_response(&state, jar, signed_in).await;
     }
@@ -526,6 +916,16 @@ pub async fn verify_get(
         DevicePolicy::Remote => ConfirmMode::SameBrowser,
     };
     Ok((jar, confirm_page(&state, &opened, token, csrf_token, mode)).into_response())
+}
+
+/// A link as it may arrive after an email program or a person mangled it:
+/// what follows the token (`>`, `)`, `.`, a quote, a space) is dropped.
+/// Tokens are base64url, so no character of the token itself is lost.
+fn ungarble(token: &str) -> String {
+    token
+        .trim()
+        .trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .to_owned()
 }
 
 /// An unknown or missing link has no app to go back to, except when this
@@ -564,10 +964,10 @@ fn confirm_page(
     let t = request_strings(req, &opened.app.settings.locale);
     pages::render(&ConfirmPage {
         t,
-        brand: Brand::of(&opened.app, &state.config),
+        brand: Brand::of(&opened.app, &state.config, t),
         email: req.email.clone(),
         asked_from: t.describe_browser(req.user_agent.as_deref()),
-        asked_at: t.date_time(req.created_at),
+        asked_at: pages::moment_html(t, req.created_at, pages::MomentStyle::DateTime),
         mode,
         csrf_token,
         // Only a page with a form carries the token.
@@ -607,12 +1007,19 @@ pub async fn verify_post(
         // The link cookie still holds the token: the bare address shows the
         // confirmation page again, with a fresh form.
         return Err(match cookies::link_token(&state, &jar) {
-            Some(_) => AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned()),
+            Some(token) => {
+                let e = AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned());
+                match signin::open_link(&state, &ungarble(&token), ip.0).await {
+                    Ok(opened) => e.for_app(&opened.app),
+                    Err(_) => e,
+                }
+            }
             None => AppError::Csrf,
         });
     }
     let token = form
         .token
+        .map(|t| ungarble(&t))
         .filter(|t| !t.is_empty())
         .or_else(|| cookies::link_token(&state, &jar))
         .unwrap_or_default();
@@ -627,10 +1034,14 @@ pub async fn verify_post(
             return Ok((jar, page).into_response());
         };
         let who = requester(ip, ua, &headers, binding);
-        signin::approve_remote(&state, &opened, &number, &who).await?;
+        let number: String = number.chars().filter(|c| !c.is_whitespace()).collect();
+        signin::approve_remote(&state, &opened, &number, &who)
+            .await
+            .map_err(|e| e.for_app(&opened.app))?;
+        let t = request_strings(&opened.request, &opened.app.settings.locale);
         let page = ApprovedPage {
-            t: request_strings(&opened.request, &opened.app.settings.locale),
-            brand: Brand::of(&opened.app, &state.config),
+            t,
+            brand: Brand::of(&opened.app, &state.config, t),
         };
         let jar = forget_link(&state, jar, false);
         return Ok((jar, pages::render(&page)).into_response());
@@ -647,7 +1058,9 @@ pub async fn verify_post(
         return Ok((jar, page).into_response());
     }
     let who = requester(ip, ua, &headers, binding);
-    let signed_in = signin::consume_link(&state, &opened, &who).await?;
+    let signed_in = signin::consume_link(&state, &opened, &who)
+        .await
+        .map_err(|e| e.for_app(&opened.app))?;
     let jar = forget_link(&state, jar, false);
     signed_in_response(&state, jar, signed_in).await
 }
@@ -667,10 +1080,21 @@ async fn signed_in_response(state: &AppState, jar: CookieJar, s: SignedIn) -> Re
         } => {
             let (jar, csrf_token) = cookies::csrf_token(state, jar);
             let t = i18n::negotiate(Some(&locale), None, &app.settings.locale);
+            // Who signs in and where they go next: the request tells.
+            let req = state
+                .store
+                .conn()
+                .await?
+                .login_request(&login_id)
+                .await?
+                .ok_or_else(|| AppError::internal("the consented request is gone"))?;
             let page = ConsentPage {
                 t,
-                brand: Brand::of(&app, &state.config),
-                items: pages::scope_items(t, &scope),
+                brand: Brand::of(&app, &state.config, t),
+                items: ConsentPage::items(t, &scope, &req.email),
+                email: req.email.clone(),
+                returns_to: ConsentPage::returns_to(t, &req.redirect_uri),
+                other_account: login_url_for(state, &req, None),
                 login_id,
                 csrf_token,
                 consent_token,
@@ -704,8 +1128,10 @@ pub async fn consent_submit(
     jar: CookieJar,
     AppForm(form): AppForm<ConsentForm>,
 ) -> Result<Response> {
+    // The consent form names its request: its errors wear the app's brand.
+    let app = app_of_request(&state, form.login_id.as_deref(), None).await;
     if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
+        return Err(dressed(AppError::Csrf, app));
     }
     let sealed = form.request.as_deref().filter(|r| !r.is_empty());
     let login_id = match sealed {
@@ -733,6 +1159,7 @@ pub async fn consent_submit(
         form.consent_token.as_deref(),
         decision,
     )
-    .await?;
+    .await
+    .map_err(|e| dressed(e, app))?;
     Ok(Redirect::to(&url).into_response())
 }
