@@ -18,13 +18,13 @@ pub enum AuthError {
     /// The redirect URI is not registered for the app (exact match).
     #[error("The redirect URI is not registered for this client.")]
     RedirectUriNotRegistered,
-    /// Another failure, met while checking a request for a known app: the
-    /// app's default language is the page's fallback (SPEC §3.3), so the
-    /// face needs no lookup to say it.
+    /// Another failure, met in the flow of a known app: its page wears the
+    /// app's brand and falls back to its default language (SPEC §3.3), so
+    /// the face needs no lookup to say it.
     #[error("{error}")]
     InApp {
-        /// The app's default language.
-        app_locale: String,
+        /// The app.
+        app: Box<postern_core::App>,
         /// What went wrong.
         error: Box<AuthError>,
     },
@@ -112,13 +112,51 @@ pub enum TokenProblem {
     Unknown,
     /// Past its lifetime.
     Expired,
-    /// Already used, replaced, or killed by wrong codes.
+    /// Already used or replaced by a newer link (what the link's page says).
     Used,
+    /// A code typed on the check page whose request was already used.
+    CodeUsed,
+    /// The asking browser's request was used by a sign-in on another
+    /// device ("You finished signing in on another device").
+    FinishedElsewhere,
+    /// Killed by too many wrong codes.
+    TooManyTries,
+    /// `device_policy = remote`, seen from the asking browser: a wrong number
+    /// was typed on the other device and the request was killed.
+    StoppedByWrongNumber,
     /// `device_policy = remote`: a wrong number was typed on another device
     /// and the request was killed (SPEC §3.1).
     WrongNumber,
     /// `/verify-email` without a token.
     Missing,
+}
+
+impl TokenProblem {
+    /// Why a used (consumed) link cannot be used, as the page of whoever
+    /// opens it says: killed by wrong codes, stopped by a wrong number
+    /// under `device_policy = remote`, or simply used (by a sign-in, or
+    /// replaced by a newer link).
+    pub fn of_dead_link(req: &postern_store::LoginRequest) -> Self {
+        if req.code_attempts >= crate::signin::CODE_TRIES_PER_REQUEST {
+            TokenProblem::TooManyTries
+        } else if stopped_by_wrong_number(req) {
+            TokenProblem::WrongNumber
+        } else {
+            TokenProblem::Used
+        }
+    }
+}
+
+/// Whether a consumed `remote` request was killed by a wrong number typed
+/// on the other device: it was never approved nor finished, and a wrong
+/// answer was counted (a wrong number kills at its first count).
+pub fn stopped_by_wrong_number(req: &postern_store::LoginRequest) -> bool {
+    req.consumed_at.is_some()
+        && req.remote_number.is_some()
+        && req.approved_at.is_none()
+        && req.completed_at.is_none()
+        && req.code_attempts > 0
+        && req.code_attempts < crate::signin::CODE_TRIES_PER_REQUEST
 }
 
 /// The sign-in a dead link or code belonged to: a face can start it again
@@ -217,7 +255,7 @@ impl AuthError {
         match error {
             already @ AuthError::InApp { .. } => already,
             error => AuthError::InApp {
-                app_locale: app.settings.locale.clone(),
+                app: Box::new(app.clone()),
                 error: Box::new(error),
             },
         }

@@ -18,10 +18,20 @@ pub fn sign_in_email(
     locale: &str,
 ) -> Result<OutgoingEmail> {
     let b = &app.settings.branding;
+    // Postern's own account page is "your Postern account", in the email's
+    // language.
+    let own = app.client_id == crate::account::ACCOUNT_CLIENT_ID;
+    let app_name = if own {
+        postern_mail::i18n::strings_for(locale).own_account
+    } else {
+        app.display_name()
+    };
     let brand = Brand {
-        app_name: app.display_name(),
+        app_name,
         logo_url: b.logo_url.as_deref(),
         color: b.color.as_deref(),
+        note: b.email_note.as_deref(),
+        header: own.then_some("Postern"),
     };
     let rendered = match kind {
         LoginKind::Link => postern_mail::render_sign_in(&SignInEmail {
@@ -41,7 +51,7 @@ pub fn sign_in_email(
     .map_err(AuthError::internal)?;
     Ok(OutgoingEmail::new(
         to.as_str(),
-        b.sender_name.as_deref(),
+        app.sender_name(),
         locale,
         rendered,
     ))

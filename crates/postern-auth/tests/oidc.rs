@@ -80,8 +80,8 @@ async fn a_bad_redirect_uri_is_the_persons_error_never_a_redirect() {
         matches!(e.inner(), AuthError::RedirectUriNotRegistered),
         "{e:?}"
     );
-    // The page that says so speaks the app's language without a lookup.
-    assert!(matches!(&e, AuthError::InApp { app_locale, .. } if app_locale == "de"));
+    // The page that says so wears the app and speaks its language, no lookup.
+    assert!(matches!(&e, AuthError::InApp { app, .. } if app.settings.locale == "de"));
 }
 
 #[tokio::test]

@@ -167,19 +167,26 @@ async fn the_right_number_approves_and_only_the_asking_browser_continues() {
         .unwrap();
     assert!(matches!(approved, Confirmed::Approved(_)), "{approved:?}");
     // The phone is not signed in, and cannot see the request.
-    let e = signin::check(&env.svc, &sent.login_id, &phone.who())
+    let e = signin::check(&env.svc, &sent.login_id, &phone.who(), vec![])
         .await
         .unwrap_err();
     assert_eq!(problem(&e), Some(TokenProblem::Unknown));
-    assert!(matches!(
-        signin::check(&env.svc, &sent.login_id, &asking.who()).await,
-        Ok(signin::Waiting::SignedIn(_))
-    ));
-    // Once: the request is consumed.
-    let e = signin::check(&env.svc, &sent.login_id, &asking.who())
+    let Ok(signin::Waiting::SignedIn(signed_in)) =
+        signin::check(&env.svc, &sent.login_id, &asking.who(), vec![]).await
+    else {
+        panic!("the asking browser continues");
+    };
+    // Once: the request is consumed, and this browser holds its account.
+    let here = vec![signed_in.session_secret];
+    let e = signin::check(&env.svc, &sent.login_id, &asking.who(), here)
         .await
         .unwrap_err();
     assert_eq!(problem(&e), Some(TokenProblem::Used));
+    // Seen from a browser without that account, it finished elsewhere.
+    let e = signin::check(&env.svc, &sent.login_id, &asking.who(), vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&e), Some(TokenProblem::FinishedElsewhere));
 }
 
 #[tokio::test]

@@ -67,9 +67,17 @@ pub struct Branding {
     pub logo_url: Option<String>,
     /// Accent colour, `#rrggbb`.
     pub color: Option<String>,
-    /// Display name in the email's From header.
+    /// Display name in the email's From header (defaults to the brand name
+    /// when branding is set, see [`App::sender_name`]).
     pub sender_name: Option<String>,
+    /// A short extra note shown in the app's emails, in every language
+    /// (plain text, escaped, at most [`MAX_EMAIL_NOTE`] characters; line
+    /// breaks are kept).
+    pub email_note: Option<String>,
 }
+
+/// The longest email note, in characters (SPEC §3.5).
+pub const MAX_EMAIL_NOTE: usize = 500;
 
 /// Every per-app setting of SPEC §1 with its default. Stored as JSON so later
 /// settings are added without a schema change.
@@ -187,6 +195,9 @@ pub enum AppSettingsError {
     /// Branding text with control characters or too long.
     #[error("branding text must be at most 100 characters without control characters")]
     BadBrandingText,
+    /// An email note that is empty, too long or has control characters.
+    #[error("the email note must be 1 to 500 characters of plain text")]
+    BadEmailNote,
     /// Per-app limit of zero.
     #[error("the per-app request limit must be at least 1")]
     BadLimit,
@@ -258,6 +269,17 @@ impl App {
                 return Err(AppSettingsError::BadBrandingText);
             }
         }
+        if let Some(note) = &settings.branding.email_note {
+            // Plain text: line breaks are the only control characters kept.
+            let normalized = note.replace("\r\n", "\n");
+            let ok = !normalized.trim().is_empty()
+                && normalized.chars().count() <= MAX_EMAIL_NOTE
+                && !normalized.chars().any(|c| c.is_control() && c != '\n');
+            if !ok {
+                return Err(AppSettingsError::BadEmailNote);
+            }
+            settings.branding.email_note = Some(normalized.trim().to_owned());
+        }
         Ok(())
     }
 
@@ -273,6 +295,18 @@ impl App {
     /// The name shown to people: the brand name if set, else the app name.
     pub fn display_name(&self) -> &str {
         self.settings.branding.name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The display name of the From header of this app's emails: the
+    /// sender name; else, when the app has any branding, its brand name (an
+    /// email from a branded app comes from the app, not from "Postern");
+    /// else none, and the configured From is kept.
+    pub fn sender_name(&self) -> Option<&str> {
+        let b = &self.settings.branding;
+        let branded = b.name.is_some() || b.logo_url.is_some() || b.color.is_some();
+        b.sender_name
+            .as_deref()
+            .or_else(|| branded.then(|| self.display_name()))
     }
 
     /// Whether `uri` is one of this app's redirect URIs (exact match, with
@@ -441,6 +475,21 @@ mod tests {
                 |s| s.branding.sender_name = Some("a\r\nBcc: x".into()),
                 AppSettingsError::BadBrandingText,
             ),
+            (
+                "email note too long",
+                |s| s.branding.email_note = Some("n".repeat(MAX_EMAIL_NOTE + 1)),
+                AppSettingsError::BadEmailNote,
+            ),
+            (
+                "control character in the email note",
+                |s| s.branding.email_note = Some("a\u{7}b".into()),
+                AppSettingsError::BadEmailNote,
+            ),
+            (
+                "blank email note",
+                |s| s.branding.email_note = Some(" \n ".into()),
+                AppSettingsError::BadEmailNote,
+            ),
         ];
         for (what, change, expected) in cases {
             let mut s2 = s.clone();
@@ -451,6 +500,34 @@ mod tests {
             App::validate("", &mut s.clone()),
             Err(AppSettingsError::BadName)
         );
+    }
+
+    #[test]
+    fn an_email_note_keeps_its_line_breaks_and_may_be_500_characters() {
+        let mut s = AppSettings {
+            redirect_uris: vec!["https://a.example/cb".into()],
+            ..AppSettings::default()
+        };
+        s.branding.email_note = Some(" Questions?\r\nWrite to help@acme.example \n".into());
+        App::validate("App", &mut s).unwrap();
+        assert_eq!(
+            s.branding.email_note.as_deref(),
+            Some("Questions?\nWrite to help@acme.example")
+        );
+        s.branding.email_note = Some("é".repeat(MAX_EMAIL_NOTE));
+        assert_eq!(App::validate("App", &mut s), Ok(()));
+    }
+
+    #[test]
+    fn emails_of_a_branded_app_come_from_its_name_unless_a_sender_name_is_set() {
+        let mut a = app(&["https://a.example/cb"]);
+        assert_eq!(a.sender_name(), None, "no branding: the configured From");
+        a.settings.branding.color = Some("#0a7e3c".into());
+        assert_eq!(a.sender_name(), Some("n"), "branded: the app's name");
+        a.settings.branding.name = Some("Acme Notes".into());
+        assert_eq!(a.sender_name(), Some("Acme Notes"), "the brand name");
+        a.settings.branding.sender_name = Some("Acme Sign-in".into());
+        assert_eq!(a.sender_name(), Some("Acme Sign-in"), "the sender name");
     }
 
     #[test]

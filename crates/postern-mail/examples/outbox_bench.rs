@@ -157,6 +157,8 @@ fn email() -> OutgoingEmail {
             app_name: "Acme",
             logo_url: None,
             color: None,
+            note: None,
+            header: None,
         },
         link: "https://auth.example.com/verify-email?token=pml_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
         code: "482913",

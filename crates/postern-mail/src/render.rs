@@ -25,6 +25,12 @@ pub struct Brand<'a> {
     pub logo_url: Option<&'a str>,
     /// Button colour, `#rrggbb`.
     pub color: Option<&'a str>,
+    /// The app's extra note (plain text, shown in every language; escaped
+    /// in the HTML part, line breaks kept).
+    pub note: Option<&'a str>,
+    /// The name atop the HTML part, when it is not `app_name` (which is
+    /// worded to fit sentences: "your Postern account" is "Postern" there).
+    pub header: Option<&'a str>,
 }
 
 /// The sign-in email: link, code and expiry.
@@ -75,12 +81,14 @@ impl std::fmt::Debug for Rendered {
 /// What every email's layout needs.
 struct Common {
     lang: &'static str,
-    app_name: String,
+    header: String,
     logo_url: Option<String>,
     color: String,
     button_text: &'static str,
     heading: String,
     ignore: &'static str,
+    /// The note's lines (empty without a note).
+    note: Vec<String>,
 }
 
 impl Common {
@@ -92,7 +100,7 @@ impl Common {
             .to_owned();
         Self {
             lang: strings.lang,
-            app_name: brand.app_name.to_owned(),
+            header: brand.header.unwrap_or(brand.app_name).to_owned(),
             logo_url: brand
                 .logo_url
                 .filter(|u| u.starts_with("https://") && !u.contains(char::is_whitespace))
@@ -101,6 +109,10 @@ impl Common {
             color,
             heading: fill(strings.sign_in_to, &[("app", brand.app_name)]),
             ignore: strings.ignore,
+            note: brand
+                .note
+                .map(|n| n.lines().map(|l| l.trim_end().to_owned()).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -227,6 +239,8 @@ mod tests {
             app_name: "Acme",
             logo_url: Some("http://insecure.example/logo.png"),
             color: Some("red;background:url(x)"),
+            note: None,
+            header: None,
         };
         let c = Common::new(strings_for("en"), &brand);
         assert_eq!(c.color, DEFAULT_COLOR);

@@ -203,6 +203,9 @@ async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// One email kept by the development inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevMail {
+    /// Its number in this inbox: 1 for the first email kept, then counting
+    /// up (a stable name for `/_dev/mail/{id}.html`).
+    pub id: u64,
     /// Recipient.
     pub to: String,
     /// Subject line.
@@ -224,6 +227,7 @@ pub struct DevMail {
 #[derive(Debug, Clone, Default)]
 pub struct DevInbox {
     mails: Arc<Mutex<VecDeque<DevMail>>>,
+    kept: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DevInbox {
@@ -234,7 +238,9 @@ impl DevInbox {
 
     /// Keeps `email`, dropping the oldest message beyond [`DEV_INBOX_SIZE`].
     pub fn record(&self, email: &OutgoingEmail, received_at: i64) {
+        let id = self.kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let mail = DevMail {
+            id,
             to: email.to.clone(),
             subject: email.subject.clone(),
             link: find_link(&email.text),
@@ -254,6 +260,12 @@ impl DevInbox {
     pub fn messages(&self) -> Vec<DevMail> {
         let mails = self.mails.lock().unwrap_or_else(|e| e.into_inner());
         mails.iter().cloned().collect()
+    }
+
+    /// The kept message numbered `id`, if it is still kept.
+    pub fn message(&self, id: u64) -> Option<DevMail> {
+        let mails = self.mails.lock().unwrap_or_else(|e| e.into_inner());
+        mails.iter().find(|m| m.id == id).cloned()
     }
 
     /// The newest message sent to `to`, if any.

@@ -13,6 +13,8 @@ fn brand(name: &str) -> Brand<'_> {
         app_name: name,
         logo_url: Some("https://acme.example/logo.png"),
         color: Some("#ff6600"),
+        note: None,
+        header: None,
     }
 }
 
@@ -194,4 +196,57 @@ fn the_no_account_email_has_no_link_and_no_code() {
             assert!(r.html.contains(IGNORE_HTML));
         }
     }
+}
+
+#[test]
+fn the_apps_note_is_in_every_language_escaped_with_its_line_breaks() {
+    let note = "Questions? <help@acme.example>\nThe Acme team & friends";
+    for locale in ["en", "de", "fr"] {
+        let with_note = Brand {
+            note: Some(note),
+            ..brand("Acme")
+        };
+        let sign_in = render_sign_in(&SignInEmail {
+            brand: with_note,
+            ..sign_in(locale, "Acme", 900)
+        })
+        .unwrap();
+        let no_account = render_no_account(&NoAccountEmail {
+            locale,
+            brand: with_note,
+            email: "bob@example.com",
+        })
+        .unwrap();
+        for r in [&sign_in, &no_account] {
+            assert!(
+                r.text
+                    .contains("Questions? <help@acme.example>\nThe Acme team & friends\n"),
+                "{locale}: the text part keeps the note as written:\n{}",
+                r.text
+            );
+            assert!(
+                r.html.contains(
+                    "Questions? &#60;help@acme.example&#62;<br>The Acme team &#38; friends"
+                ),
+                "{locale}: the HTML part escapes it and keeps the line break:\n{}",
+                r.html
+            );
+            assert!(!r.html.contains("<help@"), "{locale}");
+        }
+    }
+    let r = render_sign_in(&sign_in("en", "Acme", 900)).unwrap();
+    assert!(!r.text.contains("Questions?"), "no note, no paragraph");
+}
+
+#[test]
+fn the_html_email_opens_with_the_apps_name_logo_and_colour() {
+    let r = render_sign_in(&sign_in("en", "Acme Notes", 900)).unwrap();
+    let header_end = r.html.find("<h1").expect("a heading");
+    let header = &r.html[..header_end];
+    assert!(header.contains(">Acme Notes</td>"), "{header}");
+    assert!(
+        header.contains("src=\"https://acme.example/logo.png\""),
+        "{header}"
+    );
+    assert!(header.contains("border-top:4px solid #ff6600"), "{header}");
 }

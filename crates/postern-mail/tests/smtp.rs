@@ -38,6 +38,8 @@ fn sign_in(to: &str, app_name: &str, locale: &str) -> OutgoingEmail {
             app_name,
             logo_url: None,
             color: None,
+            note: None,
+            header: None,
         },
         link: LINK,
         code: CODE,

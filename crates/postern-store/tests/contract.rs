@@ -433,6 +433,7 @@ async fn an_app_round_trips_with_every_setting_changed_from_its_default() {
             logo_url: Some("https://a.example/logo.png".to_owned()),
             color: Some("#1a2b3c".to_owned()),
             sender_name: Some("Bücher Sign-in".to_owned()),
+            email_note: Some("Fragen? <hilfe@bücher.example>\nDanke!".to_owned()),
         },
     };
     assert_ne!(settings.link_ttl, defaults.link_ttl);

@@ -25,6 +25,10 @@ pub const ACCOUNT: &str = "postern_account";
 /// `state` and PKCE verifier of `/account`'s own sign-in, between the
 /// redirect to `/authorize` and `/account/callback`.
 pub const ACCOUNT_FLOW: &str = "postern_account_flow";
+/// What the last form of `/account` did ("signed-out", or "revoked." and
+/// the app's client id), shown once by the page it redirects to. A cookie,
+/// not a query parameter, so a link cannot make the page claim something.
+pub const NOTICE: &str = "postern_notice";
 /// Double-submit CSRF secret for forms.
 pub const CSRF: &str = "postern_csrf";
 /// A link token opened in another browser, kept out of the address bar

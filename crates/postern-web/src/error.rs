@@ -11,6 +11,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use postern_auth::{AuthError, Flow};
+use postern_core::App;
 use serde::Serialize;
 
 /// Every way a request can fail: what a service said ([`AppError::Auth`])
@@ -57,10 +58,28 @@ pub enum AppError {
     /// knows it (the login request's, SPEC §3.3).
     #[error("{0}")]
     InLanguage(Box<AppError>, &'static str),
-    /// Another error, met for a known app: its default language is the
-    /// page's last fallback (SPEC §3.3).
+    /// Another error in the flow of an app: its HTML page wears the app's
+    /// branding and speaks its default language when nothing else asks.
+    /// Attached where the handler or service knows the app, so the error
+    /// renderer never asks the database.
     #[error("{0}")]
-    ForApp(Box<AppError>, String),
+    ForApp(Box<AppError>, Box<App>),
+    /// Another error, plus facts its HTML page can tell the person.
+    #[error("{0}")]
+    WithHint(Box<AppError>, ErrorHint),
+}
+
+/// What an error's HTML page may add, when the handler knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorHint {
+    /// A rate limit stopped a new email, but the newest one this browser
+    /// asked for still works: its "check your email" page and its expiry.
+    LiveEmail {
+        /// `/login/check?id=…` of the live request.
+        check_url: String,
+        /// Unix seconds.
+        expires_at: i64,
+    },
 }
 
 pub use postern_auth::TokenProblem;
@@ -99,8 +118,10 @@ pub struct RenderedError {
     pub reference: Option<String>,
     /// The page's language, when the handler knew it.
     pub lang: Option<&'static str>,
-    /// The default language of the app the request was for, if known.
-    pub app_locale: Option<String>,
+    /// The app whose flow failed, when the handler knew it.
+    pub app: Option<Box<App>>,
+    /// Facts the page may tell.
+    pub hint: Option<ErrorHint>,
 }
 
 /// HTTP status and SPEC error code of what a service said went wrong.
@@ -142,7 +163,7 @@ impl AppError {
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request"),
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "invalid_request"),
-            WithRetry(inner, _) | InLanguage(inner, _) | ForApp(inner, _) => {
+            WithRetry(inner, _) | InLanguage(inner, _) | ForApp(inner, _) | WithHint(inner, _) => {
                 inner.status_and_code()
             }
         }
@@ -156,6 +177,16 @@ impl AppError {
     /// Sets the language (a supported primary tag) of the HTML page.
     pub fn in_language(self, lang: &'static str) -> Self {
         AppError::InLanguage(Box::new(self), lang)
+    }
+
+    /// Attaches the app whose flow this is: the HTML page wears its brand.
+    pub fn for_app(self, app: &App) -> Self {
+        AppError::ForApp(Box::new(self), Box::new(app.clone()))
+    }
+
+    /// Attaches facts the HTML page may tell.
+    pub fn with_hint(self, hint: ErrorHint) -> Self {
+        AppError::WithHint(Box::new(self), hint)
     }
 
     /// A link, login id or form token that cannot be used.
@@ -174,7 +205,8 @@ impl AppError {
             AppError::Auth(e) => Some(e.inner()),
             AppError::WithRetry(inner, _)
             | AppError::InLanguage(inner, _)
-            | AppError::ForApp(inner, _) => inner.auth(),
+            | AppError::ForApp(inner, _)
+            | AppError::WithHint(inner, _) => inner.auth(),
             _ => None,
         }
     }
@@ -183,8 +215,8 @@ impl AppError {
 impl From<AuthError> for AppError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::InApp { app_locale, error } => {
-                AppError::ForApp(Box::new(AppError::from(*error)), app_locale)
+            AuthError::InApp { app, error } => {
+                AppError::ForApp(Box::new(AppError::from(*error)), app)
             }
             other => AppError::Auth(other),
         }
@@ -206,7 +238,8 @@ impl IntoResponse for AppError {
     /// [`negotiate`](crate::middleware::negotiate) layer turns it into a page,
     /// from that copy alone.
     fn into_response(self) -> Response {
-        let (mut this, mut retry, mut lang, mut app_locale) = (self, None, None, None);
+        let (mut this, mut retry, mut lang) = (self, None, None);
+        let (mut app, mut hint) = (None, None);
         loop {
             match this {
                 AppError::WithRetry(inner, url) => {
@@ -217,8 +250,12 @@ impl IntoResponse for AppError {
                     lang = lang.or(Some(l));
                     this = *inner;
                 }
-                AppError::ForApp(inner, l) => {
-                    app_locale = app_locale.or(Some(l));
+                AppError::ForApp(inner, a) => {
+                    app = app.or(Some(a));
+                    this = *inner;
+                }
+                AppError::WithHint(inner, h) => {
+                    hint = hint.or(Some(h));
                     this = *inner;
                 }
                 other => {
@@ -279,7 +316,8 @@ impl IntoResponse for AppError {
             },
             reference,
             lang,
-            app_locale,
+            app,
+            hint,
         };
         let mut response = (status, Json(body)).into_response();
         let h = response.headers_mut();

@@ -1,6 +1,6 @@
 //! Postern's HTTP surface: the axum router, its state, extractors, handlers
 //! and pages. Handlers extract typed input, make one service call and
-//! render; the rules live in [`signin`] and below, the SQL in postern-store.
+//! render; the rules live in postern-auth, the SQL in postern-store.
 
 pub mod browser;
 pub mod cookies;
@@ -13,6 +13,7 @@ pub mod pages;
 pub mod render;
 pub mod routes;
 pub mod server;
+pub mod typo;
 
 use std::sync::Arc;
 
@@ -22,7 +23,6 @@ use axum::Router;
 use postern_auth::{Services, Settings};
 use postern_core::net::IpCidr;
 use postern_mail::DevInbox;
-use url::Url;
 
 pub use error::{AppError, Result};
 /// The signing keys live in the service crate; re-exported for callers of
@@ -112,19 +112,10 @@ impl AppState {
                 return cached.1.clone();
             }
         }
-        let apps = match self.store.conn().await {
-            Ok(mut conn) => postern_store::Queries::apps(&mut conn)
-                .await
-                .unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
-        let origins: std::collections::HashSet<String> = apps
-            .iter()
-            .flat_map(|a| a.settings.redirect_uris.iter())
-            .filter_map(|u| Url::parse(u).ok())
-            .map(|u| u.origin().ascii_serialization())
-            .filter(|o| o != "null")
-            .collect();
+        // A failing database allows no origin until it answers again.
+        let origins = postern_auth::oidc::app_origins(self)
+            .await
+            .unwrap_or_default();
         *self.origins.write().await = (now, origins.clone());
         origins
     }
@@ -137,14 +128,14 @@ pub fn router(state: AppState) -> Router {
             "/login",
             get(routes::signin::login_page).post(routes::signin::login_submit),
         )
-        .route("/login/check", get(routes::signin::check_page))
-        .route("/login/code", post(routes::signin::submit_code))
-        .route("/login/resend", post(routes::signin::resend))
+        .route("/login/check", get(routes::check::check_page))
+        .route("/login/code", post(routes::check::submit_code))
+        .route("/login/resend", post(routes::check::resend))
         .route(
             "/verify-email",
             get(routes::verify::verify_get).post(routes::verify::verify_post),
         )
-        .route("/consent", post(routes::signin::consent_submit))
+        .route("/consent", post(routes::verify::consent_submit))
         .route("/account", get(routes::account::account_page))
         .route("/account/callback", get(routes::account::callback))
         .route(
@@ -161,6 +152,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::account::delete_page).post(routes::account::delete_account),
         )
         .route("/_dev/mail", get(routes::dev::dev_mail))
+        .route("/_dev/mail/{file}", get(routes::dev::dev_mail_html))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::negotiate,
@@ -170,7 +162,7 @@ pub fn router(state: AppState) -> Router {
             "/request-magic-link",
             post(routes::signin::request_magic_link),
         )
-        .route("/login/status", get(routes::signin::login_status))
+        .route("/login/status", get(routes::check::login_status))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::negotiate_api,
@@ -235,6 +227,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::negotiate,
         ));
+    // Unknown paths: an HTML page for a browser's navigation, the JSON
+    // error shape for everyone else.
+    let not_found = Router::new()
+        .fallback(routes::health::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::negotiate_api,
+        ))
+        .with_state(state.clone());
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
@@ -250,7 +251,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc_api)
         .merge(headless_api)
         .merge(oidc_browser)
-        .fallback(routes::health::not_found)
+        .fallback_service(not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn(middleware::request_deadline))

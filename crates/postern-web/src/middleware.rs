@@ -12,9 +12,12 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use axum::http::Method;
+use axum_extra::extract::cookie::CookieJar;
+
 use crate::error::{AppError, RenderedError};
 use crate::extract::{accept_language, wants_html, wants_json};
-use crate::{i18n, pages, render, AppState};
+use crate::{cookies, i18n, pages, render, AppState};
 
 /// The Content-Security-Policy of every page: nothing from elsewhere, no
 /// inline script or style, our own stylesheets and script only (the script
@@ -34,7 +37,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    // A handler may allow its own origin to frame it (the development
+    // inbox's sandboxed email preview); every other response is DENY.
+    h.entry("x-frame-options")
+        .or_insert(HeaderValue::from_static("DENY"));
     h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(CSP));
@@ -69,7 +75,7 @@ pub async fn request_deadline(req: Request, next: Next) -> Response {
 /// JSON (`Accept: application/json`), SPEC §3.
 pub async fn negotiate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let json = wants_json(req.headers());
-    let asked = LanguageHints::of(&req);
+    let asked = RequestFacts::of(&req);
     let res = next.run(req).await;
     match (json, res.extensions().get::<RenderedError>()) {
         (false, Some(err)) => html_error(&state, err.clone(), asked, res),
@@ -81,7 +87,7 @@ pub async fn negotiate(State(state): State<AppState>, req: Request, next: Next) 
 /// the client prefers HTML (a plain form navigation).
 pub async fn negotiate_api(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let html = wants_html(req.headers());
-    let asked = LanguageHints::of(&req);
+    let asked = RequestFacts::of(&req);
     let res = next.run(req).await;
     match (html, res.extensions().get::<RenderedError>()) {
         (true, Some(err)) => html_error(&state, err.clone(), asked, res),
@@ -89,18 +95,26 @@ pub async fn negotiate_api(State(state): State<AppState>, req: Request, next: Ne
     }
 }
 
-/// What a request says about the language of an error page: `ui_locales`
-/// from its query, and `Accept-Language`.
-struct LanguageHints {
+/// What a request tells an error page: `ui_locales` from its query,
+/// `Accept-Language`, the cookies (a resend form needs the CSRF token), and
+/// its own address when a GET may simply be tried again.
+struct RequestFacts {
     ui_locales: Option<String>,
     accept_language: Option<String>,
+    jar: CookieJar,
+    again: Option<String>,
 }
 
-impl LanguageHints {
+impl RequestFacts {
     fn of(req: &Request) -> Self {
-        LanguageHints {
+        RequestFacts {
             ui_locales: ui_locales(req.uri().query()),
             accept_language: accept_language(req.headers()),
+            jar: CookieJar::from_headers(req.headers()),
+            again: (req.method() == Method::GET)
+                .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
+                .flatten()
+                .filter(|p| p.starts_with('/') && p.len() <= 4096),
         }
     }
 }
@@ -112,12 +126,12 @@ fn ui_locales(query: Option<&str>) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The language of an error page (SPEC §3.3): the one the handler named,
-/// else `ui_locales` — the language the failed sign-in ran in, the one its
-/// way forward carries, or the request's — then `Accept-Language`, then the
-/// default of the app the request was for. All of it is in the error or
-/// the request: rendering an error never asks the database.
-fn error_strings(err: &RenderedError, asked: LanguageHints) -> &'static i18n::Strings {
+/// The language of an error page (SPEC §3.3): the one the handler named
+/// (the login request's), else `ui_locales` — the language the failed
+/// sign-in ran in, the one its way forward carries, or the request's —
+/// then `Accept-Language`, then the default of the app whose flow failed
+/// (attached to the error: the renderer never asks the database).
+fn error_strings(err: &RenderedError, asked: &RequestFacts) -> &'static i18n::Strings {
     if let Some(lang) = err.lang {
         return i18n::strings(lang);
     }
@@ -130,26 +144,49 @@ fn error_strings(err: &RenderedError, asked: LanguageHints) -> &'static i18n::St
         .as_ref()
         .map(|f| f.locale.clone())
         .or(from_retry)
-        .or(asked.ui_locales);
+        .or_else(|| asked.ui_locales.clone());
+    let app_locale = err.app.as_ref().map(|a| a.settings.locale.as_str());
     i18n::negotiate(
         ui.as_deref(),
         asked.accept_language.as_deref(),
-        err.app_locale.as_deref().unwrap_or("en"),
+        app_locale.unwrap_or("en"),
     )
 }
 
 fn html_error(
     state: &AppState,
     mut err: RenderedError,
-    asked: LanguageHints,
+    asked: RequestFacts,
     original: Response,
 ) -> Response {
     // A dead link's way forward: the same sign-in again, in its language.
     if err.retry.is_none() {
-        err.retry = err.flow.as_ref().map(|f| render::login_url(state, f));
+        err.retry = err
+            .flow
+            .as_ref()
+            .map(|f| render::login_url(state, f, Some(&f.email)));
     }
-    let t = error_strings(&err, asked);
-    let mut page = pages::error_page(t, &err).into_response();
+    let t = error_strings(&err, &asked);
+    let brand = err
+        .app
+        .as_deref()
+        .map(|app| pages::Brand::of(app, &state.config, t))
+        .unwrap_or_default();
+    // A one-click "Send a new link" is a form: it needs this browser's
+    // CSRF token (and sets its cookie when there is none yet).
+    let (jar, csrf_token) = if pages::offers_resend(&state.config, &err) {
+        let (jar, token) = cookies::csrf_token(state, asked.jar);
+        (jar, Some(token))
+    } else {
+        (asked.jar, None)
+    };
+    let cx = pages::ErrorContext {
+        config: &state.config,
+        brand,
+        csrf_token,
+        again: asked.again,
+    };
+    let mut page = (jar, pages::error_page(t, cx, &err)).into_response();
     *page.status_mut() = err.status;
     if let Some(retry) = original.headers().get(header::RETRY_AFTER) {
         page.headers_mut()

@@ -40,10 +40,16 @@ pub fn authorize(
         AuthorizeOutcome::Consent { account, pending } => {
             jar = make_current(jar, account);
             let (jar, csrf_token) = cookies::csrf_token(state, jar);
+            let email = &accounts[0].live.user.email;
             let page = ConsentPage {
                 t,
-                brand: Brand::of(&params.app, &state.config),
-                items: pages::scope_items(t, &params.scope),
+                brand: Brand::of(&params.app, &state.config, t),
+                items: ConsentPage::items(t, &params.scope, email),
+                email: email.clone(),
+                returns_to: ConsentPage::returns_to(t, &params.redirect_uri),
+                other_account: state
+                    .config
+                    .url(&format!("/login?{}", params.login_query(None))),
                 login_id: String::new(),
                 csrf_token,
                 consent_token: String::new(),
@@ -63,7 +69,7 @@ pub fn authorize(
             }
             let page = ChooserPage {
                 t,
-                brand: Brand::of(&params.app, &state.config),
+                brand: Brand::of(&params.app, &state.config, t),
                 accounts: candidates
                     .iter()
                     .map(|&i| pages::ChooserAccount {
@@ -73,9 +79,11 @@ pub fn authorize(
                     .collect(),
                 hidden,
                 csrf_token,
+                // "Use another account" leads to the email form, which
+                // offers "Back" to this chooser.
                 other_account: state
                     .config
-                    .url(&format!("/login?{}", params.login_query(None))),
+                    .url(&format!("/login?{}&from=chooser", params.login_query(None))),
             };
             (jar, pages::render(&page)).into_response()
         }
@@ -102,13 +110,17 @@ pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<
             scope,
             locale,
             consent_token,
+            flow,
         } => {
             let (jar, csrf_token) = cookies::csrf_token(state, jar);
             let t = i18n::negotiate(Some(&locale), None, &app.settings.locale);
             let page = ConsentPage {
                 t,
-                brand: Brand::of(&app, &state.config),
-                items: pages::scope_items(t, &scope),
+                brand: Brand::of(&app, &state.config, t),
+                items: ConsentPage::items(t, &scope, &flow.email),
+                email: flow.email.clone(),
+                returns_to: ConsentPage::returns_to(t, &flow.redirect_uri),
+                other_account: login_url(state, &flow, None),
                 login_id,
                 csrf_token,
                 consent_token,
@@ -119,9 +131,9 @@ pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<
     })
 }
 
-/// `/login` with a sign-in's original destination, language and address:
-/// one click to a new link.
-pub fn login_url(state: &AppState, flow: &Flow) -> String {
+/// `/login` with a sign-in's original destination and language, and
+/// `email` filled in (none: "Use another account"): one click to a new link.
+pub fn login_url(state: &AppState, flow: &Flow, email: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("client_id", &flow.client_id);
     q.append_pair("redirect_uri", &flow.redirect_uri);
@@ -139,6 +151,8 @@ pub fn login_url(state: &AppState, flow: &Flow) -> String {
         q.append_pair("code_challenge_method", "S256");
     }
     q.append_pair("ui_locales", &flow.locale);
-    q.append_pair("login_hint", &flow.email);
+    if let Some(e) = email {
+        q.append_pair("login_hint", e);
+    }
     state.config.url(&format!("/login?{}", q.finish()))
 }

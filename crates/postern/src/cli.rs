@@ -248,6 +248,10 @@ pub struct SettingArgs {
     /// Display name in the From header of emails.
     #[arg(long, value_name = "TEXT")]
     pub sender_name: Option<String>,
+    /// A short note shown in the app's emails, in every language (plain
+    /// text, at most 500 characters; empty to remove it).
+    #[arg(long, value_name = "TEXT")]
+    pub email_note: Option<String>,
 }
 
 fn duration_arg(text: &str) -> Result<i64, String> {

@@ -366,6 +366,9 @@ fn apply_settings(s: &mut AppSettings, args: SettingArgs) {
     if let Some(v) = args.sender_name {
         s.branding.sender_name = optional(v);
     }
+    if let Some(v) = args.email_note {
+        s.branding.email_note = optional(v);
+    }
 }
 
 /// Connects to the configured database and applies pending migrations.

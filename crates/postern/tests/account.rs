@@ -31,7 +31,7 @@ fn email_of(tokens: &openidconnect::core::CoreTokenResponse) -> String {
 /// The value of the chooser button that continues as `email`.
 fn choice_for(page: &str, email: &str) -> String {
     let at = page
-        .find(&format!("{email}</button>"))
+        .find(&format!("{email}</span></button>"))
         .unwrap_or_else(|| panic!("no button for {email}: {page}"));
     let before = &page[..at];
     let needle = "name=\"account\" value=\"";
@@ -315,7 +315,7 @@ async fn the_account_page_signs_in_through_postern_and_shows_this_session_and_hi
     assert!(q["state"].len() >= 43 && q["code_challenge"].len() == 43);
 
     let page = account_page(&app, &b, ALICE).await;
-    let text = html_unescape(&page);
+    let text = text_of(&page);
     assert!(text.contains(&format!("Signed in as {ALICE}")), "{text}");
     assert!(
         text.contains("This browser"),
@@ -490,7 +490,23 @@ async fn signing_out_one_session_from_the_account_page() {
     )
     .await;
     assert_eq!(res.status(), 303);
+    // Back to the page, which confirms what happened, once.
     assert_eq!(location(&res), "/account");
+    let res = b.get(app.url(&location(&res))).send().await.unwrap();
+    let confirmed = text_of(&res.text().await.unwrap());
+    assert!(
+        confirmed.contains("That session was signed out."),
+        "{confirmed}"
+    );
+    let again = text_of(&account_page(&app, &b, ALICE).await);
+    assert!(!again.contains("was signed out"), "said once: {again}");
+    // A link cannot make the page say it.
+    let res = b
+        .get(app.url("/account?done=signed-out"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!text_of(&res.text().await.unwrap()).contains("was signed out"));
     let req = rp.auth_request(&["email"], &[]);
     let res = app.authorize(&elsewhere, &req.url).await;
     assert!(
@@ -625,6 +641,18 @@ async fn revoking_an_app_asks_for_consent_again_and_ends_its_refresh_tokens() {
     )
     .await;
     assert_eq!(res.status(), 303);
+    let confirmed = b
+        .get(app.url(&location(&res)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text_of(&confirmed).contains("Test App can no longer see your account."),
+        "the page confirms the revocation: {confirmed}"
+    );
     let page = account_page(&app, &b, ALICE).await;
     assert!(
         html_unescape(&page).contains("You have not allowed any app yet."),
@@ -655,7 +683,7 @@ async fn deleting_the_account_forgets_the_person_and_a_new_sign_in_is_a_new_user
     assert_eq!(res.status(), 200, "asked first");
     let confirm = res.text().await.unwrap();
     assert!(
-        html_unescape(&confirm).contains(&format!("Delete {ALICE}?")),
+        text_of(&confirm).contains(&format!("Delete {ALICE}?")),
         "{confirm}"
     );
     assert_eq!(user_id(&app, ALICE).await.as_deref(), Some(id.as_str()));
@@ -757,7 +785,7 @@ async fn logout_without_a_hint_asks_first_and_with_a_hint_signs_out_at_once() {
         html_unescape(&page).contains("Sign out of Postern?"),
         "{page}"
     );
-    assert!(page.contains(ALICE), "it says who: {page}");
+    assert!(text_of(&page).contains(ALICE), "it says who: {page}");
     assert_eq!(app.userinfo(&access).await.status(), 200, "still signed in");
     let res = b
         .post(app.url("/logout"))

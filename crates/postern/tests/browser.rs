@@ -354,24 +354,23 @@ async fn deleting_the_account_from_the_account_page_forgets_the_person() {
 
 // ---- error pages and their way forward --------------------------------------------
 
-/// Follows the error page's way forward (a link back to `/login`) and
-/// asserts it lands on the email form with `email` filled in.
+/// Follows the error page's way forward: one click on "Send a new link"
+/// sends a new link to `email` for the same destination and shows "check
+/// your email"; the link to the form, with `email` filled in, stays for
+/// another address.
 async fn send_a_new_link_from_the_error_page(app: &TestApp, b: &Browser, email: &str) {
     assert_eq!(b.status().await, 400, "{}", b.text().await);
     assert!(!b.h1().await.is_empty());
-    b.click("a[href*=\"/login?\"]").await;
-    b.wait_for_path("/login").await;
-    assert_eq!(
-        b.value_of("form[action=\"/login\"] input[name=email]")
-            .await,
-        email,
-        "the email is filled in"
-    );
-    // One click more sends the new link.
+    assert!(b.has("a[href*=\"/login?\"]").await, "{}", b.text().await);
     let before = app.inbox();
     b.click("form[action=\"/login\"] button[type=submit]").await;
     b.wait_for_path("/login/check").await;
     app.new_email_to(&before, email).await;
+    assert!(
+        b.text().await.contains(email),
+        "the new link went to {email}: {}",
+        b.text().await
+    );
 }
 
 #[tokio::test]
@@ -410,7 +409,7 @@ async fn a_used_link_offers_to_send_a_new_one_with_the_email_filled_in() {
 }
 
 #[tokio::test]
-async fn a_rate_limited_request_gets_a_page_that_leads_back_to_the_form() {
+async fn a_rate_limited_request_gets_a_page_that_leads_back_to_the_email_that_still_works() {
     if browser_tests_skipped() {
         return;
     }
@@ -427,9 +426,10 @@ async fn a_rate_limited_request_gets_a_page_that_leads_back_to_the_form() {
     app.submit_login_form(&b, EMAIL).await;
     assert_eq!(b.status().await, 429, "{}", b.text().await);
     assert!(!b.h1().await.is_empty());
-    b.click("a[href*=\"/login?\"]").await;
-    b.wait_for_path("/login").await;
-    assert!(b.has("form[action=\"/login\"] input[name=email]").await);
+    // The email sent first still works: the way forward is its code entry.
+    b.click("a[href^=\"/login/check?id=\"]").await;
+    b.wait_for_path("/login/check").await;
+    assert!(b.has("form[action=\"/login/code\"] input[name=code]").await);
     b.quit().await;
 }
 
@@ -555,29 +555,48 @@ async fn visit(b: &Browser, page: &str, lang: &str, device: &str, status: u16) {
     b.shot(&name).await;
 }
 
+/// Waits until the asking browser's page, which polls under `remote`,
+/// leaves "check your email" by itself.
+async fn wait_until_it_moves(b: &Browser) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while b.has("[data-status-url]").await {
+        assert!(std::time::Instant::now() < deadline, "the page never moved");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    b.h1().await;
+}
+
 #[tokio::test]
 async fn screenshots_of_every_page() {
     if browser_tests_skipped() {
         return;
     }
-    let app = spawn_oidc_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "2")]).await;
     // The development inbox needs the stdout transport on loopback.
     let dev = spawn_oidc_app_with(&[("POSTERN_MAIL", "stdout")]).await;
     let callback = Callback::start().await;
     for lang in ["en", "de"] {
-        let app_with = |policy: DevicePolicy, first_party: bool| {
-            let uri = callback.redirect_uri.clone();
-            app.create_app(move |s| {
-                s.redirect_uris = vec![uri];
-                s.first_party = first_party;
-                s.device_policy = policy;
-                s.locale = lang.to_owned();
-            })
-        };
-        let client = app_with(DevicePolicy::Any, false).await;
-        let remote = app_with(DevicePolicy::Remote, true).await;
-        let same_browser = app_with(DevicePolicy::SameBrowser, true).await;
-        for (device, width, height) in [("phone", 360, 740), ("desktop", 1280, 800)] {
+        for (device, width, height) in [("phone", 390, 844), ("desktop", 1280, 800)] {
+            // A fresh server each time: its clock is the browser's, so the
+            // times the pages show read "now", not "in 3 hours".
+            let app = spawn_oidc_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "3")]).await;
+            // The pages as a third-party app's users see them: "Acme
+            // Notes", in green, with a note in its emails.
+            let app_with = |policy: DevicePolicy, first_party: bool| {
+                let uri = callback.redirect_uri.clone();
+                app.create_app(move |s| {
+                    s.redirect_uris = vec![uri];
+                    s.first_party = first_party;
+                    s.device_policy = policy;
+                    s.locale = lang.to_owned();
+                    s.branding.name = Some("Acme Notes".to_owned());
+                    s.branding.color = Some("#0a7e3c".to_owned());
+                    s.branding.email_note =
+                        Some("Questions? Write to help@acme.example.".to_owned());
+                })
+            };
+            let client = app_with(DevicePolicy::Any, false).await;
+            let remote = app_with(DevicePolicy::Remote, true).await;
+            let same_browser = app_with(DevicePolicy::SameBrowser, true).await;
             let opts = BrowserOptions {
                 width,
                 height,
@@ -587,17 +606,43 @@ async fn screenshots_of_every_page() {
             let other = Browser::launch_with(opts).await;
             assert_eq!(b.viewport().await, (width, height), "the viewport");
             let email = format!("{device}.{lang}@example.com");
-            let second = format!("second.{device}.{lang}@example.com");
+            // A long address, as the chooser and the account page must fit.
+            let second = format!(
+                "maximiliane.hohenberg-wittelsbach.{device}.{lang}@abteilung.beispiel-konzern.example"
+            );
             let locale = [("ui_locales", lang)];
             let choose = [("ui_locales", lang), ("prompt", "select_account")];
 
-            // The sign-in: the email form, "check your email", the link
-            // opened elsewhere, consent, and the link used twice.
+            // The sign-in: the email form (and a slip in the address), "check
+            // your email" (a wrong code, "send again"), the link opened
+            // elsewhere, consent, and the link used twice.
             let auth = app.authorization(&client, &locale);
             app.start_authorization(&b, &auth).await;
             visit(&b, "login", lang, device, 200).await;
-            let sent = app.sign_in_through_login(&b, &email).await;
+            app.submit_login_form(&b, &format!("{device}.{lang}@gmail"))
+                .await;
+            visit(&b, "login-error", lang, device, 400).await;
+            let first = app.sign_in_through_login(&b, &email).await;
             visit(&b, "check", lang, device, 200).await;
+            b.fill(
+                "form[action=\"/login/code\"] input[name=code]",
+                &wrong_code(first.code.as_deref().unwrap()),
+            )
+            .await;
+            b.click("form[action=\"/login/code\"] button[type=submit]")
+                .await;
+            visit(&b, "check-wrong-code", lang, device, 400).await;
+            // "Send again" once its countdown is over.
+            let id = b
+                .value_of("form[action=\"/login/code\"] input[name=login_id]")
+                .await;
+            app.clock.advance(45);
+            b.goto(&app.url(&format!("/login/check?id={id}"))).await;
+            let before = app.inbox();
+            b.click("form[action=\"/login/resend\"] button").await;
+            b.wait_for_path("/login/check").await;
+            let sent = app.new_email_to(&before, &email).await;
+            visit(&b, "check-resent", lang, device, 200).await;
 
             app.open_link(&other, &sent).await;
             visit(&other, "confirm", lang, device, 200).await;
@@ -616,6 +661,7 @@ async fn screenshots_of_every_page() {
             b.goto(&add.url).await;
             b.wait_for_path("/authorize").await;
             b.click("a[href*=\"/login?\"]").await;
+            visit(&b, "login-another-account", lang, device, 200).await;
             let sent = app.sign_in_through_login(&b, &second).await;
             app.open_link(&b, &sent).await;
             app.allow(&b).await;
@@ -637,6 +683,10 @@ async fn screenshots_of_every_page() {
             // session, its sign-in and the app it allowed.
             app.open_account(&b, &second).await;
             visit(&b, "account", lang, device, 200).await;
+            b.click("form[action=\"/account/apps/revoke\"] button")
+                .await;
+            b.wait_for_path("/account").await;
+            visit(&b, "account-revoked", lang, device, 200).await;
             b.click("a[href=\"/account/delete\"]").await;
             visit(&b, "account-delete", lang, device, 200).await;
             b.click("form[action=\"/account/delete\"] button[type=submit]")
@@ -651,26 +701,29 @@ async fn screenshots_of_every_page() {
             b.goto(&app.url("/verify-email?token=pml_this-is-not-a-real-token"))
                 .await;
             visit(&b, "error-unknown", lang, device, 400).await;
+            b.goto(&app.url("/no-such-page")).await;
+            visit(&b, "error-not-found", lang, device, 404).await;
+            b.goto(&app.url(&format!(
+                "/login?client_id={}&redirect_uri=https://evil.example/cb",
+                client.client_id
+            )))
+            .await;
+            visit(&b, "error-bad-request", lang, device, 400).await;
 
-            // A second request in the other browser, opened too late.
-            app.start_authorization(&other, &app.authorization(&client, &locale))
+            // A request finished on another device: the asking browser's
+            // page says so.
+            let asked = app.authorization(&client, &locale);
+            app.start_authorization(&other, &asked).await;
+            let sent = app
+                .sign_in_through_login(&other, &format!("elsewhere.{email}"))
                 .await;
-            let late = app.sign_in_through_login(&other, &email).await;
-            app.clock.advance(16 * 60);
-            app.open_link(&other, &late).await;
-            visit(&other, "error-expired", lang, device, 400).await;
-
-            // Asking again until the per-address limit says no.
-            for attempt in 0.. {
-                assert!(attempt < 10, "never rate limited");
-                app.start_authorization(&other, &app.authorization(&client, &locale))
-                    .await;
-                app.submit_login_form(&other, &email).await;
-                if other.path().await != "/login/check" {
-                    break;
-                }
-            }
-            visit(&other, "error-rate-limited", lang, device, 429).await;
+            app.open_link(&b, &sent).await;
+            app.confirm(&b).await;
+            other.goto(other.url().await.as_ref()).await;
+            visit(&other, "error-finished", lang, device, 400).await;
+            b.goto(&app.url("/logout")).await;
+            b.click("form[action=\"/logout\"] button[type=submit]")
+                .await;
 
             // device_policy = remote: the asking browser shows the number,
             // the other one asks for it, then says to go back.
@@ -689,6 +742,24 @@ async fn screenshots_of_every_page() {
                 .await;
             visit(&b, "approved", lang, device, 200).await;
             app.expect_back_at_app(&other, &remote, &asked).await;
+
+            // A wrong number stops the sign-in, on both devices.
+            let again = [("ui_locales", lang), ("prompt", "login")];
+            app.start_authorization(&other, &app.authorization(&remote, &again))
+                .await;
+            let sent = app
+                .sign_in_through_login(&other, &format!("stop.{email}"))
+                .await;
+            let number = remote_number(&other).await;
+            let wrong = if number == "00" { "01" } else { "00" };
+            app.open_link(&b, &sent).await;
+            b.fill("form[action=\"/verify-email\"] input[name=number]", wrong)
+                .await;
+            b.click("form[action=\"/verify-email\"] button[type=submit]")
+                .await;
+            visit(&b, "error-wrong-number", lang, device, 400).await;
+            wait_until_it_moves(&other).await;
+            visit(&other, "error-stopped", lang, device, 400).await;
 
             // device_policy = same_browser: the other browser is told to
             // use the code where the sign-in was asked for.
@@ -722,8 +793,32 @@ async fn screenshots_of_every_page() {
             b.wait_for_path("/account").await;
             visit(&b, "account-first-visit", lang, device, 200).await;
 
-            // Each run starts a fresh hour of rate limits.
-            app.clock.advance(3600);
+            // The last steps move the clock: a request that is still live
+            // when the per-address limit says no (the page says until when
+            // its email works), then opened too late.
+            // A second request in the other browser (signed in by now:
+            // `prompt=login`), opened too late.
+            let fresh = [("ui_locales", lang), ("prompt", "login")];
+            app.start_authorization(&other, &app.authorization(&client, &fresh))
+                .await;
+            let late = app.sign_in_through_login(&other, &email).await;
+
+            // Asking again until the per-address limit says no.
+            for attempt in 0.. {
+                assert!(attempt < 10, "never rate limited");
+                app.start_authorization(&other, &app.authorization(&client, &fresh))
+                    .await;
+                app.submit_login_form(&other, &email).await;
+                if other.path().await != "/login/check" {
+                    break;
+                }
+            }
+            visit(&other, "error-rate-limited", lang, device, 429).await;
+
+            app.clock.advance(16 * 60);
+            app.open_link(&other, &late).await;
+            visit(&other, "error-expired", lang, device, 400).await;
+
             b.quit().await;
             other.quit().await;
         }

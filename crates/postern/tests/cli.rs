@@ -260,6 +260,8 @@ async fn every_setting_can_be_given_at_creation() {
         "#123abc",
         "--sender-name",
         "Intra Team",
+        "--email-note",
+        "Fragen? Schreiben Sie an it@intra.example.",
         "--link-requests-per-hour",
         "50",
         "--token-email",
@@ -286,7 +288,8 @@ async fn every_setting_can_be_given_at_creation() {
             "name": "Intra",
             "logo_url": "https://intra.example/logo.png",
             "color": "#123abc",
-            "sender_name": "Intra Team"
+            "sender_name": "Intra Team",
+            "email_note": "Fragen? Schreiben Sie an it@intra.example."
         }
     });
     assert_eq!(app["settings"], expected);

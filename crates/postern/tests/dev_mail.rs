@@ -41,6 +41,76 @@ async fn the_dev_inbox_lists_emails_with_their_link_and_code() {
     assert!(has_code, "the 6-digit code is listed");
 }
 
+#[tokio::test]
+async fn the_dev_inbox_frames_each_html_email_in_a_sandbox_of_its_own() {
+    let app = spawn_app_with(&[("POSTERN_MAIL", "stdout")]).await;
+    let res = {
+        page_after_a_request(&app).await;
+        browser().get(app.url("/_dev/mail")).send().await.unwrap()
+    };
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = res.text().await.unwrap();
+    // The page keeps the strict policy; it may only frame this origin.
+    for must in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(must), "{must}: {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    let opening = "<iframe class=\"mail-html\" src=\"";
+    let src_at = page.find(opening).expect("a frame") + opening.len();
+    let src = &page[src_at..src_at + page[src_at..].find('"').unwrap()];
+    assert_eq!(src, "/_dev/mail/1.html");
+    assert!(page.contains(" sandbox "), "an empty sandbox: {page}");
+
+    let res = browser().get(app.url(src)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let header = |n: &str| res.headers()[n].to_str().unwrap().to_owned();
+    let frame_csp = header("content-security-policy");
+    assert!(frame_csp.starts_with("sandbox;"), "{frame_csp}");
+    assert!(frame_csp.contains("default-src 'none'"), "{frame_csp}");
+    assert!(!frame_csp.contains("script-src"), "no script: {frame_csp}");
+    assert!(frame_csp.contains("frame-ancestors 'self'"), "{frame_csp}");
+    assert_eq!(header("x-frame-options"), "SAMEORIGIN");
+    assert!(header("content-type").starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Sign in to Test App"),
+        "the email's HTML: {html}"
+    );
+
+    for path in ["/_dev/mail/99.html", "/_dev/mail/x.html", "/_dev/mail/1"] {
+        let res = browser()
+            .get(app.url(path))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_emails_html_is_absent_for_a_host_that_is_not_loopback() {
+    let app = spawn_app_with(&[("POSTERN_MAIL", "stdout")]).await;
+    page_after_a_request(&app).await;
+    let res = browser()
+        .get(app.url("/_dev/mail/1.html"))
+        .header("host", "postern.example")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 404, "not_found", "another Host").await;
+}
+
 async fn assert_absent(app: &TestApp, host: Option<&str>) {
     let mut req = browser().get(app.url("/_dev/mail"));
     if let Some(h) = host {

@@ -174,7 +174,7 @@ async fn the_check_page_speaks_the_language_the_sign_in_started_in() {
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert_page(&page, "de", "Prüfen Sie Ihr Postfach", "check page");
-    let text = html_unescape(&page);
+    let text = text_of(&page);
     for words in [
         "de@example.com",
         "6-stelliger Code",
@@ -293,17 +293,34 @@ async fn a_rate_limited_person_is_told_in_words_when_to_try_again() {
         .parse()
         .unwrap();
     let page = res.text().await.unwrap();
-    assert_page(&page, "fr", "Veuillez patienter un instant", "rate limited");
+    // The email sent before still works: the page says until when (UTC
+    // without the script, the browser's time with it) and leads back to it.
+    assert_page(
+        &page,
+        "fr",
+        "Votre dernier e-mail fonctionne encore",
+        "rate limited",
+    );
     let minutes = (retry_after + 59) / 60;
     let when = if minutes == 60 {
         "1 heure".to_owned()
     } else {
         format!("{minutes} minutes")
     };
-    let text = html_unescape(&page);
-    assert!(text.contains(&format!("réessayer dans {when}.")), "{page}");
+    let expires = app.clock_now() + 15 * 60;
+    let until = format!(
+        "jusqu’à {:02}:{:02} UTC.",
+        expires.rem_euclid(86_400) / 3600,
+        expires.rem_euclid(3600) / 60
+    );
+    let text = text_of(&page);
+    assert!(text.contains(&until), "{until}: {text}");
     assert!(
-        text.contains(&format!("href=\"/login/check?id={login_id}\"")),
+        text.contains(&format!("en demander un nouveau dans {when}.")),
+        "{text}"
+    );
+    assert!(
+        page.contains(&format!("href=\"/login/check?id={login_id}\"")),
         "back to the link that still works: {page}"
     );
 }
@@ -420,7 +437,7 @@ async fn the_check_page_says_where_the_link_went_and_what_to_do_when_nothing_arr
     let (b, login_id, _) = hosted_with(&app, &client, "help@example.com", &[]).await;
     let page = check_page(&app, &b, &login_id).await.text().await.unwrap();
     assert_page(&page, "en", "Check your email", "check page");
-    let text = html_unescape(&page);
+    let text = text_of(&page);
     for words in [
         "We sent a sign-in link for Test App to",
         "help@example.com",
@@ -479,7 +496,7 @@ async fn another_browser_sees_the_confirmation_page_at_a_url_without_the_token()
         let (status, page) = get_page(&other, &app.url("/verify-email"), &[]).await;
         assert_eq!(status, 200, "{look}");
         assert_page(&page, "en", "Sign in to Test App?", look);
-        assert!(html_unescape(&page).contains("clean@example.com"), "{look}");
+        assert!(text_of(&page).contains("clean@example.com"), "{look}");
     }
     assert_eq!(
         app.count("authorization_codes").await,
@@ -675,7 +692,9 @@ async fn under_remote_the_other_device_approves_with_the_number_and_the_asking_b
         "{page}"
     );
     assert!(
-        page.contains("<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"),
+        page.contains(&format!(
+            "<noscript><meta http-equiv=\"refresh\" content=\"5;url=/login/check?id={login_id}\"></noscript>"
+        )),
         "works without JavaScript: {page}"
     );
     assert!(page.contains(&format!("data-status-url=\"/login/status?id={login_id}\"")));
@@ -889,4 +908,233 @@ async fn under_remote_a_link_asked_for_cross_site_has_no_number_to_approve() {
     assert!(!page.contains("pml_"), "no form, no token: {page}");
     assert!(html_unescape(&page).contains("6-digit code"), "{page}");
     assert_eq!(app.count("authorization_codes").await, 0);
+}
+
+// ---- Errors on the form, and what the emails say (issue 16) ---------------------------
+
+#[tokio::test]
+async fn a_mistyped_address_is_answered_on_the_form_for_browsers_and_in_json_for_apps() {
+    let app = spawn_app().await;
+    let client = app.create_app(|_| {}).await;
+    let b = browser();
+    let page = app.login_page(&b, &client, &[]).await;
+    let mut form = hidden_inputs(&page);
+    form.push(("email".to_owned(), "jens@gmail".to_owned()));
+    let res = b
+        .post(app.url("/login"))
+        .header("accept", "text/html")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert_page(&page, "en", "Sign in to Test App", "the same form");
+    assert_eq!(input_value(&page, "email").as_deref(), Some("jens@gmail"));
+    let text = text_of(&page);
+    assert!(
+        text.contains("This is not a complete email address."),
+        "{text}"
+    );
+    assert!(text.contains("Did you mean jens@gmail.com?"), "{text}");
+    assert!(page.contains("aria-invalid=\"true\""), "{page}");
+
+    let res = b
+        .post(app.url("/login"))
+        .header("accept", "application/json")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 400, "invalid_request", "a JSON client").await;
+    assert_eq!(app.count("login_requests").await, 0, "nothing was asked");
+}
+
+#[tokio::test]
+async fn wrong_codes_in_a_browser_count_down_on_the_check_page_then_stop() {
+    let app = spawn_app().await;
+    let client = app.create_app(|_| {}).await;
+    let (b, login_id, sent) = hosted_with(&app, &client, "count@example.com", &[]).await;
+    let page = check_page(&app, &b, &login_id).await.text().await.unwrap();
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let wrong = wrong_code(sent.code.as_deref().unwrap());
+    let post = |code: String| {
+        let form = [
+            ("csrf_token", csrf.clone()),
+            ("login_id", login_id.clone()),
+            ("code", code),
+        ];
+        b.post(app.url("/login/code"))
+            .header("accept", "text/html")
+            .form(&form)
+            .send()
+    };
+    // Not a code at all: said in place, and no try is spent.
+    let res = post("12a".to_owned()).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let text = text_of(&res.text().await.unwrap());
+    assert!(text.contains("The code has 6 digits."), "{text}");
+    for left in ["4 tries", "3 tries", "2 tries", "1 try"] {
+        let res = post(format!("{} {}", &wrong[..3], &wrong[3..]))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        let page = res.text().await.unwrap();
+        assert_page(&page, "en", "Check your email", left);
+        let text = text_of(&page);
+        assert!(
+            text.contains(&format!("That code is not right. You have {left} left.")),
+            "{left}: {text}"
+        );
+        assert_eq!(
+            input_value(&page, "code").as_deref(),
+            Some(&*format!("{} {}", &wrong[..3], &wrong[3..]))
+        );
+    }
+    let res = post(wrong.clone()).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert_page(&page, "en", "Stopped: too many wrong codes", "the fifth");
+}
+
+#[tokio::test]
+async fn a_branded_apps_email_comes_from_its_name_with_its_note_in_every_language() {
+    let app = spawn_app().await;
+    let note = "Questions? <help@acme.example>\nThe Acme team";
+    let branded = app
+        .create_app(|s| {
+            s.branding.name = Some("Acme Notes".into());
+            s.branding.color = Some("#0a7e3c".into());
+            s.branding.email_note = Some(note.into());
+        })
+        .await;
+    for (lang, subject) in [
+        ("en", "Sign in to Acme Notes"),
+        ("de", "Bei Acme Notes anmelden"),
+        ("fr", "Connexion à Acme Notes"),
+    ] {
+        let email = format!("note.{lang}@example.com");
+        let (_, _, sent) = hosted_with(&app, &branded, &email, &[("ui_locales", lang)]).await;
+        assert!(
+            sent.subject.starts_with(subject),
+            "{lang}: {}",
+            sent.subject
+        );
+        let from = sent
+            .raw
+            .lines()
+            .find(|l| l.starts_with("From:"))
+            .expect("a From header");
+        assert!(from.contains("Acme Notes"), "{lang}: {from}");
+        // The wire has CRLF line ends.
+        let text = sent.text.replace("\r\n", "\n");
+        assert!(text.contains(note), "{lang}: {text}");
+        assert!(
+            sent.html
+                .contains("Questions? &#60;help@acme.example&#62;<br>The Acme team"),
+            "{lang}: {}",
+            sent.html
+        );
+        assert!(sent.html.contains(">Acme Notes</td>"), "the brand header");
+    }
+    // A sender name wins; an app without branding keeps the configured From.
+    let named = app
+        .create_app(|s| {
+            s.branding.name = Some("Acme Notes".into());
+            s.branding.sender_name = Some("Acme Sign-in".into());
+        })
+        .await;
+    let (_, _, sent) = hosted_with(&app, &named, "named@example.com", &[]).await;
+    let from = sent.raw.lines().find(|l| l.starts_with("From:")).unwrap();
+    assert!(from.contains("Acme Sign-in"), "{from}");
+    let plain = app.create_app(|_| {}).await;
+    let (_, _, sent) = hosted_with(&app, &plain, "plain@example.com", &[]).await;
+    let from = sent.raw.lines().find(|l| l.starts_with("From:")).unwrap();
+    assert!(!from.contains("Test App"), "{from}");
+}
+
+#[tokio::test]
+async fn the_account_pages_own_sign_in_reads_your_postern_account_in_every_language() {
+    let app = spawn_oidc_app_with(&[]).await;
+    for (lang, title) in [
+        ("en", "Sign in to your Postern account"),
+        ("de", "Bei Ihrem Postern-Konto anmelden"),
+        ("fr", "Connexion à votre compte Postern"),
+    ] {
+        let b = browser();
+        let res = b.get(app.url("/account")).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let res = b.get(location(&res)).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let (status, page) = get_page(&b, &location(&res), &[("accept-language", lang)]).await;
+        assert_eq!(status, 200);
+        assert_page(&page, lang, title, lang);
+    }
+}
+
+#[tokio::test]
+async fn every_error_page_of_an_apps_flow_links_the_apps_stylesheet() {
+    let app = spawn_app_with(&[("POSTERN_RATE_LIMIT_EMAIL_PER_HOUR", "1")]).await;
+    let client = app
+        .create_app(|s| {
+            s.branding.name = Some("Acme Notes".into());
+            s.branding.color = Some("#0a7e3c".into());
+        })
+        .await;
+    let brand = format!("/static/brand/{}.css?v=0a7e3c", client.client_id);
+    let (b, login_id, sent) = hosted_with(&app, &client, "brand@example.com", &[]).await;
+    let page = check_page(&app, &b, &login_id).await.text().await.unwrap();
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        b.post(app.url(path))
+            .header("accept", "text/html")
+            .form(&form)
+            .send()
+    };
+    let mut cases = Vec::new();
+    // A form whose CSRF token is off, for the code and for "send again".
+    for path in ["/login/code", "/login/resend"] {
+        let res = post(
+            path,
+            vec![
+                ("csrf_token", "tampered".to_owned()),
+                ("login_id", login_id.clone()),
+                ("code", "000000".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+        cases.push((
+            path.to_owned(),
+            res.status().as_u16(),
+            res.text().await.unwrap(),
+        ));
+    }
+    // "Send again" over the limit.
+    let res = post(
+        "/login/resend",
+        vec![("csrf_token", csrf.clone()), ("login_id", login_id.clone())],
+    )
+    .await
+    .unwrap();
+    cases.push((
+        "rate limited".to_owned(),
+        res.status().as_u16(),
+        res.text().await.unwrap(),
+    ));
+    // The link, expired.
+    app.clock.advance(16 * 60);
+    let (status, page) = get_page(&b, &app.local(sent.link.as_deref().unwrap()), &[]).await;
+    cases.push(("expired".to_owned(), status, page));
+    for (case, status, page) in cases {
+        assert!(status >= 400, "{case}: {status}");
+        assert!(
+            page.contains(&format!("<link rel=\"stylesheet\" href=\"{brand}\">")),
+            "{case}: the app's colour: {page}"
+        );
+        assert!(
+            page.contains("<p class=\"brand\">"),
+            "{case}: the app's name: {page}"
+        );
+    }
 }

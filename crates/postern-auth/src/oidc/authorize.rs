@@ -149,7 +149,8 @@ fn at_client(
 pub async fn authorize_request(svc: &Services, p: &AuthorizeInput) -> Result<AuthorizeRequest> {
     let app = signin::app_named(svc, p.raw.client_id.as_deref()).await?;
     let redirect_uri = p.raw.redirect_uri.as_deref().filter(|r| !r.is_empty());
-    let redirect_uri = redirect_uri.ok_or(AuthError::missing("redirect_uri"))?;
+    let redirect_uri =
+        redirect_uri.ok_or_else(|| AuthError::in_app(&app, AuthError::missing("redirect_uri")))?;
     if !app.has_redirect_uri(redirect_uri) {
         return Err(AuthError::in_app(&app, AuthError::RedirectUriNotRegistered));
     }

@@ -227,3 +227,17 @@ pub async fn authenticate_client(svc: &Services, creds: &ClientCredentials) -> R
         Err(AuthError::ClientAuth)
     }
 }
+
+/// The origins of every app's registered redirect URIs: the only origins
+/// browser apps may call the token, userinfo and revocation endpoints from
+/// (SPEC §3.2 CORS).
+pub async fn app_origins(svc: &Services) -> Result<std::collections::HashSet<String>> {
+    let apps = svc.store.conn().await?.apps().await?;
+    Ok(apps
+        .iter()
+        .flat_map(|a| a.settings.redirect_uris.iter())
+        .filter_map(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+        .collect())
+}

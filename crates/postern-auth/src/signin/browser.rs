@@ -24,6 +24,8 @@ pub async fn asked_by(
 /// Where a login request stands for the browser that asked.
 #[derive(Debug)]
 pub enum Waiting {
+    /// "Send again" replaced it: the newer request's id.
+    Replaced(String),
     /// Still waiting for the link, the code or (`remote`) the other device.
     Pending {
         /// The request.
@@ -37,18 +39,19 @@ pub enum Waiting {
 }
 
 /// The asking browser's view of its request (`GET /login/check`): live and
-/// waiting, or approved on another device (then it signs in, once).
-pub async fn check(svc: &Services, login_id: &str, who: &Requester) -> Result<Waiting> {
+/// waiting, replaced by a newer one, or approved on another device (then
+/// it signs in, once). `sessions` are the browser's session secrets: they
+/// tell a request used here from one finished on another device.
+pub async fn check(
+    svc: &Services,
+    login_id: &str,
+    who: &Requester,
+    sessions: Vec<String>,
+) -> Result<Waiting> {
     let unknown = || AuthError::token(TokenProblem::Unknown);
     let req = asked_by(svc, login_id, who.binding.as_deref())
         .await?
         .ok_or_else(unknown)?;
-    if req.consumed_at.is_some() {
-        return Err(AuthError::token_in(TokenProblem::Used, flow_of(&req)));
-    }
-    if req.expires_at <= svc.now() {
-        return Err(AuthError::token_in(TokenProblem::Expired, flow_of(&req)));
-    }
     let app = svc
         .store
         .conn()
@@ -56,15 +59,114 @@ pub async fn check(svc: &Services, login_id: &str, who: &Requester) -> Result<Wa
         .app(&req.client_id)
         .await?
         .ok_or_else(unknown)?;
+    let dead = |problem| {
+        Err(AuthError::in_app(
+            &app,
+            AuthError::token_in(problem, flow_of(&req)),
+        ))
+    };
+    if req.consumed_at.is_some() {
+        // "Send again" replaced it: the newest request's page, not a dead end.
+        if let Some(b) = who.binding.as_deref() {
+            let newer = live_request_for_browser(svc, &app.client_id, b)
+                .await?
+                .filter(|n| n.created_at >= req.created_at && n.id != req.id);
+            if let Some(newer) = newer {
+                return Ok(Waiting::Replaced(newer.id));
+            }
+        }
+        return dead(why_dead(svc, &req, sessions, TokenProblem::Used).await);
+    }
+    if req.expires_at <= svc.now() {
+        return dead(TokenProblem::Expired);
+    }
     if req.approved_at.is_some() {
-        return Ok(Waiting::SignedIn(
-            continue_approved(svc, &app, &req, who).await?,
-        ));
+        let signed_in = continue_approved(svc, &app, &req, who)
+            .await
+            .map_err(|e| AuthError::in_app(&app, e))?;
+        return Ok(Waiting::SignedIn(signed_in));
     }
     Ok(Waiting::Pending {
         request: Box::new(req),
         app: Box::new(app),
     })
+}
+
+/// The newest live request this browser (`binding`) made for the app.
+pub async fn live_request_for_browser(
+    svc: &Services,
+    client_id: &str,
+    binding: &str,
+) -> Result<Option<LoginRequest>> {
+    let hash = binding_hash(svc, binding);
+    Ok(svc
+        .store
+        .conn()
+        .await?
+        .live_request_for_browser(client_id, &hash, svc.now())
+        .await?)
+}
+
+/// Why the asking browser's dead request can no longer be used, as its
+/// pages say it: stopped by wrong codes or by a wrong number on the other
+/// device, used here (`used_here`: this browser holds the account it
+/// signed in), or used by a sign-in on another device.
+pub async fn why_dead(
+    svc: &Services,
+    req: &LoginRequest,
+    sessions: Vec<String>,
+    used_here: TokenProblem,
+) -> TokenProblem {
+    match TokenProblem::of_dead_link(req) {
+        TokenProblem::WrongNumber => return TokenProblem::StoppedByWrongNumber,
+        TokenProblem::Used => {}
+        other => return other,
+    }
+    // This browser signed in with it (or with a sibling since): its own
+    // doing. Otherwise another device finished the sign-in.
+    let accounts = crate::oidc::browser_accounts(svc, sessions)
+        .await
+        .unwrap_or_default();
+    let here = accounts
+        .iter()
+        .any(|a| a.live.user.email == req.email && a.live.session.created_at >= req.created_at);
+    if here {
+        used_here
+    } else {
+        TokenProblem::FinishedElsewhere
+    }
+}
+
+/// The request `login_id` and its app, if it exists and (with
+/// `binding: Some(..)`) `binding` is the browser that asked: to dress an
+/// error page of its flow, so another browser learns nothing from it.
+pub async fn request_and_app(
+    svc: &Services,
+    login_id: Option<&str>,
+    binding: Option<Option<&str>>,
+) -> Option<(App, LoginRequest)> {
+    // Only a well-formed id reaches the database (no control characters).
+    let id = LoginId::parse(login_id?).ok()?;
+    let mut conn = svc.store.conn().await.ok()?;
+    let req = conn.login_request(id.as_str()).await.ok()??;
+    if let Some(b) = binding {
+        if !is_asking_browser(svc, &req, b) {
+            return None;
+        }
+    }
+    let app = conn.app(&req.client_id).await.ok()??;
+    Some((app, req))
+}
+
+/// The asking browser's request `login_id` and its app, while it is live.
+pub async fn live_request_of(
+    svc: &Services,
+    login_id: &str,
+    binding: Option<&str>,
+) -> Option<(App, LoginRequest)> {
+    let (app, req) = request_and_app(svc, Some(login_id), Some(binding)).await?;
+    let live = req.consumed_at.is_none() && req.expires_at > svc.now();
+    live.then_some((app, req))
 }
 
 /// `GET /login/status`: where a `remote` request stands, for the asking
@@ -94,7 +196,9 @@ pub async fn resend(svc: &Services, req: &LoginRequest, who: &Requester) -> Resu
         ui_locales: Some(req.locale.clone()),
     };
     let params = validate_auth_params(svc, &raw).await?;
-    request_link(svc, &params, &req.email, who).await
+    request_link(svc, &params, &req.email, who)
+        .await
+        .map_err(|e| AuthError::in_app(&params.app, e))
 }
 
 /// What a browser other than the asking one may do with a link, by the
@@ -141,7 +245,10 @@ pub enum Visit {
 pub async fn visit(svc: &Services, token: &str, who: &Requester) -> Result<Visit> {
     let opened = open_link(svc, token, who.ip).await?;
     if is_asking_browser(svc, &opened.request, who.binding.as_deref()) {
-        return Ok(Visit::SignedIn(consume_link(svc, &opened, who).await?));
+        let signed_in = consume_link(svc, &opened, who)
+            .await
+            .map_err(|e| AuthError::in_app(&opened.app, e))?;
+        return Ok(Visit::SignedIn(signed_in));
     }
     let other = OtherDevice::of(&opened);
     Ok(Visit::Elsewhere(Box::new(opened), other))
@@ -179,12 +286,18 @@ pub async fn confirm(
                 let Some(number) = number.filter(|n| !n.trim().is_empty()) else {
                     return Ok(Confirmed::AskNumber(Box::new(opened)));
                 };
-                approve_remote(svc, &opened, number, who).await?;
+                let number: String = number.chars().filter(|c| !c.is_whitespace()).collect();
+                approve_remote(svc, &opened, &number, who)
+                    .await
+                    .map_err(|e| AuthError::in_app(&opened.app, e))?;
                 return Ok(Confirmed::Approved(Box::new(opened)));
             }
             OtherDevice::UseCode => return Ok(Confirmed::UseCode(Box::new(opened))),
             OtherDevice::MayContinue => {}
         }
     }
-    Ok(Confirmed::SignedIn(consume_link(svc, &opened, who).await?))
+    let signed_in = consume_link(svc, &opened, who)
+        .await
+        .map_err(|e| AuthError::in_app(&opened.app, e))?;
+    Ok(Confirmed::SignedIn(signed_in))
 }

@@ -20,6 +20,8 @@ pub enum Next {
         /// Binds the consent form to the session this sign-in created
         /// ([`consent_token`]).
         consent_token: String,
+        /// The sign-in (who signs in, where they go next), for the page.
+        flow: Box<Flow>,
     },
 }
 
@@ -115,6 +117,7 @@ pub(crate) async fn finish(
             scope,
             locale: request.locale.clone(),
             consent_token: consent_token(svc, &request.id, &session_id),
+            flow: Box::new(flow_of(&request)),
         }
     } else {
         let session = (session_id.as_str(), method.amr(), now);

@@ -39,7 +39,7 @@ pub async fn open_link(svc: &Services, token: &str, ip: IpAddr) -> Result<Opened
         .ok_or(AuthError::token(TokenProblem::Unknown))?;
     let retry = flow_of(&request);
     let problem = if request.consumed_at.is_some() {
-        Some(TokenProblem::Used)
+        Some(TokenProblem::of_dead_link(&request))
     } else if request.expires_at <= svc.now() {
         Some(TokenProblem::Expired)
     } else if !ip_allowed(&app, &request, ip) {
@@ -48,7 +48,7 @@ pub async fn open_link(svc: &Services, token: &str, ip: IpAddr) -> Result<Opened
         None
     };
     match problem {
-        Some(p) => Err(AuthError::token_in(p, retry)),
+        Some(p) => Err(AuthError::in_app(&app, AuthError::token_in(p, retry))),
         None => Ok(OpenedLink { request, app }),
     }
 }

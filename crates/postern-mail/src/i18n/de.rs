@@ -19,5 +19,6 @@ pub const STRINGS: Strings = Strings {
     hours: "{n} Stunden",
     ignore: "Falls Sie das nicht angefordert haben, können Sie diese E-Mail einfach ignorieren.",
     no_account: "Jemand wollte sich als {email} bei {app} anmelden, aber für diese Adresse gibt es bei {app} kein Konto.",
+    own_account: "Ihrem Postern-Konto",
     no_account_help: "Wenn Sie glauben, dass Sie Zugang haben sollten, wenden Sie sich an die Betreiber von {app}.",
 };

@@ -19,5 +19,6 @@ pub const STRINGS: Strings = Strings {
     hours: "{n} hours",
     ignore: "If you didn't request this, you can safely ignore this email.",
     no_account: "Someone asked to sign in to {app} as {email}, but there is no account for this address at {app}.",
+    own_account: "your Postern account",
     no_account_help: "If you think you should have access, contact the people who run {app}.",
 };

@@ -19,5 +19,6 @@ pub const STRINGS: Strings = Strings {
     hours: "{n} heures",
     ignore: "Si vous n'êtes pas à l'origine de cette demande, vous pouvez ignorer cet e-mail en toute sécurité.",
     no_account: "Quelqu'un a demandé à se connecter à {app} en tant que {email}, mais il n'existe aucun compte pour cette adresse sur {app}.",
+    own_account: "votre compte Postern",
     no_account_help: "Si vous pensez devoir y avoir accès, contactez les responsables de {app}.",
 };

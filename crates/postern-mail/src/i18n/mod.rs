@@ -45,6 +45,9 @@ pub struct Strings {
     pub ignore: &'static str,
     /// No-account email: there is no account for {email} at {app}.
     pub no_account: &'static str,
+    /// Postern's own account page as `{app}` ("your Postern account"),
+    /// worded to fit every sentence that names an app (German: dative).
+    pub own_account: &'static str,
     /// No-account email: who to ask for access.
     pub no_account_help: &'static str,
 }

@@ -57,6 +57,8 @@ pub struct AccountStrings {
     pub outcome_failed: &'static str,
     /// An app that was deleted since.
     pub removed_app: &'static str,
+    /// Postern's own account page in the history: "Postern account".
+    pub own_account_app: &'static str,
     /// Heading of the apps the person allowed.
     pub apps_title: &'static str,
     /// What revoking does.
@@ -65,6 +67,10 @@ pub struct AccountStrings {
     pub apps_empty: &'static str,
     /// Button: take an app's access back.
     pub revoke: &'static str,
+    /// After signing out one session: a confirmation.
+    pub notice_signed_out: &'static str,
+    /// After revoking an app: a confirmation, "{app} …".
+    pub notice_revoked: &'static str,
     /// Heading of the deletion section, and the button leading to it.
     pub delete_title: &'static str,
     /// What deleting does.
@@ -125,6 +131,7 @@ mod tests {
                 ("ip_address", s.ip_address, &["{ip}"]),
                 ("ip_address_place", s.ip_address_place, &["{ip}", "{place}"]),
                 ("delete_confirm_title", s.delete_confirm_title, &["{email}"]),
+                ("notice_revoked", s.notice_revoked, &["{app}"]),
             ];
             for (key, text, needs) in cases {
                 for n in *needs {

@@ -25,10 +25,13 @@ pub const STRINGS: AccountStrings = AccountStrings {
     outcome_success: "Angemeldet",
     outcome_failed: "Abgelehnt",
     removed_app: "eine entfernte App",
+    own_account_app: "Postern-Konto",
     apps_title: "Apps, denen Sie Zugriff gegeben haben",
     apps_intro: "Diese Apps dürfen sehen, was Sie ihnen erlaubt haben. Widerrufen beendet ihren Zugriff; beim nächsten Mal fragen sie erneut.",
     apps_empty: "Sie haben noch keiner App Zugriff gegeben.",
     revoke: "Widerrufen",
+    notice_signed_out: "Diese Sitzung wurde abgemeldet. Ihr Browser muss sich neu anmelden.",
+    notice_revoked: "{app} hat keinen Zugriff mehr auf Ihr Konto. Beim nächsten Mal fragt die Anwendung erneut.",
     delete_title: "Mein Konto löschen",
     delete_text: "Löscht Ihre Adresse, Ihre Sitzungen, Ihren Anmeldeverlauf und den Zugriff, den Sie Apps gegeben haben. Das lässt sich nicht rückgängig machen.",
 

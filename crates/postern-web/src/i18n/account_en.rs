@@ -25,10 +25,13 @@ pub const STRINGS: AccountStrings = AccountStrings {
     outcome_success: "Signed in",
     outcome_failed: "Refused",
     removed_app: "a removed app",
+    own_account_app: "Postern account",
     apps_title: "Apps you allowed",
     apps_intro: "These apps may see what you allowed them. Revoking ends their access; they will ask you again next time.",
     apps_empty: "You have not allowed any app yet.",
     revoke: "Revoke",
+    notice_signed_out: "That session was signed out. Its browser must sign in again.",
+    notice_revoked: "{app} can no longer see your account. It will ask you again next time.",
     delete_title: "Delete my account",
     delete_text: "Deletes your address, sessions, sign-in history and the access you gave apps. This cannot be undone.",
 

@@ -25,10 +25,13 @@ pub const STRINGS: AccountStrings = AccountStrings {
     outcome_success: "Connecté",
     outcome_failed: "Refusé",
     removed_app: "une application supprimée",
+    own_account_app: "Compte Postern",
     apps_title: "Applications autorisées",
     apps_intro: "Ces applications peuvent voir ce que vous leur avez permis. Révoquer met fin à leur accès ; elles vous redemanderont la prochaine fois.",
     apps_empty: "Vous n’avez encore autorisé aucune application.",
     revoke: "Révoquer",
+    notice_signed_out: "Cette session a été déconnectée. Son navigateur devra se reconnecter.",
+    notice_revoked: "{app} n’a plus accès à votre compte. L’application vous redemandera la prochaine fois.",
     delete_title: "Supprimer mon compte",
     delete_text: "Supprime votre adresse, vos sessions, votre historique de connexion et les accès donnés aux applications. C’est définitif.",
 

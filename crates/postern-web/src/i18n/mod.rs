@@ -5,7 +5,7 @@
 //! a compile error. Adding a language is one file plus one arm in
 //! [`catalogue`] (and its tag in `postern_core::locale::SUPPORTED`).
 //! Placeholders are `{app}`, `{email}`, `{n}`, `{duration}`, `{browser}`,
-//! `{os}`, `{day}`, `{month}`, `{year}`, `{time}` and `{reference}`,
+//! `{os}`, `{day}`, `{month}`, `{year}`, `{time}`, `{host}` and `{reference}`,
 //! substituted in one pass by [`fill`] (the emails' filler), so a value that
 //! itself contains `{app}` is never expanded again. `{s}` in
 //! [`Strings::resend_countdown`] is left for `/static/postern.js`.
@@ -44,6 +44,9 @@ pub struct Strings {
     pub browser_on_os: &'static str,
     /// When the user agent says nothing we recognise.
     pub unknown_browser: &'static str,
+    /// Postern's own account page as `{app}`: "your Postern account", worded
+    /// to fit every sentence that names an app (German: dative).
+    pub own_account: &'static str,
 
     // ---- /login --------------------------------------------------------
     /// Title and heading: "Sign in to {app}".
@@ -54,6 +57,14 @@ pub struct Strings {
     pub email_label: &'static str,
     /// The form's button.
     pub login_button: &'static str,
+    /// A link back to the page before (the account chooser).
+    pub back: &'static str,
+    /// Under the address field: nothing was typed.
+    pub email_error_empty: &'static str,
+    /// Under the address field: not an address.
+    pub email_error_invalid: &'static str,
+    /// "Did you mean {email}?" for a slip in a common mail domain.
+    pub did_you_mean: &'static str,
 
     // ---- check your email ----------------------------------------------
     /// Title and heading.
@@ -66,6 +77,16 @@ pub struct Strings {
     pub code_label: &'static str,
     /// The code form's button.
     pub code_button: &'static str,
+    /// Under the code field: nothing was typed.
+    pub code_error_empty: &'static str,
+    /// Under the code field: not six digits.
+    pub code_error_format: &'static str,
+    /// Under the code field: a wrong code.
+    pub code_wrong: &'static str,
+    /// After a wrong code: one try left.
+    pub tries_left_one: &'static str,
+    /// After a wrong code: "You have {n} tries left."
+    pub tries_left: &'static str,
     /// "The link and the code expire in {duration}."
     pub check_expires: &'static str,
     /// `device_policy = remote`: heading above the number.
@@ -90,6 +111,8 @@ pub struct Strings {
     pub resend_button: &'static str,
     /// The button while its countdown runs: "{s}" is filled by the script.
     pub resend_countdown: &'static str,
+    /// After "Send again": "New link sent at {time}."
+    pub resent_at: &'static str,
 
     // ---- the link opened in another browser ----------------------------
     /// Title and heading: "Sign in to {app}?".
@@ -128,10 +151,14 @@ pub struct Strings {
     pub consent_title: &'static str,
     /// Above the list: "{app} will see:".
     pub consent_will_see: &'static str,
+    /// "Signed in as {email}" on the consent screen.
+    pub signed_in_as: &'static str,
     /// Scope `openid`.
     pub scope_openid: &'static str,
     /// Scope `email`.
     pub scope_email: &'static str,
+    /// Scope `email`, with the address: "Your email address: {email}".
+    pub scope_email_is: &'static str,
     /// Scope `profile`.
     pub scope_profile: &'static str,
     /// Scope `offline_access`.
@@ -140,6 +167,10 @@ pub struct Strings {
     pub allow: &'static str,
     /// "Deny".
     pub deny: &'static str,
+    /// Under the buttons: where the person goes next, "You will go back to {host}."
+    pub consent_returns_to: &'static str,
+    /// Before "Use another account" on the consent screen.
+    pub not_you: &'static str,
 
     // ---- account chooser -----------------------------------------------
     /// Title and heading.
@@ -166,6 +197,22 @@ pub struct Strings {
     pub used_title: &'static str,
     /// Used link: what to do.
     pub used_text: &'static str,
+    /// A code typed for a used request: heading.
+    pub code_used_title: &'static str,
+    /// A code typed for a used request: what to do.
+    pub code_used_text: &'static str,
+    /// The asking browser, after a sign-in on another device: heading.
+    pub finished_title: &'static str,
+    /// The asking browser, after a sign-in on another device: what now.
+    pub finished_text: &'static str,
+    /// Killed by wrong codes: heading.
+    pub too_many_tries_title: &'static str,
+    /// Killed by wrong codes: what to do.
+    pub too_many_tries_text: &'static str,
+    /// The asking browser after a wrong number on the other device: heading.
+    pub stopped_title: &'static str,
+    /// The asking browser after a wrong number: what to do.
+    pub stopped_text: &'static str,
     /// Unknown link: heading.
     pub unknown_title: &'static str,
     /// Unknown link: what to do.
@@ -188,6 +235,12 @@ pub struct Strings {
     pub rate_text: &'static str,
     /// Rate limited, without `Retry-After`.
     pub rate_text_later: &'static str,
+    /// Rate limited while the newest email still works: heading.
+    pub rate_live_title: &'static str,
+    /// Rate limited while the newest email still works: "… until {time}."
+    pub rate_live_text: &'static str,
+    /// When a new email may be asked for: "… in {duration}."
+    pub rate_again_in: &'static str,
     /// Expired CSRF token: heading.
     pub csrf_title: &'static str,
     /// Expired CSRF token, no known way forward: what to do.
@@ -218,6 +271,14 @@ pub struct Strings {
     pub go_back: &'static str,
     /// Way forward after an expired form: the same form, fresh.
     pub open_form_again: &'static str,
+    /// Way forward: the code entry of the email that still works.
+    pub enter_code: &'static str,
+    /// Way forward after a sign-in on another device: a new link here.
+    pub sign_in_here_too: &'static str,
+    /// Under "Send a new link": the address it goes to follows.
+    pub new_link_goes_to: &'static str,
+    /// Before the English detail of a bad request.
+    pub developer_detail: &'static str,
 
     // ---- /_dev/mail ----------------------------------------------------
     /// Title and heading.
@@ -234,6 +295,8 @@ pub struct Strings {
     pub dev_code: &'static str,
     /// Summary of the text part.
     pub dev_text: &'static str,
+    /// Summary of the HTML part.
+    pub dev_html: &'static str,
 }
 
 /// The catalogue for a primary language tag (`"de"`), if Postern speaks it.
@@ -400,6 +463,14 @@ mod tests {
                     &["{day}", "{month}", "{year}", "{time}"],
                 ),
                 ("dev_to", s.dev_to, &["{email}", "{time}"]),
+                ("did_you_mean", s.did_you_mean, &["{email}"]),
+                ("tries_left", s.tries_left, &["{n}"]),
+                ("resent_at", s.resent_at, &["{time}"]),
+                ("signed_in_as", s.signed_in_as, &["{email}"]),
+                ("scope_email_is", s.scope_email_is, &["{email}"]),
+                ("consent_returns_to", s.consent_returns_to, &["{host}"]),
+                ("rate_live_text", s.rate_live_text, &["{time}"]),
+                ("rate_again_in", s.rate_again_in, &["{duration}"]),
             ];
             for (key, text, needs) in cases {
                 for n in *needs {

@@ -16,9 +16,9 @@ use crate::error::{AppError, Result};
 use crate::extract::{accept_language, AppForm, AppQuery};
 use crate::i18n::account::AccountStrings;
 use crate::i18n::{self, fill, Strings};
-use crate::pages::{self, Brand, SignedOutPage};
+use crate::pages::{self, Brand, MomentStyle, SignedOutPage};
 use crate::AppState;
-use postern_auth::account::{self, FLOW_TTL};
+use postern_auth::account::{self, ACCOUNT_CLIENT_ID, FLOW_TTL};
 use postern_auth::oidc::{self, BrowserAccount};
 
 /// One session on `/account`.
@@ -74,8 +74,10 @@ pub struct AccountPage {
     pub a: &'static AccountStrings,
     /// No app: Postern's own page.
     pub brand: Brand,
-    /// "Signed in as …".
+    /// "Signed in as …" (HTML: the address breaks only after `@` and `.`).
     pub signed_in_as: String,
+    /// What the last action did ("That session was signed out.").
+    pub notice: Option<String>,
     /// CSRF token for every form.
     pub csrf_token: String,
     /// Live sessions.
@@ -98,6 +100,8 @@ pub struct AccountDeletePage {
     pub brand: Brand,
     /// "Delete you@example.com?".
     pub title: String,
+    /// The same as HTML, the address breaking only after `@` and `.`.
+    pub heading: String,
     /// CSRF token for the form.
     pub csrf_token: String,
 }
@@ -167,8 +171,8 @@ pub async fn account_page(
                     None => fill(a.ip_address, &[("ip", ip)]),
                 }
             }),
-            last_seen: t.date_time(s.last_seen_at),
-            signed_in: t.date_time(s.created_at),
+            last_seen: pages::moment_html(t, s.last_seen_at, MomentStyle::DateTime),
+            signed_in: pages::moment_html(t, s.created_at, MomentStyle::DateTime),
             this_browser: s.id == viewer.live.session.id,
         })
         .collect();
@@ -176,8 +180,12 @@ pub async fn account_page(
         .history
         .iter()
         .map(|(e, name)| EventView {
-            time: t.date_time(e.at),
-            app: name.clone().unwrap_or_else(|| a.removed_app.to_owned()),
+            time: pages::moment_html(t, e.at, MomentStyle::DateTime),
+            app: if e.client_id == ACCOUNT_CLIENT_ID {
+                a.own_account_app.to_owned()
+            } else {
+                name.clone().unwrap_or_else(|| a.removed_app.to_owned())
+            },
             method: if e.method == "code" {
                 a.method_code
             } else {
@@ -200,12 +208,35 @@ pub async fn account_page(
             items: pages::scope_items(t, &account::grant_scope(g)),
         })
         .collect();
+    // What the form before did, said once.
+    let notice = match cookies::get(&state, &jar, cookies::NOTICE) {
+        Some(n) if n == "signed-out" => Some(a.notice_signed_out.to_owned()),
+        Some(n) => match n.strip_prefix("revoked.") {
+            Some(client_id) => postern_auth::signin::app_named(&state, Some(client_id))
+                .await
+                .ok()
+                .map(|app| fill(a.notice_revoked, &[("app", app.display_name())])),
+            None => None,
+        },
+        None => None,
+    };
+    let jar = if notice.is_some() {
+        jar.add(cookies::build(
+            &state,
+            cookies::NOTICE,
+            String::new(),
+            Some(0),
+        ))
+    } else {
+        jar
+    };
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let page = AccountPage {
         t,
         a,
         brand: Brand::default(),
-        signed_in_as: fill(a.signed_in_as, &[("email", &viewer.live.user.email)]),
+        signed_in_as: pages::with_address(a.signed_in_as, &viewer.live.user.email),
+        notice,
         csrf_token,
         sessions,
         history,
@@ -323,7 +354,8 @@ pub async fn sign_out_session(
         let jar = forget(&state, jar, &viewer).await?;
         return Ok(signed_out(&headers, jar));
     }
-    Ok(Redirect::to("/account").into_response())
+    let jar = jar.add(notice(&state, "signed-out".to_owned()));
+    Ok((jar, Redirect::to("/account")).into_response())
 }
 
 /// `POST /account/sign-out-everywhere`: every session and refresh token of
@@ -354,7 +386,13 @@ pub async fn revoke_app(
     };
     let client_id = required("client_id", &form.client_id)?;
     account::revoke_app(&state, &viewer.live.user.id, client_id).await?;
-    Ok(Redirect::to("/account").into_response())
+    let jar = jar.add(notice(&state, format!("revoked.{client_id}")));
+    Ok((jar, Redirect::to("/account")).into_response())
+}
+
+/// The one-minute cookie that makes `/account` confirm what a form did.
+fn notice(state: &AppState, what: String) -> axum_extra::extract::cookie::Cookie<'static> {
+    cookies::build(state, cookies::NOTICE, what, Some(60))
 }
 
 /// `GET /account/delete`: asks before deleting.
@@ -376,6 +414,7 @@ pub async fn delete_page(
             a.delete_confirm_title,
             &[("email", &viewer.live.user.email)],
         ),
+        heading: pages::with_address(a.delete_confirm_title, &viewer.live.user.email),
         csrf_token,
     };
     Ok((jar, pages::render(&page)).into_response())

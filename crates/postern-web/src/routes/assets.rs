@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use postern_store::Queries;
+use postern_auth::AuthError;
 
 use crate::error::{AppError, Result};
 use crate::AppState;
@@ -44,17 +44,13 @@ pub async fn brand_stylesheet(
     State(state): State<AppState>,
     Path(file): Path<String>,
 ) -> Result<Response> {
-    let client_id = file
-        .strip_suffix(".css")
-        .filter(|c| postern_core::ClientId::parse(c).is_ok())
-        .ok_or(AppError::NotFound)?;
-    let app = state
-        .store
-        .conn()
-        .await?
-        .app(client_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let client_id = file.strip_suffix(".css").ok_or(AppError::NotFound)?;
+    let app = postern_auth::signin::app_named(&state, Some(client_id))
+        .await
+        .map_err(|e| match e {
+            AuthError::UnknownClient | AuthError::InvalidRequest(_) => AppError::NotFound,
+            other => other.into(),
+        })?;
     let color = app
         .settings
         .branding

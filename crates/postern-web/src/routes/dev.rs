@@ -1,8 +1,9 @@
 //! SPEC §3.3 `/_dev/mail`: the local inbox of a development setup.
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use postern_mail::DevInbox;
 
 use crate::error::{AppError, Result};
 use crate::extract::{accept_language, Peer};
@@ -26,19 +27,32 @@ fn loopback_host(headers: &HeaderMap) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `GET /_dev/mail`: exists only with the stdout transport when the public
-/// URL, the bind address, the client and the `Host` header are all loopback;
-/// otherwise it is a plain 404, indistinguishable from any unknown path.
+/// The inbox, when this request may see it: the stdout transport with a
+/// loopback public URL and bind address, a loopback client and a loopback
+/// `Host` header. Otherwise a plain 404, indistinguishable from any
+/// unknown path.
+fn inbox<'a>(
+    state: &'a AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> Result<&'a DevInbox> {
+    let client_loopback = peer.is_some_and(|addr| addr.ip().is_loopback());
+    match &state.dev_inbox {
+        Some(inbox) if state.config.dev_mail && client_loopback && loopback_host(headers) => {
+            Ok(inbox)
+        }
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// `GET /_dev/mail`: the newest emails with their link, code, HTML part (in
+/// a sandboxed frame) and text part.
 pub async fn dev_mail(
     State(state): State<AppState>,
     Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let client_loopback = peer.is_some_and(|addr| addr.ip().is_loopback());
-    let inbox = match &state.dev_inbox {
-        Some(inbox) if state.config.dev_mail && client_loopback && loopback_host(&headers) => inbox,
-        _ => return Err(AppError::NotFound),
-    };
+    let inbox = inbox(&state, peer, &headers)?;
     let t = i18n::negotiate(None, accept_language(&headers).as_deref(), "en");
     let messages = inbox
         .messages()
@@ -48,15 +62,59 @@ pub async fn dev_mail(
                 t.dev_to,
                 &[("email", &m.to), ("time", &t.date_time(m.received_at))],
             ),
+            html_url: format!("/_dev/mail/{}.html", m.id),
             subject: m.subject,
             text: m.text,
             link: m.link,
             code: m.code,
         })
         .collect();
-    Ok(pages::render(&DevMailPage {
+    let mut res = pages::render(&DevMailPage {
         t,
         brand: Brand::default(),
         messages,
-    }))
+    });
+    // The page's policy stays the strict one, plus one thing: it may frame
+    // the previews below, which come from this origin.
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DEV_MAIL_CSP),
+    );
+    Ok(res)
+}
+
+/// The strict policy of every page, plus framing this origin's previews.
+const DEV_MAIL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of an email's HTML part shown in the inbox: a sandbox (no
+/// script, no form, no navigation of the page around it, an origin of its
+/// own), the email's inline styles, images from https and this origin (an
+/// app's logo), and nothing else; only this origin may frame it.
+const PREVIEW_CSP: &str = "sandbox; default-src 'none'; style-src 'unsafe-inline'; \
+    img-src 'self' https: data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'";
+
+/// `GET /_dev/mail/{id}.html`: one email's HTML part as it was sent, for
+/// the inbox's sandboxed frame.
+pub async fn dev_mail_html(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Response> {
+    let inbox = inbox(&state, peer, &headers)?;
+    let id = file
+        .strip_suffix(".html")
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or(AppError::NotFound)?;
+    let mail = inbox.message(id).ok_or(AppError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PREVIEW_CSP),
+            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+        ],
+        mail.html,
+    )
+        .into_response())
 }

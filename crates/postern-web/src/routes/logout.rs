@@ -9,7 +9,7 @@ use postern_auth::oidc::{self, BrowserAccount, LogoutInput, LogoutOutcome, Logou
 use crate::error::{AppError, Result};
 use crate::extract::{accept_language, AppForm, AppQuery};
 use crate::i18n;
-use crate::pages::{self, Brand, SignedOutPage};
+use crate::pages::{self, filters, Brand, SignedOutPage};
 use crate::{browser, cookies, AppState};
 
 /// `/logout` without a valid `id_token_hint` for this browser's account:

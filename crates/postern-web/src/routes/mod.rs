@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod check;
 pub mod dev;
 pub mod headless;
 pub mod health;

@@ -90,11 +90,9 @@ async fn authorize(
                 "/authorize?response_type=code&prompt=select_account&{}",
                 req.params.login_query(None)
             );
-            let csrf = AppError::Csrf.with_retry(state.config.url(&again));
-            return Err(AppError::ForApp(
-                Box::new(csrf),
-                req.params.app.settings.locale.clone(),
-            ));
+            return Err(AppError::Csrf
+                .with_retry(state.config.url(&again))
+                .for_app(&req.params.app));
         }
         Some("current") => Chosen::Current,
         Some(id) => Chosen::Session(id.to_owned()),

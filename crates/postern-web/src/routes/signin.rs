@@ -1,22 +1,25 @@
-//! SPEC §3.1 sign-in endpoints and the hosted pages around them.
+//! SPEC §3.1 sign-in endpoints: asking for a link (JSON and the hosted
+//! email form). "Check your email" and code entry are in `check`, the link
+//! itself in `verify`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
+use postern_auth::signin::{self, RawAuthParams, Requester};
+use postern_auth::AuthError;
+use postern_core::App;
 use serde::{Deserialize, Serialize};
 
-use postern_auth::oidc;
-use postern_auth::signin::{self, Decision, RawAuthParams, Requester, Waiting};
-use postern_auth::AuthError;
-
 use crate::cookies;
-use crate::error::{AppError, Result, TokenProblem};
-use crate::extract::{accept_language, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent};
-use crate::i18n::{self, fill, Strings};
-use crate::pages::{self, Brand, CheckPage, LoginPage};
-use crate::{render, AppState};
+use crate::error::{AppError, ErrorHint, Result};
+use crate::extract::{
+    accept_language, wants_json, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent,
+};
+use crate::i18n::{self, Strings};
+use crate::pages::{self, Brand, LoginPage};
+use crate::AppState;
 
 /// How long "send again" waits after a link was sent (the page's countdown).
 pub const RESEND_AFTER: i64 = 30;
@@ -43,7 +46,7 @@ pub struct LinkSentBody {
 /// Whether a request comes from our own origin (SPEC §3.1: only then may
 /// `/request-magic-link` bind the browser). `Sec-Fetch-Site` where the
 /// browser sends it, else `Origin`; neither means not a browser page of ours.
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return site == "same-origin";
     }
@@ -71,7 +74,7 @@ pub(crate) fn requester(
 }
 
 /// The browser's binding secret, creating one (and its cookie) if needed.
-fn ensure_binding(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+pub(crate) fn ensure_binding(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     match cookies::get(state, &jar, cookies::BINDING) {
         Some(b) => (jar, b),
         None => {
@@ -134,6 +137,8 @@ pub async fn request_magic_link(
 pub struct LoginQuery {
     /// Pre-fills the address.
     pub login_hint: Option<String>,
+    /// `chooser` when "Use another account" led here: the page offers "Back".
+    pub from: Option<String>,
     /// Authorization parameters.
     #[serde(flatten)]
     pub params: RawAuthParams,
@@ -162,6 +167,66 @@ pub fn hidden_fields(p: &signin::AuthParams) -> Vec<(&'static str, String)> {
     v
 }
 
+/// The language of the pages of an app's flow (SPEC §3.3): `ui_locales`,
+/// then `Accept-Language`, then the app's default.
+fn flow_strings(params: &signin::AuthParams, headers: &HeaderMap) -> &'static Strings {
+    i18n::negotiate(
+        params.ui_locales.as_deref(),
+        accept_language(headers).as_deref(),
+        &params.app.settings.locale,
+    )
+}
+
+/// The chooser this form was reached from ("Use another account"), for
+/// its "Back".
+fn back_to_chooser(
+    state: &AppState,
+    params: &signin::AuthParams,
+    from: Option<&str>,
+) -> Option<String> {
+    (from == Some("chooser")).then(|| {
+        state.config.url(&format!(
+            "/authorize?response_type=code&prompt=select_account&{}",
+            params.login_query(None)
+        ))
+    })
+}
+
+/// The email form, with what was typed and, after a refused address, why
+/// and a suggestion.
+fn login_form(
+    state: &AppState,
+    jar: CookieJar,
+    t: &'static Strings,
+    params: &signin::AuthParams,
+    email: String,
+    from: Option<&str>,
+    error: Option<&'static str>,
+) -> Response {
+    let (jar, csrf_token) = cookies::csrf_token(state, jar);
+    let mut hidden = hidden_fields(params);
+    if from == Some("chooser") {
+        hidden.push(("from", "chooser".to_owned()));
+    }
+    let suggestion = error.and_then(|_| pages::Suggestion::of(t, &email, |_| String::new()));
+    let page = LoginPage {
+        t,
+        brand: Brand::of(&params.app, &state.config, t),
+        csrf_token,
+        hidden,
+        email,
+        error: error.map(str::to_owned),
+        suggestion,
+        back: back_to_chooser(state, params, from),
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (jar, pages::render_with(status, &page)).into_response()
+}
+
 /// `GET /login`: the email form, for an app and destination.
 pub async fn login_page(
     State(state): State<AppState>,
@@ -171,23 +236,20 @@ pub async fn login_page(
 ) -> Result<Response> {
     require("client_id", &q.params.client_id)?;
     let params = signin::validate_auth_params(&state, &q.params).await?;
-    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let email = q
         .login_hint
         .filter(|h| h.len() <= 254 && !h.chars().any(char::is_control))
         .unwrap_or_default();
-    let page = LoginPage {
-        t: i18n::negotiate(
-            params.ui_locales.as_deref(),
-            accept_language(&headers).as_deref(),
-            &params.app.settings.locale,
-        ),
-        brand: Brand::of(&params.app, &state.config),
-        csrf_token,
-        hidden: hidden_fields(&params),
+    let t = flow_strings(&params, &headers);
+    Ok(login_form(
+        &state,
+        jar,
+        t,
+        &params,
         email,
-    };
-    Ok((jar, pages::render(&page)).into_response())
+        q.from.as_deref(),
+        None,
+    ))
 }
 
 /// Form of `POST /login`.
@@ -197,13 +259,16 @@ pub struct LoginForm {
     pub csrf_token: Option<String>,
     /// The address.
     pub email: Option<String>,
+    /// `chooser` when the form was reached from the account chooser.
+    pub from: Option<String>,
     /// Authorization parameters.
     #[serde(flatten)]
     pub params: RawAuthParams,
 }
 
 /// `POST /login`: the hosted form. Binds this browser to the request and
-/// shows "check your email".
+/// shows "check your email". A browser's mistyped address comes back on the
+/// same form, with why and a suggestion; JSON clients get the SPEC error.
 pub async fn login_submit(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -217,39 +282,72 @@ pub async fn login_submit(
         // destination, with the address kept (when the fields still hold up).
         return Err(
             match signin::validate_auth_params(&state, &form.params).await {
-                Ok(params) => {
-                    let again = format!("/login?{}", params.login_query(form.email.as_deref()));
-                    let csrf = AppError::Csrf.with_retry(state.config.url(&again));
-                    AppError::ForApp(Box::new(csrf), params.app.settings.locale)
-                }
+                Ok(params) => AppError::Csrf
+                    .with_retry(state.config.url(&format!(
+                        "/login?{}",
+                        params.login_query(form.email.as_deref())
+                    )))
+                    .for_app(&params.app),
                 Err(_) => AppError::Csrf,
             },
         );
     }
     require("client_id", &form.params.client_id)?;
     let params = signin::validate_auth_params(&state, &form.params).await?;
+    let app = params.app.clone();
     let back = state.config.url(&format!(
         "/login?{}",
         params.login_query(form.email.as_deref())
     ));
-    let email = require("email", &form.email).map_err(|e| e.with_retry(back.clone()))?;
+    if !wants_json(&headers) {
+        let typed = form.email.as_deref().unwrap_or_default();
+        if let Err(e) = postern_core::EmailAddress::parse(typed) {
+            let t = flow_strings(&params, &headers);
+            let message = match e {
+                postern_core::email::EmailError::Empty => t.email_error_empty,
+                _ => t.email_error_invalid,
+            };
+            let typed: String = typed.trim().chars().take(320).collect();
+            let from = form.from.as_deref();
+            return Ok(login_form(
+                &state,
+                jar,
+                t,
+                &params,
+                typed,
+                from,
+                Some(message),
+            ));
+        }
+    }
+    let email =
+        require("email", &form.email).map_err(|e| e.with_retry(back.clone()).for_app(&app))?;
     let (jar, binding) = ensure_binding(&state, jar);
     let sent = signin::request_link(
         &state,
         &params,
         email,
-        &requester(ip, ua, &headers, Some(binding)),
+        &requester(ip, ua, &headers, Some(binding.clone())),
     )
-    .await
-    .map_err(|e| {
-        let e = AppError::from(e);
-        match e.auth() {
-            Some(AuthError::InvalidRequest(_) | AuthError::RateLimited { .. }) => {
-                e.with_retry(back)
-            }
-            _ => e,
+    .await;
+    let sent = match sent {
+        Ok(sent) => sent,
+        Err(e) => {
+            let e = match e.inner() {
+                AuthError::RateLimited { .. } => {
+                    let hint = live_email_of(&state, &app, &binding).await;
+                    let e = AppError::from(e).with_retry(back);
+                    match hint {
+                        Some(h) => e.with_hint(h),
+                        None => e,
+                    }
+                }
+                AuthError::InvalidRequest(_) => AppError::from(e).with_retry(back),
+                _ => e.into(),
+            };
+            return Err(e.for_app(&app));
         }
-    })?;
+    };
     Ok((
         jar,
         Redirect::to(&format!("/login/check?id={}", sent.login_id)),
@@ -257,11 +355,16 @@ pub async fn login_submit(
         .into_response())
 }
 
-/// Query of `GET /login/check`.
-#[derive(Debug, Deserialize)]
-pub struct CheckQuery {
-    /// The login request.
-    pub id: Option<String>,
+/// The newest email this browser asked for the app that still works, for a
+/// rate-limited page ("your newest email still works until 10:35").
+async fn live_email_of(state: &AppState, app: &App, binding: &str) -> Option<ErrorHint> {
+    let live = signin::live_request_for_browser(state, &app.client_id, binding)
+        .await
+        .ok()??;
+    Some(ErrorHint::LiveEmail {
+        check_url: format!("/login/check?id={}", live.id),
+        expires_at: live.expires_at,
+    })
 }
 
 /// The language of the pages about a login request: the one it was made
@@ -272,213 +375,4 @@ pub(crate) fn request_strings(
     app_locale: &str,
 ) -> &'static Strings {
     i18n::negotiate(Some(&req.locale), None, app_locale)
-}
-
-/// `GET /login/check`: "check your email" with code entry, for the browser
-/// that asked. Under `device_policy = remote` it shows the number to type
-/// on the other device, and once that device approved, the next GET
-/// continues the sign-in exactly like a click on the link.
-pub async fn check_page(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    ip: ClientIp,
-    ua: UserAgent,
-    AppQuery(q): AppQuery<CheckQuery>,
-) -> Result<Response> {
-    let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let who = requester(ip, ua, &headers, binding);
-    let id = q.id.unwrap_or_default();
-    let (req, app) = match signin::check(&state, &id, &who).await? {
-        Waiting::SignedIn(signed_in) => return render::signed_in(&state, jar, signed_in).await,
-        Waiting::Pending { request, app } => (request, app),
-    };
-    let now = state.now();
-    let t = request_strings(&req, &app.settings.locale);
-    let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-    let page = CheckPage {
-        t,
-        brand: Brand::of(&app, &state.config),
-        email: req.email.clone(),
-        login_id: req.id.clone(),
-        csrf_token,
-        expires: fill(
-            t.check_expires,
-            &[("duration", &t.duration_down(req.expires_at - now))],
-        ),
-        resend_wait: (req.created_at + RESEND_AFTER - now).clamp(0, RESEND_AFTER),
-        another_address: render::login_url(&state, &signin::flow_of(&req)),
-        remote_number: req.remote_number.clone(),
-        status_url: format!("/login/status?id={}", req.id),
-    };
-    Ok((jar, pages::render(&page)).into_response())
-}
-
-/// Answer of `GET /login/status`.
-#[derive(Debug, Serialize)]
-pub struct StatusBody {
-    /// `pending`, `approved` or `dead`.
-    pub status: &'static str,
-}
-
-/// `GET /login/status?id=…`: where a `remote` request stands, polled by the
-/// asking page's script. Only the asking browser (its binding cookie) gets
-/// an answer; any other gets the same 404 as an unknown id.
-pub async fn login_status(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    AppQuery(q): AppQuery<CheckQuery>,
-) -> Result<Json<StatusBody>> {
-    let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let id = q.id.unwrap_or_default();
-    let status = signin::remote_status(&state, &id, binding.as_deref()).await?;
-    Ok(Json(StatusBody {
-        status: status.as_str(),
-    }))
-}
-
-/// Form of `POST /login/code` and `POST /login/resend`.
-#[derive(Debug, Deserialize)]
-pub struct CodeForm {
-    /// CSRF token.
-    pub csrf_token: Option<String>,
-    /// The login request.
-    pub login_id: Option<String>,
-    /// The 6-digit code.
-    pub code: Option<String>,
-}
-
-/// The 403 of an expired code or "send again" form, with the way forward:
-/// the "check your email" page it came from (which only the asking browser
-/// can open, so naming it leaks nothing).
-fn csrf_back_to_check(form: &CodeForm) -> AppError {
-    let id = form.login_id.as_deref().filter(|id| {
-        !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
-    });
-    match id {
-        Some(id) => AppError::Csrf.with_retry(format!("/login/check?id={id}")),
-        None => AppError::Csrf,
-    }
-}
-
-/// SPEC §3.1 `POST /login/code`: same outcome as the link, from the asking browser.
-pub async fn submit_code(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    ip: ClientIp,
-    ua: UserAgent,
-    AppForm(form): AppForm<CodeForm>,
-) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(csrf_back_to_check(&form));
-    }
-    let login_id = require("login_id", &form.login_id)?;
-    let code = require("code", &form.code)?;
-    let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let who = requester(ip, ua, &headers, binding);
-    let signed_in = signin::redeem_code(&state, login_id, code, &who)
-        .await
-        .map_err(|e| match e {
-            AuthError::WrongCode { .. } => {
-                AppError::from(e).with_retry(format!("/login/check?id={login_id}"))
-            }
-            other => other.into(),
-        })?;
-    render::signed_in(&state, jar, signed_in).await
-}
-
-/// `POST /login/resend`: "send again" from the asking browser. Replaces its
-/// earlier request with a new link and code.
-pub async fn resend(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    ip: ClientIp,
-    ua: UserAgent,
-    AppForm(form): AppForm<CodeForm>,
-) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(csrf_back_to_check(&form));
-    }
-    let login_id = require("login_id", &form.login_id)?;
-    let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let req = signin::asked_by(&state, login_id, binding.as_deref())
-        .await?
-        .ok_or_else(|| AppError::token(TokenProblem::Unknown))?;
-    let who = requester(ip, ua, &headers, binding);
-    let sent = signin::resend(&state, &req, &who).await.map_err(|e| {
-        let lang = i18n::strings(&req.locale).lang;
-        match e {
-            // The earlier link still works: the way forward is back to it.
-            AuthError::RateLimited { .. } => {
-                AppError::from(e).with_retry(format!("/login/check?id={}", req.id))
-            }
-            other => {
-                AppError::from(other).with_retry(render::login_url(&state, &signin::flow_of(&req)))
-            }
-        }
-        .in_language(lang)
-    })?;
-    Ok(Redirect::to(&format!("/login/check?id={}", sent.login_id)).into_response())
-}
-
-/// Form of `POST /consent`.
-#[derive(Debug, Deserialize)]
-pub struct ConsentForm {
-    /// CSRF token.
-    pub csrf_token: Option<String>,
-    /// The login request being finished.
-    pub login_id: Option<String>,
-    /// Names the session that may answer (`signin::consent_token`).
-    pub consent_token: Option<String>,
-    /// Instead of `login_id` and `consent_token`, for someone who was
-    /// already signed in: the sealed request (`oidc::PendingConsent`).
-    pub request: Option<String>,
-    /// `allow` or `deny`.
-    pub decision: Option<String>,
-}
-
-/// `POST /consent`: Allow remembers the grant and continues; Deny returns
-/// `access_denied` to the app.
-pub async fn consent_submit(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    AppForm(form): AppForm<ConsentForm>,
-) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
-    }
-    let sealed = form.request.as_deref().filter(|r| !r.is_empty());
-    let login_id = match sealed {
-        Some(_) => "",
-        None => require("login_id", &form.login_id)?,
-    };
-    let decision = match form.decision.as_deref() {
-        Some("allow") => Decision::Allow,
-        Some("deny") => Decision::Deny,
-        _ => {
-            return Err(AppError::InvalidRequest(
-                "decision must be allow or deny.".into(),
-            ))
-        }
-    };
-    let sessions = cookies::session_secrets(&state, &jar);
-    if let Some(sealed) = sealed {
-        let answer = oidc::decide_pending_consent(&state, sealed, &sessions, decision).await?;
-        return Ok(Redirect::to(&answer.to_url()).into_response());
-    }
-    let answer = signin::decide_consent(
-        &state,
-        login_id,
-        &sessions,
-        form.consent_token.as_deref(),
-        decision,
-    )
-    .await?;
-    Ok(Redirect::to(&answer.to_url()).into_response())
 }

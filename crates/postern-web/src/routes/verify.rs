@@ -1,16 +1,19 @@
 //! SPEC §3.1 `/verify-email`: a link opened in the asking browser signs in
 //! at once; anywhere else it consumes nothing and the person is asked,
-//! under the app's `device_policy`.
+//! under the app's `device_policy`. And `/consent`, the answer to the
+//! consent screen.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use postern_auth::signin::{self, Confirmed, OtherDevice, Visit};
+use postern_auth::oidc;
+use postern_auth::signin::{self, Confirmed, Decision, OtherDevice, Visit};
 use postern_auth::AuthError;
 use serde::Deserialize;
 
-use super::signin::{request_strings, requester};
+use super::check::dressed;
+use super::signin::{request_strings, requester, require};
 use crate::cookies;
 use crate::error::{AppError, Result, TokenProblem};
 use crate::extract::{AppForm, AppQuery, ClientIp, UserAgent};
@@ -40,7 +43,7 @@ pub async fn verify_get(
     AppQuery(q): AppQuery<VerifyQuery>,
 ) -> Result<Response> {
     let from_query = q.token.is_some();
-    let token = match q.token {
+    let token = match q.token.as_deref().map(ungarble) {
         Some(t) => t,
         None => cookies::link_token(&state, &jar)
             .ok_or_else(|| toward_account(&state, &jar, AppError::token(TokenProblem::Missing)))?,
@@ -73,6 +76,16 @@ pub async fn verify_get(
         OtherDevice::TypeNumber => ConfirmMode::Remote,
     };
     Ok((jar, confirm_page(&state, &opened, token, csrf_token, mode)).into_response())
+}
+
+/// A link as it may arrive after an email program or a person mangled it:
+/// what follows the token (`>`, `)`, `.`, a quote, a space) is dropped.
+/// Tokens are base64url, so no character of the token itself is lost.
+fn ungarble(token: &str) -> String {
+    token
+        .trim()
+        .trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .to_owned()
 }
 
 /// An unknown or missing link has no app to go back to, except when this
@@ -114,10 +127,10 @@ fn confirm_page(
     let t = request_strings(req, &opened.app.settings.locale);
     pages::render(&ConfirmPage {
         t,
-        brand: Brand::of(&opened.app, &state.config),
+        brand: Brand::of(&opened.app, &state.config, t),
         email: req.email.clone(),
         asked_from: t.describe_browser(req.user_agent.as_deref()),
-        asked_at: t.date_time(req.created_at),
+        asked_at: pages::moment_html(t, req.created_at, pages::MomentStyle::DateTime),
         mode,
         csrf_token,
         // Only a page with a form carries the token.
@@ -157,12 +170,19 @@ pub async fn verify_post(
         // The link cookie still holds the token: the bare address shows the
         // confirmation page again, with a fresh form.
         return Err(match cookies::link_token(&state, &jar) {
-            Some(_) => AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned()),
+            Some(token) => {
+                let e = AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned());
+                match signin::open_link(&state, &ungarble(&token), ip.0).await {
+                    Ok(opened) => e.for_app(&opened.app),
+                    Err(_) => e,
+                }
+            }
             None => AppError::Csrf,
         });
     }
     let token = form
         .token
+        .map(|t| ungarble(&t))
         .filter(|t| !t.is_empty())
         .or_else(|| cookies::link_token(&state, &jar))
         .unwrap_or_default();
@@ -181,12 +201,74 @@ pub async fn verify_post(
         Confirmed::AskNumber(opened) => page(jar, &opened, token, ConfirmMode::Remote),
         Confirmed::UseCode(opened) => page(jar, &opened, String::new(), ConfirmMode::SameBrowser),
         Confirmed::Approved(opened) => {
+            let t = request_strings(&opened.request, &opened.app.settings.locale);
             let page = ApprovedPage {
-                t: request_strings(&opened.request, &opened.app.settings.locale),
-                brand: Brand::of(&opened.app, &state.config),
+                t,
+                brand: Brand::of(&opened.app, &state.config, t),
             };
             let jar = forget_link(&state, jar, false);
             Ok((jar, pages::render(&page)).into_response())
         }
     }
+}
+
+/// Form of `POST /consent`.
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// The login request being finished.
+    pub login_id: Option<String>,
+    /// Names the session that may answer (`signin::consent_token`).
+    pub consent_token: Option<String>,
+    /// Instead of `login_id` and `consent_token`, for someone who was
+    /// already signed in: the sealed request (`oidc::PendingConsent`).
+    pub request: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: Option<String>,
+}
+
+/// `POST /consent`: Allow remembers the grant and continues; Deny returns
+/// `access_denied` to the app.
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppForm(form): AppForm<ConsentForm>,
+) -> Result<Response> {
+    // The consent form names its request: its errors wear the app's brand.
+    let app = signin::request_and_app(&state, form.login_id.as_deref(), None)
+        .await
+        .map(|(app, _)| app);
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(dressed(AppError::Csrf, app));
+    }
+    let sealed = form.request.as_deref().filter(|r| !r.is_empty());
+    let login_id = match sealed {
+        Some(_) => "",
+        None => require("login_id", &form.login_id)?,
+    };
+    let decision = match form.decision.as_deref() {
+        Some("allow") => Decision::Allow,
+        Some("deny") => Decision::Deny,
+        _ => {
+            return Err(AppError::InvalidRequest(
+                "decision must be allow or deny.".into(),
+            ))
+        }
+    };
+    let sessions = cookies::session_secrets(&state, &jar);
+    if let Some(sealed) = sealed {
+        let answer = oidc::decide_pending_consent(&state, sealed, &sessions, decision).await?;
+        return Ok(Redirect::to(&answer.to_url()).into_response());
+    }
+    let answer = signin::decide_consent(
+        &state,
+        login_id,
+        &sessions,
+        form.consent_token.as_deref(),
+        decision,
+    )
+    .await
+    .map_err(|e| dressed(e.into(), app))?;
+    Ok(Redirect::to(&answer.to_url()).into_response())
 }

@@ -660,7 +660,10 @@ impl TestApp {
         b.wait_for_path("/login").await;
         b.fill("form[action=\"/login\"] input[name=email]", email)
             .await;
-        b.click("form[action=\"/login\"] button[type=submit]").await;
+        // The form's own button: a "Did you mean …?" button inside it
+        // belongs to another form (`form="suggested"`).
+        b.click("form[action=\"/login\"] button[type=submit]:not([form])")
+            .await;
     }
 
     /// Opens the link of `email` in `b`.

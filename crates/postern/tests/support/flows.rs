@@ -73,6 +73,23 @@ pub fn html_unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The text a page shows: tags removed, escaping undone. Addresses are
+/// marked up to break only after `@` and `.`, so tests that look for an
+/// address in a page read its text, not its HTML.
+pub fn text_of(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    html_unescape(&text)
+}
+
 /// The `value` of the (first) `<input>` named `name`, whatever the
 /// attribute order; `None` when there is no such input or it has no value.
 pub fn input_value(html: &str, name: &str) -> Option<String> {

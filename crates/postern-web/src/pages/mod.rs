@@ -1,0 +1,532 @@
+//! Server-rendered pages: one askama template and one struct per page,
+//! autoescaped, every word from the page catalogue ([`crate::i18n`]) of the
+//! language the person reads (SPEC §3.3). No page carries inline style or
+//! script: an app's colour comes from `/static/brand/{client_id}.css` and the
+//! one script, `/static/postern.js`, only enhances pages that work without it
+//! (local times, countdowns, pasted codes, waiting for a remote approval).
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use postern_core::App;
+
+use crate::error::{ErrorHint, RenderedError, TokenProblem};
+use crate::i18n::{fill, Strings};
+
+mod error;
+
+pub use error::*;
+
+/// Renders a template into a 200 HTML response (500 if rendering fails).
+pub fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// Renders a template with another status: a form shown again with its
+/// error (400), say.
+pub fn render_with(status: StatusCode, page: &impl Template) -> Response {
+    let mut res = render(page);
+    if res.status().is_success() {
+        *res.status_mut() = status;
+    }
+    res
+}
+
+/// HTML-escapes `s` for text and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An email address as HTML that breaks only after `@` and `.` (each piece
+/// an unbreakable inline block, `.addr` in the stylesheet), so a long
+/// address never wraps as "hohenbe/rg-" or leaves a lone "m" on a line. A
+/// piece longer than the line still wraps inside itself.
+pub fn address_html(email: &str) -> String {
+    let mut out = String::from("<span class=\"addr\">");
+    let mut piece = String::new();
+    for c in email.chars() {
+        piece.push(c);
+        if c == '@' || c == '.' {
+            out.push_str("<span>");
+            out.push_str(&escape(&piece));
+            out.push_str("</span>");
+            piece.clear();
+        }
+    }
+    if !piece.is_empty() {
+        out.push_str("<span>");
+        out.push_str(&escape(&piece));
+        out.push_str("</span>");
+    }
+    out.push_str("</span>");
+    out
+}
+
+/// `template` (plain text from a catalogue) as HTML, with `{email}` as an
+/// address that breaks only after `@` and `.` ([`address_html`]).
+pub fn with_address(template: &str, email: &str) -> String {
+    fill(&escape(template), &[("email", &address_html(email))])
+}
+
+/// Template filters.
+pub mod filters {
+    use askama::filters::Safe;
+
+    /// `{{ email|address }}`: see [`super::address_html`].
+    pub fn address(s: impl ToString, _: &dyn askama::Values) -> askama::Result<Safe<String>> {
+        Ok(Safe(super::address_html(&s.to_string())))
+    }
+}
+
+/// How a moment is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MomentStyle {
+    /// A date and time: without the script "14 March 2025, 09:05 UTC"; the
+    /// script shows "3 minutes ago (14 Mar 2025, 10:05)" in the browser's
+    /// time zone.
+    DateTime,
+    /// A time of day, soon: "09:05 UTC"; the script shows "10:05 (in 12
+    /// minutes)" in the browser's time zone.
+    Clock,
+}
+
+/// A moment as a `<time>` element: UTC in words for readers without the
+/// script, the browser's local time and a relative time with it.
+pub fn moment_html(t: &Strings, unix: i64, style: MomentStyle) -> String {
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+        return String::new();
+    };
+    let iso = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let (kind, text) = match style {
+        MomentStyle::DateTime => ("datetime", t.date_time(unix)),
+        MomentStyle::Clock => ("clock", format!("{:02}:{:02} UTC", at.hour(), at.minute())),
+    };
+    format!(
+        "<time datetime=\"{}\" data-time=\"{kind}\">{}</time>",
+        escape(&iso),
+        escape(&text)
+    )
+}
+
+/// What a page shows of the app it signs in to: name, logo, accent colour.
+#[derive(Debug, Clone, Default)]
+pub struct Brand {
+    /// Display name (empty on pages that belong to no app).
+    pub name: String,
+    /// HTTPS logo (validated when the app was saved).
+    pub logo_url: Option<String>,
+    /// The app's stylesheet (`/static/brand/{client_id}.css?v=…`), when it
+    /// has a colour.
+    pub css: Option<String>,
+    /// Whether the page opens with the app's name (and logo): for apps that
+    /// set any branding, so that every page of their flow, errors too, says
+    /// whose it is.
+    pub header: bool,
+}
+
+impl Brand {
+    /// The branding of `app`, on a page in the language of `t`. Its logo is
+    /// shown only when Postern itself serves it (same origin as the public
+    /// URL): SPEC §3.3 allows no third-party images on any page. Postern's
+    /// own account page is "your Postern account" in the page's language.
+    pub fn of(app: &App, config: &crate::WebConfig, t: &Strings) -> Self {
+        let b = &app.settings.branding;
+        // Client ids are URL-safe tokens; one that is not gets no stylesheet
+        // rather than a path that needs escaping.
+        let safe_id = !app.client_id.is_empty()
+            && app
+                .client_id
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+        let css = match (&b.color, safe_id) {
+            (Some(color), true) if crate::routes::assets::valid_color(color) => Some(format!(
+                "/static/brand/{}.css?v={}",
+                app.client_id,
+                color.trim_start_matches('#').to_ascii_lowercase()
+            )),
+            _ => None,
+        };
+        let own = app.client_id == postern_auth::account::ACCOUNT_CLIENT_ID;
+        let name = if own {
+            t.own_account.to_owned()
+        } else {
+            app.display_name().to_owned()
+        };
+        Brand {
+            name,
+            header: !own && (b.name.is_some() || b.logo_url.is_some() || b.color.is_some()),
+            logo_url: b.logo_url.clone().filter(|u| {
+                url::Url::parse(u).is_ok_and(|u| u.origin() == config.public_url.origin())
+            }),
+            css,
+        }
+    }
+
+    /// `template` with `{app}` filled with this app's name.
+    pub fn fill(&self, template: &str) -> String {
+        fill(template, &[("app", &self.name)])
+    }
+}
+
+/// "Did you mean jens@gmail.com?", split around the address so the page
+/// can make the address a button or a link.
+#[derive(Debug, Clone)]
+pub struct Suggestion {
+    /// Words before the address.
+    pub before: String,
+    /// The suggested address.
+    pub email: String,
+    /// Words after it.
+    pub after: String,
+    /// Where the address leads (a link), when it is not a button.
+    pub url: String,
+}
+
+impl Suggestion {
+    /// The suggestion for `typed`, if its domain looks like a slip.
+    pub fn of(t: &Strings, typed: &str, url: impl FnOnce(&str) -> String) -> Option<Self> {
+        let email = crate::typo::suggest(typed)?;
+        let (before, after) = t.did_you_mean.split_once("{email}").unwrap_or(("", ""));
+        Some(Suggestion {
+            before: before.to_owned(),
+            url: url(&email),
+            after: after.to_owned(),
+            email,
+        })
+    }
+}
+
+/// The email form of `/login`.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
+    /// CSRF token for the form.
+    pub csrf_token: String,
+    /// Authorization parameters carried through the form.
+    pub hidden: Vec<(&'static str, String)>,
+    /// Pre-filled address (`login_hint`, or what was typed).
+    pub email: String,
+    /// Why the address was not taken, shown under the field.
+    pub error: Option<String>,
+    /// "Did you mean …?" for a slip in a common domain (a button that
+    /// sends the form with that address).
+    pub suggestion: Option<Suggestion>,
+    /// "Back" to the account chooser this form was reached from.
+    pub back: Option<String>,
+}
+
+/// "Check your email", with code entry, "send again" and, under
+/// `device_policy = remote`, the number to type on the other device.
+#[derive(Template)]
+#[template(path = "check.html")]
+pub struct CheckPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
+    /// Where the email went.
+    pub email: String,
+    /// The login request.
+    pub login_id: String,
+    /// CSRF token for the forms.
+    pub csrf_token: String,
+    /// "The link and the code expire in 15 minutes."
+    pub expires: String,
+    /// Seconds until "send again" is offered (the script counts down; without
+    /// it the button is simply there).
+    pub resend_wait: i64,
+    /// `/login` for the same destination, to type another address.
+    pub another_address: String,
+    /// `device_policy = remote`: the two-digit number.
+    pub remote_number: Option<String>,
+    /// `/login/status?id=…`, polled by the script under `remote`.
+    pub status_url: String,
+    /// `/login/check?id=…`: where the script goes once the other device
+    /// answered (this page may be the answer to a code form).
+    pub check_url: String,
+    /// The code as typed, kept after a wrong one.
+    pub code: String,
+    /// Why the code was not taken, shown under the field.
+    pub error: Option<String>,
+    /// "New link sent at 10:05." after "Send again" (HTML: a `<time>`).
+    pub resent: Option<String>,
+    /// "Did you mean …?" when the address looks like a slip.
+    pub suggestion: Option<Suggestion>,
+}
+
+/// How the confirmation page lets another browser go on (SPEC §3.1
+/// `device_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmMode {
+    /// `any`: one button signs in this browser.
+    Continue,
+    /// `same_browser`: use the code on the asking device.
+    SameBrowser,
+    /// `remote`: type the number the asking device shows.
+    Remote,
+}
+
+/// The page another browser sees when it opens a link (SPEC §3.1).
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
+    /// Address signing in.
+    pub email: String,
+    /// The asking browser, briefly ("Firefox on Linux").
+    pub asked_from: String,
+    /// When it asked (HTML: a `<time>`).
+    pub asked_at: String,
+    /// What this page offers.
+    pub mode: ConfirmMode,
+    /// CSRF token for the form.
+    pub csrf_token: String,
+    /// The link token, posted back (empty where nothing may be posted).
+    pub token: String,
+}
+
+impl ConfirmPage {
+    /// Whether the page carries the one-button form.
+    pub fn continues(&self) -> bool {
+        self.mode == ConfirmMode::Continue
+    }
+    /// Whether the page asks for the asking device's number.
+    pub fn remote(&self) -> bool {
+        self.mode == ConfirmMode::Remote
+    }
+}
+
+/// After the right number under `device_policy = remote`.
+#[derive(Template)]
+#[template(path = "approved.html")]
+pub struct ApprovedPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
+}
+
+/// The consent screen: what the app will see, with whom (the address) and
+/// where the person goes next (the redirect host).
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
+    /// What the app will see, one line per scope (HTML: the address in the
+    /// email line breaks only after `@` and `.`).
+    pub items: Vec<String>,
+    /// The address that signs in (and, with `email`, is shared).
+    pub email: String,
+    /// "You will go back to notes.acme.example."
+    pub returns_to: String,
+    /// `/login` for the same destination: "Not you? Use another account".
+    pub other_account: String,
+    /// The login request being finished.
+    pub login_id: String,
+    /// CSRF token for the form.
+    pub csrf_token: String,
+    /// Binds the answer to the session that may give it
+    /// (`signin::consent_token`), with `login_id`.
+    pub consent_token: String,
+    /// For someone already signed in: the sealed authorization request
+    /// (`oidc::PendingConsent`) instead of a login request, or empty.
+    pub request: String,
+}
+
+impl ConsentPage {
+    /// "Signed in as {email}" (HTML).
+    pub fn signed_in_as(&self) -> String {
+        with_address(self.t.signed_in_as, &self.email)
+    }
+
+    /// The consent screen's words for `scope`, the address in the email
+    /// line, and where the app's redirect URI leads.
+    pub fn items(
+        t: &'static Strings,
+        scope: &postern_core::oauth::Scope,
+        email: &str,
+    ) -> Vec<String> {
+        scope_items(t, scope)
+            .into_iter()
+            .map(|item| {
+                if item == t.scope_email {
+                    with_address(t.scope_email_is, email)
+                } else {
+                    escape(item)
+                }
+            })
+            .collect()
+    }
+
+    /// "You will go back to {host}." for a redirect URI: its host, or the
+    /// scheme of a native app's private-use URI.
+    pub fn returns_to(t: &'static Strings, redirect_uri: &str) -> String {
+        let host = url::Url::parse(redirect_uri)
+            .ok()
+            .map(|u| match u.host_str() {
+                Some(h) if !h.is_empty() => h.to_owned(),
+                _ => u.scheme().to_owned(),
+            })
+            .unwrap_or_default();
+        fill(t.consent_returns_to, &[("host", &host)])
+    }
+}
+
+/// One email in the development inbox.
+pub struct DevMessage {
+    /// "To … · when".
+    pub to_line: String,
+    /// Subject.
+    pub subject: String,
+    /// Text part.
+    pub text: String,
+    /// The sign-in link in it.
+    pub link: Option<String>,
+    /// The code in it.
+    pub code: Option<String>,
+    /// `/_dev/mail/{id}.html`: its HTML part, framed in a sandbox.
+    pub html_url: String,
+}
+
+/// `/_dev/mail`.
+#[derive(Template)]
+#[template(path = "dev_mail.html")]
+pub struct DevMailPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// No app.
+    pub brand: Brand,
+    /// Newest first.
+    pub messages: Vec<DevMessage>,
+}
+
+/// What an app will see for each scope, for the consent screen.
+pub fn scope_items(t: &'static Strings, scope: &postern_core::oauth::Scope) -> Vec<&'static str> {
+    scope
+        .iter()
+        .filter_map(|s| match s {
+            "openid" => Some(t.scope_openid),
+            "email" => Some(t.scope_email),
+            "profile" => Some(t.scope_profile),
+            "offline_access" => Some(t.scope_offline),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One account on the chooser.
+pub struct ChooserAccount {
+    /// The session that continues (the `account` field's value).
+    pub session_id: String,
+    /// Its address.
+    pub email: String,
+}
+
+/// The account chooser: several accounts signed in on this browser, or
+/// `prompt=select_account`. Each account is a submit button named
+/// `account` whose value is its session id.
+#[derive(Template)]
+#[template(path = "chooser.html")]
+pub struct ChooserPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The app.
+    pub brand: Brand,
+    /// The accounts that may continue, current first.
+    pub accounts: Vec<ChooserAccount>,
+    /// Authorization parameters, posted back to `/authorize`.
+    pub hidden: Vec<(&'static str, String)>,
+    /// CSRF token for the form.
+    pub csrf_token: String,
+    /// `/login` for the same destination.
+    pub other_account: String,
+}
+
+impl ChooserAccount {
+    /// The first letter of the address, upper case, for its round mark.
+    pub fn initial(&self) -> String {
+        self.email
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl ChooserPage {
+    /// "Continue as {email}".
+    pub fn continue_as(&self, email: &str) -> String {
+        fill(self.t.continue_as, &[("email", email)])
+    }
+}
+
+/// After `/logout` without a redirect.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// No app.
+    pub brand: Brand,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_break_only_after_at_and_dots_and_stay_escaped() {
+        assert_eq!(
+            address_html("jo.hohenberg-x@mail.example"),
+            "<span class=\"addr\"><span>jo.</span><span>hohenberg-x@</span>\
+             <span>mail.</span><span>example</span></span>"
+        );
+        assert_eq!(
+            address_html("<b>\"x\"&"),
+            "<span class=\"addr\"><span>&lt;b&gt;&quot;x&quot;&amp;</span></span>"
+        );
+    }
+
+    #[test]
+    fn moments_fall_back_to_utc_in_words() {
+        let t = crate::i18n::strings("de");
+        assert_eq!(
+            moment_html(t, 1_741_943_100, MomentStyle::DateTime),
+            "<time datetime=\"2025-03-14T09:05:00Z\" data-time=\"datetime\">\
+             14. März 2025, 09:05 UTC</time>"
+        );
+        assert_eq!(
+            moment_html(t, 1_741_943_100, MomentStyle::Clock),
+            "<time datetime=\"2025-03-14T09:05:00Z\" data-time=\"clock\">09:05 UTC</time>"
+        );
+    }
+}
