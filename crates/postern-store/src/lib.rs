@@ -17,6 +17,7 @@
 //! connection to inspect rows; the server never enables it).
 
 mod account;
+mod dashboard;
 mod keys;
 mod queries;
 mod rows;
@@ -33,6 +34,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use thiserror::Error;
 
 pub use account::{AccountQueries, UserGrant};
+pub use dashboard::DashboardQueries;
 pub use keys::{KeyQueries, StoredKey};
 pub use queries::Queries;
 pub use rows::*;

@@ -29,6 +29,9 @@ pub const ACCOUNT_FLOW: &str = "postern_account_flow";
 /// the app's client id), shown once by the page it redirects to. A cookie,
 /// not a query parameter, so a link cannot make the page claim something.
 pub const NOTICE: &str = "postern_notice";
+/// Where the account sign-in returns after `/account/callback` when it was
+/// started by `/admin` (only `/admin` paths are honoured; default `/account`).
+pub const RETURN_TO: &str = "postern_return";
 /// Double-submit CSRF secret for forms.
 pub const CSRF: &str = "postern_csrf";
 /// A link token opened in another browser, kept out of the address bar

@@ -10,6 +10,7 @@ pub mod geoip;
 pub mod i18n;
 pub mod middleware;
 pub mod pages;
+pub mod panel;
 pub mod render;
 pub mod routes;
 pub mod server;
@@ -241,6 +242,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/static/postern.css", get(routes::assets::stylesheet))
         .route("/static/postern.js", get(routes::assets::script))
+        .route("/static/admin.css", get(routes::assets::admin_stylesheet))
+        .route("/static/admin.js", get(routes::assets::admin_script))
         .route(
             "/static/brand/{file}",
             get(routes::assets::brand_stylesheet),
@@ -251,6 +254,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc_api)
         .merge(headless_api)
         .merge(oidc_browser)
+        .merge(panel::router(&state))
         .fallback_service(not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))

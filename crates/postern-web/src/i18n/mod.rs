@@ -11,6 +11,7 @@
 //! [`Strings::resend_countdown`] is left for `/static/postern.js`.
 
 pub mod account;
+pub mod admin;
 mod de;
 mod en;
 mod fr;

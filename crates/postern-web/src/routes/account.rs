@@ -126,7 +126,7 @@ fn languages(headers: &HeaderMap) -> (&'static Strings, &'static AccountStrings)
 
 /// Sends the browser through `/authorize` as the built-in account app,
 /// keeping `state` and the PKCE verifier in a short-lived cookie.
-fn start_sign_in(state: &AppState, jar: CookieJar) -> Response {
+pub fn start_sign_in(state: &AppState, jar: CookieJar) -> Response {
     let started = account::start_own_sign_in(state);
     let jar = jar.add(cookies::build(
         state,
@@ -257,6 +257,10 @@ pub async fn callback(
     let live = account::finish_own_sign_in(&state, &q, &flow)
         .await
         .map_err(|e| AppError::from(e).with_retry("/account".to_owned()))?;
+    // `/admin` signs in the same way and asks to come back to itself.
+    let back = cookies::get(&state, &jar, cookies::RETURN_TO)
+        .filter(|p| p == "/admin" || p.starts_with("/admin/"))
+        .unwrap_or_else(|| "/account".to_owned());
     let jar = jar
         .add(cookies::build(
             &state,
@@ -266,11 +270,17 @@ pub async fn callback(
         ))
         .add(cookies::build(
             &state,
+            cookies::RETURN_TO,
+            String::new(),
+            Some(0),
+        ))
+        .add(cookies::build(
+            &state,
             cookies::ACCOUNT,
             live.session.id,
             None,
         ));
-    Ok((jar, Redirect::to("/account")).into_response())
+    Ok((jar, Redirect::to(&back)).into_response())
 }
 
 /// The forms of `/account`.

@@ -1,0 +1,226 @@
+//! The dashboard's chart of sign-ins per hour (SPEC §3.5, issue 12): a pure
+//! function from hourly counts to an SVG drawn on the server, so the panel
+//! needs no script and no third-party library to show it. Colours come from
+//! the stylesheet (classes, no inline style: CSP `style-src 'self'`).
+
+use crate::pages::escape;
+
+/// The sign-ins of one hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hour {
+    /// Start of the hour, unix seconds (UTC).
+    pub start: i64,
+    /// Sign-ins that succeeded.
+    pub success: u32,
+    /// Sign-ins that did not (wrong code, expired, used, refused).
+    pub failed: u32,
+}
+
+/// The chart's words, in the panel's language.
+#[derive(Debug, Clone, Copy)]
+pub struct ChartWords<'a> {
+    /// The chart's accessible name: "Sign-ins per hour, last 48 hours".
+    pub title: &'a str,
+    /// One bar's tooltip: "{time}: {success} signed in, {failed} failed".
+    pub bar: &'a str,
+}
+
+/// Drawing area, in SVG user units (the SVG scales to its box).
+const WIDTH: u32 = 720;
+const HEIGHT: u32 = 200;
+const LEFT: u32 = 34;
+const BOTTOM: u32 = 22;
+const TOP: u32 = 8;
+
+/// The smallest of 1, 2, 5, 10, 20, 50, … that is at least `n` (and at
+/// least 4, so an empty or quiet chart still has a scale).
+fn nice_ceiling(n: u32) -> u32 {
+    let n = n.max(4);
+    let mut step = 1u32;
+    loop {
+        for m in [1, 2, 5] {
+            let v = step.saturating_mul(m);
+            if v >= n {
+                return v;
+            }
+        }
+        step = step.saturating_mul(10);
+    }
+}
+
+fn hh(unix: i64) -> String {
+    let h = unix.rem_euclid(86_400) / 3600;
+    format!("{h:02}:00")
+}
+
+/// Stacked bars (successes below, failures above), one per hour, oldest on
+/// the left; a scale at 0, half and the top; the hour (UTC) under every
+/// sixth bar. Each bar carries a `<title>` with its exact numbers.
+pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>) -> String {
+    let top = nice_ceiling(hours.iter().map(|h| h.success + h.failed).max().unwrap_or(0));
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let plot_w = WIDTH - LEFT;
+    let n = hours.len().max(1) as u32;
+    let slot = f64::from(plot_w) / f64::from(n);
+    let bar_w = (slot * 0.78).max(1.0);
+    let y_of = |v: u32| f64::from(TOP) + f64::from(plot_h) * (1.0 - f64::from(v) / f64::from(top));
+    let mut s = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",
+        escape(words.title),
+        escape(words.title)
+    );
+    for v in [0, top / 2, top] {
+        let y = y_of(v);
+        s.push_str(&format!(
+            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{WIDTH}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text class=\"axis\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v}</text>",
+            LEFT - 6,
+            y + 4.0
+        ));
+    }
+    for (i, h) in hours.iter().enumerate() {
+        let x = f64::from(LEFT) + slot * i as f64 + (slot - bar_w) / 2.0;
+        let tip = crate::i18n::fill(
+            words.bar,
+            &[
+                ("time", &hh(h.start)),
+                ("success", &h.success.to_string()),
+                ("failed", &h.failed.to_string()),
+            ],
+        );
+        s.push_str(&format!("<g class=\"bar\"><title>{}</title>", escape(&tip)));
+        // A transparent full-height target, so the tooltip is easy to reach.
+        s.push_str(&format!(
+            "<rect class=\"hit\" x=\"{x:.1}\" y=\"{TOP}\" width=\"{bar_w:.1}\" height=\"{plot_h}\"/>"
+        ));
+        if h.success > 0 {
+            let y = y_of(h.success);
+            s.push_str(&format!(
+                "<rect class=\"ok\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar_w:.1}\" height=\"{:.1}\"/>",
+                y_of(0) - y
+            ));
+        }
+        if h.failed > 0 {
+            let y = y_of(h.success + h.failed);
+            s.push_str(&format!(
+                "<rect class=\"failed\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar_w:.1}\" height=\"{:.1}\"/>",
+                y_of(h.success) - y
+            ));
+        }
+        s.push_str("</g>");
+        if i % 6 == 0 {
+            s.push_str(&format!(
+                "<text class=\"axis\" x=\"{:.1}\" y=\"{}\">{}</text>",
+                x,
+                HEIGHT - 6,
+                hh(h.start)
+            ));
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// `counts` (events as `(unix time, succeeded)`) bucketed into the 48 hours
+/// that end with the hour of `now`, oldest first. Events outside are ignored.
+pub fn bucket(now: i64, events: impl IntoIterator<Item = (i64, bool)>) -> Vec<Hour> {
+    let last = now - now.rem_euclid(3600);
+    let first = last - 47 * 3600;
+    let mut hours: Vec<Hour> = (0..48)
+        .map(|i| Hour {
+            start: first + i * 3600,
+            ..Hour::default()
+        })
+        .collect();
+    for (at, ok) in events {
+        if at < first || at >= last + 3600 {
+            continue;
+        }
+        let h = &mut hours[((at - first) / 3600) as usize];
+        if ok {
+            h.success += 1;
+        } else {
+            h.failed += 1;
+        }
+    }
+    hours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORDS: ChartWords<'static> = ChartWords {
+        title: "Sign-ins per hour <48 h>",
+        bar: "{time}: {success} signed in, {failed} failed",
+    };
+
+    #[test]
+    fn the_scale_is_a_round_number_at_or_above_the_busiest_hour() {
+        assert_eq!(nice_ceiling(0), 4);
+        assert_eq!(nice_ceiling(3), 4);
+        assert_eq!(nice_ceiling(7), 10);
+        assert_eq!(nice_ceiling(11), 20);
+        assert_eq!(nice_ceiling(21), 50);
+        assert_eq!(nice_ceiling(51), 100);
+        assert_eq!(nice_ceiling(1000), 1000);
+    }
+
+    #[test]
+    fn events_fall_into_their_hour_of_the_last_48_and_older_ones_are_dropped() {
+        let now = 1_700_000_000 + 1234; // some minutes into an hour
+        let hour = now - now.rem_euclid(3600);
+        let hours = bucket(
+            now,
+            [
+                (now, true),
+                (now - 10, false),
+                (hour - 1, true),          // the hour before
+                (hour - 47 * 3600, true),  // the first hour shown
+                (hour - 47 * 3600 - 1, true), // 49 hours ago: out
+                (now + 3600, true),        // the future: out
+            ],
+        );
+        assert_eq!(hours.len(), 48);
+        assert_eq!(hours[47].start, hour);
+        assert_eq!((hours[47].success, hours[47].failed), (1, 1));
+        assert_eq!((hours[46].success, hours[46].failed), (1, 0));
+        assert_eq!((hours[0].success, hours[0].failed), (1, 0));
+        let total: u32 = hours.iter().map(|h| h.success + h.failed).sum();
+        assert_eq!(total, 4);
+    }
+
+    #[test]
+    fn bars_are_as_tall_as_their_counts_and_say_their_numbers() {
+        let mut hours = bucket(0, []);
+        hours[10].success = 10;
+        hours[11].success = 5;
+        hours[11].failed = 5;
+        let svg = hourly_svg(&hours, &WORDS);
+        assert!(svg.starts_with("<svg class=\"chart\""));
+        assert!(svg.ends_with("</svg>"));
+        // The title is escaped, text and attribute alike.
+        assert!(svg.contains("aria-label=\"Sign-ins per hour &lt;48 h&gt;\""));
+        assert!(!svg.contains("<48 h>"));
+        // Scale 0..10: a full bar spans the plot (170 units), half a bar 85.
+        assert!(svg.contains("height=\"170.0\""), "{svg}");
+        assert_eq!(svg.matches("class=\"ok\"").count(), 2);
+        assert_eq!(svg.matches("class=\"failed\"").count(), 1);
+        assert_eq!(svg.matches("height=\"85.0\"").count(), 2, "{svg}");
+        // Every hour has its tooltip; empty ones draw no bar.
+        assert_eq!(svg.matches("<g class=\"bar\">").count(), 48);
+        let h10 = hh(hours[10].start);
+        assert!(svg.contains(&format!("<title>{h10}: 10 signed in, 0 failed</title>")));
+        // Hour labels under every sixth bar.
+        assert_eq!(svg.matches("<text class=\"axis\" x=").count(), 3 + 8);
+        // Nothing a strict CSP would block.
+        assert!(!svg.contains("style="));
+        assert!(!svg.contains("<script"));
+    }
+
+    #[test]
+    fn a_quiet_chart_still_has_a_scale() {
+        let svg = hourly_svg(&bucket(0, []), &WORDS);
+        assert!(svg.contains(">4</text>") && svg.contains(">2</text>") && svg.contains(">0</text>"));
+        assert!(!svg.contains("class=\"ok\""));
+    }
+}
