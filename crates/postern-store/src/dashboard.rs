@@ -5,7 +5,6 @@
 
 use sqlx::Row;
 
-use crate::sealed::Raw;
 use crate::Result;
 
 /// `IN ($k, $k+1, …)` for `n` values starting at placeholder `k`.

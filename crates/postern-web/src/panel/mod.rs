@@ -246,7 +246,7 @@ pub fn languages(headers: &HeaderMap) -> (&'static Strings, &'static AdminString
 
 /// "No access": signed in, neither an administrator nor an owner.
 #[derive(Template)]
-#[template(path = "admin/no_access.html")]
+#[template(path = "admin_no_access.html")]
 pub struct NoAccessPage {
     /// The page's language.
     pub t: &'static Strings,
