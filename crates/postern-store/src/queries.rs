@@ -199,7 +199,7 @@ pub(crate) fn app_from_row(row: &AnyRow) -> Result<App> {
     })
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
@@ -311,7 +311,7 @@ pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session> {
     })
 }
 
-fn event_from_row(row: &AnyRow) -> Result<SignInEvent> {
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<SignInEvent> {
     Ok(SignInEvent {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,

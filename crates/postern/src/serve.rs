@@ -104,6 +104,12 @@ impl Application {
                 .rsplit_once('@')
                 .map(|(_, d)| d.to_owned())
                 .unwrap_or_else(|| "localhost".to_owned()),
+            admin_emails: config
+                .admin_emails
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+            admin_links: config.admin_links,
         });
         let web = WebConfig {
             settings: Arc::clone(&settings),
