@@ -250,6 +250,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc_cors)
         .merge(oidc_api)
         .merge(headless_api)
+        .merge(routes::admin_api::router())
         .merge(oidc_browser)
         .fallback_service(not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)

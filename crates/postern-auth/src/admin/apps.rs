@@ -368,6 +368,26 @@ pub async fn list(svc: &Services, who: &Principal) -> Result<Vec<AppView>> {
     Ok(apps.iter().map(AppView::from).collect())
 }
 
+/// `GET /apps?cursor=&limit=`: [`list`] as a page.
+pub async fn page(
+    svc: &Services,
+    who: &Principal,
+    page: &super::PageRequest,
+) -> Result<super::Page<AppView>> {
+    let (limit, after) = page.parse()?;
+    let rows: Vec<AppView> = list(svc, who)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            after.as_ref().is_none_or(|k| {
+                (a.created_at, a.client_id.as_str()) < (k.at, k.id.as_str())
+            })
+        })
+        .take(limit as usize + 1)
+        .collect();
+    Ok(super::Page::of(rows, limit, |a| (a.created_at, &a.client_id), |a| a))
+}
+
 /// An app the principal may see.
 pub async fn app(svc: &Services, who: &Principal, client_id: &str) -> Result<App> {
     who.authorize(svc, Target::App(client_id)).await?;
