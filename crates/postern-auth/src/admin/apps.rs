@@ -379,13 +379,18 @@ pub async fn page(
         .await?
         .into_iter()
         .filter(|a| {
-            after.as_ref().is_none_or(|k| {
-                (a.created_at, a.client_id.as_str()) < (k.at, k.id.as_str())
-            })
+            after
+                .as_ref()
+                .is_none_or(|k| (a.created_at, a.client_id.as_str()) < (k.at, k.id.as_str()))
         })
         .take(limit as usize + 1)
         .collect();
-    Ok(super::Page::of(rows, limit, |a| (a.created_at, &a.client_id), |a| a))
+    Ok(super::Page::of(
+        rows,
+        limit,
+        |a| (a.created_at, &a.client_id),
+        |a| a,
+    ))
 }
 
 /// An app the principal may see.

@@ -363,8 +363,13 @@ pub async fn request_link(
     if !allowed {
         // History names every refusal (SPEC §3.5 `refused`): disabled
         // person, sign-up closed, domain not allowed.
-        tx.insert_sign_in_event(&refused_event(app, user.as_ref().map(|u| u.id.clone()), who, now))
-            .await?;
+        tx.insert_sign_in_event(&refused_event(
+            app,
+            user.as_ref().map(|u| u.id.clone()),
+            who,
+            now,
+        ))
+        .await?;
     }
     let outbox_id = crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
     postern_store::AdminQueries::set_outbox_meta(

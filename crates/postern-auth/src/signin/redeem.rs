@@ -53,8 +53,16 @@ pub async fn open_link(svc: &Services, token: &str, ip: IpAddr) -> Result<Opened
         _ => None,
     };
     if let Some(outcome) = outcome {
-        record_outcome(&mut conn, &request, Some(ip.to_string()), None, "link", outcome, svc.now())
-            .await?;
+        record_outcome(
+            &mut conn,
+            &request,
+            Some(ip.to_string()),
+            None,
+            "link",
+            outcome,
+            svc.now(),
+        )
+        .await?;
     }
     match problem {
         Some(p) => Err(AuthError::in_app(&app, AuthError::token_in(p, retry))),

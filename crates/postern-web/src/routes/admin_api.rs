@@ -39,7 +39,10 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let ip = ClientIp::from_request_parts(parts, state).await?.0.to_string();
+        let ip = ClientIp::from_request_parts(parts, state)
+            .await?
+            .0
+            .to_string();
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
@@ -175,8 +178,9 @@ async fn rotate_secret(
     let input = if body.iter().all(u8::is_ascii_whitespace) {
         apps::SecretRotation::default()
     } else {
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|_| AppError::InvalidRequest("The JSON body could not be read: malformed JSON".into()))?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+            AppError::InvalidRequest("The JSON body could not be read: malformed JSON".into())
+        })?;
         apps::from_json(v)?
     };
     let secret = apps::rotate_secret(&s, &who, &client_id, input).await?;
