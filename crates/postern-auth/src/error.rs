@@ -65,6 +65,20 @@ pub enum AuthError {
     /// Nothing of that name that the caller may see.
     #[error("Not found.")]
     NotFound,
+    /// Administration without credentials, or with a bad, expired or
+    /// revoked admin token (SPEC §3.5: 401 `invalid_token`).
+    #[error("Sign in as an administrator or send an admin token.")]
+    AdminUnauthenticated,
+    /// Signed in, but not allowed to do this (SPEC §3.5: 403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The change conflicts with the state of the thing (SPEC §3.5: 409
+    /// `conflict`); the text says how.
+    #[error("{0}")]
+    Conflict(String),
+    /// The app is disabled: it signs no one in (SPEC §3.6).
+    #[error("This app is disabled.")]
+    AppDisabled,
     /// A rate limit is full (SPEC §2).
     #[error("Too many magic link requests. Please try again later.")]
     RateLimited {
@@ -243,6 +257,21 @@ impl AuthError {
     /// A missing parameter.
     pub fn missing(name: &'static str) -> Self {
         AuthError::InvalidRequest(RequestProblem::Missing(name))
+    }
+
+    /// 403: not allowed.
+    pub fn forbidden() -> Self {
+        AuthError::Forbidden("You are not allowed to do this.")
+    }
+
+    /// 409 with its reason.
+    pub fn conflict(what: impl Into<String>) -> Self {
+        AuthError::Conflict(what.into())
+    }
+
+    /// A field that failed its check, named in the text.
+    pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Self {
+        AuthError::invalid(format!("{field}: {why}"))
     }
 
     /// A parameter that failed its check.

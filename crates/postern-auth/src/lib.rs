@@ -8,6 +8,7 @@
 //! clock is injected so tests move time instead of waiting.
 
 pub mod account;
+pub mod admin;
 pub mod error;
 pub mod headless;
 pub mod keys;
@@ -42,6 +43,21 @@ pub struct Settings {
     pub session_max_age: i64,
     /// Domain for `Message-ID` headers (from `POSTERN_MAIL_FROM`).
     pub mail_from_domain: String,
+    /// Administrators' normalized addresses (`POSTERN_ADMIN_EMAILS`).
+    pub admin_emails: Vec<String>,
+    /// What admins may do with a person's sign-in link
+    /// (`POSTERN_ADMIN_LINKS`).
+    pub admin_links: AdminLinks,
+}
+
+/// `POSTERN_ADMIN_LINKS` (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AdminLinks {
+    /// Admins can email a person a sign-in link (the default).
+    #[default]
+    Send,
+    /// They may also read the link itself (`"send": false`).
+    Copy,
 }
 
 impl Settings {

@@ -121,6 +121,13 @@ pub struct AppSettings {
     pub link_requests_per_hour: u32,
     /// See [`Branding`].
     pub branding: Branding,
+    /// A disabled app signs no one in (SPEC §3.6); its sessions live on.
+    pub enabled: bool,
+    /// Normalized addresses that manage this app in `/admin` (SPEC §3.5).
+    pub owners: Vec<String>,
+    /// Where the app starts its own sign-in (OIDC Core §4), an https URL
+    /// (or a loopback http one); admin-issued links lead there.
+    pub initiate_login_uri: Option<String>,
 }
 
 impl Default for AppSettings {
@@ -143,6 +150,9 @@ impl Default for AppSettings {
             locale: "en".to_owned(),
             link_requests_per_hour: 1000,
             branding: Branding::default(),
+            enabled: true,
+            owners: Vec::new(),
+            initiate_login_uri: None,
         }
     }
 }
@@ -201,6 +211,33 @@ pub enum AppSettingsError {
     /// Per-app limit of zero.
     #[error("the per-app request limit must be at least 1")]
     BadLimit,
+    /// An owner that is not one email address.
+    #[error("owner {0:?} is not an email address")]
+    BadOwner(String),
+    /// An `initiate_login_uri` that is not an https URL.
+    #[error("initiate_login_uri must be an https URL (http only for loopback addresses)")]
+    BadInitiateLoginUri,
+}
+
+impl AppSettingsError {
+    /// The field of the SPEC §3.5 app shape the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::BadName => "name",
+            Self::NoRedirectUri | Self::BadRedirectUri(_) => "redirect_uris",
+            Self::LinkTtlOutOfRange => "settings.link_ttl",
+            Self::BadSessionMaxAge => "settings.session_max_age",
+            Self::BadDomain(_) => "settings.allowed_domains",
+            Self::BadColor => "branding.color",
+            Self::BadLogoUrl => "branding.logo_url",
+            Self::BadLocale(_) => "settings.locale",
+            Self::BadBrandingText => "branding",
+            Self::BadEmailNote => "branding.email_note",
+            Self::BadLimit => "settings.link_requests_per_hour",
+            Self::BadOwner(_) => "owners",
+            Self::BadInitiateLoginUri => "initiate_login_uri",
+        }
+    }
 }
 
 fn plain_text_ok(s: &str) -> bool {
@@ -250,6 +287,27 @@ impl App {
             return Err(AppSettingsError::BadLocale(settings.locale.clone()));
         }
         settings.locale = locale;
+        let mut owners = Vec::with_capacity(settings.owners.len());
+        for o in &settings.owners {
+            let email =
+                crate::EmailAddress::parse(o).map_err(|_| AppSettingsError::BadOwner(o.clone()))?;
+            let email = email.as_str().to_owned();
+            if !owners.contains(&email) {
+                owners.push(email);
+            }
+        }
+        settings.owners = owners;
+        if let Some(u) = &settings.initiate_login_uri {
+            let ok = Url::parse(u).is_ok_and(|p| {
+                p.fragment().is_none()
+                    && (p.scheme() == "https" && p.host().is_some()
+                        || p.scheme() == "http"
+                            && (is_loopback_host(&p) || p.host_str() == Some("localhost")))
+            });
+            if !ok || u.len() > 2000 {
+                return Err(AppSettingsError::BadInitiateLoginUri);
+            }
+        }
         let b = &settings.branding;
         if let Some(c) = &b.color {
             let ok =

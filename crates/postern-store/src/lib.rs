@@ -17,6 +17,7 @@
 //! connection to inspect rows; the server never enables it).
 
 mod account;
+mod admin;
 mod dashboard;
 mod keys;
 mod queries;
@@ -34,6 +35,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use thiserror::Error;
 
 pub use account::{AccountQueries, UserGrant};
+pub use admin::*;
 pub use dashboard::DashboardQueries;
 pub use keys::{KeyQueries, StoredKey};
 pub use queries::Queries;
@@ -403,6 +405,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "codes by session",
                 include_str!("../migrations/sqlite/0003_codes_by_session.sql"),
             ),
+            (
+                4,
+                "admin",
+                include_str!("../migrations/sqlite/0004_admin.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -419,6 +426,11 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "codes by session",
                 include_str!("../migrations/postgres/0003_codes_by_session.sql"),
+            ),
+            (
+                4,
+                "admin",
+                include_str!("../migrations/postgres/0004_admin.sql"),
             ),
         ],
     };

@@ -166,7 +166,8 @@ pub trait Queries {
     async fn outbox_sent(&mut self, id: &str, now: i64) -> Result<()>;
     /// Schedules another attempt and records why this one failed.
     async fn outbox_retry(&mut self, id: &str, next_attempt_at: i64, error: &str) -> Result<()>;
-    /// Gives a message up, erasing its content and recording why.
+    /// Gives a message up and records why; its sealed content stays for an
+    /// administrator's retry until the row is purged.
     async fn outbox_failed(&mut self, id: &str, now: i64, error: &str) -> Result<()>;
     /// Messages still waiting (not sent, not given up).
     async fn outbox_pending(&mut self) -> Result<i64>;
@@ -199,7 +200,7 @@ pub(crate) fn app_from_row(row: &AnyRow) -> Result<App> {
     })
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
@@ -311,7 +312,7 @@ pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session> {
     })
 }
 
-fn event_from_row(row: &AnyRow) -> Result<SignInEvent> {
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<SignInEvent> {
     Ok(SignInEvent {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -877,7 +878,9 @@ impl<C: crate::Connection> Queries for C {
 
     async fn outbox_failed(&mut self, id: &str, now: i64, error: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE outbox SET payload = NULL, failed_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+            // The sealed content stays until the row is purged: an
+            // administrator may retry a given-up message (SPEC §3.5).
+            "UPDATE outbox SET failed_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(now)

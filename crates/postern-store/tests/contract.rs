@@ -2393,7 +2393,7 @@ async fn a_retried_message_waits_until_its_next_attempt() {
 }
 
 #[tokio::test]
-async fn a_failed_message_loses_its_payload_and_is_given_up() {
+async fn a_failed_message_is_given_up_and_keeps_its_sealed_payload_for_a_retry() {
     let (_db, store) = TestDb::store().await;
     insert_outbox(&store, "m1", NOW).await;
     claim(&store, NOW, "w", 10).await;
@@ -2408,8 +2408,8 @@ async fn a_failed_message_loses_its_payload_and_is_given_up() {
             .await
             .unwrap();
     assert_eq!(
-        (payload, failed_at, error.as_deref()),
-        (None, Some(NOW + 5), Some("550 no such user"))
+        (payload.as_deref(), failed_at, error.as_deref()),
+        (Some("sealed:m1"), Some(NOW + 5), Some("550 no such user"))
     );
     assert!(claim(&store, NOW + 10_000, "w", 10).await.is_empty());
     assert_eq!(c.outbox_pending().await.unwrap(), 0);

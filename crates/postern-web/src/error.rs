@@ -141,6 +141,10 @@ pub fn auth_status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
         InvalidAccessToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
         InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
         NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        AdminUnauthenticated => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        AppDisabled => (StatusCode::BAD_REQUEST, "invalid_client"),
         RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
@@ -338,7 +342,7 @@ impl IntoResponse for AppError {
                 // RFC 9110 §15.5.9: a 408 closes the connection.
                 h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            AppError::NoBearer => {
+            AppError::NoBearer | AppError::Auth(AuthError::AdminUnauthenticated) => {
                 h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"postern\""),

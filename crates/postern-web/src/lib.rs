@@ -253,6 +253,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc_cors)
         .merge(oidc_api)
         .merge(headless_api)
+        .merge(routes::admin_api::router())
         .merge(oidc_browser)
         .merge(panel::router(&state))
         .fallback_service(not_found)

@@ -63,11 +63,49 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Administration: admin tokens for the API of SPEC §3.5.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Check email delivery.
     Mail {
         /// What to do.
         #[command(subcommand)]
         command: MailCommand,
+    },
+}
+
+/// `postern admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Admin tokens (`pat_…`).
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+/// `postern admin token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; prints {"id", "name", "token", "expires_at"} (the token only this once).
+    Create {
+        /// Its name, shown in the audit log.
+        #[arg(long)]
+        name: String,
+        /// Lifetime (e.g. 90d); default: no expiry.
+        #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+        expires: Option<i64>,
+    },
+    /// Live tokens, one {"id", "name", "expires_at"} per line.
+    List,
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token's id.
+        id: String,
     },
 }
 

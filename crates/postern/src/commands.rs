@@ -8,18 +8,26 @@
 //!   line (no `client_secret` key for a public app). The secret is shown this
 //!   once; only its SHA-256 is stored.
 //! * `app show ID` and `app update ID` print the app as a pretty JSON object
-//!   ([`AppView`]); `app list` prints one compact [`AppView`] per line (JSON
-//!   Lines), in creation order. No secret or hash is ever printed.
+//!   ([`AppView`], the SPEC §3.5 shape the admin API uses); `app list` prints
+//!   one compact [`AppView`] per line (JSON Lines), in creation order. No
+//!   secret or hash is ever printed.
+//! * `app create` and `app update` go through the same administration
+//!   services as the API (one validation, one audit log; actor `cli`).
+//! * `admin token create` prints `{"id", "name", "token", "expires_at"}`;
+//!   `list` one `{"id", "name", "expires_at"}` per line.
 
 use std::io::Write as _;
 
-use postern_core::crypto::{random_token, sha256_b64};
+use postern_core::crypto::random_token;
 use postern_core::{App, AppSettings, Clock as _, SystemClock};
 use postern_store::{Backend, Queries as _, Store};
-use serde::Serialize;
 
-use crate::cli::{AppCommand, CreateApp, KeysCommand, MailCommand, SettingArgs, UpdateApp};
+use crate::cli::{
+    AdminCommand, AppCommand, CreateApp, KeysCommand, MailCommand, SettingArgs, TokenCommand,
+    UpdateApp,
+};
 use crate::config::{Config, MailConfig};
+use postern_auth::admin::{AppPatch, Principal};
 
 /// How a command failed; decides the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -50,32 +58,9 @@ impl CommandError {
 
 type Result<T = ()> = std::result::Result<T, CommandError>;
 
-/// An app as the CLI shows it: everything but secrets.
-#[derive(Debug, Serialize)]
-pub struct AppView<'a> {
-    /// Public identifier.
-    pub client_id: &'a str,
-    /// Name shown to people.
-    pub name: &'a str,
-    /// Every setting, as stored.
-    pub settings: &'a AppSettings,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds.
-    pub updated_at: i64,
-}
-
-impl<'a> From<&'a App> for AppView<'a> {
-    fn from(app: &'a App) -> Self {
-        Self {
-            client_id: &app.client_id,
-            name: &app.name,
-            settings: &app.settings,
-            created_at: app.created_at,
-            updated_at: app.updated_at,
-        }
-    }
-}
+/// An app as the CLI shows it: the one shape of SPEC §3.5, the same as
+/// the admin API's.
+pub use postern_auth::admin::AppView;
 
 /// `postern mail test ADDRESS`: builds a test message as the outbox would
 /// (sender, headers, DKIM) and hands it to the configured transport at
@@ -204,33 +189,22 @@ async fn create_app(args: CreateApp, config: &Config) -> Result {
         ..AppSettings::default()
     };
     apply_settings(&mut settings, args.settings);
-    // Refuse bad input before touching the database.
-    App::validate(&args.name, &mut settings).map_err(|e| CommandError::Invalid(e.to_string()))?;
+    // Refuse bad input before touching the database: the services' one
+    // validation, which `create` runs again on what it stores.
+    postern_auth::admin::apps::validate(&args.name, &mut settings).map_err(invalid)?;
+    let svc = cli_services(config).await?;
+    let fields = patch_of(&args.name, &settings);
+    let created = postern_auth::admin::apps::create(
+        &svc,
+        &Principal::cli(),
+        postern_auth::admin::AppCreate { fields },
+    )
+    .await
+    .map_err(service_error)?;
+    svc.store.close().await;
 
-    let now = SystemClock.now();
-    let app = App {
-        // Hex, so an id never starts with '-' (a shell flag) or needs quoting.
-        client_id: hex::encode(postern_core::crypto::random_array::<16>()),
-        name: args.name,
-        settings,
-        created_at: now,
-        updated_at: now,
-    };
-    // `pcs_` lets secret scanners recognise a leaked client secret.
-    let secret = (!app.settings.public).then(|| format!("pcs_{}", random_token(32)));
-    let secret_hash = secret.as_ref().map(|s| sha256_b64(s.as_bytes()));
-
-    let store = open_store(config).await?;
-    // One transaction: an app is never stored without its secret.
-    let mut tx = store.begin().await.map_err(db_error)?;
-    tx.insert_app(&app, secret_hash.as_deref())
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    store.close().await;
-
-    let client_id = serde_json::to_string(&app.client_id).map_err(anyhow::Error::from)?;
-    let line = match &secret {
+    let client_id = serde_json::to_string(&created.app.client_id).map_err(anyhow::Error::from)?;
+    let line = match &created.client_secret {
         Some(secret) => {
             let secret = serde_json::to_string(secret).map_err(anyhow::Error::from)?;
             format!("{{\"client_id\": {client_id}, \"client_secret\": {secret}}}")
@@ -238,6 +212,40 @@ async fn create_app(args: CreateApp, config: &Config) -> Result {
         None => format!("{{\"client_id\": {client_id}}}"),
     };
     print_lines([line])
+}
+
+/// Every field of an app as a change: what `create` and `update` hand to
+/// the services.
+fn patch_of(name: &str, s: &AppSettings) -> AppPatch {
+    let b = &s.branding;
+    let value = serde_json::json!({
+        "name": name,
+        "public": s.public,
+        "first_party": s.first_party,
+        "enabled": s.enabled,
+        "redirect_uris": s.redirect_uris,
+        "post_logout_redirect_uris": s.post_logout_redirect_uris,
+        "initiate_login_uri": s.initiate_login_uri,
+        "settings": {
+            "link_ttl": s.link_ttl,
+            "session_max_age": s.session_max_age,
+            "device_policy": s.device_policy,
+            "signup": s.signup_allowed,
+            "allowed_domains": s.allowed_domains,
+            "bind_ip_range": s.bind_ip_range,
+            "subject_type": s.subject_type,
+            "locale": s.locale,
+            "consent": s.consent,
+            "id_token_alg": s.id_token_alg,
+            "token_email": s.token_email,
+            "link_requests_per_hour": s.link_requests_per_hour,
+        },
+        "branding": {
+            "name": b.name, "logo_url": b.logo_url, "color": b.color,
+            "sender_name": b.sender_name, "email_note": b.email_note,
+        },
+    });
+    serde_json::from_value(value).expect("the app shape reads back")
 }
 
 async fn list_apps(config: &Config) -> Result {
@@ -273,11 +281,12 @@ async fn show_app(client_id: &str, config: &Config) -> Result {
 }
 
 async fn update_app(args: UpdateApp, config: &Config) -> Result {
-    let store = open_store(config).await?;
-    // Read, change and write in one transaction so the change applies to
-    // what was read.
-    let mut tx = store.begin().await.map_err(db_error)?;
-    let mut app = tx
+    let svc = cli_services(config).await?;
+    let mut app = svc
+        .store
+        .conn()
+        .await
+        .map_err(db_error)?
         .app(&args.client_id)
         .await
         .map_err(db_error)?
@@ -310,17 +319,19 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
         s.token_email = false;
     }
     apply_settings(s, args.settings);
-    // Dropping the transaction on error rolls it back: nothing changes.
-    App::validate(&app.name, &mut app.settings)
-        .map_err(|e| CommandError::Invalid(e.to_string()))?;
-    app.updated_at = SystemClock.now().max(app.updated_at);
-
-    if !tx.update_app(&app).await.map_err(db_error)? {
-        return Err(not_found(&app.client_id));
-    }
-    tx.commit().await.map_err(db_error)?;
-    store.close().await;
-    print_app(&app)
+    postern_auth::admin::apps::validate(&app.name, &mut app.settings).map_err(invalid)?;
+    // The services re-read, apply and validate in one transaction.
+    let mut patch = patch_of(&app.name, &app.settings);
+    patch.public = None;
+    let view = postern_auth::admin::apps::update(&svc, &Principal::cli(), &app.client_id, patch)
+        .await
+        .map_err(|e| match e {
+            postern_auth::AuthError::NotFound => not_found(&args.client_id),
+            e => service_error(e),
+        })?;
+    svc.store.close().await;
+    let text = serde_json::to_string_pretty(&view).map_err(anyhow::Error::from)?;
+    print_lines([text])
 }
 
 /// Applies the value-carrying flags shared by `create` and `update`; an
@@ -415,4 +426,81 @@ fn print_lines(lines: impl IntoIterator<Item = String>) -> Result {
         })
         .map_err(anyhow::Error::from)?;
     Ok(())
+}
+
+fn invalid(e: postern_auth::AuthError) -> CommandError {
+    CommandError::Invalid(e.to_string())
+}
+
+fn service_error(e: postern_auth::AuthError) -> CommandError {
+    use postern_auth::AuthError as E;
+    match e {
+        E::InvalidRequest(_) | E::Conflict(_) | E::Forbidden(_) => {
+            CommandError::Invalid(e.to_string())
+        }
+        E::NotFound => CommandError::NotFound(e.to_string()),
+        E::Internal(what) => CommandError::Failed(anyhow::anyhow!("{what}")),
+        E::Unavailable(source) => CommandError::Failed(anyhow::anyhow!("database error: {source}")),
+        other => CommandError::Failed(anyhow::anyhow!("{other}")),
+    }
+}
+
+/// The services, for commands that change what the API changes: the same
+/// rules and the same audit log (actor `cli`).
+async fn cli_services(config: &Config) -> Result<postern_auth::Services> {
+    let store = open_store(config).await?;
+    let dir = std::env::current_dir().map_err(anyhow::Error::from)?;
+    let (master, _) = crate::config::resolve_master_key(config, store.backend(), &dir)?;
+    let secrets = std::sync::Arc::new(postern_core::Secrets::new(&master));
+    let clock: std::sync::Arc<dyn postern_core::Clock> = std::sync::Arc::new(SystemClock);
+    let keys = postern_auth::keys::KeyManager::load(
+        store.clone(),
+        std::sync::Arc::clone(&secrets),
+        std::sync::Arc::clone(&clock),
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(postern_auth::Services {
+        settings: std::sync::Arc::new(crate::serve::services_settings(config)),
+        store,
+        secrets,
+        clock,
+        keys,
+        mail_wake: Default::default(),
+    })
+}
+
+/// `postern admin token create|list|revoke`.
+pub async fn admin(command: AdminCommand, config: &Config) -> Result {
+    use postern_auth::admin::tokens;
+    let AdminCommand::Token { command } = command;
+    let svc = cli_services(config).await?;
+    let cli = Principal::cli();
+    let lines = match command {
+        TokenCommand::Create { name, expires } => {
+            let created = tokens::create(&svc, &cli, &name, expires)
+                .await
+                .map_err(service_error)?;
+            vec![serde_json::to_string(&created).map_err(anyhow::Error::from)?]
+        }
+        TokenCommand::List => tokens::list(&svc, &cli)
+            .await
+            .map_err(service_error)?
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<serde_json::Result<Vec<_>>>()
+            .map_err(anyhow::Error::from)?,
+        TokenCommand::Revoke { id } => {
+            tokens::revoke(&svc, &cli, &id).await.map_err(|e| match e {
+                postern_auth::AuthError::NotFound => {
+                    CommandError::NotFound(format!("no live admin token with id {id:?}"))
+                }
+                e => service_error(e),
+            })?;
+            eprintln!("postern: admin token {id} revoked");
+            Vec::new()
+        }
+    };
+    svc.store.close().await;
+    print_lines(lines)
 }

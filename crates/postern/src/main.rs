@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             Command::App { command } => commands::app(command, &config).await,
             Command::Keys { command } => commands::keys(command, &config).await,
             Command::Mail { command } => commands::mail(command, &config).await,
+            Command::Admin { command } => commands::admin(command, &config).await,
         }
     });
     match result {

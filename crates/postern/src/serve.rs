@@ -88,23 +88,10 @@ impl Application {
             );
             outbox = outbox.with_dkim(dkim);
         }
-        let public_url = config.public_url_parsed();
         let dev_mail = dev_inbox.is_some()
             && config.is_loopback_public_url()
             && config.bind.ip().is_loopback();
-        let settings = Arc::new(Settings {
-            public_url,
-            rate_limit_email_per_hour: config.rate_limit_email_per_hour.into(),
-            rate_limit_ip_per_hour: config.rate_limit_ip_per_hour.into(),
-            session_idle_ttl: config.session_idle_ttl,
-            session_max_age: config.session_max_age,
-            mail_from_domain: config
-                .mail_from
-                .address
-                .rsplit_once('@')
-                .map(|(_, d)| d.to_owned())
-                .unwrap_or_else(|| "localhost".to_owned()),
-        });
+        let settings = Arc::new(services_settings(config));
         let web = WebConfig {
             settings: Arc::clone(&settings),
             trusted_proxies: config.trusted_proxies.clone(),
@@ -421,5 +408,29 @@ mod tests {
             assert!(e.starts_with("POSTERN_GEOIP_DB: "), "{e}");
             assert!(e.contains(file) && e.contains("GeoIP database"), "{e}");
         }
+    }
+}
+
+/// The services' settings from the configuration (shared by `serve` and the
+/// administrative commands).
+pub fn services_settings(config: &Config) -> Settings {
+    Settings {
+        public_url: config.public_url_parsed(),
+        rate_limit_email_per_hour: config.rate_limit_email_per_hour.into(),
+        rate_limit_ip_per_hour: config.rate_limit_ip_per_hour.into(),
+        session_idle_ttl: config.session_idle_ttl,
+        session_max_age: config.session_max_age,
+        mail_from_domain: config
+            .mail_from
+            .address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_owned())
+            .unwrap_or_else(|| "localhost".to_owned()),
+        admin_emails: config
+            .admin_emails
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+        admin_links: config.admin_links,
     }
 }

@@ -153,14 +153,16 @@ async fn a_confidential_app_gets_a_secret_shown_once_and_stored_only_as_a_hash()
     assert_eq!(app["name"], "Shop");
     let s = &app["settings"];
     assert_eq!(
-        s["redirect_uris"],
+        app["redirect_uris"],
         serde_json::json!(["https://shop.example/cb"])
     );
-    assert_eq!(s["public"], false);
-    assert_eq!(s["first_party"], false);
-    assert_eq!(s["link_ttl"], 900);
+    assert_eq!(app["public"], false);
+    assert_eq!(app["first_party"], false);
+    assert_eq!(app["enabled"], true);
+    assert_eq!(app["owners"], serde_json::json!([]));
+    assert_eq!(s["link_ttl"], "15m");
     assert_eq!(s["device_policy"], "any");
-    assert_eq!(s["signup_allowed"], true);
+    assert_eq!(s["signup"], true);
     assert_eq!(s["subject_type"], "pairwise");
     assert_eq!(s["id_token_alg"], "RS256");
     assert_eq!(s["locale"], "en");
@@ -207,8 +209,8 @@ async fn a_public_app_has_no_secret() {
     assert_eq!(keys(&created), BTreeSet::from(["client_id"]));
     let client_id = created["client_id"].as_str().unwrap();
     let (_, app) = p.show(client_id);
-    assert_eq!(app["settings"]["public"], true);
-    assert_eq!(app["settings"]["first_party"], true);
+    assert_eq!(app["public"], true);
+    assert_eq!(app["first_party"], true);
     assert_eq!(app["settings"]["id_token_alg"], "EdDSA");
     let store = p.store().await;
     let hashes = store
@@ -267,32 +269,41 @@ async fn every_setting_can_be_given_at_creation() {
         "--token-email",
     ]);
     let (_, app) = p.show(created["client_id"].as_str().unwrap());
+    // SPEC §3.5: the one shape of an app, durations as `5m`, `7d`.
     let expected = serde_json::json!({
-        "redirect_uris": ["https://intra.example/cb"],
-        "post_logout_redirect_uris": ["https://intra.example/bye"],
+        "client_id": created["client_id"],
+        "name": "Intra",
         "public": false,
         "first_party": false,
-        "link_ttl": 300,
-        "session_max_age": 604800,
-        "device_policy": "same_browser",
-        "consent": "required",
-        "signup_allowed": false,
-        "allowed_domains": ["example.com", "xn--bcher-kva.example"],
-        "bind_ip_range": true,
-        "subject_type": "public",
-        "id_token_alg": "RS256",
-        "token_email": true,
-        "locale": "de",
-        "link_requests_per_hour": 50,
+        "enabled": true,
+        "owners": [],
+        "redirect_uris": ["https://intra.example/cb"],
+        "post_logout_redirect_uris": ["https://intra.example/bye"],
+        "initiate_login_uri": null,
+        "settings": {
+            "link_ttl": "5m",
+            "session_max_age": "7d",
+            "device_policy": "same_browser",
+            "signup": false,
+            "allowed_domains": ["example.com", "xn--bcher-kva.example"],
+            "bind_ip_range": true,
+            "subject_type": "public",
+            "locale": "de",
+            "consent": "required",
+            "id_token_alg": "RS256",
+            "token_email": true,
+            "link_requests_per_hour": 50
+        },
         "branding": {
             "name": "Intra",
             "logo_url": "https://intra.example/logo.png",
             "color": "#123abc",
             "sender_name": "Intra Team",
             "email_note": "Fragen? Schreiben Sie an it@intra.example."
-        }
+        },
+        "created_at": app["created_at"]
     });
-    assert_eq!(app["settings"], expected);
+    assert_eq!(app, expected);
 }
 
 #[tokio::test]
@@ -343,22 +354,25 @@ async fn app_update_changes_only_the_given_settings() {
     assert_eq!(printed, after);
     assert_eq!(after["name"], "Blog 2");
     let s = &after["settings"];
-    assert_eq!(s["link_ttl"], 3600);
-    assert_eq!(s["signup_allowed"], false);
+    assert_eq!(s["link_ttl"], "1h");
+    assert_eq!(s["signup"], false);
     assert_eq!(s["allowed_domains"], serde_json::json!(["blog.example"]));
     assert_eq!(s["consent"], "skip");
     assert_eq!(s["device_policy"], "remote");
     assert_eq!(
-        s["redirect_uris"],
+        after["redirect_uris"],
         serde_json::json!(["https://blog.example/new-cb", "https://blog.example/cb2"])
     );
-    assert_eq!(s["first_party"], true);
+    assert_eq!(after["first_party"], true);
     assert_eq!(s["bind_ip_range"], true);
-    assert_eq!(s["session_max_age"], 86400);
+    assert_eq!(s["session_max_age"], "1d");
     assert_eq!(s["id_token_alg"], "ES256");
     assert_eq!(s["locale"], "fr");
     assert_eq!(s["token_email"], true);
-    assert_eq!(s["branding"]["color"], "#000000", "untouched settings stay");
+    assert_eq!(
+        after["branding"]["color"], "#000000",
+        "untouched settings stay"
+    );
     assert_eq!(after["created_at"], before["created_at"]);
 
     // Every switch has a way back.
@@ -380,15 +394,15 @@ async fn app_update_changes_only_the_given_settings() {
     ]);
     let (_, reverted) = p.show(id);
     let s = &reverted["settings"];
-    assert_eq!(s["signup_allowed"], true);
+    assert_eq!(s["signup"], true);
     assert_eq!(s["allowed_domains"], serde_json::json!([]));
-    assert_eq!(s["first_party"], false);
+    assert_eq!(reverted["first_party"], false);
     assert_eq!(s["bind_ip_range"], false);
     assert_eq!(s["session_max_age"], Value::Null);
     assert_eq!(s["consent"], Value::Null);
-    assert_eq!(s["branding"]["color"], Value::Null);
+    assert_eq!(reverted["branding"]["color"], Value::Null);
     assert_eq!(s["token_email"], false);
-    assert_eq!(s["link_ttl"], 3600, "settings not named stay");
+    assert_eq!(s["link_ttl"], "1h", "settings not named stay");
 
     // --no-token-email is the other spelling of --token-email=false.
     p.ok(&["app", "update", id, "--token-email=true"]);

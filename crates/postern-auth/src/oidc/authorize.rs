@@ -154,6 +154,10 @@ pub async fn authorize_request(svc: &Services, p: &AuthorizeInput) -> Result<Aut
     if !app.has_redirect_uri(redirect_uri) {
         return Err(AuthError::in_app(&app, AuthError::RedirectUriNotRegistered));
     }
+    if !app.settings.enabled {
+        // SPEC §3.6: an error page; the app's sessions keep working elsewhere.
+        return Err(AuthError::in_app(&app, AuthError::AppDisabled));
+    }
     let client_state = p
         .raw
         .state

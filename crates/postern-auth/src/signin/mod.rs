@@ -235,6 +235,11 @@ pub async fn request_link(
 ) -> Result<LinkSent> {
     let email = EmailAddress::parse(email).map_err(|e| invalid(format!("Invalid email: {e}.")))?;
     let app = &params.app;
+    if !app.settings.enabled {
+        // SPEC §3.6: a disabled app signs no one in; nothing is sent.
+        record_refused(svc, app, None, who).await?;
+        return Err(AuthError::in_app(app, AuthError::AppDisabled));
+    }
     let cfg = &svc.settings;
     // SPEC §3.1: per person IP (when it is the person's) and per address.
     // SPEC §3.4: per app only for the headless API, where the app
@@ -355,7 +360,25 @@ pub async fn request_link(
         consumed_at: None,
     };
     tx.insert_login_request(&request).await?;
-    crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
+    if !allowed {
+        // History names every refusal (SPEC §3.5 `refused`): disabled
+        // person, sign-up closed, domain not allowed.
+        tx.insert_sign_in_event(&refused_event(
+            app,
+            user.as_ref().map(|u| u.id.clone()),
+            who,
+            now,
+        ))
+        .await?;
+    }
+    let outbox_id = crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
+    postern_store::AdminQueries::set_outbox_meta(
+        &mut tx,
+        &outbox_id,
+        Some(&app.client_id),
+        &crate::admin::ops::mask_address(email.as_str()),
+    )
+    .await?;
     tx.commit().await?;
     svc.mail_wake.notify_one();
     Ok(LinkSent {
@@ -363,6 +386,63 @@ pub async fn request_link(
         email,
         expires_at,
     })
+}
+
+fn refused_event(
+    app: &App,
+    user_id: Option<String>,
+    who: &Requester,
+    now: i64,
+) -> postern_store::SignInEvent {
+    postern_store::SignInEvent {
+        id: random_id(),
+        user_id,
+        client_id: app.client_id.clone(),
+        at: now,
+        ip: Some(who.ip.to_string()),
+        user_agent: who.user_agent.clone(),
+        method: "link".to_owned(),
+        outcome: "refused".to_owned(),
+    }
+}
+
+/// Records a sign-in that did not happen (SPEC §3.5 outcomes
+/// `wrong_code`, `expired`, `used`) in the history of the request's person.
+pub(crate) async fn record_outcome<C: Queries>(
+    conn: &mut C,
+    request: &LoginRequest,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    method: &str,
+    outcome: &str,
+    now: i64,
+) -> Result<()> {
+    let user_id = conn.user_by_email(&request.email).await?.map(|u| u.id);
+    conn.insert_sign_in_event(&SignInEvent {
+        id: random_id(),
+        user_id,
+        client_id: request.client_id.clone(),
+        at: now,
+        ip,
+        user_agent,
+        method: method.to_owned(),
+        outcome: outcome.to_owned(),
+    })
+    .await?;
+    Ok(())
+}
+
+async fn record_refused(
+    svc: &Services,
+    app: &App,
+    user_id: Option<String>,
+    who: &Requester,
+) -> Result<()> {
+    let mut tx = svc.store.begin().await?;
+    tx.insert_sign_in_event(&refused_event(app, user_id, who, svc.now()))
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 pub(crate) fn code_hash(svc: &Services, login_id: &str, code: &str) -> String {

@@ -47,6 +47,23 @@ pub async fn open_link(svc: &Services, token: &str, ip: IpAddr) -> Result<Opened
     } else {
         None
     };
+    let outcome = match problem {
+        Some(TokenProblem::Expired) => Some("expired"),
+        Some(TokenProblem::Used) => Some("used"),
+        _ => None,
+    };
+    if let Some(outcome) = outcome {
+        record_outcome(
+            &mut conn,
+            &request,
+            Some(ip.to_string()),
+            None,
+            "link",
+            outcome,
+            svc.now(),
+        )
+        .await?;
+    }
     match problem {
         Some(p) => Err(AuthError::in_app(&app, AuthError::token_in(p, retry))),
         None => Ok(OpenedLink { request, app }),
@@ -136,11 +153,18 @@ pub async fn take_code(
         return Err(unknown());
     }
     let retry = flow_of(&request);
-    if request.consumed_at.is_some() {
-        return Err(AuthError::token_in(TokenProblem::Used, retry));
-    }
-    if request.expires_at <= now {
-        return Err(AuthError::token_in(TokenProblem::Expired, retry));
+    let dead = if request.consumed_at.is_some() {
+        Some((TokenProblem::Used, "used"))
+    } else if request.expires_at <= now {
+        Some((TokenProblem::Expired, "expired"))
+    } else {
+        None
+    };
+    if let Some((problem, outcome)) = dead {
+        let (ip, ua) = (Some(who.ip.to_string()), who.user_agent.clone());
+        record_outcome(&mut tx, &request, ip, ua, "code", outcome, now).await?;
+        tx.commit().await?;
+        return Err(AuthError::token_in(problem, retry));
     }
     let app = tx.app(&request.client_id).await?.ok_or_else(unknown)?;
     if !ip_allowed(&app, &request, who.ip) {
@@ -166,6 +190,8 @@ pub async fn take_code(
         let attempts = tx
             .record_wrong_code(login_id, CODE_TRIES_PER_REQUEST, now)
             .await?;
+        let (ip, ua) = (Some(who.ip.to_string()), who.user_agent.clone());
+        record_outcome(&mut tx, &request, ip, ua, "code", "wrong_code", now).await?;
         tx.commit().await?;
         return Err(match attempts {
             Some(n) if n < CODE_TRIES_PER_REQUEST => AuthError::WrongCode {

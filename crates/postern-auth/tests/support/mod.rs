@@ -45,6 +45,8 @@ pub async fn env_with(settings: impl FnOnce(&mut Settings)) -> Env {
         session_idle_ttl: 14 * 86_400,
         session_max_age: 30 * 86_400,
         mail_from_domain: "id.example".to_owned(),
+        admin_emails: vec!["admin@example.com".to_owned()],
+        admin_links: postern_auth::AdminLinks::Copy,
     };
     settings(&mut s);
     let svc = Services {

@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "master_key",
     "master_key_file",
     "admin_emails",
+    "admin_links",
     "rate_limit_email_per_hour",
     "rate_limit_ip_per_hour",
     "trusted_proxies",

@@ -142,6 +142,8 @@ pub struct Config {
     pub master_key: Option<SecretString>,
     /// Addresses allowed into `/admin` (`POSTERN_ADMIN_EMAILS`), normalized.
     pub admin_emails: Vec<EmailAddress>,
+    /// Whether admins may read a person's sign-in link (`POSTERN_ADMIN_LINKS`).
+    pub admin_links: postern_auth::AdminLinks,
     /// Link requests per email address per hour (`POSTERN_RATE_LIMIT_EMAIL_PER_HOUR`), ≥ 1.
     pub rate_limit_email_per_hour: u32,
     /// Link requests per client IP per hour (`POSTERN_RATE_LIMIT_IP_PER_HOUR`), ≥ 1.
@@ -188,6 +190,7 @@ impl fmt::Debug for Config {
             .field("mail_from", &self.mail_from.raw)
             .field("master_key", &redacted(&self.master_key))
             .field("admin_emails", &self.admin_emails)
+            .field("admin_links", &self.admin_links)
             .field("rate_limit_email_per_hour", &self.rate_limit_email_per_hour)
             .field("rate_limit_ip_per_hour", &self.rate_limit_ip_per_hour)
             .field("trusted_proxies", &self.trusted_proxies)

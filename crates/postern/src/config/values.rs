@@ -109,6 +109,14 @@ pub(super) fn build(
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
+    let admin_links = match take("admin_links") {
+        Some(r) => match r.value.trim().to_ascii_lowercase().as_str() {
+            "send" => postern_auth::AdminLinks::Send,
+            "copy" => postern_auth::AdminLinks::Copy,
+            _ => return Err(r.invalid("use send or copy")),
+        },
+        None => postern_auth::AdminLinks::Send,
+    };
     let rate_limit_email_per_hour = positive_int(take("rate_limit_email_per_hour"), 20)?;
     let rate_limit_ip_per_hour = positive_int(take("rate_limit_ip_per_hour"), 100)?;
     let trusted_proxies = match take("trusted_proxies") {
@@ -160,6 +168,7 @@ pub(super) fn build(
         mail_from,
         master_key,
         admin_emails,
+        admin_links,
         rate_limit_email_per_hour,
         rate_limit_ip_per_hour,
         trusted_proxies,
