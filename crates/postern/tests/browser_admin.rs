@@ -350,13 +350,13 @@ async fn every_panel_page_fits_a_phone_and_a_desktop() {
                 .as_i64()
                 .unwrap_or(0);
             assert!(overflow <= 0, "{path} scrolls sideways by {overflow} px at {width} px");
-            b.shot(&format!("admin-{name}-{size}")).await;
+            b.shot(&format!("admin-{name}-en-{size}")).await;
         }
         // A confirmation step.
         b.goto(&app.url(&user_page)).await;
         submit(&b, "form[action$=\"/delete\"] button[type=submit]").await;
         assert_eq!(b.h1().await, "Are you sure?");
-        b.shot(&format!("admin-confirm-{size}")).await;
+        b.shot(&format!("admin-confirm-en-{size}")).await;
     }
     b.quit().await;
 
@@ -366,7 +366,7 @@ async fn every_panel_page_fits_a_phone_and_a_desktop() {
         b.set_viewport(width, height).await;
         open_panel(&app, &b, "linus@example.com", "/admin").await;
         assert_eq!(b.status().await, 403);
-        b.shot(&format!("admin-no-access-{size}")).await;
+        b.shot(&format!("admin-no-access-en-{size}")).await;
     }
     b.quit().await;
 }

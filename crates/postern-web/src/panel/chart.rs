@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn events_fall_into_their_hour_of_the_last_48_and_older_ones_are_dropped() {
-        let now = 1_700_000_000 + 1234; // some minutes into an hour
+        let now: i64 = 1_700_000_000 + 1234; // some minutes into an hour
         let hour = now - now.rem_euclid(3600);
         let hours = bucket(
             now,
