@@ -90,8 +90,14 @@ async fn preview_html(app: &TestApp, b: &Browser) -> String {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "the preview of {src}");
-    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.starts_with("sandbox;"), "the preview is sandboxed: {csp}");
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.starts_with("sandbox;"),
+        "the preview is sandboxed: {csp}"
+    );
     res.text().await.unwrap()
 }
 
@@ -179,7 +185,10 @@ async fn an_admin_creates_an_app_brands_it_rotates_its_secret_and_ends_a_persons
     b.click("#b-locale option[value=de]").await;
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let german = preview_html(&app, &b).await;
-    assert!(german.contains("lang=\"de\"") || german.contains("Anmeld"), "{german}");
+    assert!(
+        german.contains("lang=\"de\"") || german.contains("Anmeld"),
+        "{german}"
+    );
     // Saved, it stays.
     submit(&b, "#branding-form button[type=submit]:not([formmethod])").await;
     assert_eq!(b.find(".notice").await.text().await.unwrap(), "Saved.");
@@ -189,7 +198,10 @@ async fn an_admin_creates_an_app_brands_it_rotates_its_secret_and_ends_a_persons
     // Rotate the secret: asked first, then shown once; the old one ends.
     submit(&b, "form[action$=\"/secret\"] button[type=submit]").await;
     assert_eq!(b.h1().await, "Are you sure?");
-    assert!(secret_works(&app, &client_id, &first_secret).await, "not yet");
+    assert!(
+        secret_works(&app, &client_id, &first_secret).await,
+        "not yet"
+    );
     submit(&b, "form[action$=\"/secret\"] button.danger").await;
     let second_secret = b.find("#secret").await.text().await.unwrap();
     assert_ne!(second_secret, first_secret);
@@ -224,8 +236,16 @@ async fn an_admin_creates_an_app_brands_it_rotates_its_secret_and_ends_a_persons
     // Everything above is in the audit log, with the admin's address.
     b.goto(&app.url("/admin/audit")).await;
     let audit = b.text().await;
-    for action in ["app.create", "app.update", "app.rotate_secret", "session.end"] {
-        assert!(audit.contains(action), "{action} in the audit log:\n{audit}");
+    for action in [
+        "app.create",
+        "app.update",
+        "app.rotate_secret",
+        "session.end",
+    ] {
+        assert!(
+            audit.contains(action),
+            "{action} in the audit log:\n{audit}"
+        );
     }
     assert!(audit.contains(ADMIN));
     b.quit().await;
@@ -237,9 +257,7 @@ async fn an_owner_sees_only_their_app_and_no_server_pages() {
         return;
     }
     let app = server().await;
-    let mine = app
-        .create_app(|s| s.owners = vec![OWNER.to_owned()])
-        .await;
+    let mine = app.create_app(|s| s.owners = vec![OWNER.to_owned()]).await;
     let other = app.create_app(|_| {}).await;
     let b = Browser::launch().await;
     open_panel(&app, &b, OWNER, "/admin").await;
@@ -259,7 +277,10 @@ async fn an_owner_sees_only_their_app_and_no_server_pages() {
         links[0].attr("href").await.unwrap().unwrap(),
         format!("/admin/apps/{}", mine.client_id)
     );
-    assert!(!b.has("form[action=\"/admin/apps\"]").await, "owners create no apps");
+    assert!(
+        !b.has("form[action=\"/admin/apps\"]").await,
+        "owners create no apps"
+    );
     b.goto(&app.url(&format!("/admin/apps/{}", mine.client_id)))
         .await;
     assert_eq!(b.status().await, 200);
@@ -349,7 +370,10 @@ async fn every_panel_page_fits_a_phone_and_a_desktop() {
                 .await
                 .as_i64()
                 .unwrap_or(0);
-            assert!(overflow <= 0, "{path} scrolls sideways by {overflow} px at {width} px");
+            assert!(
+                overflow <= 0,
+                "{path} scrolls sideways by {overflow} px at {width} px"
+            );
             b.shot(&format!("admin-{name}-en-{size}")).await;
         }
         // A confirmation step.

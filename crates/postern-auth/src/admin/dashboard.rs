@@ -72,7 +72,12 @@ pub async fn sign_in_preview(
     apps::validate(&app.name, &mut app.settings)?;
     let locale = match locale {
         Some(l) if postern_core::locale::SUPPORTED.contains(&l) => l.to_owned(),
-        Some(_) => return Err(AuthError::invalid_field("locale", "is not a language Postern speaks")),
+        Some(_) => {
+            return Err(AuthError::invalid_field(
+                "locale",
+                "is not a language Postern speaks",
+            ))
+        }
         None => app.settings.locale.clone(),
     };
     let link = svc.settings.url("/verify-email?token=pml_sample");

@@ -16,8 +16,8 @@
 //! Lists are [`Page`]s, newest first, cursor-paged ([`PageRequest`]).
 
 pub mod activity;
-pub mod dashboard;
 pub mod apps;
+pub mod dashboard;
 pub mod ops;
 pub mod tokens;
 pub mod users;

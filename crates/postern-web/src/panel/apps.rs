@@ -365,7 +365,10 @@ pub async fn page(
     let app = admin::apps::app(&state, &ctx.who, &client_id).await?;
     let mut frame = ctx.frame("/admin/apps");
     frame.notice = ctx.notice.as_deref().map(|n| match n {
-        "test-email" => ctx.a.test_email_sent.replace("{email}", &ctx.viewer.live.user.email),
+        "test-email" => ctx
+            .a
+            .test_email_sent
+            .replace("{email}", &ctx.viewer.live.user.email),
         _ => ctx.a.saved.to_owned(),
     });
     let draft = if q.preview.is_some() {
@@ -433,7 +436,11 @@ pub async fn create(
         }
     };
     let Some(secret) = created.client_secret else {
-        return Ok(ctx.done(&state, &format!("/admin/apps/{}", created.app.client_id), "saved"));
+        return Ok(ctx.done(
+            &state,
+            &format!("/admin/apps/{}", created.app.client_id),
+            "saved",
+        ));
     };
     let page = SecretPage {
         t: ctx.t,
@@ -481,7 +488,10 @@ async fn save(
         Ok(_) => {
             let mut to = format!("/admin/apps/{client_id}");
             if let Some(l) = &draft.preview_locale {
-                to.push_str(&format!("?preview_locale={}", url::form_urlencoded::byte_serialize(l.as_bytes()).collect::<String>()));
+                to.push_str(&format!(
+                    "?preview_locale={}",
+                    url::form_urlencoded::byte_serialize(l.as_bytes()).collect::<String>()
+                ));
             }
             Ok(ctx.done(state, &to, "saved"))
         }
@@ -574,7 +584,8 @@ pub async fn rotate_secret(
     let app = admin::apps::app(&state, &ctx.who, &client_id).await?;
     let grace = form.previous_valid_for.clone().unwrap_or_default();
     if form.confirmed.as_deref() != Some("yes") {
-        let question = crate::i18n::fill(ctx.a.confirm_rotate_secret, &[("app", app.display_name())]);
+        let question =
+            crate::i18n::fill(ctx.a.confirm_rotate_secret, &[("app", app.display_name())]);
         let back = format!("/admin/apps/{client_id}");
         return Ok(ctx.confirm(
             "/admin/apps",

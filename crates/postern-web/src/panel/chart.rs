@@ -32,13 +32,14 @@ const LEFT: u32 = 34;
 const BOTTOM: u32 = 22;
 const TOP: u32 = 8;
 
-/// The smallest of 1, 2, 5, 10, 20, 50, … that is at least `n` (and at
-/// least 4, so an empty or quiet chart still has a scale).
+/// The smallest of 4, 10, 20, 40, 100, 200, 400, … that is at least `n`
+/// (at least 4, so an empty or quiet chart still has a scale; always even,
+/// so the middle line of the scale is a whole number).
 fn nice_ceiling(n: u32) -> u32 {
     let n = n.max(4);
     let mut step = 1u32;
     loop {
-        for m in [1, 2, 5] {
+        for m in [1, 2, 4] {
             let v = step.saturating_mul(m);
             if v >= n {
                 return v;
@@ -57,7 +58,13 @@ fn hh(unix: i64) -> String {
 /// the left; a scale at 0, half and the top; the hour (UTC) under every
 /// sixth bar. Each bar carries a `<title>` with its exact numbers.
 pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>) -> String {
-    let top = nice_ceiling(hours.iter().map(|h| h.success + h.failed).max().unwrap_or(0));
+    let top = nice_ceiling(
+        hours
+            .iter()
+            .map(|h| h.success + h.failed)
+            .max()
+            .unwrap_or(0),
+    );
     let plot_h = HEIGHT - TOP - BOTTOM;
     let plot_w = WIDTH - LEFT;
     let n = hours.len().max(1) as u32;
@@ -160,7 +167,8 @@ mod tests {
         assert_eq!(nice_ceiling(3), 4);
         assert_eq!(nice_ceiling(7), 10);
         assert_eq!(nice_ceiling(11), 20);
-        assert_eq!(nice_ceiling(21), 50);
+        assert_eq!(nice_ceiling(21), 40);
+        assert_eq!(nice_ceiling(40), 40);
         assert_eq!(nice_ceiling(51), 100);
         assert_eq!(nice_ceiling(1000), 1000);
     }
@@ -174,10 +182,10 @@ mod tests {
             [
                 (now, true),
                 (now - 10, false),
-                (hour - 1, true),          // the hour before
-                (hour - 47 * 3600, true),  // the first hour shown
+                (hour - 1, true),             // the hour before
+                (hour - 47 * 3600, true),     // the first hour shown
                 (hour - 47 * 3600 - 1, true), // 49 hours ago: out
-                (now + 3600, true),        // the future: out
+                (now + 3600, true),           // the future: out
             ],
         );
         assert_eq!(hours.len(), 48);
@@ -220,7 +228,9 @@ mod tests {
     #[test]
     fn a_quiet_chart_still_has_a_scale() {
         let svg = hourly_svg(&bucket(0, []), &WORDS);
-        assert!(svg.contains(">4</text>") && svg.contains(">2</text>") && svg.contains(">0</text>"));
+        assert!(
+            svg.contains(">4</text>") && svg.contains(">2</text>") && svg.contains(">0</text>")
+        );
         assert!(!svg.contains("class=\"ok\""));
     }
 }

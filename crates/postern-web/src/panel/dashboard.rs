@@ -131,7 +131,10 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
         frame: ctx.frame("/admin"),
         tiles,
         chart,
-        periods: vec![period(a, a.today, &d.today), period(a, a.this_week, &d.week)],
+        periods: vec![
+            period(a, a.today, &d.today),
+            period(a, a.this_week, &d.week),
+        ],
     };
     Ok(ctx.render(&page))
 }

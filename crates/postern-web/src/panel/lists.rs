@@ -327,7 +327,12 @@ pub async fn outbox(
                 app: m
                     .client_id
                     .as_ref()
-                    .map(|c| names.get(c).cloned().unwrap_or_else(|| ctx.a.removed_app.to_owned()))
+                    .map(|c| {
+                        names
+                            .get(c)
+                            .cloned()
+                            .unwrap_or_else(|| ctx.a.removed_app.to_owned())
+                    })
                     .unwrap_or_default(),
                 attempts: m.attempts,
                 next_attempt: m.next_attempt_at.map(|t| ctx.moment(t)).unwrap_or_default(),
@@ -413,7 +418,9 @@ pub async fn audit(
             .into_iter()
             .map(|r| {
                 let href = r.target.as_ref().and_then(|t| {
-                    let safe = t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                    let safe = t
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
                     match r.action.split('.').next() {
                         Some("app") if safe => Some(format!("/admin/apps/{t}")),
                         Some("user") if safe && r.action != "user.delete" => {

@@ -53,28 +53,19 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/admin/apps/{client_id}/email-preview.html",
             get(dashboard::email_preview),
         )
-        .route(
-            "/admin/apps/{client_id}/test-email",
-            post(apps::test_email),
-        )
+        .route("/admin/apps/{client_id}/test-email", post(apps::test_email))
         .route("/admin/apps/{client_id}/secret", post(apps::rotate_secret))
         .route("/admin/apps/{client_id}/delete", post(apps::delete))
         .route("/admin/users", get(users::search))
         .route("/admin/users/{user_id}", get(users::page))
-        .route(
-            "/admin/users/{user_id}/disable",
-            post(users::disable),
-        )
+        .route("/admin/users/{user_id}/disable", post(users::disable))
         .route("/admin/users/{user_id}/enable", post(users::enable))
         .route(
             "/admin/users/{user_id}/sign-in-link",
             post(users::sign_in_link),
         )
         .route("/admin/users/{user_id}/delete", post(users::delete))
-        .route(
-            "/admin/sessions/{session_id}/end",
-            post(users::end_session),
-        )
+        .route("/admin/sessions/{session_id}/end", post(users::end_session))
         .route("/admin/history", get(lists::history))
         .route("/admin/history.csv", get(lists::history_csv))
         .route("/admin/keys", get(lists::keys))
@@ -322,7 +313,12 @@ async fn enter(
     let notice = cookies::get(state, &jar, cookies::NOTICE)
         .and_then(|n| n.strip_prefix("admin.").map(str::to_owned));
     let jar = if notice.is_some() {
-        jar.add(cookies::build(state, cookies::NOTICE, String::new(), Some(0)))
+        jar.add(cookies::build(
+            state,
+            cookies::NOTICE,
+            String::new(),
+            Some(0),
+        ))
     } else {
         jar
     };
