@@ -123,9 +123,9 @@ async fn an_admin_creates_an_app_brands_it_rotates_its_secret_and_ends_a_persons
         return;
     }
     let app = server().await;
-    // Ada is signed in somewhere else, through an app.
-    let notes = app.create_app(|_| {}).await;
-    let ada = app.sign_in(&notes, ADA).await;
+    // Ada is signed in somewhere else: her own browser.
+    let ada = Browser::launch().await;
+    app.open_account(&ada, ADA).await;
     assert_eq!(
         app.rows("SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL")
             .await[0][0],
@@ -182,8 +182,12 @@ async fn an_admin_creates_an_app_brands_it_rotates_its_secret_and_ends_a_persons
         "the previewed email wears the new colour"
     );
     // The German preview, too.
-    b.click("#b-locale option[value=de]").await;
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    b.js("var s = document.getElementById('b-locale'); s.value = 'de'; \
+          s.dispatchEvent(new Event('change', { bubbles: true }));")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let src = b.find("#email-preview").await.attr("src").await.unwrap().unwrap_or_default();
+    assert!(src.contains("preview_locale=de"), "{src}");
     let german = preview_html(&app, &b).await;
     assert!(
         german.contains("lang=\"de\"") || german.contains("Anmeld"),
@@ -231,7 +235,7 @@ async fn an_admin_creates_an_app_brands_it_rotates_its_secret_and_ends_a_persons
         "0",
         "Ada's session ended"
     );
-    drop(ada);
+    ada.quit().await;
 
     // Everything above is in the audit log, with the admin's address.
     b.goto(&app.url("/admin/audit")).await;
@@ -334,12 +338,10 @@ async fn every_panel_page_fits_a_phone_and_a_desktop() {
             s.owners = vec![OWNER.to_owned()];
         })
         .await;
-    // Some history: sign-ins, and a wrong code.
-    for who in [ADA, "grace@example.com", "linus@example.com"] {
-        app.sign_in(&notes, who).await;
-    }
-    let h = app.hosted_request(&notes, "ken@example.com").await;
-    app.submit_code(&h, "000000").await;
+    // Some history: Ada signs in with her own browser.
+    let ada = Browser::launch().await;
+    app.open_account(&ada, ADA).await;
+    ada.quit().await;
     let ada_id = app
         .rows("SELECT id FROM users WHERE email = 'ada@example.com'")
         .await[0][0]
