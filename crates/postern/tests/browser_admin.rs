@@ -182,11 +182,19 @@ async fn an_admin_creates_an_app_brands_it_rotates_its_secret_and_ends_a_persons
         "the previewed email wears the new colour"
     );
     // The German preview, too.
-    b.js("var s = document.getElementById('b-locale'); s.value = 'de'; \
-          s.dispatchEvent(new Event('change', { bubbles: true }));")
-        .await;
+    b.js(
+        "var s = document.getElementById('b-locale'); s.value = 'de'; \
+          s.dispatchEvent(new Event('change', { bubbles: true }));",
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let src = b.find("#email-preview").await.attr("src").await.unwrap().unwrap_or_default();
+    let src = b
+        .find("#email-preview")
+        .await
+        .attr("src")
+        .await
+        .unwrap()
+        .unwrap_or_default();
     assert!(src.contains("preview_locale=de"), "{src}");
     let german = preview_html(&app, &b).await;
     assert!(
