@@ -23,14 +23,20 @@ async fn owners_reach_only_their_apps_and_never_server_wide_things() {
     let mine = env.app(|_| {}).await;
     let other = env.app(|_| {}).await;
     let owner = owner_of(&[&mine.app.client_id]);
-    assert!(owner.authorize(&env.svc, Target::App(&mine.app.client_id)).await.is_ok());
+    assert!(owner
+        .authorize(&env.svc, Target::App(&mine.app.client_id))
+        .await
+        .is_ok());
     for target in [Target::App(&other.app.client_id), Target::Server] {
         assert!(matches!(
             owner.authorize(&env.svc, target).await,
             Err(AuthError::Forbidden(_))
         ));
     }
-    assert!(Principal::cli().authorize(&env.svc, Target::Server).await.is_ok());
+    assert!(Principal::cli()
+        .authorize(&env.svc, Target::Server)
+        .await
+        .is_ok());
     // Lists are filtered by the same principal.
     let listed = apps::list(&env.svc, &owner).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -77,7 +83,10 @@ async fn a_person_is_the_owners_only_after_signing_in_to_their_app() {
     assert!(page.items.is_empty(), "not their app's person");
     let insider = owner_of(&[&other.app.client_id]);
     assert_eq!(
-        users::read(&env.svc, &insider, &user.id).await.unwrap().email,
+        users::read(&env.svc, &insider, &user.id)
+            .await
+            .unwrap()
+            .email,
         "pat@example.com"
     );
 }
@@ -89,7 +98,8 @@ async fn a_patch_names_the_field_it_refuses_and_owners_cannot_change_owners() {
     let owner = owner_of(&[&mine.app.client_id]);
     let err = apps::from_json::<AppPatch>(serde_json::json!({"brand": {}})).unwrap_err();
     assert!(err.to_string().contains("brand"), "{err}");
-    let patch: AppPatch = apps::from_json(serde_json::json!({"owners": ["x@example.com"]})).unwrap();
+    let patch: AppPatch =
+        apps::from_json(serde_json::json!({"owners": ["x@example.com"]})).unwrap();
     assert!(matches!(
         apps::update(&env.svc, &owner, &mine.app.client_id, patch).await,
         Err(AuthError::Forbidden(_))
