@@ -700,14 +700,7 @@ async fn disabling_a_person_ends_their_headless_session_at_once_and_refuses_thei
     )
     .await;
     assert_eq!(ok_json(res, "enable").await["disabled"], false);
-    let res = call(
-        &app,
-        Who::Token(&t),
-        "get",
-        &format!("/users?q=PERSON@"),
-        None,
-    )
-    .await;
+    let res = call(&app, Who::Token(&t), "get", "/users?q=PERSON@", None).await;
     let found = ok_json(res, "search").await;
     assert_eq!(
         found["items"][0]["email"], PERSON,
@@ -777,7 +770,7 @@ async fn outbox_items_never_show_the_address_link_or_code_and_a_failed_one_can_b
     )
     .await;
     assert_eq!(res.status(), 202);
-    let msg = ok_json(res, "test email").await["id"]
+    let _queued = ok_json(res, "test email").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
