@@ -435,6 +435,9 @@ async fn an_app_round_trips_with_every_setting_changed_from_its_default() {
             sender_name: Some("Bücher Sign-in".to_owned()),
             email_note: Some("Fragen? <hilfe@bücher.example>\nDanke!".to_owned()),
         },
+        enabled: false,
+        owners: vec!["owner@a.example".to_owned()],
+        initiate_login_uri: Some("https://a.example/login".to_owned()),
     };
     assert_ne!(settings.link_ttl, defaults.link_ttl);
     assert_ne!(settings.device_policy, defaults.device_policy);

@@ -342,6 +342,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     app.run_until(shutdown_signal()).await
 }
 
+/// The services' settings from the configuration (shared by `serve` and the
+/// administrative commands).
+pub fn services_settings(config: &Config) -> Settings {
+    Settings {
+        public_url: config.public_url_parsed(),
+        rate_limit_email_per_hour: config.rate_limit_email_per_hour.into(),
+        rate_limit_ip_per_hour: config.rate_limit_ip_per_hour.into(),
+        session_idle_ttl: config.session_idle_ttl,
+        session_max_age: config.session_max_age,
+        mail_from_domain: config
+            .mail_from
+            .address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_owned())
+            .unwrap_or_else(|| "localhost".to_owned()),
+        admin_emails: config
+            .admin_emails
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+        admin_links: config.admin_links,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -408,29 +432,5 @@ mod tests {
             assert!(e.starts_with("POSTERN_GEOIP_DB: "), "{e}");
             assert!(e.contains(file) && e.contains("GeoIP database"), "{e}");
         }
-    }
-}
-
-/// The services' settings from the configuration (shared by `serve` and the
-/// administrative commands).
-pub fn services_settings(config: &Config) -> Settings {
-    Settings {
-        public_url: config.public_url_parsed(),
-        rate_limit_email_per_hour: config.rate_limit_email_per_hour.into(),
-        rate_limit_ip_per_hour: config.rate_limit_ip_per_hour.into(),
-        session_idle_ttl: config.session_idle_ttl,
-        session_max_age: config.session_max_age,
-        mail_from_domain: config
-            .mail_from
-            .address
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_owned())
-            .unwrap_or_else(|| "localhost".to_owned()),
-        admin_emails: config
-            .admin_emails
-            .iter()
-            .map(|e| e.as_str().to_owned())
-            .collect(),
-        admin_links: config.admin_links,
     }
 }

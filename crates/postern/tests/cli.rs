@@ -272,7 +272,7 @@ async fn every_setting_can_be_given_at_creation() {
     // SPEC §3.5: the one shape of an app, durations as `5m`, `7d`.
     let expected = serde_json::json!({
         "client_id": created["client_id"],
-        "name": "Intra",
+        "name": "Intranet",
         "public": false,
         "first_party": false,
         "enabled": true,

@@ -392,6 +392,8 @@ impl TestApp {
             "signing_keys",
             "outbox",
             "rate_limits",
+            "admin_tokens",
+            "audit_log",
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table}"))
                 .fetch_all(&mut *conn)

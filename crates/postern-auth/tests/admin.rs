@@ -1,0 +1,133 @@
+//! The administration services on a testkit database: the one
+//! authorization decision, the app shape's validation, and pagination.
+
+mod support;
+
+use postern_auth::admin::{self, apps, users, Actor, AppPatch, PageRequest, Principal, Target};
+use postern_auth::AuthError;
+use support::*;
+
+fn owner_of(apps: &[&str]) -> Principal {
+    Principal {
+        actor: Actor::Owner {
+            email: "owner@example.com".into(),
+            apps: apps.iter().map(|s| s.to_string()).collect(),
+        },
+        ip: None,
+    }
+}
+
+#[tokio::test]
+async fn owners_reach_only_their_apps_and_never_server_wide_things() {
+    let env = env().await;
+    let mine = env.app(|_| {}).await;
+    let other = env.app(|_| {}).await;
+    let owner = owner_of(&[&mine.app.client_id]);
+    assert!(owner
+        .authorize(&env.svc, Target::App(&mine.app.client_id))
+        .await
+        .is_ok());
+    for target in [Target::App(&other.app.client_id), Target::Server] {
+        assert!(matches!(
+            owner.authorize(&env.svc, target).await,
+            Err(AuthError::Forbidden(_))
+        ));
+    }
+    assert!(Principal::cli()
+        .authorize(&env.svc, Target::Server)
+        .await
+        .is_ok());
+    // Lists are filtered by the same principal.
+    let listed = apps::list(&env.svc, &owner).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].client_id, mine.app.client_id);
+    assert!(matches!(
+        admin::ops::keys(&env.svc, &owner).await,
+        Err(AuthError::Forbidden(_))
+    ));
+    assert!(matches!(
+        admin::tokens::list(&env.svc, &owner).await,
+        Err(AuthError::Forbidden(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_person_is_the_owners_only_after_signing_in_to_their_app() {
+    let env = env().await;
+    let mine = env.app(|_| {}).await;
+    let other = env.app(|_| {}).await;
+    let b = Browser::at("203.0.113.9");
+    env.request_link(&other, &b, "pat@example.com", "openid email")
+        .await
+        .unwrap();
+    let (token, _) = env.last_link_and_code().await;
+    let opened = postern_auth::signin::open_link(&env.svc, &token, b.who().ip)
+        .await
+        .unwrap();
+    postern_auth::signin::consume_link(&env.svc, &opened, &b.who())
+        .await
+        .unwrap();
+    let user = users::search(&env.svc, &Principal::cli(), "pat@", &PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let outsider = owner_of(&[&mine.app.client_id]);
+    assert!(matches!(
+        users::read(&env.svc, &outsider, &user.id).await,
+        Err(AuthError::Forbidden(_))
+    ));
+    let page = users::search(&env.svc, &outsider, "", &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty(), "not their app's person");
+    let insider = owner_of(&[&other.app.client_id]);
+    assert_eq!(
+        users::read(&env.svc, &insider, &user.id)
+            .await
+            .unwrap()
+            .email,
+        "pat@example.com"
+    );
+}
+
+#[tokio::test]
+async fn a_patch_names_the_field_it_refuses_and_owners_cannot_change_owners() {
+    let env = env().await;
+    let mine = env.app(|_| {}).await;
+    let owner = owner_of(&[&mine.app.client_id]);
+    let err = apps::from_json::<AppPatch>(serde_json::json!({"brand": {}})).unwrap_err();
+    assert!(err.to_string().contains("brand"), "{err}");
+    let patch: AppPatch =
+        apps::from_json(serde_json::json!({"owners": ["x@example.com"]})).unwrap();
+    assert!(matches!(
+        apps::update(&env.svc, &owner, &mine.app.client_id, patch).await,
+        Err(AuthError::Forbidden(_))
+    ));
+    let patch: AppPatch = apps::from_json(serde_json::json!({"redirect_uris": []})).unwrap();
+    let err = apps::update(&env.svc, &Principal::cli(), &mine.app.client_id, patch)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("redirect_uris"), "{err}");
+    let patch: AppPatch =
+        apps::from_json(serde_json::json!({"owners": ["Boss@Example.com"]})).unwrap();
+    let view = apps::update(&env.svc, &Principal::cli(), &mine.app.client_id, patch)
+        .await
+        .unwrap();
+    assert_eq!(view.owners, ["boss@example.com"], "normalized");
+}
+
+#[test]
+fn page_requests_check_limit_and_cursor() {
+    let p = |cursor: Option<&str>, limit: Option<i64>| PageRequest {
+        cursor: cursor.map(str::to_owned),
+        limit,
+    };
+    assert_eq!(p(None, None).parse().unwrap().0, 50);
+    assert!(p(None, Some(0)).parse().is_err());
+    assert!(p(None, Some(201)).parse().is_err());
+    assert_eq!(p(None, Some(200)).parse().unwrap().0, 200);
+    assert!(p(Some("x"), None).parse().is_err());
+    let (_, key) = p(Some("12.abc"), None).parse().unwrap();
+    assert_eq!(key.unwrap().at, 12);
+}
