@@ -17,7 +17,10 @@
 //! connection to inspect rows; the server never enables it).
 
 mod account;
+mod backup;
 mod keys;
+mod rekey;
+mod outbox;
 mod queries;
 mod rows;
 mod sessions;
@@ -34,6 +37,8 @@ use thiserror::Error;
 
 pub use account::{AccountQueries, UserGrant};
 pub use keys::{KeyQueries, StoredKey};
+pub use outbox::OutboxDepth;
+pub use rekey::{RekeyQueries, Sealed, SealedKind};
 pub use queries::Queries;
 pub use rows::*;
 pub use sessions::{RefreshToken, SessionQueries};
@@ -401,6 +406,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "codes by session",
                 include_str!("../migrations/sqlite/0003_codes_by_session.sql"),
             ),
+            (
+                6,
+                "master key state",
+                include_str!("../migrations/sqlite/0006_master_key_state.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -417,6 +427,11 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "codes by session",
                 include_str!("../migrations/postgres/0003_codes_by_session.sql"),
+            ),
+            (
+                6,
+                "master key state",
+                include_str!("../migrations/postgres/0006_master_key_state.sql"),
             ),
         ],
     };

@@ -47,6 +47,10 @@ fn main() -> ExitCode {
             Command::App { command } => commands::app(command, &config).await,
             Command::Keys { command } => commands::keys(command, &config).await,
             Command::Mail { command } => commands::mail(command, &config).await,
+            Command::Backup { file } => postern::ops::backup(&file, &config).await,
+            Command::MasterKey {
+                command: postern::cli::MasterKeyCommand::Rotate { new_key_file },
+            } => postern::ops::rotate_master_key(&new_key_file, &config).await,
         }
     });
     match result {

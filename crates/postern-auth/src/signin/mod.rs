@@ -355,9 +355,9 @@ pub async fn request_link(
         consumed_at: None,
     };
     tx.insert_login_request(&request).await?;
-    crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
+    let queued = crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
     tx.commit().await?;
-    svc.mail_wake.notify_one();
+    svc.mail_wake.hand_over(queued);
     Ok(LinkSent {
         login_id: id,
         email,
