@@ -67,14 +67,16 @@ pub async fn enqueue(
     now: i64,
     expires_at: i64,
 ) -> Result<postern_mail::Queued> {
-    services.mail_wake.enqueue(
-        tx,
-        &services.secrets,
-        email,
-        now,
-        expires_at,
-        &services.settings.mail_from_domain,
-    )
-    .await
-    .map_err(AuthError::internal)
+    services
+        .mail_wake
+        .enqueue(
+            tx,
+            &services.secrets,
+            email,
+            now,
+            expires_at,
+            &services.settings.mail_from_domain,
+        )
+        .await
+        .map_err(AuthError::internal)
 }

@@ -418,7 +418,10 @@ impl Outbox {
             // are an earlier process's, which died holding them.
             match w.store.take_back_outbox_leases().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(messages = n, "outbox: took back the leases of an earlier run"),
+                Ok(n) => tracing::info!(
+                    messages = n,
+                    "outbox: took back the leases of an earlier run"
+                ),
                 Err(e) => tracing::warn!(error = %e, "outbox: could not take back earlier leases"),
             }
         }
@@ -489,7 +492,9 @@ impl Outbox {
                     w.counters.handed_back.fetch_add(n, Ordering::Relaxed);
                     tracing::info!(messages = n, "outbox: handed back undelivered messages");
                 }
-                Err(e) => tracing::warn!(error = %e, messages = left.len(), "outbox: could not hand back leases; they run out by themselves"),
+                Err(e) => {
+                    tracing::warn!(error = %e, messages = left.len(), "outbox: could not hand back leases; they run out by themselves")
+                }
             }
         }
         w.transport.close().await;
@@ -581,7 +586,11 @@ impl Worker {
             return;
         }
         let until = self.clock.now() + LEASE_SECS;
-        match self.store.renew_outbox_leases(&self.owner, &ids, until).await {
+        match self
+            .store
+            .renew_outbox_leases(&self.owner, &ids, until)
+            .await
+        {
             Ok(kept) => {
                 let kept: std::collections::HashSet<String> = kept.into_iter().collect();
                 let mut held = lock(&self.held);
@@ -601,10 +610,31 @@ impl Worker {
         }
     }
 
+    /// Renews the lease of one held message now (it waited long); false
+    /// if the lease is gone or the database did not answer.
+    async fn renew_one(&self, id: &str, now: i64) -> bool {
+        let until = now + LEASE_SECS;
+        let ids = [id.to_owned()];
+        match self
+            .store
+            .renew_outbox_leases(&self.owner, &ids, until)
+            .await
+        {
+            Ok(kept) if !kept.is_empty() => {
+                if let Some(h) = lock(&self.held).get_mut(id) {
+                    h.until = until;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Writes the outcomes the database refused earlier; a message is let
     /// go once its outcome is written.
     async fn write_unrecorded(&self) {
-        let pending = std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()));
+        let pending =
+            std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()));
         for (id, mark) in pending {
             if write_one(&self.store, &id, &mark).await.is_ok() {
                 lock(&self.held).remove(&id);
@@ -646,21 +676,35 @@ impl Worker {
     /// Delivers one held message and records what happened. `slot` is
     /// given back as soon as the transport is done, before recording. Logs
     /// carry the outbox id and Message-ID only, never content.
-    async fn handle(&self, m: &OutboxMessage, slot: OwnedSemaphorePermit, recorder: &Recorder) -> Outcome {
+    async fn handle(
+        &self,
+        m: &OutboxMessage,
+        slot: OwnedSemaphorePermit,
+        recorder: &Recorder,
+    ) -> Outcome {
         let (id, message_id, attempts) = (m.id.as_str(), m.message_id.as_str(), m.attempts);
         let now = self.clock.now();
         let lease = lock(&self.held).get(id).copied();
         match lease {
             Some(Held { lost: false, until }) if until - now >= LEASE_MARGIN_SECS => {}
             Some(Held { lost: true, .. }) => {
-                tracing::info!(outbox_id = id, message_id, "another instance took this message over");
+                tracing::info!(
+                    outbox_id = id,
+                    message_id,
+                    "another instance took this message over"
+                );
                 self.counters.taken_over.fetch_add(1, Ordering::Relaxed);
                 return Outcome::Skipped;
             }
+            Some(Held { .. }) if self.renew_one(id, now).await => {}
             _ => {
-                // Renewals failed (the database is unreachable): leave it to
+                // Renewals fail (the database is unreachable): leave it to
                 // whoever claims it once the lease has run out.
-                tracing::warn!(outbox_id = id, message_id, "lease running out; not starting a delivery");
+                tracing::warn!(
+                    outbox_id = id,
+                    message_id,
+                    "lease running out; not starting a delivery"
+                );
                 return Outcome::Skipped;
             }
         }
@@ -685,7 +729,8 @@ impl Worker {
                     other => other.to_string(),
                 };
                 tracing::info!(outbox_id = id, message_id, attempts, %reply, "email delivered");
-                self.record(recorder, id, Mark::Sent(now), Outcome::Sent).await
+                self.record(recorder, id, Mark::Sent(now), Outcome::Sent)
+                    .await
             }
             Err(DeliveryError::Permanent(reason)) => {
                 tracing::warn!(outbox_id = id, message_id, attempts, error = %reason, "email rejected permanently; giving up");
@@ -699,8 +744,13 @@ impl Worker {
                     return self.record_failed(recorder, m, &reason).await;
                 }
                 tracing::warn!(outbox_id = id, message_id, attempts, retry_in = next - now, error = %reason, "email delivery failed; will retry");
-                self.record(recorder, id, Mark::Retry(next, reason), Outcome::Retry(next))
-                    .await
+                self.record(
+                    recorder,
+                    id,
+                    Mark::Retry(next, reason),
+                    Outcome::Retry(next),
+                )
+                .await
             }
         }
     }
@@ -812,7 +862,8 @@ impl Recorder {
     /// not be written (the error is logged).
     async fn record(&self, id: &str, mark: Mark) -> Result<(), Mark> {
         let (done, recorded) = oneshot::channel();
-        if let Err(mpsc::error::SendError((_, mark, _))) = self.tx.send((id.to_owned(), mark, done)) {
+        if let Err(mpsc::error::SendError((_, mark, _))) = self.tx.send((id.to_owned(), mark, done))
+        {
             return Err(mark);
         }
         match recorded.await {

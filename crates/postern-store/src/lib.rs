@@ -19,9 +19,9 @@
 mod account;
 mod backup;
 mod keys;
-mod rekey;
 mod outbox;
 mod queries;
+mod rekey;
 mod rows;
 mod sessions;
 
@@ -38,8 +38,8 @@ use thiserror::Error;
 pub use account::{AccountQueries, UserGrant};
 pub use keys::{KeyQueries, StoredKey};
 pub use outbox::OutboxDepth;
-pub use rekey::{RekeyQueries, Sealed, SealedKind};
 pub use queries::Queries;
+pub use rekey::{RekeyQueries, Sealed, SealedKind};
 pub use rows::*;
 pub use sessions::{RefreshToken, SessionQueries};
 

@@ -45,7 +45,8 @@ impl Store {
                AND id IN ({}) RETURNING id",
             self.id_list(3)
         );
-        let list = serde_json::to_string(ids).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+        let list =
+            serde_json::to_string(ids).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
         Ok(sqlx::query_scalar(&sql)
             .bind(owner)
             .bind(lease_until)
@@ -69,7 +70,8 @@ impl Store {
                AND id IN ({})",
             self.id_list(2)
         );
-        let list = serde_json::to_string(ids).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+        let list =
+            serde_json::to_string(ids).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
         let done = sqlx::query(&sql)
             .bind(owner)
             .bind(list)

@@ -53,9 +53,10 @@ impl<C: crate::Connection> RekeyQueries for C {
                 value: row.try_get("private_key")?,
             });
         }
-        for row in sqlx::query("SELECT id, payload FROM outbox WHERE payload IS NOT NULL ORDER BY id")
-            .fetch_all(self.raw())
-            .await?
+        for row in
+            sqlx::query("SELECT id, payload FROM outbox WHERE payload IS NOT NULL ORDER BY id")
+                .fetch_all(self.raw())
+                .await?
         {
             out.push(Sealed {
                 kind: SealedKind::Outbox,

@@ -138,8 +138,14 @@ pub async fn rotate_master_key(new_key_file: &Path, config: &Config) -> Result<(
         .map_err(|e| CommandError::Invalid(e.to_string()))?;
     let new = Secrets::with_hash_key(&new_master, old.hash_key());
     let now = postern_core::Clock::now(&postern_core::SystemClock);
-    let mut tx = store.begin().await.context("could not start a transaction")?;
-    let sealed = tx.sealed_values().await.context("could not read sealed values")?;
+    let mut tx = store
+        .begin()
+        .await
+        .context("could not start a transaction")?;
+    let sealed = tx
+        .sealed_values()
+        .await
+        .context("could not read sealed values")?;
     let mut opened = Vec::with_capacity(sealed.len());
     let mut unreadable: Vec<String> = Vec::new();
     for s in sealed {
@@ -160,7 +166,9 @@ pub async fn rotate_master_key(new_key_file: &Path, config: &Config) -> Result<(
     let (mut keys, mut messages) = (0, 0);
     for (mut s, plain) in opened {
         s.value = new.encrypt(&context(&s), &plain);
-        tx.reseal(&s).await.context("could not rewrite a sealed value")?;
+        tx.reseal(&s)
+            .await
+            .context("could not rewrite a sealed value")?;
         match s.kind {
             SealedKind::SigningKey => keys += 1,
             SealedKind::Outbox => messages += 1,

@@ -56,7 +56,10 @@ async fn a_message_in_flight_at_a_sigkill_is_delivered_once_soon_after() {
     ask_link(&first, &client_id, "held@example.com").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while sink.held.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the delivery never reached the sink");
+        assert!(
+            Instant::now() < deadline,
+            "the delivery never reached the sink"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     first.kill9();
@@ -88,7 +91,11 @@ async fn a_message_in_flight_at_a_sigkill_is_delivered_once_soon_after() {
     assert_eq!(arrival.message_id, message_id, "the stable Message-ID");
     eprintln!(
         "OPS in-flight message after SIGKILL ({}): delivered {:.2} s after the kill",
-        if pg { "PostgreSQL, taken over by another instance" } else { "SQLite, restarted instance" },
+        if pg {
+            "PostgreSQL, taken over by another instance"
+        } else {
+            "SQLite, restarted instance"
+        },
         took.as_secs_f64()
     );
     drop((second, restarted));
@@ -139,7 +146,10 @@ async fn sigkill_under_load_loses_nothing_and_duplicates_at_most_the_in_flight()
     );
     assert!(d.accepted > 100, "the load ran: {d:?}");
     assert_eq!(d.lost, 0, "{d:?}");
-    assert!(d.twice <= smtp_connections, "at most the in-flight twice: {d:?}");
+    assert!(
+        d.twice <= smtp_connections,
+        "at most the in-flight twice: {d:?}"
+    );
     assert_eq!(d.later_than_15s, 0, "{d:?}");
     assert_eq!(result.cut_off, 0, "{result:?}");
     restarted.kill9();
@@ -156,12 +166,21 @@ async fn sigterm_under_load_cuts_no_answer_and_delivers_nothing_twice() {
     let (client_id, _) = create_app(&store).await;
     let sink = Sink::start().await;
     let smtp = sink.url();
-    let mut first = Instance::start(db.dir.path(), &db.url, 0, &smtp, &[("POSTERN_SHUTDOWN_GRACE", "10s")]);
+    let mut first = Instance::start(
+        db.dir.path(),
+        &db.url,
+        0,
+        &smtp,
+        &[("POSTERN_SHUTDOWN_GRACE", "10s")],
+    );
     first.ready(30).await;
     let run = tokio::spawn(load(vec![first.url("")], client_id, 16, 4.0, "term"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     first.term();
-    let exited = first.exited_within(15).await.expect("exits within the grace");
+    let exited = first
+        .exited_within(15)
+        .await
+        .expect("exits within the grace");
     let result = run.await.unwrap();
     // Whatever was handed back at shutdown goes out with the next start.
     let next = Instance::start(db.dir.path(), &db.url, 0, &smtp, &[]);
@@ -174,11 +193,20 @@ async fn sigterm_under_load_cuts_no_answer_and_delivers_nothing_twice() {
         "OPS SIGTERM under load: exited {:.2} s after the signal; {} answered, {} lost, {} twice, {} cut off, {} unanswered after the stop",
         exited.as_secs_f64(), d.accepted, d.lost, d.twice, result.cut_off, result.unanswered
     );
-    assert!(exited <= Duration::from_secs(11), "within POSTERN_SHUTDOWN_GRACE");
+    assert!(
+        exited <= Duration::from_secs(11),
+        "within POSTERN_SHUTDOWN_GRACE"
+    );
     assert!(d.accepted > 50, "{d:?}");
     assert_eq!(result.cut_off, 0, "no answer cut off: {result:?}");
-    assert_eq!(d.unaccounted, 0, "an email for a request whose answer was lost: {d:?}");
+    assert_eq!(
+        d.unaccounted, 0,
+        "an email for a request whose answer was lost: {d:?}"
+    );
     assert_eq!(d.lost, 0, "{d:?}");
     assert_eq!(d.twice, 0, "{d:?}");
-    assert_eq!(store.conn().await.unwrap().outbox_pending().await.unwrap(), 0);
+    assert_eq!(
+        store.conn().await.unwrap().outbox_pending().await.unwrap(),
+        0
+    );
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use postern_core::crypto::random_token;
 use postern_core::{App, AppSettings, Clock as _, SystemClock};
 use postern_store::{Queries as _, Store};
+use reqwest::{Client, Response};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -200,7 +202,13 @@ pub struct Instance {
 impl Instance {
     /// Starts `postern serve` on `db_url` in `dir`, listening on `port`
     /// (0: a free one), delivering to `smtp`, with `extra` settings.
-    pub fn start(dir: &std::path::Path, db_url: &str, port: u16, smtp: &str, extra: &[(&str, &str)]) -> Self {
+    pub fn start(
+        dir: &std::path::Path,
+        db_url: &str,
+        port: u16,
+        smtp: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let port = if port == 0 { free_port() } else { port };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_postern"));
         cmd.arg("serve")
@@ -213,7 +221,10 @@ impl Instance {
             .env("POSTERN_PUBLIC_URL", "http://127.0.0.1:8080")
             .env("POSTERN_MAIL", smtp)
             .env("POSTERN_RATE_LIMIT_IP_PER_HOUR", "1000000")
-            .env("POSTERN_LOG", std::env::var("OPS_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "POSTERN_LOG",
+                std::env::var("OPS_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null());
         if std::env::var_os("OPS_LOG").is_none() {
             cmd.stderr(Stdio::null());
@@ -243,7 +254,11 @@ impl Instance {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "instance on {} never got ready", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "instance on {} never got ready",
+                self.port
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -312,7 +327,10 @@ pub async fn create_app(store: &Store) -> (String, String) {
         .conn()
         .await
         .unwrap()
-        .insert_app(&app, Some(&postern_core::crypto::sha256_b64(secret.as_bytes())))
+        .insert_app(
+            &app,
+            Some(&postern_core::crypto::sha256_b64(secret.as_bytes())),
+        )
         .await
         .unwrap();
     (app.client_id, secret)
@@ -347,12 +365,23 @@ pub struct LoadResult {
 
 /// `connections` clients asking for links to fresh addresses on `urls`
 /// (round robin per client) for `secs` seconds.
-pub async fn load(urls: Vec<String>, client_id: String, connections: usize, secs: f64, tag: &str) -> LoadResult {
+pub async fn load(
+    urls: Vec<String>,
+    client_id: String,
+    connections: usize,
+    secs: f64,
+    tag: &str,
+) -> LoadResult {
     let result = Arc::new(Mutex::new(LoadResult::default()));
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
     for worker in 0..connections {
-        let (urls, client_id, result, tag) = (urls.clone(), client_id.clone(), Arc::clone(&result), tag.to_owned());
+        let (urls, client_id, result, tag) = (
+            urls.clone(),
+            client_id.clone(),
+            Arc::clone(&result),
+            tag.to_owned(),
+        );
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -474,4 +503,206 @@ pub async fn round_robin(backends: Vec<u16>) -> u16 {
         }
     });
     port
+}
+
+/// Undoes the HTML escaping of attribute values.
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&#34;", "\"")
+        .replace("&#38;", "&")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The `value` of the (first) `<input>` named `name`.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let start = html[..at].rfind('<')?;
+    let end = at + html[at..].find('>')?;
+    let tag = &html[start..end];
+    let v = tag.find("value=\"")? + "value=\"".len();
+    let len = tag[v..].find('"')?;
+    Some(html_unescape(&tag[v..v + len]))
+}
+
+/// Every `<input type="hidden">` of a page, in order.
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("<input type=\"hidden\"") {
+        let tag_end = rest[i..].find('>').map(|e| i + e).unwrap_or(rest.len());
+        let tag = &rest[i..tag_end];
+        let attr = |a: &str| {
+            let s = tag.find(&format!("{a}=\""))? + a.len() + 2;
+            let len = tag[s..].find('"')?;
+            Some(html_unescape(&tag[s..s + len]))
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+            out.push((n, v));
+        }
+        rest = &rest[tag_end..];
+    }
+    out
+}
+
+/// A browser that keeps cookies, follows no redirects and opens a new
+/// connection for every request (so the proxy sends each to the next
+/// instance).
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+pub fn location(res: &Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// `/authorize` → `/login` → email → link or code, in `b`, on the server
+/// at `base`; returns the authorization code the app receives.
+pub async fn sign_in(
+    base: &str,
+    client_id: &str,
+    sink: &Sink,
+    b: &Client,
+    email: &str,
+    by_code: bool,
+) -> String {
+    let url = |path: &str| format!("{base}{path}");
+    let q = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid email offline_access"),
+        ("state", "st-1"),
+        ("nonce", "n-1"),
+    ])
+    .unwrap();
+    let res = b.get(url(&format!("/authorize?{q}"))).send().await.unwrap();
+    assert_eq!(res.status(), 303, "/authorize");
+    let login = location(&res);
+    let login = if login.starts_with('/') {
+        url(&login)
+    } else {
+        login
+    };
+    let page = b.get(&login).send().await.unwrap();
+    assert_eq!(page.status(), 200, "GET /login");
+    let page = page.text().await.unwrap();
+    let mut form = ops::hidden_inputs(&page);
+    assert!(
+        form.iter().any(|(k, _)| k == "csrf_token"),
+        "a csrf_token on /login"
+    );
+    form.push(("email".to_owned(), email.to_owned()));
+    let res = b.post(url("/login")).form(&form).send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        303,
+        "POST /login: {}",
+        res.text().await.unwrap()
+    );
+    let check = location(&res);
+    let mail = sink.wait_for(email, 15).await.expect("the sign-in email");
+    let done = if by_code {
+        let check = if check.starts_with('/') {
+            url(&check)
+        } else {
+            check
+        };
+        let login_id = query_param(&check, "id").expect("/login/check?id=");
+        let page = b.get(&check).send().await.unwrap().text().await.unwrap();
+        let csrf = ops::input_value(&page, "csrf_token").expect("a csrf_token on the check page");
+        let subject = mail
+            .raw
+            .lines()
+            .find(|l| l.starts_with("Subject:"))
+            .unwrap_or("")
+            .to_owned();
+        let code = subject
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("a code in the subject")
+            .to_owned();
+        b.post(url("/login/code"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("login_id", login_id.as_str()),
+                ("code", code.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+    } else {
+        let link = mail
+            .raw
+            .split_whitespace()
+            .find(|w| w.contains("/verify-email?token=pml_"))
+            .expect("a link")
+            .trim_matches(|c: char| c == '<' || c == '>' || c == '"')
+            .to_owned();
+        b.get(&link).send().await.unwrap()
+    };
+    assert_eq!(done.status(), 303, "the proof ends the sign-in");
+    let back = location(&done);
+    assert!(back.starts_with(REDIRECT_URI), "back to the app: {back}");
+    query_param(&back, "code").expect("a code for the app")
+}
+
+async fn token(&self, form: &[(&str, &str)]) -> Response {
+    browser()
+        .post(url("/token"))
+        .basic_auth(&self.client_id, Some(&self.secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Exchanges `code` for tokens (must succeed).
+pub async fn exchange(base: &str, client_id: &str, secret: &str, code: &str) -> Value {
+    let res = token(
+        base,
+        client_id,
+        secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200, "code exchange");
+    res.json().await.unwrap()
+}
+
+/// The `sub` claim of a JWT (not verified: the tests compare values).
+pub fn jwt_sub(jwt: &str) -> String {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    let claims: Value = serde_json::from_slice(&bytes).expect("JSON claims");
+    claims["sub"].as_str().expect("a sub").to_owned()
 }
