@@ -12,7 +12,8 @@
 //! an instance that dies are due again within seconds and another instance
 //! (or the restarted one) delivers them under the same `Message-ID`, which
 //! lets mail systems drop a duplicate. On SQLite, where one process owns the
-//! database, a starting worker takes back every lease at once.
+//! database, a starting server takes back every lease at once
+//! ([`Outbox::take_back_leases`]).
 //!
 //! Messages nobody handed over (retries, a dead instance's messages, a
 //! wake-up from another path) are claimed from the database: up to
@@ -384,6 +385,26 @@ impl Outbox {
         &self.worker.transport
     }
 
+    /// On SQLite, where one process delivers from a database, ends every
+    /// lease left by an earlier process (which died holding them), so its
+    /// messages go out at once. Call before serving requests: leases this
+    /// process takes afterwards must stay. Does nothing on PostgreSQL,
+    /// where other instances hold live leases.
+    pub async fn take_back_leases(&self) {
+        let w = &self.worker;
+        if w.store.backend() != Backend::Sqlite {
+            return;
+        }
+        match w.store.take_back_outbox_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                messages = n,
+                "outbox: took back the leases of an earlier run"
+            ),
+            Err(e) => tracing::warn!(error = %e, "outbox: could not take back earlier leases"),
+        }
+    }
+
     /// [`Outbox::run_until`] with [`DEFAULT_GRACE`] to finish.
     pub async fn run(self, shutdown: impl Future) {
         self.run_until(async {
@@ -413,18 +434,6 @@ impl Outbox {
             return;
         };
         tracing::info!(transport = w.transport.kind(), "outbox worker started");
-        if w.store.backend() == Backend::Sqlite {
-            // One process delivers from a SQLite database: leases held now
-            // are an earlier process's, which died holding them.
-            match w.store.take_back_outbox_leases().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    messages = n,
-                    "outbox: took back the leases of an earlier run"
-                ),
-                Err(e) => tracing::warn!(error = %e, "outbox: could not take back earlier leases"),
-            }
-        }
         let recorder = Recorder::start(w.store.clone());
         let (stop_renewing, renewing) = watch::channel(false);
         let renewer = tokio::spawn(renew_loop(Arc::clone(&w), renewing));

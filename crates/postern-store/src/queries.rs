@@ -866,6 +866,7 @@ impl<C: crate::Connection> Queries for C {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn insert_outbox_leased(
         &mut self,
         id: &str,

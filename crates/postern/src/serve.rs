@@ -180,6 +180,8 @@ impl Application {
                 Err(_) => Duration::ZERO,
             }
         };
+        // Before the first request: leases taken from now on are this run's.
+        self.outbox.take_back_leases().await;
         let worker = tokio::spawn(self.outbox.run_until(stopped(stop_rx.clone())));
         let purger = tokio::spawn(purge_loop(
             self.state.clone(),

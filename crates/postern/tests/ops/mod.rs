@@ -329,7 +329,7 @@ pub async fn create_app(store: &Store) -> (String, String) {
         .unwrap()
         .insert_app(
             &app,
-            Some(&postern_core::crypto::sha256_b64(secret.as_bytes())),
+            Some(postern_core::crypto::sha256_b64(secret.as_bytes()).as_str()),
         )
         .await
         .unwrap();
@@ -609,7 +609,7 @@ pub async fn sign_in(
     let page = b.get(&login).send().await.unwrap();
     assert_eq!(page.status(), 200, "GET /login");
     let page = page.text().await.unwrap();
-    let mut form = ops::hidden_inputs(&page);
+    let mut form = hidden_inputs(&page);
     assert!(
         form.iter().any(|(k, _)| k == "csrf_token"),
         "a csrf_token on /login"
@@ -624,6 +624,9 @@ pub async fn sign_in(
     );
     let check = location(&res);
     let mail = sink.wait_for(email, 15).await.expect("the sign-in email");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(mail.raw.as_bytes())
+        .expect("a parsable email");
     let done = if by_code {
         let check = if check.starts_with('/') {
             url(&check)
@@ -632,14 +635,10 @@ pub async fn sign_in(
         };
         let login_id = query_param(&check, "id").expect("/login/check?id=");
         let page = b.get(&check).send().await.unwrap().text().await.unwrap();
-        let csrf = ops::input_value(&page, "csrf_token").expect("a csrf_token on the check page");
-        let subject = mail
-            .raw
-            .lines()
-            .find(|l| l.starts_with("Subject:"))
-            .unwrap_or("")
-            .to_owned();
-        let code = subject
+        let csrf = input_value(&page, "csrf_token").expect("a csrf_token on the check page");
+        let code = parsed
+            .subject()
+            .unwrap_or_default()
             .split(|c: char| !c.is_ascii_digit())
             .find(|w| w.len() == 6)
             .expect("a code in the subject")
@@ -654,8 +653,11 @@ pub async fn sign_in(
             .await
             .unwrap()
     } else {
-        let link = mail
-            .raw
+        let body = parsed
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default();
+        let link = body
             .split_whitespace()
             .find(|w| w.contains("/verify-email?token=pml_"))
             .expect("a link")
@@ -669,10 +671,11 @@ pub async fn sign_in(
     query_param(&back, "code").expect("a code for the app")
 }
 
-async fn token(&self, form: &[(&str, &str)]) -> Response {
+/// `POST /token` with the app's credentials.
+pub async fn token(base: &str, client_id: &str, secret: &str, form: &[(&str, &str)]) -> Response {
     browser()
-        .post(url("/token"))
-        .basic_auth(&self.client_id, Some(&self.secret))
+        .post(format!("{base}/token"))
+        .basic_auth(client_id, Some(secret))
         .form(form)
         .send()
         .await
