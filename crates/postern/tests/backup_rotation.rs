@@ -74,7 +74,7 @@ async fn a_backup_restored_into_a_fresh_directory_keeps_old_sessions() {
         &db.url,
         port,
         &sink.url(),
-        &[("POSTERN_PUBLIC_URL", &base)],
+        &[("POSTERN_PUBLIC_URL", base.as_str())],
     );
     server.ready(30).await;
     let b = browser();
@@ -110,7 +110,7 @@ async fn a_backup_restored_into_a_fresh_directory_keeps_old_sessions() {
         &url,
         port,
         &sink.url(),
-        &[("POSTERN_PUBLIC_URL", &base)],
+        &[("POSTERN_PUBLIC_URL", base.as_str())],
     );
     restored.ready(30).await;
     let code = silent_code(&base, &client_id, &b)
@@ -148,7 +148,7 @@ async fn rotating_the_master_key_keeps_sessions_links_and_keys_working() {
         &db.url,
         port,
         &sink.url(),
-        &[("POSTERN_PUBLIC_URL", &base)],
+        &[("POSTERN_PUBLIC_URL", base.as_str())],
     );
     server.ready(30).await;
     let b = browser();
@@ -184,7 +184,7 @@ async fn rotating_the_master_key_keeps_sessions_links_and_keys_working() {
         port,
         &sink.url(),
         &[
-            ("POSTERN_PUBLIC_URL", &base),
+            ("POSTERN_PUBLIC_URL", base.as_str()),
             ("POSTERN_MASTER_KEY", NEW_KEY),
         ],
     );

@@ -55,7 +55,7 @@ async fn cluster(name: &str) -> Option<Cluster> {
                 &db.url,
                 *p,
                 &sink.url(),
-                &[("POSTERN_PUBLIC_URL", &base)],
+                &[("POSTERN_PUBLIC_URL", base.as_str())],
             )
         })
         .collect();

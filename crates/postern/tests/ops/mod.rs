@@ -397,30 +397,31 @@ pub async fn load(
                     .json(&link_body(&client_id, &email))
                     .send()
                     .await;
-                let mut r = result.lock().unwrap_or_else(|e| e.into_inner());
-                match sent {
-                    Err(_) => {
-                        r.unanswered += 1;
-                        drop(r);
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
+                let outcome = match sent {
+                    Err(_) => None,
                     Ok(res) => {
-                        drop(r);
                         let status = res.status();
-                        let body = res.bytes().await;
-                        let mut r = result.lock().unwrap_or_else(|e| e.into_inner());
-                        match body {
-                            Ok(b) if status == 200 => {
-                                if serde_json::from_slice::<serde_json::Value>(&b).is_ok() {
-                                    r.accepted.insert(email, Instant::now());
-                                } else {
-                                    r.cut_off += 1;
-                                }
-                            }
-                            Ok(_) => r.refused += 1,
-                            Err(_) => r.cut_off += 1,
-                        }
+                        Some((status, res.bytes().await))
                     }
+                };
+                let unanswered = outcome.is_none();
+                {
+                    let mut r = result.lock().unwrap_or_else(|e| e.into_inner());
+                    match outcome {
+                        None => r.unanswered += 1,
+                        Some((status, Ok(b))) if status == 200 => {
+                            if serde_json::from_slice::<Value>(&b).is_ok() {
+                                r.accepted.insert(email, Instant::now());
+                            } else {
+                                r.cut_off += 1;
+                            }
+                        }
+                        Some((_, Ok(_))) => r.refused += 1,
+                        Some((_, Err(_))) => r.cut_off += 1,
+                    }
+                }
+                if unanswered {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
         }));
