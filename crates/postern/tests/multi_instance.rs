@@ -335,3 +335,73 @@ async fn the_outbox_drains_each_message_exactly_once_and_survives_a_sigkill() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_key_rotation_is_seen_by_every_instance() {
+    let Some(c) = cluster("a_key_rotation_is_seen_by_every_instance").await else {
+        return;
+    };
+    let kids = |jwks: Value| -> HashSet<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = kids(
+        browser()
+            .get(c.instances[0].url("/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(["keys", "rotate"])
+        .current_dir(c._db.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("POSTERN_DATABASE_URL", &c._db.url)
+        .env("POSTERN_MASTER_KEY", ops::MASTER_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated = std::time::Instant::now();
+    // Every instance publishes the new keys within its key tick (60 s),
+    // long before they sign anything (PUBLISH_BEFORE_USE, an hour).
+    let mut seen = vec![None; c.instances.len()];
+    while seen.iter().any(Option::is_none) {
+        assert!(
+            rotated.elapsed() < Duration::from_secs(75),
+            "not seen by all: {seen:?}"
+        );
+        for (n, i) in c.instances.iter().enumerate() {
+            if seen[n].is_some() {
+                continue;
+            }
+            let now: Value = browser()
+                .get(i.url("/jwks.json"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let now = kids(now);
+            if now.len() > before.len() && before.is_subset(&now) {
+                seen[n] = Some(rotated.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "OPS multi-instance key rotation: new keys published by the 3 instances after {seen:?}"
+    );
+}
