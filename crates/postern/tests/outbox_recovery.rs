@@ -144,7 +144,7 @@ async fn sigkill_under_load_loses_nothing_and_duplicates_at_most_the_in_flight()
         if pg { "PostgreSQL, 2 instances" } else { "SQLite" },
         d.accepted, d.lost, d.twice, d.slowest.as_secs_f64(), d.later_than_15s, result.unanswered
     );
-    assert!(d.accepted > 100, "the load ran: {d:?}");
+    assert!(d.accepted > 20, "the load ran: {d:?}");
     assert_eq!(d.lost, 0, "{d:?}");
     assert!(
         d.twice <= smtp_connections,
@@ -197,7 +197,7 @@ async fn sigterm_under_load_cuts_no_answer_and_delivers_nothing_twice() {
         exited <= Duration::from_secs(11),
         "within POSTERN_SHUTDOWN_GRACE"
     );
-    assert!(d.accepted > 50, "{d:?}");
+    assert!(d.accepted > 20, "{d:?}");
     assert_eq!(result.cut_off, 0, "no answer cut off: {result:?}");
     assert_eq!(
         d.unaccounted, 0,
