@@ -683,7 +683,7 @@ impl Worker {
     }
 
     /// Delivers one held message and records what happened. `slot` is
-    /// given back as soon as the transport is done, before recording. Logs
+    /// given back once the outcome is recorded. Logs
     /// carry the outbox id and Message-ID only, never content.
     async fn handle(
         &self,
@@ -729,7 +729,10 @@ impl Worker {
                 .await;
         }
         let result = self.attempt(m, now).await;
-        drop(slot);
+        // The slot is held until the outcome is recorded: at any instant at
+        // most one message per slot has been accepted and not yet recorded,
+        // so a crash duplicates at most that many.
+        let _slot = slot;
         let now = self.clock.now();
         match result {
             Ok(receipt) => {
