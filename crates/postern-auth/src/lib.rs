@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 use postern_core::{Clock, Secrets};
 use postern_store::Store;
-use tokio::sync::Notify;
 use url::Url;
 
 pub use error::{AuthError, Flow, GrantError, RequestProblem, Result, TokenProblem};
@@ -85,8 +84,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Signing keys, shared by every instance through the database.
     pub keys: KeyManager,
-    /// Wakes the outbox worker after a message is committed.
-    pub mail_wake: Arc<Notify>,
+    /// This instance's outbox: messages are queued leased to its worker and
+    /// handed over after the commit (`hand_over`).
+    pub mail_wake: postern_mail::MailQueue,
 }
 
 impl std::fmt::Debug for Services {

@@ -58,22 +58,25 @@ pub fn sign_in_email(
 }
 
 /// Writes `email` to the outbox inside the caller's transaction, encrypted
-/// under the master key; the caller wakes the worker after committing.
+/// under the master key and leased to this instance; the caller hands it
+/// over (`services.mail_wake.hand_over`) after committing.
 pub async fn enqueue(
     services: &Services,
     tx: &mut Tx,
     email: &OutgoingEmail,
     now: i64,
     expires_at: i64,
-) -> Result<String> {
-    postern_mail::enqueue(
-        tx,
-        &services.secrets,
-        email,
-        now,
-        expires_at,
-        &services.settings.mail_from_domain,
-    )
-    .await
-    .map_err(AuthError::internal)
+) -> Result<postern_mail::Queued> {
+    services
+        .mail_wake
+        .enqueue(
+            tx,
+            &services.secrets,
+            email,
+            now,
+            expires_at,
+            &services.settings.mail_from_domain,
+        )
+        .await
+        .map_err(AuthError::internal)
 }

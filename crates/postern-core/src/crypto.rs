@@ -66,6 +66,9 @@ pub enum CryptoError {
 pub struct Secrets {
     aead: LessSafeKey,
     hash_root: hmac::Key,
+    /// The bytes of `hash_root`, kept so that a master-key rotation can
+    /// carry the keyed hashes over unchanged ([`Secrets::with_hash_key`]).
+    hash_key: SecretBox<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -80,15 +83,33 @@ impl Secrets {
     /// Derives the working keys from the master key.
     pub fn new(master: &MasterKey) -> Self {
         let root = hmac::Key::new(hmac::HMAC_SHA256, master.0.expose_secret());
-        let aead_key = hmac::sign(&root, b"postern/v1/aead");
         let hash_key = hmac::sign(&root, b"postern/v1/keyed-hash");
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(hash_key.as_ref());
+        Self::with_hash_key(master, bytes)
+    }
+
+    /// Encryption under `master`, keyed hashes under `hash_key` (the
+    /// [`Secrets::hash_key`] of the master key a database started with):
+    /// after a master-key rotation, link tokens, codes, session cookies,
+    /// client secrets and pairwise subjects hash as they did before.
+    pub fn with_hash_key(master: &MasterKey, hash_key: [u8; 32]) -> Self {
+        let root = hmac::Key::new(hmac::HMAC_SHA256, master.0.expose_secret());
+        let aead_key = hmac::sign(&root, b"postern/v1/aead");
         let aead = LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, aead_key.as_ref()).expect("32-byte AES key"),
         );
         Self {
             aead,
-            hash_root: hmac::Key::new(hmac::HMAC_SHA256, hash_key.as_ref()),
+            hash_root: hmac::Key::new(hmac::HMAC_SHA256, &hash_key),
+            hash_key: SecretBox::new(Box::new(hash_key)),
         }
+    }
+
+    /// The key under which keyed hashes are computed (to carry over to a
+    /// new master key; never log it).
+    pub fn hash_key(&self) -> [u8; 32] {
+        *self.hash_key.expose_secret()
     }
 
     /// Encrypts `plaintext`, binding it to `context` (e.g. `"outbox:<id>"`).

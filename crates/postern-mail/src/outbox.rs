@@ -2,50 +2,68 @@
 //! under the master key, and delivered by a worker that any instance may
 //! run (SPEC §2, §4).
 //!
-//! Delivery is at least once: a message is leased for [`LEASE_SECS`],
-//! delivered, then marked sent (which erases its content). An instance that
-//! dies mid-delivery leaves a lease that runs out, and another instance
-//! delivers the message again under the same `Message-ID`, so mail systems
-//! can drop the duplicate. Outside such a crash, delivery is exactly once:
-//! on PostgreSQL, instances claim with `FOR UPDATE SKIP LOCKED`, and a
-//! worker starts no delivery that could outlast its lease
-//! ([`Transport::max_attempt`]), so a lease never runs out under a message
-//! still being sent.
+//! Delivery is at least once, and exactly once outside a crash between the
+//! SMTP server's acceptance and the database commit. A message is queued
+//! already leased to the instance whose request queued it ([`MailQueue`])
+//! and handed to that instance's worker in memory once the transaction
+//! commits, so delivering it costs one write (marking it sent, which
+//! erases its content). Leases are short ([`LEASE_SECS`]) and renewed every
+//! [`RENEW_EVERY`] for every message the worker holds, so the messages of
+//! an instance that dies are due again within seconds and another instance
+//! (or the restarted one) delivers them under the same `Message-ID`, which
+//! lets mail systems drop a duplicate. On SQLite, where one process owns the
+//! database, a starting server takes back every lease at once
+//! ([`Outbox::take_back_leases`]).
 //!
-//! The worker claims up to [`BATCH`] due messages in one statement and
-//! delivers them concurrently, at most [`Transport::parallelism`] at a time
-//! (one per pooled SMTP connection). Each outcome is recorded as soon as it
-//! is known, by one statement on its own row; outcomes that arrive while
-//! the previous ones are being committed are committed together (group
-//! commit: one transaction, one disk flush, instead of one per message).
+//! Messages nobody handed over (retries, a dead instance's messages, a
+//! wake-up from another path) are claimed from the database: up to
+//! [`BATCH`] due messages in one statement (on PostgreSQL with `FOR UPDATE
+//! SKIP LOCKED`, so instances never claim the same message).
+//!
+//! Deliveries run concurrently, at most [`Transport::parallelism`] at a time
+//! (one per pooled SMTP connection), each in its own task. Each outcome is
+//! recorded as soon as it is known; outcomes that arrive while the previous
+//! ones are being committed are committed together (one transaction, one
+//! disk flush), so an acceptance reaches the database within one commit.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use postern_core::crypto::{random_array, random_id, random_token};
 use postern_core::{Clock, Secrets};
-use postern_store::{OutboxMessage, Queries, Store};
-use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+use postern_store::{Backend, OutboxMessage, Queries, Store};
+use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::dkim::Dkim;
 use crate::message::{build_message, parse_recipient, OutgoingEmail};
 use crate::transport::{Delivery, DeliveryError, Receipt, Transport};
 use crate::MailError;
 
-/// How long a claimed message is reserved for this worker.
-pub const LEASE_SECS: i64 = 60;
+/// How long a lease lasts without renewal: the longest a dead instance's
+/// message waits before another instance may deliver it.
+pub const LEASE_SECS: i64 = 10;
+/// How often a worker renews the leases of the messages it holds.
+pub const RENEW_EVERY: Duration = Duration::from_secs(3);
+/// A held message whose lease ends sooner than this is not started (its
+/// renewals are failing; it may be taken over).
+const LEASE_MARGIN_SECS: i64 = 2;
 /// Longest wait between two attempts at one message (SPEC §5: "retries come
 /// at most 30 s apart").
 pub const MAX_RETRY_DELAY_SECS: i64 = 30;
 /// How often an idle worker looks for due messages it was not told about
-/// (retries scheduled by other instances, a missed wake-up).
+/// (retries scheduled by other instances, a dead instance's messages).
 pub const SAFETY_POLL: Duration = Duration::from_secs(5);
 /// Messages claimed per round trip: enough to keep every SMTP connection
 /// busy between two claims at thousands of messages a second.
 pub const BATCH: i64 = 128;
+/// How long a worker asked to stop without a deadline finishes its work.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 /// The encryption context of an outbox payload: binds the ciphertext to its
 /// row, so a payload copied onto another row does not decrypt.
@@ -53,9 +71,25 @@ fn context(outbox_id: &str) -> String {
     format!("outbox:{outbox_id}")
 }
 
+/// The encrypted row of `email`: id, fixed `Message-ID`, payload.
+fn seal(
+    secrets: &Secrets,
+    email: &OutgoingEmail,
+    from_domain: &str,
+) -> Result<(String, String, String), MailError> {
+    // Refuse a bad recipient now, while the caller can still answer for it.
+    parse_recipient(&email.to)?;
+    let id = random_id();
+    let message_id = format!("<{}@{}>", random_token(18), message_id_domain(from_domain));
+    let payload = secrets.encrypt(&context(&id), &serde_json::to_vec(email)?);
+    Ok((id, message_id, payload))
+}
+
 /// Queues `email` for delivery at `now`, giving up at `expires_at` (the
-/// expiry of the link it carries). Runs on the caller's connection, so it
-/// commits or rolls back with the caller's transaction (`&mut tx`).
+/// expiry of the link it carries), for whichever worker claims it. Runs on
+/// the caller's connection, so it commits or rolls back with the caller's
+/// transaction (`&mut tx`). Request handlers use [`MailQueue::enqueue`],
+/// which saves the claim.
 ///
 /// The JSON of the email, recipient included, is encrypted under context
 /// `outbox:{id}`: the database never holds the plain message. The
@@ -70,14 +104,152 @@ pub async fn enqueue(
     expires_at: i64,
     from_domain: &str,
 ) -> Result<String, MailError> {
-    // Refuse a bad recipient now, while the caller can still answer for it.
-    parse_recipient(&email.to)?;
-    let id = random_id();
-    let message_id = format!("<{}@{}>", random_token(18), message_id_domain(from_domain));
-    let payload = secrets.encrypt(&context(&id), &serde_json::to_vec(email)?);
+    let (id, message_id, payload) = seal(secrets, email, from_domain)?;
     conn.insert_outbox(&id, &message_id, &payload, now, expires_at)
         .await?;
     Ok(id)
+}
+
+/// Counts of delivery results since start, for metrics. Read with
+/// [`AtomicU64::load`].
+#[derive(Debug, Default)]
+pub struct DeliveryCounters {
+    /// Accepted by the transport and recorded.
+    pub sent: AtomicU64,
+    /// Failed temporarily; another attempt is scheduled.
+    pub retried: AtomicU64,
+    /// Given up (permanent refusal, expiry, undecryptable).
+    pub gave_up: AtomicU64,
+    /// An outcome the database could not record at once (retried).
+    pub unrecorded: AtomicU64,
+    /// Held messages whose lease another instance took over (not sent here).
+    pub taken_over: AtomicU64,
+    /// Messages handed back at shutdown without an attempt.
+    pub handed_back: AtomicU64,
+}
+
+/// The lease this worker holds on a message it has not finished.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    until: i64,
+    /// A renewal found the lease gone (ran out and taken by another).
+    lost: bool,
+}
+
+/// The messages a worker holds, by id, shared with its [`MailQueue`]s.
+type HeldMap = Arc<Mutex<HashMap<String, Held>>>;
+
+fn lock(held: &HeldMap) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where request handlers queue email: in their transaction, leased to this
+/// instance, then handed to its worker in memory ([`MailQueue::hand_over`])
+/// after the commit. The default queue (no worker, in unit tests) queues
+/// unleased rows and only wakes.
+#[derive(Clone, Default)]
+pub struct MailQueue {
+    wake: Arc<Notify>,
+    handoff: Option<Handoff>,
+}
+
+#[derive(Clone)]
+struct Handoff {
+    owner: Arc<str>,
+    tx: mpsc::UnboundedSender<OutboxMessage>,
+    held: HeldMap,
+}
+
+impl std::fmt::Debug for MailQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailQueue")
+            .field("handoff", &self.handoff.is_some())
+            .finish()
+    }
+}
+
+/// A message written in a transaction not yet committed: give it to
+/// [`MailQueue::hand_over`] after the commit (dropped, it is delivered
+/// after its lease runs out).
+#[derive(Debug)]
+#[must_use = "hand the message over after committing"]
+pub struct Queued {
+    id: String,
+    /// The message and its lease, when leased to this instance.
+    message: Option<(OutboxMessage, i64)>,
+}
+
+impl Queued {
+    /// The outbox row id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl MailQueue {
+    /// Wakes the worker to look for due messages in the database.
+    pub fn notify_one(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Queues `email` as [`enqueue`] does, leased to this instance's worker
+    /// for [`LEASE_SECS`] with its first attempt counted.
+    pub async fn enqueue(
+        &self,
+        conn: &mut impl Queries,
+        secrets: &Secrets,
+        email: &OutgoingEmail,
+        now: i64,
+        expires_at: i64,
+        from_domain: &str,
+    ) -> Result<Queued, MailError> {
+        let Some(handoff) = &self.handoff else {
+            let id = enqueue(conn, secrets, email, now, expires_at, from_domain).await?;
+            return Ok(Queued { id, message: None });
+        };
+        let (id, message_id, payload) = seal(secrets, email, from_domain)?;
+        let lease_until = now + LEASE_SECS;
+        conn.insert_outbox_leased(
+            &id,
+            &message_id,
+            &payload,
+            now,
+            expires_at,
+            &handoff.owner,
+            lease_until,
+        )
+        .await?;
+        let message = OutboxMessage {
+            id: id.clone(),
+            message_id,
+            payload,
+            attempts: 1,
+            expires_at,
+        };
+        Ok(Queued {
+            id,
+            message: Some((message, lease_until)),
+        })
+    }
+
+    /// Gives a committed message to the worker. A message whose
+    /// transaction rolled back must not be handed over: drop it instead.
+    pub fn hand_over(&self, queued: Queued) {
+        match (queued.message, &self.handoff) {
+            (Some((message, until)), Some(handoff)) => {
+                // Held from now on, so its lease is renewed even while it
+                // waits in the worker's queue.
+                let id = message.id.clone();
+                lock(&handoff.held).insert(id.clone(), Held { until, lost: false });
+                if handoff.tx.send(message).is_err() {
+                    // The worker has stopped: the lease runs out and another
+                    // worker claims the message.
+                    lock(&handoff.held).remove(&id);
+                }
+            }
+            _ => self.wake.notify_one(),
+        }
+    }
 }
 
 /// `from_domain` if it can stand in a `Message-ID`, else `localhost`.
@@ -103,13 +275,16 @@ pub fn retry_delay(attempts: i64) -> i64 {
     (base - jitter).max(1)
 }
 
-/// What became of one claimed message.
+/// What became of one held message.
 enum Outcome {
     Sent,
     Retry(i64),
     GaveUp,
-    /// Delivered or not, the database could not record it; the lease will
-    /// run out and the message be tried again.
+    /// Not attempted: its lease was lost or is running out; whoever holds
+    /// the message next delivers it.
+    Skipped,
+    /// Delivered or not, the database could not record it yet; the worker
+    /// keeps the lease and records it again with the next renewal.
     Unrecorded,
 }
 
@@ -118,9 +293,11 @@ enum Outcome {
 pub struct Outbox {
     worker: Arc<Worker>,
     wake: Arc<Notify>,
+    queue: mpsc::UnboundedSender<OutboxMessage>,
+    incoming: Mutex<Option<mpsc::UnboundedReceiver<OutboxMessage>>>,
 }
 
-/// What every delivery task needs; shared by the tasks of a batch.
+/// What every delivery task needs.
 #[derive(Clone)]
 struct Worker {
     store: Store,
@@ -128,8 +305,12 @@ struct Worker {
     transport: Transport,
     from: Mailbox,
     clock: Arc<dyn Clock>,
-    owner: String,
+    owner: Arc<str>,
     dkim: Option<Arc<Dkim>>,
+    held: HeldMap,
+    /// Outcomes the database refused, written again at each renewal.
+    unrecorded: Arc<Mutex<Vec<(String, Mark)>>>,
+    counters: Arc<DeliveryCounters>,
 }
 
 impl Outbox {
@@ -142,6 +323,7 @@ impl Outbox {
         from: Mailbox,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let (queue, incoming) = mpsc::unbounded_channel();
         Self {
             worker: Arc::new(Worker {
                 store,
@@ -149,10 +331,15 @@ impl Outbox {
                 transport,
                 from,
                 clock,
-                owner: format!("{}-{}", std::process::id(), random_id()),
+                owner: format!("{}-{}", std::process::id(), random_id()).into(),
                 dkim: None,
+                held: HeldMap::default(),
+                unrecorded: Arc::default(),
+                counters: Arc::default(),
             }),
             wake: Arc::new(Notify::new()),
+            queue,
+            incoming: Mutex::new(Some(incoming)),
         }
     }
 
@@ -164,14 +351,33 @@ impl Outbox {
         };
         Self {
             worker: Arc::new(worker),
-            wake: self.wake,
+            ..self
         }
     }
 
-    /// Wakes the worker: call `notify_one()` after committing a message.
-    /// A wake-up sent while the worker is busy is kept, never lost.
+    /// Wakes the worker: call `notify_one()` after committing a message
+    /// queued with [`enqueue`]. A wake-up sent while the worker is busy is
+    /// kept, never lost.
     pub fn waker(&self) -> Arc<Notify> {
         Arc::clone(&self.wake)
+    }
+
+    /// The queue request handlers give their messages to: leased to this
+    /// worker and handed over in memory.
+    pub fn queue(&self) -> MailQueue {
+        MailQueue {
+            wake: Arc::clone(&self.wake),
+            handoff: Some(Handoff {
+                owner: Arc::clone(&self.worker.owner),
+                tx: self.queue.clone(),
+                held: Arc::clone(&self.worker.held),
+            }),
+        }
+    }
+
+    /// Delivery results since start (for metrics).
+    pub fn counters(&self) -> Arc<DeliveryCounters> {
+        Arc::clone(&self.worker.counters)
     }
 
     /// The transport this worker delivers through.
@@ -179,126 +385,338 @@ impl Outbox {
         &self.worker.transport
     }
 
-    /// Runs until `shutdown` completes: delivers what is due, then sleeps
-    /// until woken, until a retry this worker scheduled is due, or for
-    /// [`SAFETY_POLL`], whichever comes first. A batch in progress is
-    /// finished before exiting. Database errors are logged and retried.
+    /// On SQLite, where one process delivers from a database, ends every
+    /// lease left by an earlier process (which died holding them), so its
+    /// messages go out at once. Call before serving requests: leases this
+    /// process takes afterwards must stay. Does nothing on PostgreSQL,
+    /// where other instances hold live leases.
+    pub async fn take_back_leases(&self) {
+        let w = &self.worker;
+        if w.store.backend() != Backend::Sqlite {
+            return;
+        }
+        match w.store.take_back_outbox_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                messages = n,
+                "outbox: took back the leases of an earlier run"
+            ),
+            Err(e) => tracing::warn!(error = %e, "outbox: could not take back earlier leases"),
+        }
+    }
+
+    /// [`Outbox::run_until`] with [`DEFAULT_GRACE`] to finish.
     pub async fn run(self, shutdown: impl Future) {
+        self.run_until(async {
+            shutdown.await;
+            DEFAULT_GRACE
+        })
+        .await;
+    }
+
+    /// Delivers until `shutdown` completes, then finishes within the grace
+    /// period it yields: delivers what was handed over, waits for the
+    /// deliveries under way, and hands back the leases of anything left.
+    ///
+    /// Between messages it sleeps until one is handed over, until woken,
+    /// until a retry this worker scheduled is due, or for [`SAFETY_POLL`],
+    /// whichever comes first, and renews its leases every [`RENEW_EVERY`].
+    /// Database errors are logged and retried.
+    pub async fn run_until(self, shutdown: impl Future<Output = Duration>) {
+        let w = Arc::clone(&self.worker);
+        let Some(mut incoming) = self
+            .incoming
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            tracing::error!("outbox: the worker runs once");
+            return;
+        };
+        tracing::info!(transport = w.transport.kind(), "outbox worker started");
+        let recorder = Recorder::start(w.store.clone());
+        let (stop_renewing, renewing) = watch::channel(false);
+        let renewer = tokio::spawn(renew_loop(Arc::clone(&w), renewing));
+        let slots = Arc::new(Semaphore::new(w.transport.parallelism()));
+        let mut tasks = JoinSet::new();
+        let mut next_claim = Instant::now();
         let mut shutdown = std::pin::pin!(shutdown);
-        tracing::info!(
-            transport = self.worker.transport.kind(),
-            "outbox worker started"
-        );
-        'outer: loop {
-            let mut next_retry: Option<i64> = None;
-            loop {
-                match self.deliver_batch().await {
-                    Ok(batch) => {
-                        next_retry = min_opt(next_retry, batch.next_retry);
-                        if batch.claimed < BATCH {
-                            break;
+        let grace = loop {
+            while let Some(done) = tasks.try_join_next() {
+                self.finished(done, &mut next_claim);
+            }
+            if Instant::now() >= next_claim {
+                next_claim = Instant::now() + SAFETY_POLL;
+                match w.claim().await {
+                    Ok(claimed) => {
+                        if claimed.len() as i64 >= BATCH {
+                            next_claim = Instant::now();
+                        }
+                        for m in claimed {
+                            w.dispatch(m, &slots, &mut tasks, &recorder).await;
                         }
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "outbox: could not claim messages");
-                        break;
-                    }
+                    Err(e) => tracing::error!(error = %e, "outbox: could not claim messages"),
                 }
-                // Between batches, stop if asked (without waiting for it).
-                if is_ready(shutdown.as_mut()).await {
-                    break 'outer;
+                if let Some(grace) = ready(shutdown.as_mut()).await {
+                    break grace;
                 }
-            }
-            let mut wait = SAFETY_POLL;
-            if let Some(at) = next_retry {
-                let secs = u64::try_from(at - self.worker.clock.now()).unwrap_or(0);
-                wait = wait.min(Duration::from_secs(secs));
+                continue;
             }
             tokio::select! {
-                _ = &mut shutdown => break,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                biased;
+                grace = &mut shutdown => break grace,
+                Some(m) = incoming.recv() => w.dispatch(m, &slots, &mut tasks, &recorder).await,
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => self.finished(done, &mut next_claim),
+                () = self.wake.notified() => next_claim = Instant::now(),
+                () = tokio::time::sleep_until(next_claim) => {}
+            }
+        };
+        // Stopping: what was handed over is delivered and what is under way
+        // finished, within the grace.
+        let finishing = async {
+            while let Ok(m) = incoming.try_recv() {
+                w.dispatch(m, &slots, &mut tasks, &recorder).await;
+            }
+            while let Some(done) = tasks.join_next().await {
+                self.finished(done, &mut next_claim);
+            }
+        };
+        if tokio::time::timeout(grace, finishing).await.is_err() {
+            tracing::warn!("outbox: the shutdown grace ran out with deliveries under way");
+            tasks.abort_all();
+        }
+        incoming.close();
+        while incoming.try_recv().is_ok() {}
+        let _ = stop_renewing.send(true);
+        let _ = renewer.await;
+        drop(recorder);
+        w.write_unrecorded().await;
+        // Hand back what is still held, so another instance (or the next
+        // start) delivers it without waiting for the lease to run out.
+        let left: Vec<String> = lock(&w.held).keys().cloned().collect();
+        if !left.is_empty() {
+            match w.store.release_outbox_leases(&w.owner, &left).await {
+                Ok(n) => {
+                    w.counters.handed_back.fetch_add(n, Ordering::Relaxed);
+                    tracing::info!(messages = n, "outbox: handed back undelivered messages");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, messages = left.len(), "outbox: could not hand back leases; they run out by themselves")
+                }
             }
         }
-        self.worker.transport.close().await;
+        w.transport.close().await;
         tracing::info!("outbox worker stopped");
+    }
+
+    fn finished(&self, done: Result<Outcome, tokio::task::JoinError>, next_claim: &mut Instant) {
+        match done {
+            Ok(Outcome::Retry(at)) => {
+                let secs = u64::try_from(at - self.worker.clock.now()).unwrap_or(0);
+                *next_claim = (*next_claim).min(Instant::now() + Duration::from_secs(secs));
+            }
+            Ok(_) => {}
+            // A panicking delivery keeps its lease until this process
+            // ends; the message is delivered after that.
+            Err(e) if e.is_panic() => tracing::error!(error = %e, "outbox: a delivery task failed"),
+            Err(_) => {}
+        }
     }
 
     /// Delivers every message due now; returns how many were sent. Messages
     /// that fail are rescheduled or given up as [`Outbox::run`] would.
     pub async fn drain_once(&self) -> Result<usize, MailError> {
+        let w = &self.worker;
+        let recorder = Recorder::start(w.store.clone());
+        let slots = Arc::new(Semaphore::new(w.transport.parallelism()));
         let mut sent = 0;
         loop {
-            let batch = self.deliver_batch().await?;
-            sent += batch.sent;
-            if batch.claimed < BATCH {
+            let claimed = w.claim().await?;
+            let full = claimed.len() as i64 >= BATCH;
+            let mut tasks = JoinSet::new();
+            for m in claimed {
+                w.dispatch(m, &slots, &mut tasks, &recorder).await;
+            }
+            while let Some(done) = tasks.join_next().await {
+                if let Ok(Outcome::Sent) = done {
+                    sent += 1;
+                }
+            }
+            if !full {
                 return Ok(sent);
             }
         }
     }
+}
 
-    /// Claims up to [`BATCH`] due messages and delivers them, at most
-    /// [`Transport::parallelism`] at once, each in its own task (so that
-    /// building, signing and recording use every core).
-    async fn deliver_batch(&self) -> Result<Batch, MailError> {
-        let worker = &self.worker;
-        let now = worker.clock.now();
-        // Long enough to start deliveries for a while and finish each one.
-        let lease_until = now + LEASE_SECS.max(worker.longest_attempt() + 15);
-        let claimed = worker
-            .store
-            .claim_outbox(now, &worker.owner, lease_until, BATCH)
-            .await?;
-        let mut batch = Batch {
-            claimed: claimed.len() as i64,
-            ..Batch::default()
-        };
-        if claimed.is_empty() {
-            return Ok(batch);
+/// Renews the worker's leases every [`RENEW_EVERY`] until `stop`.
+async fn renew_loop(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(RENEW_EVERY) => {}
         }
-        let recorder = Recorder::start(worker.store.clone());
-        let slots = Arc::new(Semaphore::new(worker.transport.parallelism()));
-        let mut tasks = JoinSet::new();
-        for message in claimed {
-            // Never closed.
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                break;
-            };
-            let worker = Arc::clone(worker);
-            let recorder = recorder.clone();
-            tasks.spawn(async move { worker.handle(&message, lease_until, slot, &recorder).await });
-            // Collect finished tasks as we go, so the set stays small.
-            while let Some(done) = tasks.try_join_next() {
-                batch.add(done);
-            }
-        }
-        while let Some(done) = tasks.join_next().await {
-            batch.add(done);
-        }
-        Ok(batch)
+        worker.write_unrecorded().await;
+        worker.renew().await;
     }
 }
 
 impl Worker {
-    /// [`Transport::max_attempt`] in whole seconds, rounded up.
-    fn longest_attempt(&self) -> i64 {
-        let longest = self.transport.max_attempt().as_secs_f64().ceil();
-        // Timeouts are seconds to minutes; the cast cannot overflow.
-        longest as i64
+    /// Claims up to [`BATCH`] due messages from the database and holds
+    /// them (a message this worker already holds is not claimed twice).
+    async fn claim(&self) -> Result<Vec<OutboxMessage>, MailError> {
+        let now = self.clock.now();
+        let until = now + LEASE_SECS;
+        let claimed = self
+            .store
+            .claim_outbox(now, &self.owner, until, BATCH)
+            .await?;
+        let mut held = lock(&self.held);
+        Ok(claimed
+            .into_iter()
+            .filter(|m| {
+                // Held already (its renewals failed for a while and the
+                // lease ran out): the held copy is delivered.
+                let fresh = !held.contains_key(&m.id);
+                if fresh {
+                    held.insert(m.id.clone(), Held { until, lost: false });
+                }
+                fresh
+            })
+            .collect())
     }
 
-    /// Delivers one claimed message and records what happened. `slot` is
-    /// given back as soon as the transport is done, before recording. Logs
+    /// Extends the lease of every held message; marks those another
+    /// instance took over, so they are not started here.
+    async fn renew(&self) {
+        let ids: Vec<String> = lock(&self.held).keys().cloned().collect();
+        if ids.is_empty() {
+            return;
+        }
+        let until = self.clock.now() + LEASE_SECS;
+        match self
+            .store
+            .renew_outbox_leases(&self.owner, &ids, until)
+            .await
+        {
+            Ok(kept) => {
+                let kept: std::collections::HashSet<String> = kept.into_iter().collect();
+                let mut held = lock(&self.held);
+                for id in &ids {
+                    if let Some(h) = held.get_mut(id) {
+                        if kept.contains(id) {
+                            h.until = until;
+                        } else {
+                            h.lost = true;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, messages = ids.len(), "outbox: could not renew leases");
+            }
+        }
+    }
+
+    /// Renews the lease of one held message now (it waited long); false
+    /// if the lease is gone or the database did not answer.
+    async fn renew_one(&self, id: &str, now: i64) -> bool {
+        let until = now + LEASE_SECS;
+        let ids = [id.to_owned()];
+        match self
+            .store
+            .renew_outbox_leases(&self.owner, &ids, until)
+            .await
+        {
+            Ok(kept) if !kept.is_empty() => {
+                if let Some(h) = lock(&self.held).get_mut(id) {
+                    h.until = until;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes the outcomes the database refused earlier; a message is let
+    /// go once its outcome is written.
+    async fn write_unrecorded(&self) {
+        let pending =
+            std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()));
+        for (id, mark) in pending {
+            if write_one(&self.store, &id, &mark).await.is_ok() {
+                lock(&self.held).remove(&id);
+            } else {
+                self.unrecorded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((id, mark));
+            }
+        }
+    }
+
+    /// Starts delivering `m` in a task of `tasks` once a slot is free.
+    async fn dispatch(
+        self: &Arc<Self>,
+        m: OutboxMessage,
+        slots: &Arc<Semaphore>,
+        tasks: &mut JoinSet<Outcome>,
+        recorder: &Recorder,
+    ) {
+        // Never closed.
+        let Ok(slot) = Arc::clone(slots).acquire_owned().await else {
+            return;
+        };
+        let worker = Arc::clone(self);
+        let recorder = recorder.clone();
+        tasks.spawn(async move {
+            let outcome = worker.handle(&m, slot, &recorder).await;
+            match outcome {
+                Outcome::Unrecorded => {}
+                _ => {
+                    lock(&worker.held).remove(&m.id);
+                }
+            }
+            outcome
+        });
+    }
+
+    /// Delivers one held message and records what happened. `slot` is
+    /// given back once the outcome is recorded. Logs
     /// carry the outbox id and Message-ID only, never content.
     async fn handle(
         &self,
         m: &OutboxMessage,
-        lease_until: i64,
         slot: OwnedSemaphorePermit,
         recorder: &Recorder,
     ) -> Outcome {
         let (id, message_id, attempts) = (m.id.as_str(), m.message_id.as_str(), m.attempts);
         let now = self.clock.now();
+        let lease = lock(&self.held).get(id).copied();
+        match lease {
+            Some(Held { lost: false, until }) if until - now >= LEASE_MARGIN_SECS => {}
+            Some(Held { lost: true, .. }) => {
+                tracing::info!(
+                    outbox_id = id,
+                    message_id,
+                    "another instance took this message over"
+                );
+                self.counters.taken_over.fetch_add(1, Ordering::Relaxed);
+                return Outcome::Skipped;
+            }
+            Some(Held { .. }) if self.renew_one(id, now).await => {}
+            _ => {
+                // Renewals fail (the database is unreachable): leave it to
+                // whoever claims it once the lease has run out.
+                tracing::warn!(
+                    outbox_id = id,
+                    message_id,
+                    "lease running out; not starting a delivery"
+                );
+                return Outcome::Skipped;
+            }
+        }
         if now >= m.expires_at {
             tracing::warn!(
                 outbox_id = id,
@@ -310,39 +728,25 @@ impl Worker {
                 .record_failed(recorder, m, "expired before it could be delivered")
                 .await;
         }
-        // A delivery that could still be running when the lease ends might
-        // meet another instance's delivery of the same message: leave it
-        // for the next claim instead.
-        if now.saturating_add(self.longest_attempt()) >= lease_until {
-            tracing::debug!(
-                outbox_id = id,
-                message_id,
-                "lease too short to start a delivery; released"
-            );
-            let reason = "not attempted before its lease ran short; will retry";
-            return recorder
-                .record(id, Mark::Retry(now, reason.into()))
-                .await
-                .map_or(Outcome::Unrecorded, |()| Outcome::Retry(now));
-        }
         let result = self.attempt(m, now).await;
-        drop(slot);
+        // The slot is held until the outcome is recorded: at any instant at
+        // most one message per slot has been accepted and not yet recorded,
+        // so a crash duplicates at most that many.
+        let _slot = slot;
         let now = self.clock.now();
-        let recorded = match result {
+        match result {
             Ok(receipt) => {
                 let reply = match &receipt {
                     Receipt::Accepted(reply) => crate::smtp::scrub(&reply.to_string(), ""),
                     other => other.to_string(),
                 };
                 tracing::info!(outbox_id = id, message_id, attempts, %reply, "email delivered");
-                recorder
-                    .record(id, Mark::Sent(now))
+                self.record(recorder, id, Mark::Sent(now), Outcome::Sent)
                     .await
-                    .map(|()| Outcome::Sent)
             }
             Err(DeliveryError::Permanent(reason)) => {
                 tracing::warn!(outbox_id = id, message_id, attempts, error = %reason, "email rejected permanently; giving up");
-                return self.record_failed(recorder, m, &reason).await;
+                self.record_failed(recorder, m, &reason).await
             }
             Err(DeliveryError::Temporary(reason)) => {
                 let next = now + retry_delay(attempts);
@@ -352,11 +756,37 @@ impl Worker {
                     return self.record_failed(recorder, m, &reason).await;
                 }
                 tracing::warn!(outbox_id = id, message_id, attempts, retry_in = next - now, error = %reason, "email delivery failed; will retry");
-                let recorded = recorder.record(id, Mark::Retry(next, reason)).await;
-                recorded.map(|()| Outcome::Retry(next))
+                self.record(
+                    recorder,
+                    id,
+                    Mark::Retry(next, reason),
+                    Outcome::Retry(next),
+                )
+                .await
             }
+        }
+    }
+
+    /// Records `mark` and counts `outcome`; an outcome the database
+    /// refuses is kept and written again with the next renewal.
+    async fn record(&self, recorder: &Recorder, id: &str, mark: Mark, outcome: Outcome) -> Outcome {
+        let counter = match outcome {
+            Outcome::Sent => &self.counters.sent,
+            Outcome::Retry(_) => &self.counters.retried,
+            _ => &self.counters.gave_up,
         };
-        recorded.unwrap_or(Outcome::Unrecorded)
+        counter.fetch_add(1, Ordering::Relaxed);
+        match recorder.record(id, mark).await {
+            Ok(()) => outcome,
+            Err(mark) => {
+                self.counters.unrecorded.fetch_add(1, Ordering::Relaxed);
+                self.unrecorded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((id.to_owned(), mark));
+                Outcome::Unrecorded
+            }
+        }
     }
 
     /// Opens, builds, signs and hands one message to the transport.
@@ -392,8 +822,7 @@ impl Worker {
 
     async fn record_failed(&self, recorder: &Recorder, m: &OutboxMessage, reason: &str) -> Outcome {
         let mark = Mark::Failed(self.clock.now(), reason.to_owned());
-        let recorded = recorder.record(&m.id, mark).await;
-        recorded.map_or(Outcome::Unrecorded, |()| Outcome::GaveUp)
+        self.record(recorder, &m.id, mark, Outcome::GaveUp).await
     }
 }
 
@@ -407,12 +836,14 @@ enum Mark {
     Failed(i64, String),
 }
 
-/// One outcome on its way to the database, and who waits for it.
-type Pending = (String, Mark, oneshot::Sender<bool>);
+/// One outcome on its way to the database, and who waits for it (given the
+/// mark back if it could not be written).
+type Pending = (String, Mark, oneshot::Sender<Option<Mark>>);
 
-/// Writes the outcomes of one batch: whatever has queued up while the last
-/// group was committing goes into one transaction. Clones share the writer,
-/// which stops when the last clone is dropped.
+/// Writes outcomes as they come: whatever has queued up while the last
+/// group was committing goes into one transaction, so an outcome waits for
+/// at most one commit before its own. Clones share the writer, which stops
+/// when the last clone is dropped.
 #[derive(Clone)]
 struct Recorder {
     tx: mpsc::UnboundedSender<Pending>,
@@ -432,22 +863,27 @@ impl Recorder {
                     // Alone, or again one by one when the group failed, so
                     // that one bad row does not sink the others.
                     let ok = together || write_one(&store, &id, &mark).await.is_ok();
-                    let _ = done.send(ok);
+                    let _ = done.send((!ok).then_some(mark));
                 }
             }
         });
         Self { tx }
     }
 
-    /// Records `mark` on the row `id`; an error is logged and leaves the
-    /// message to be tried again when its lease runs out.
-    async fn record(&self, id: &str, mark: Mark) -> Result<(), ()> {
+    /// Records `mark` on the row `id`; gives the mark back when it could
+    /// not be written (the error is logged).
+    async fn record(&self, id: &str, mark: Mark) -> Result<(), Mark> {
         let (done, recorded) = oneshot::channel();
-        let sent = self.tx.send((id.to_owned(), mark, done)).is_ok();
-        if sent && recorded.await == Ok(true) {
-            Ok(())
-        } else {
-            Err(())
+        if let Err(mpsc::error::SendError((_, mark, _))) = self.tx.send((id.to_owned(), mark, done))
+        {
+            return Err(mark);
+        }
+        match recorded.await {
+            Ok(None) => Ok(()),
+            Ok(Some(mark)) => Err(mark),
+            // The writer task died with the mark: it is lost; the lease
+            // then runs out and the message is delivered again.
+            Err(_) => Ok(()),
         }
     }
 }
@@ -485,39 +921,12 @@ async fn write_one(store: &Store, id: &str, mark: &Mark) -> Result<(), ()> {
     })
 }
 
-#[derive(Default)]
-struct Batch {
-    claimed: i64,
-    sent: usize,
-    next_retry: Option<i64>,
-}
-
-impl Batch {
-    fn add(&mut self, done: Result<Outcome, tokio::task::JoinError>) {
-        match done {
-            Ok(Outcome::Sent) => self.sent += 1,
-            Ok(Outcome::Retry(at)) => self.next_retry = min_opt(self.next_retry, Some(at)),
-            Ok(Outcome::GaveUp | Outcome::Unrecorded) => {}
-            // A panicking delivery leaves its lease to run out; the message
-            // is tried again then.
-            Err(e) => tracing::error!(error = %e, "outbox: a delivery task failed"),
-        }
-    }
-}
-
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Whether `fut` has completed, without waiting for it.
-async fn is_ready<F: Future>(fut: std::pin::Pin<&mut F>) -> bool {
+/// The output of `fut` if it has completed, without waiting for it.
+async fn ready<F: Future>(fut: std::pin::Pin<&mut F>) -> Option<F::Output> {
     tokio::select! {
         biased;
-        _ = fut => true,
-        () = std::future::ready(()) => false,
+        out = fut => Some(out),
+        () = std::future::ready(()) => None,
     }
 }
 

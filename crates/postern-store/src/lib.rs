@@ -19,8 +19,11 @@
 mod account;
 mod admin;
 mod dashboard;
+mod backup;
 mod keys;
+mod outbox;
 mod queries;
+mod rekey;
 mod rows;
 mod sessions;
 
@@ -38,7 +41,9 @@ pub use account::{AccountQueries, UserGrant};
 pub use admin::*;
 pub use dashboard::DashboardQueries;
 pub use keys::{KeyQueries, StoredKey};
+pub use outbox::OutboxDepth;
 pub use queries::Queries;
+pub use rekey::{RekeyQueries, Sealed, SealedKind};
 pub use rows::*;
 pub use sessions::{RefreshToken, SessionQueries};
 
@@ -410,6 +415,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "admin",
                 include_str!("../migrations/sqlite/0004_admin.sql"),
             ),
+            (
+                6,
+                "master key state",
+                include_str!("../migrations/sqlite/0006_master_key_state.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -431,6 +441,11 @@ fn migrator(backend: Backend) -> Migrator {
                 4,
                 "admin",
                 include_str!("../migrations/postgres/0004_admin.sql"),
+            ),
+            (
+                6,
+                "master key state",
+                include_str!("../migrations/postgres/0006_master_key_state.sql"),
             ),
         ],
     };

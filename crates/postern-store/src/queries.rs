@@ -162,6 +162,20 @@ pub trait Queries {
         now: i64,
         expires_at: i64,
     ) -> Result<()>;
+    /// Queues an encrypted message already leased to `owner` until
+    /// `lease_until`, its first attempt counted: the instance that queues
+    /// it delivers it without claiming it first.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_outbox_leased(
+        &mut self,
+        id: &str,
+        message_id: &str,
+        payload: &str,
+        now: i64,
+        expires_at: i64,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<()>;
     /// Marks a message delivered and erases its content.
     async fn outbox_sent(&mut self, id: &str, now: i64) -> Result<()>;
     /// Schedules another attempt and records why this one failed.
@@ -848,6 +862,33 @@ impl<C: crate::Connection> Queries for C {
         .bind(payload)
         .bind(now)
         .bind(expires_at)
+        .execute(self.raw())
+        .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_outbox_leased(
+        &mut self,
+        id: &str,
+        message_id: &str,
+        payload: &str,
+        now: i64,
+        expires_at: i64,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO outbox (id, message_id, payload, attempts, next_attempt_at, expires_at, created_at, lease_owner, lease_until) \
+             VALUES ($1, $2, $3, 1, $4, $5, $4, $6, $7)",
+        )
+        .bind(id)
+        .bind(message_id)
+        .bind(payload)
+        .bind(now)
+        .bind(expires_at)
+        .bind(owner)
+        .bind(lease_until)
         .execute(self.raw())
         .await?;
         Ok(())

@@ -69,6 +69,18 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy the live SQLite database to FILE (consistent while the server
+    /// runs); the master key must be kept as well.
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: PathBuf,
+    },
+    /// Manage the master key.
+    MasterKey {
+        /// What to do.
+        #[command(subcommand)]
+        command: MasterKeyCommand,
+    },
     /// Check email delivery.
     Mail {
         /// What to do.
@@ -117,6 +129,18 @@ pub enum MailCommand {
     Test {
         /// Where to send it.
         address: String,
+    },
+}
+
+/// `postern master-key ...`
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Re-encrypt every sealed value under a new master key, in one
+    /// transaction (stop every instance first; start them with the new key).
+    Rotate {
+        /// File holding the new key (64 hex characters).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
     },
 }
 

@@ -150,7 +150,7 @@ pub async fn keys(command: KeysCommand, config: &Config) -> Result {
             let store = open_store(config).await?;
             let dir = std::env::current_dir().map_err(anyhow::Error::from)?;
             let (master, _) = crate::config::resolve_master_key(config, store.backend(), &dir)?;
-            let secrets = std::sync::Arc::new(postern_core::Secrets::new(&master));
+            let secrets = std::sync::Arc::new(crate::ops::secrets_for(&store, &master).await?);
             let clock: std::sync::Arc<dyn postern_core::Clock> =
                 std::sync::Arc::new(postern_core::SystemClock);
             let keys = postern_auth::keys::KeyManager::load(store.clone(), secrets, clock)

@@ -48,6 +48,10 @@ fn main() -> ExitCode {
             Command::Keys { command } => commands::keys(command, &config).await,
             Command::Mail { command } => commands::mail(command, &config).await,
             Command::Admin { command } => commands::admin(command, &config).await,
+            Command::Backup { file } => postern::ops::backup(&file, &config).await,
+            Command::MasterKey {
+                command: postern::cli::MasterKeyCommand::Rotate { new_key_file },
+            } => postern::ops::rotate_master_key(&new_key_file, &config).await,
         }
     });
     match result {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use postern_auth::keys::KeyManager;
 use postern_auth::{Services, Settings};
-use postern_core::{App, AppSettings, Clock, Secrets, SystemClock};
+use postern_core::{App, AppSettings, Clock, SystemClock};
 use postern_mail::dkim::{Dkim, DkimError};
 use postern_mail::{DevInbox, Mailbox, Outbox, Smtp, SmtpSettings, Transport};
 use postern_store::{Queries, Store};
@@ -32,6 +32,7 @@ pub struct Application {
     state: AppState,
     outbox: Outbox,
     history_retention: i64,
+    shutdown_grace: Duration,
     serve_options: postern_web::ServeOptions,
 }
 
@@ -55,7 +56,7 @@ impl Application {
         if let Some(notice) = notice {
             tracing::warn!("{notice}");
         }
-        let secrets = Arc::new(Secrets::new(&master_key));
+        let secrets = Arc::new(crate::ops::secrets_for(&store, &master_key).await?);
         let dev_inbox = matches!(config.mail, MailConfig::Stdout).then(DevInbox::new);
         let transport = match &config.mail {
             MailConfig::Stdout => Transport::Stdout(dev_inbox.clone().unwrap_or_default()),
@@ -108,7 +109,7 @@ impl Application {
             secrets,
             clock,
             keys,
-            mail_wake: outbox.waker(),
+            mail_wake: outbox.queue(),
         };
         let state = AppState::new(Inner {
             services,
@@ -126,6 +127,7 @@ impl Application {
             state,
             outbox,
             history_retention: config.history_retention,
+            shutdown_grace: Duration::from_secs(u64::try_from(config.shutdown_grace).unwrap_or(10)),
             serve_options: postern_web::ServeOptions {
                 max_connections: config.max_connections as usize,
             },
@@ -142,17 +144,32 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests and
-    /// the mail batch in progress finish.
+    /// The outbox's delivery counters (for metrics).
+    pub fn outbox_counters(&self) -> Arc<postern_mail::DeliveryCounters> {
+        self.outbox.counters()
+    }
+
+    /// Serves until `shutdown` completes, then stops within the shutdown
+    /// grace (`POSTERN_SHUTDOWN_GRACE`): stops accepting connections, lets
+    /// in-flight requests finish (answered in full), then lets the outbox
+    /// deliver what they queued and finish the deliveries under way, and
+    /// hands back the leases of any message left. Requests still running
+    /// when the grace runs out are cut off.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
+        let grace = self.shutdown_grace;
+        let (stop_tx, stop_rx) = watch::channel(None::<Duration>);
+        let stopped = |mut rx: watch::Receiver<Option<Duration>>| async move {
+            match rx.wait_for(Option::is_some).await {
+                Ok(left) => left.unwrap_or_default(),
+                Err(_) => Duration::ZERO,
+            }
         };
-        let worker = tokio::spawn(self.outbox.run(stopped(stop_rx.clone())));
+        // Before the first request: leases taken from now on are this run's.
+        self.outbox.take_back_leases().await;
+        let worker = tokio::spawn(self.outbox.run_until(stopped(stop_rx.clone())));
         let purger = tokio::spawn(purge_loop(
             self.state.clone(),
             self.history_retention,
@@ -161,8 +178,39 @@ impl Application {
         let key_ticker = tokio::spawn(key_loop(self.state.clone(), stopped(stop_rx)));
         let router = postern_web::router(self.state.clone());
         tracing::info!(port = self.port, url = %self.state.config.issuer(), "Postern is listening");
-        let result = postern_web::serve(self.listener, router, self.serve_options, shutdown).await;
-        let _ = stop_tx.send(true);
+        // When the signal comes, the HTTP server stops accepting; the timer
+        // starts then.
+        let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<tokio::time::Instant>();
+        let since = Arc::new(std::sync::OnceLock::new());
+        let stopping_at = Arc::clone(&since);
+        let http = postern_web::serve(self.listener, router, self.serve_options, async move {
+            shutdown.await;
+            let now = tokio::time::Instant::now();
+            let _ = stopping_at.set(now);
+            let _ = signalled_tx.send(now);
+        });
+        let mut http = std::pin::pin!(http);
+        let result = tokio::select! {
+            result = &mut http => result,
+            () = async {
+                if let Ok(at) = signalled.await {
+                    tokio::time::sleep_until(at + grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still running when the shutdown grace ran out were cut off");
+                Ok(())
+            }
+        };
+        // What is left of the grace goes to the outbox (at least a moment to
+        // hand back its leases).
+        let left = since
+            .get()
+            .map(|at| grace.saturating_sub(at.elapsed()))
+            .unwrap_or(grace)
+            .max(Duration::from_millis(500));
+        let _ = stop_tx.send(Some(left));
         let _ = worker.await;
         let _ = purger.await;
         let _ = key_ticker.await;
@@ -219,7 +267,7 @@ pub fn smtp_transport(config: &Config, url: &url::Url) -> anyhow::Result<Transpo
 }
 
 /// Deletes expired rows now and every [`PURGE_EVERY`] until `shutdown`.
-async fn purge_loop(state: AppState, retention: i64, shutdown: impl Future<Output = ()>) {
+async fn purge_loop(state: AppState, retention: i64, shutdown: impl Future) {
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let now = state.now();
@@ -244,7 +292,7 @@ async fn purge_loop(state: AppState, retention: i64, shutdown: impl Future<Outpu
 
 /// Runs the signing keys' automatic step (publish, promote, retire, rotate)
 /// every [`KEY_TICK`] until `shutdown`.
-async fn key_loop(state: AppState, shutdown: impl Future<Output = ()>) {
+async fn key_loop(state: AppState, shutdown: impl Future) {
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {

@@ -371,16 +371,16 @@ pub async fn request_link(
         ))
         .await?;
     }
-    let outbox_id = crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
+    let queued = crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
     postern_store::AdminQueries::set_outbox_meta(
         &mut tx,
-        &outbox_id,
+        queued.id(),
         Some(&app.client_id),
         &crate::admin::ops::mask_address(email.as_str()),
     )
     .await?;
     tx.commit().await?;
-    svc.mail_wake.notify_one();
+    svc.mail_wake.hand_over(queued);
     Ok(LinkSent {
         login_id: id,
         email,

@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "session_idle_ttl",
     "session_max_age",
     "history_retention",
+    "shutdown_grace",
     "smtp_password",
     "smtp_password_file",
     "dkim_key_file",

@@ -160,6 +160,10 @@ pub struct Config {
     /// How long sign-in history and stored IP addresses are kept, seconds
     /// (`POSTERN_HISTORY_RETENTION`), > 0.
     pub history_retention: i64,
+    /// How long a stopping server (SIGTERM) may take to finish in-flight
+    /// requests and deliveries before it exits, seconds
+    /// (`POSTERN_SHUTDOWN_GRACE`), > 0.
+    pub shutdown_grace: i64,
     /// SMTP password (`POSTERN_SMTP_PASSWORD`, `POSTERN_SMTP_PASSWORD_FILE`,
     /// or the password part of an SMTP `POSTERN_MAIL` URL, percent-decoded).
     pub smtp_password: Option<SecretString>,
@@ -198,6 +202,7 @@ impl fmt::Debug for Config {
             .field("session_idle_ttl", &self.session_idle_ttl)
             .field("session_max_age", &self.session_max_age)
             .field("history_retention", &self.history_retention)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("smtp_password", &redacted(&self.smtp_password))
             .field("dkim", &self.dkim)
             .field("geoip_db", &self.geoip_db)

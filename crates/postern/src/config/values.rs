@@ -132,6 +132,7 @@ pub(super) fn build(
     let session_idle_ttl = duration(take("session_idle_ttl"), 30 * 86_400)?;
     let session_max_age = duration(take("session_max_age"), 90 * 86_400)?;
     let history_retention = duration(take("history_retention"), 90 * 86_400)?;
+    let shutdown_grace = duration(take("shutdown_grace"), 10)?;
     let geoip_db = take("geoip_db").map(|r| SettingPath {
         path: working_dir.join(r.value.trim()),
         origin: r.origin,
@@ -176,6 +177,7 @@ pub(super) fn build(
         session_idle_ttl,
         session_max_age,
         history_retention,
+        shutdown_grace,
         smtp_password,
         dkim,
         geoip_db,
