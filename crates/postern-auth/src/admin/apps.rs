@@ -714,11 +714,13 @@ pub async fn test_email(
     )?;
     let now = svc.now();
     let mut tx = svc.store.begin().await?;
-    let id = crate::mail::enqueue(svc, &mut tx, &email, now, now + app.settings.link_ttl).await?;
+    let queued =
+        crate::mail::enqueue(svc, &mut tx, &email, now, now + app.settings.link_ttl).await?;
+    let id = queued.id().to_owned();
     tx.set_outbox_meta(&id, Some(client_id), &super::ops::mask_address(to.as_str()))
         .await?;
     audit(svc, &mut tx, who, "app.test_email", Some(client_id), None).await?;
     tx.commit().await?;
-    svc.mail_wake.notify_one();
+    svc.mail_wake.hand_over(queued);
     Ok(id)
 }
