@@ -12,6 +12,7 @@ pub mod error;
 pub mod headless;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod oidc;
 pub mod response;
 pub mod signin;
@@ -71,6 +72,8 @@ pub struct Services {
     pub keys: KeyManager,
     /// Wakes the outbox worker after a message is committed.
     pub mail_wake: Arc<Notify>,
+    /// What `/metrics` counts of the services' decisions.
+    pub metrics: metrics::AuthMetrics,
 }
 
 impl std::fmt::Debug for Services {
