@@ -198,6 +198,25 @@ pub async fn verify(
     req: &VerifyRequest,
     server_ip: IpAddr,
 ) -> Result<SessionIssued> {
+    let issued = verify_uncounted(svc, app, req, server_ip).await;
+    let method = match (&req.token, &req.code) {
+        (Some(_), None) => Some(Method::Link),
+        (None, Some(_)) => Some(Method::Code),
+        // Neither or both: a malformed request, no sign-in attempt.
+        _ => None,
+    };
+    if let Some(method) = method {
+        svc.metrics.sign_in(method, &issued, |_| true);
+    }
+    issued
+}
+
+async fn verify_uncounted(
+    svc: &Services,
+    app: &App,
+    req: &VerifyRequest,
+    server_ip: IpAddr,
+) -> Result<SessionIssued> {
     let ip = parse_ip(req.ip.as_deref())?;
     let who = person(ip, server_ip, req.user_agent.as_deref(), None);
     let unknown = || AuthError::token(TokenProblem::Unknown);

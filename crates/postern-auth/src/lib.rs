@@ -13,6 +13,7 @@ pub mod error;
 pub mod headless;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod oidc;
 pub mod response;
 pub mod signin;
@@ -87,6 +88,8 @@ pub struct Services {
     /// This instance's outbox: messages are queued leased to its worker and
     /// handed over after the commit (`hand_over`).
     pub mail_wake: postern_mail::MailQueue,
+    /// What `/metrics` counts of the services' decisions.
+    pub metrics: metrics::AuthMetrics,
 }
 
 impl std::fmt::Debug for Services {

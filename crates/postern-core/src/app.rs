@@ -431,7 +431,12 @@ fn matches_registered(registered: &[String], uri: &str) -> bool {
     if registered.iter().any(|r| r == uri) {
         return true;
     }
-    // RFC 8252 §7.3: loopback IP redirect URIs match on any port.
+    // RFC 8252 §7.3: loopback IP redirect URIs match on any port. Only a
+    // URI that could itself be registered: the URL parser drops tabs and
+    // newlines, so `http://127.0.0.1:1/c\tb` would otherwise match `/cb`.
+    if validate_redirect_uri(uri).is_err() {
+        return false;
+    }
     let Ok(asked) = Url::parse(uri) else {
         return false;
     };
@@ -492,6 +497,13 @@ mod tests {
         assert!(a.has_redirect_uri("http://[::1]:9/cb"));
         assert!(!a.has_redirect_uri("http://127.0.0.1:51234/other"));
         assert!(!a.has_redirect_uri("http://localhost:51234/cb"));
+        for hostile in [
+            "http://127.0.0.1:5/c\tb",
+            "http://127.0.0.1:5/cb\n",
+            "http://[::1]:9/\rcb",
+        ] {
+            assert!(!a.has_redirect_uri(hostile), "{hostile:?} must not match");
+        }
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub use dkim::Dkim;
 pub use i18n::pick_locale;
 pub use lettre::message::Mailbox;
 pub use message::{build_message, OutgoingEmail};
-pub use outbox::{enqueue, DeliveryCounters, MailQueue, Outbox, Queued};
+pub use outbox::{
+    enqueue, DeliveryCounters, DeliveryResult, MailQueue, Outbox, OutboxMetrics, Queued,
+};
 pub use render::{render_no_account, render_sign_in, Brand, NoAccountEmail, Rendered, SignInEmail};
 pub use smtp::{Reply, Security, Smtp, SmtpSettings};
 pub use transport::{Delivery, DeliveryError, DevInbox, DevMail, Receipt, Transport};

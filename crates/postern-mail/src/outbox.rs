@@ -36,6 +36,10 @@ use lettre::message::Mailbox;
 use postern_core::crypto::{random_array, random_id, random_token};
 use postern_core::{Clock, Secrets};
 use postern_store::{Backend, OutboxMessage, Queries, Store};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -275,6 +279,75 @@ pub fn retry_delay(attempts: i64) -> i64 {
     (base - jitter).max(1)
 }
 
+/// What a delivery attempt came to, the label of
+/// `postern_outbox_deliveries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryResult {
+    /// Handed over: the mail server accepted it (or the file or stdout
+    /// transport wrote it).
+    Sent,
+    /// Failed for now (a 4xx reply, a connection error); tried again, or
+    /// given up when the link it carries expires first.
+    TemporaryFailure,
+    /// Rejected for good (a 5xx reply, an unreadable stored message).
+    PermanentFailure,
+    /// Not attempted: the link it carries expired first.
+    Expired,
+}
+
+impl DeliveryResult {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryResult::Sent => "sent",
+            DeliveryResult::TemporaryFailure => "temporary_failure",
+            DeliveryResult::PermanentFailure => "permanent_failure",
+            DeliveryResult::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// The outbox worker's metrics. Clones count into the same series; the
+/// default counts into series no registry shows until
+/// [`OutboxMetrics::register`].
+#[derive(Clone, Debug, Default)]
+pub struct OutboxMetrics {
+    deliveries: Family<ResultLabels, Counter>,
+}
+
+impl OutboxMetrics {
+    /// Adds the series to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "outbox_deliveries",
+            "Email delivery attempts by result (sent, temporary_failure, permanent_failure, expired)",
+            self.deliveries.clone(),
+        );
+    }
+
+    /// Attempts with `result` so far (tests).
+    pub fn deliveries(&self, result: DeliveryResult) -> u64 {
+        self.deliveries
+            .get_or_create(&ResultLabels {
+                result: result.as_str(),
+            })
+            .get()
+    }
+
+    fn count(&self, result: DeliveryResult) {
+        self.deliveries
+            .get_or_create(&ResultLabels {
+                result: result.as_str(),
+            })
+            .inc();
+    }
+}
+
 /// What became of one held message.
 enum Outcome {
     Sent,
@@ -311,6 +384,7 @@ struct Worker {
     /// Outcomes the database refused, written again at each renewal.
     unrecorded: Arc<Mutex<Vec<(String, Mark)>>>,
     counters: Arc<DeliveryCounters>,
+    metrics: OutboxMetrics,
 }
 
 impl Outbox {
@@ -336,6 +410,7 @@ impl Outbox {
                 held: HeldMap::default(),
                 unrecorded: Arc::default(),
                 counters: Arc::default(),
+                metrics: OutboxMetrics::default(),
             }),
             wake: Arc::new(Notify::new()),
             queue,
@@ -353,6 +428,23 @@ impl Outbox {
             worker: Arc::new(worker),
             ..self
         }
+    }
+
+    /// Counts delivery attempts into `metrics` from now on.
+    pub fn with_metrics(self, metrics: OutboxMetrics) -> Self {
+        let worker = Worker {
+            metrics,
+            ..(*self.worker).clone()
+        };
+        Self {
+            worker: Arc::new(worker),
+            ..self
+        }
+    }
+
+    /// The series delivery attempts are counted into.
+    pub fn metrics(&self) -> &OutboxMetrics {
+        &self.worker.metrics
     }
 
     /// Wakes the worker: call `notify_one()` after committing a message
@@ -724,6 +816,7 @@ impl Worker {
                 attempts,
                 "email expired before delivery; giving up"
             );
+            self.metrics.count(DeliveryResult::Expired);
             return self
                 .record_failed(recorder, m, "expired before it could be delivered")
                 .await;
@@ -733,6 +826,11 @@ impl Worker {
         // most one message per slot has been accepted and not yet recorded,
         // so a crash duplicates at most that many.
         let _slot = slot;
+        self.metrics.count(match &result {
+            Ok(_) => DeliveryResult::Sent,
+            Err(DeliveryError::Permanent(_)) => DeliveryResult::PermanentFailure,
+            Err(DeliveryError::Temporary(_)) => DeliveryResult::TemporaryFailure,
+        });
         let now = self.clock.now();
         match result {
             Ok(receipt) => {

@@ -18,8 +18,8 @@
 
 mod account;
 mod admin;
-mod dashboard;
 mod backup;
+mod dashboard;
 mod keys;
 mod outbox;
 mod queries;
@@ -29,6 +29,7 @@ mod sessions;
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -122,6 +123,38 @@ pub struct Store {
     backend: Backend,
     /// SQLite's one writer, taken by [`Store::begin`] (see [`Tx`]).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Callers waiting for a pooled connection now ([`Store::pool_stats`]).
+    waiting: std::sync::Arc<AtomicUsize>,
+}
+
+/// The connection pool at one instant, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections lent out.
+    pub in_use: u32,
+    /// Connections open and free.
+    pub idle: u32,
+    /// Callers waiting for a connection ([`Store::conn`], [`Store::begin`]).
+    pub waiting: u32,
+    /// The pool's size limit.
+    pub max: u32,
+}
+
+/// Counts one caller waiting for a connection while it lives, so a caller
+/// that gives up (a dropped request) stops counting too.
+struct Waiting(std::sync::Arc<AtomicUsize>);
+
+impl Waiting {
+    fn start(count: &std::sync::Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(std::sync::Arc::clone(count))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A pooled connection; [`Queries`] methods run on it directly.
@@ -272,7 +305,21 @@ impl Store {
             pool,
             backend,
             writer: Default::default(),
+            waiting: Default::default(),
         })
+    }
+
+    /// The pool's connections in use and idle, and the callers waiting for
+    /// one. A snapshot: cheap, no database round trip.
+    pub fn pool_stats(&self) -> PoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        PoolStats {
+            in_use: size.saturating_sub(idle),
+            idle,
+            waiting: u32::try_from(self.waiting.load(Ordering::Relaxed)).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     /// Which database this is.
@@ -303,6 +350,7 @@ impl Store {
 
     /// A connection from the pool.
     pub async fn conn(&self) -> Result<Conn> {
+        let _waiting = Waiting::start(&self.waiting);
         Ok(Conn {
             inner: self.pool.acquire().await?,
         })
@@ -324,7 +372,9 @@ impl Store {
         };
         let pool = self.pool.clone();
         let sqlite = self.backend == Backend::Sqlite;
+        let waiting = Waiting::start(&self.waiting);
         let inner = tokio::spawn(async move {
+            let _waiting = waiting;
             if sqlite {
                 pool.begin_with("BEGIN IMMEDIATE").await
             } else {

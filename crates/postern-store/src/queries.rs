@@ -185,6 +185,9 @@ pub trait Queries {
     async fn outbox_failed(&mut self, id: &str, now: i64, error: &str) -> Result<()>;
     /// Messages still waiting (not sent, not given up).
     async fn outbox_pending(&mut self) -> Result<i64>;
+    /// How many messages wait and since when the oldest does (one
+    /// aggregate, read at each `/metrics` scrape).
+    async fn outbox_backlog(&mut self) -> Result<OutboxBacklog>;
 
     // ---- housekeeping -----------------------------------------------------
 
@@ -937,6 +940,18 @@ impl<C: crate::Connection> Queries for C {
         )
         .fetch_one(self.raw())
         .await?)
+    }
+
+    async fn outbox_backlog(&mut self) -> Result<OutboxBacklog> {
+        let (pending, oldest_created_at): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(self.raw())
+        .await?;
+        Ok(OutboxBacklog {
+            pending,
+            oldest_created_at,
+        })
     }
 
     async fn purge_expired(&mut self, now: i64, retain_before: i64) -> Result<Purged> {

@@ -215,6 +215,15 @@ pub struct OutboxMessage {
     pub expires_at: i64,
 }
 
+/// The outbox's backlog ([`crate::Queries::outbox_backlog`]), for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// Messages neither sent nor given up.
+    pub pending: i64,
+    /// When the oldest of them was queued, unix seconds; `None` when none is.
+    pub oldest_created_at: Option<i64>,
+}
+
 /// Counts of rows removed by [`crate::Queries::purge_expired`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {

@@ -15,8 +15,8 @@ use postern_core::{
     App, AppSettings, Branding, ConsentMode, DevicePolicy, IdTokenAlg, SubjectType,
 };
 use postern_store::{
-    AuthorizationCode, Backend, Conn, LoginKind, LoginRequest, Purged, Queries, RateSlot,
-    RefreshToken, Session, SessionQueries, SignInEvent, Store, StoreError, User,
+    AuthorizationCode, Backend, Conn, LoginKind, LoginRequest, OutboxBacklog, Purged, Queries,
+    RateSlot, RefreshToken, Session, SessionQueries, SignInEvent, Store, StoreError, User,
 };
 use postern_testkit::TestDb;
 use tokio::sync::Barrier;
@@ -2431,6 +2431,66 @@ async fn pending_counts_messages_neither_sent_nor_given_up() {
     c.outbox_failed("b", NOW, "boom").await.unwrap();
     c.outbox_retry("c", NOW + 60, "later").await.unwrap();
     assert_eq!(c.outbox_pending().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn the_backlog_counts_waiting_messages_and_dates_the_oldest() {
+    let (_db, store) = TestDb::store().await;
+    let mut c = conn(&store).await;
+    assert_eq!(
+        c.outbox_backlog().await.unwrap(),
+        OutboxBacklog {
+            pending: 0,
+            oldest_created_at: None
+        }
+    );
+    insert_outbox(&store, "old", NOW - 100).await;
+    insert_outbox(&store, "mid", NOW - 50).await;
+    insert_outbox(&store, "new", NOW).await;
+    c.outbox_retry("mid", NOW + 60, "later").await.unwrap();
+    assert_eq!(
+        c.outbox_backlog().await.unwrap(),
+        OutboxBacklog {
+            pending: 3,
+            oldest_created_at: Some(NOW - 100)
+        },
+        "a message waiting for its retry is still pending"
+    );
+    c.outbox_sent("old", NOW).await.unwrap();
+    assert_eq!(
+        c.outbox_backlog().await.unwrap(),
+        OutboxBacklog {
+            pending: 2,
+            oldest_created_at: Some(NOW - 50)
+        }
+    );
+    c.outbox_failed("mid", NOW, "550").await.unwrap();
+    c.outbox_sent("new", NOW).await.unwrap();
+    assert_eq!(c.outbox_backlog().await.unwrap().pending, 0);
+}
+
+#[tokio::test]
+async fn pool_stats_count_connections_lent_out() {
+    let (_db, store) = TestDb::store().await;
+    assert_eq!(store.pool_stats().waiting, 0);
+    let a = conn(&store).await;
+    let b = conn(&store).await;
+    let during = store.pool_stats();
+    assert!(during.in_use >= 2, "{during:?}");
+    assert!(during.max >= during.in_use + during.idle, "{during:?}");
+    drop((a, b));
+    // A returned connection goes back to the pool's idle list in the
+    // background.
+    let mut after = store.pool_stats();
+    for _ in 0..100 {
+        if after.in_use + 2 <= during.in_use {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        after = store.pool_stats();
+    }
+    assert!(after.in_use + 2 <= during.in_use, "{during:?} {after:?}");
+    assert!(after.idle >= 2, "{after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

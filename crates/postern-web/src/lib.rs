@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod geoip;
 pub mod i18n;
+pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod panel;
@@ -46,6 +47,9 @@ pub struct WebConfig {
     /// The GeoIP database that places session addresses on `/account`
     /// (`POSTERN_GEOIP_DB`), if one is configured.
     pub geoip: Option<Arc<geoip::GeoIp>>,
+    /// Whether anyone may read `/metrics` (`POSTERN_METRICS_PUBLIC`), not
+    /// only loopback clients and admin tokens.
+    pub metrics_public: bool,
 }
 
 impl WebConfig {
@@ -78,6 +82,8 @@ pub struct Inner {
     /// Origins of every registered redirect URI, for CORS; refreshed every
     /// [`ORIGINS_TTL`] seconds.
     pub origins: tokio::sync::RwLock<(i64, std::collections::HashSet<String>)>,
+    /// Every series `/metrics` shows.
+    pub metrics: metrics::Metrics,
 }
 
 /// How long the CORS origin list is cached.
@@ -240,6 +246,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
         .route("/static/postern.css", get(routes::assets::stylesheet))
         .route("/static/postern.js", get(routes::assets::script))
         .route("/static/admin.css", get(routes::assets::admin_stylesheet))
@@ -262,5 +269,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::request_deadline))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(middleware::trace_layer())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
         .with_state(state)
 }

@@ -467,6 +467,7 @@ async fn cli_services(config: &Config) -> Result<postern_auth::Services> {
         clock,
         keys,
         mail_wake: Default::default(),
+        metrics: Default::default(),
     })
 }
 

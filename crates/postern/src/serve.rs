@@ -80,6 +80,14 @@ impl Application {
             from,
             Arc::clone(&clock),
         );
+        // One registry per server: each crate adds its series, the web
+        // layer shows them all at /metrics.
+        let mut registry = prometheus_client::registry::Registry::with_prefix("postern");
+        let auth_metrics = postern_auth::metrics::AuthMetrics::default();
+        auth_metrics.register(&mut registry);
+        let outbox_metrics = postern_mail::OutboxMetrics::default();
+        outbox_metrics.register(&mut registry);
+        outbox = outbox.with_metrics(outbox_metrics);
         if let Some(dkim) = dkim {
             tracing::info!(
                 domain = dkim.domain(),
@@ -98,6 +106,7 @@ impl Application {
             trusted_proxies: config.trusted_proxies.clone(),
             dev_mail,
             geoip,
+            metrics_public: config.metrics_public,
         };
         let keys = KeyManager::load(store.clone(), Arc::clone(&secrets), Arc::clone(&clock))
             .await
@@ -110,12 +119,14 @@ impl Application {
             clock,
             keys,
             mail_wake: outbox.queue(),
+            metrics: auth_metrics,
         };
         let state = AppState::new(Inner {
             services,
             config: web,
             dev_inbox,
             origins: tokio::sync::RwLock::new((0, Default::default())),
+            metrics: postern_web::metrics::Metrics::new(registry),
         });
         let listener = TcpListener::bind(config.bind)
             .await

@@ -243,6 +243,13 @@ pub enum Visit {
 /// anywhere else it consumes nothing (mail scanners, previews) and the
 /// person is asked, by the app's `device_policy`.
 pub async fn visit(svc: &Services, token: &str, who: &Requester) -> Result<Visit> {
+    let visit = visit_uncounted(svc, token, who).await;
+    let signed_in = |v: &Visit| matches!(v, Visit::SignedIn(_));
+    svc.metrics.sign_in(Method::Link, &visit, signed_in);
+    visit
+}
+
+async fn visit_uncounted(svc: &Services, token: &str, who: &Requester) -> Result<Visit> {
     let opened = open_link(svc, token, who.ip).await?;
     if is_asking_browser(svc, &opened.request, who.binding.as_deref()) {
         let signed_in = consume_link(svc, &opened, who)
@@ -273,6 +280,18 @@ pub enum Confirmed {
 /// approves the asking browser's request when `number` is right (and signs
 /// in nobody here).
 pub async fn confirm(
+    svc: &Services,
+    token: &str,
+    number: Option<&str>,
+    who: &Requester,
+) -> Result<Confirmed> {
+    let confirmed = confirm_uncounted(svc, token, number, who).await;
+    let signed_in = |c: &Confirmed| matches!(c, Confirmed::SignedIn(_));
+    svc.metrics.sign_in(Method::Link, &confirmed, signed_in);
+    confirmed
+}
+
+async fn confirm_uncounted(
     svc: &Services,
     token: &str,
     number: Option<&str>,

@@ -261,7 +261,9 @@ pub async fn request_link(
     // limit, and no user lookup, rendered email or write lock.
     let mut conn = svc.store.conn().await?;
     for (name, subject, limit, window) in limits() {
-        peek_limit(svc, &mut conn, name, subject, limit, window).await?;
+        let peeked = peek_limit(svc, &mut conn, name, subject, limit, window).await;
+        svc.metrics.link_refused(name, &peeked);
+        peeked?;
     }
     // Known and unknown addresses take this same path: one lookup, one
     // rendered email, one request row, one outbox row.
@@ -304,7 +306,9 @@ pub async fn request_link(
     let mut tx = svc.store.begin().await?;
     let mut email_slot = None;
     for (name, subject, limit, window) in limits() {
-        let slot = hit_limit(svc, &mut tx, name, subject, limit, window).await?;
+        let hit = hit_limit(svc, &mut tx, name, subject, limit, window).await;
+        svc.metrics.link_refused(name, &hit);
+        let slot = hit?;
         if name == email_limit.0 {
             email_slot = Some(slot);
         }

@@ -2,6 +2,7 @@
 //! every way a login request is redeemed, each consuming it exactly once.
 
 use super::*;
+use crate::metrics::CodeOutcome;
 /// A link's request and app, looked up without consuming anything.
 #[derive(Debug, Clone)]
 pub struct OpenedLink {
@@ -11,7 +12,10 @@ pub struct OpenedLink {
     pub app: App,
 }
 
-pub(crate) fn well_formed_token(token: &str) -> bool {
+/// Whether `token` has the shape of a link token (`pml_` and at least 43
+/// base64url characters, 100 bytes at most): anything else is unknown
+/// without a database lookup.
+pub fn well_formed_token(token: &str) -> bool {
     token.len() <= 100
         && token.strip_prefix("pml_").is_some_and(|t| {
             t.len() >= 43
@@ -117,8 +121,13 @@ pub async fn redeem_code(
     code: &str,
     who: &Requester,
 ) -> Result<SignedIn> {
-    let (tx, app, request) = take_code(svc, login_id, code, who, None).await?;
-    finish(svc, tx, &app, request, Method::Code, who).await
+    let signed_in = async {
+        let (tx, app, request) = take_code(svc, login_id, code, who, None).await?;
+        finish(svc, tx, &app, request, Method::Code, who).await
+    }
+    .await;
+    svc.metrics.sign_in(Method::Code, &signed_in, |_| true);
+    signed_in
 }
 
 /// Checks a code for a login request and consumes the request when it is
@@ -131,6 +140,22 @@ pub async fn take_code(
     code: &str,
     who: &Requester,
     only_client: Option<&str>,
+) -> Result<(Tx, App, LoginRequest)> {
+    let mut outcome = CodeOutcome::Refused;
+    let taken = take_code_counted(svc, login_id, code, who, only_client, &mut outcome).await;
+    svc.metrics.code_attempt(outcome);
+    taken
+}
+
+/// [`take_code`], saying in `outcome` what came of the code when it was
+/// read ([`CodeOutcome::Refused`] when it was not).
+async fn take_code_counted(
+    svc: &Services,
+    login_id: &str,
+    code: &str,
+    who: &Requester,
+    only_client: Option<&str>,
+    outcome: &mut CodeOutcome,
 ) -> Result<(Tx, App, LoginRequest)> {
     let unknown = || AuthError::token(TokenProblem::Unknown);
     if LoginId::parse(login_id).is_err() {
@@ -175,7 +200,10 @@ pub async fn take_code(
     let exhausted = |_| AuthError::token_in(TokenProblem::Used, retry.clone());
     let slots = spend_code_budgets(svc, &mut tx, &request.email, who)
         .await
-        .map_err(exhausted)?;
+        .map_err(|e| {
+            *outcome = CodeOutcome::OverBudget;
+            exhausted(e)
+        })?;
     let code = code.trim();
     let right = code.len() == 6
         && code.bytes().all(|b| b.is_ascii_digit())
@@ -194,12 +222,19 @@ pub async fn take_code(
         record_outcome(&mut tx, &request, ip, ua, "code", "wrong_code", now).await?;
         tx.commit().await?;
         return Err(match attempts {
-            Some(n) if n < CODE_TRIES_PER_REQUEST => AuthError::WrongCode {
-                tries_left: CODE_TRIES_PER_REQUEST - n,
-            },
-            _ => AuthError::token_in(TokenProblem::Used, retry),
+            Some(n) if n < CODE_TRIES_PER_REQUEST => {
+                *outcome = CodeOutcome::Wrong;
+                AuthError::WrongCode {
+                    tries_left: CODE_TRIES_PER_REQUEST - n,
+                }
+            }
+            _ => {
+                *outcome = CodeOutcome::Killed;
+                AuthError::token_in(TokenProblem::Used, retry)
+            }
         });
     }
+    *outcome = CodeOutcome::Right;
     for slot in &slots {
         release_limit(&mut tx, slot).await?;
     }
@@ -301,11 +336,16 @@ pub async fn continue_approved(
     request: &LoginRequest,
     who: &Requester,
 ) -> Result<SignedIn> {
-    let now = svc.now();
-    let mut tx = svc.store.begin().await?;
-    let request = tx
-        .consume_approved_login_request(&request.id, now)
-        .await?
-        .ok_or_else(|| AuthError::token_in(TokenProblem::Used, flow_of(request)))?;
-    finish(svc, tx, app, request, Method::Link, who).await
+    let signed_in = async {
+        let now = svc.now();
+        let mut tx = svc.store.begin().await?;
+        let request = tx
+            .consume_approved_login_request(&request.id, now)
+            .await?
+            .ok_or_else(|| AuthError::token_in(TokenProblem::Used, flow_of(request)))?;
+        finish(svc, tx, app, request, Method::Link, who).await
+    }
+    .await;
+    svc.metrics.sign_in(Method::Link, &signed_in, |_| true);
+    signed_in
 }

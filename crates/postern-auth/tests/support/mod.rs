@@ -56,6 +56,7 @@ pub async fn env_with(settings: impl FnOnce(&mut Settings)) -> Env {
         clock: clock.clone(),
         keys,
         mail_wake: Default::default(),
+        metrics: Default::default(),
     };
     Env { db, svc, clock }
 }

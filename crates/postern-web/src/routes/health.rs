@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -10,6 +12,8 @@ use postern_auth::AuthError;
 use postern_store::StoreError;
 
 use crate::error::{AppError, Result};
+use crate::extract::ClientIp;
+use crate::metrics::{may_scrape, Scraper};
 use crate::AppState;
 
 /// `GET /healthz`: the process is up.
@@ -27,6 +31,29 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
         Ok(Err(e)) => Err(unavailable(e)),
         Err(_) => Err(unavailable(StoreError::TimedOut)),
     }
+}
+
+/// `GET /metrics` (SPEC §3.6): every series in the Prometheus text format,
+/// for a loopback client, an admin token, or anyone when
+/// `POSTERN_METRICS_PUBLIC=true` ([`may_scrape`]).
+pub async fn metrics(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse> {
+    let who = Scraper::of(client, &headers);
+    let services = &state.services;
+    may_scrape(who, state.config.metrics_public, |token| async move {
+        match postern_auth::admin::tokens::authenticate(services, &token, None).await {
+            Ok(_) => Ok(true),
+            Err(AuthError::AdminUnauthenticated) => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    postern_auth::metrics::refresh(&state).await;
+    let text = state.metrics.encode().map_err(AppError::internal)?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text))
 }
 
 /// 503: the database is not ready, whatever the cause.

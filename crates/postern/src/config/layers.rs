@@ -28,6 +28,7 @@ const KEYS: &[&str] = &[
     "rate_limit_ip_per_hour",
     "trusted_proxies",
     "max_connections",
+    "metrics_public",
     "session_idle_ttl",
     "session_max_age",
     "history_retention",

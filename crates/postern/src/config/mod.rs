@@ -153,6 +153,9 @@ pub struct Config {
     /// HTTP connections served at once (`POSTERN_MAX_CONNECTIONS`), ≥ 1;
     /// further ones wait to be accepted.
     pub max_connections: u32,
+    /// Whether anyone may read `/metrics` (`POSTERN_METRICS_PUBLIC`);
+    /// otherwise loopback clients and admin tokens only.
+    pub metrics_public: bool,
     /// Sliding inactivity limit of a browser session, seconds (`POSTERN_SESSION_IDLE_TTL`), > 0.
     pub session_idle_ttl: i64,
     /// Absolute cap on a session's age, seconds (`POSTERN_SESSION_MAX_AGE`), > 0.
@@ -199,6 +202,7 @@ impl fmt::Debug for Config {
             .field("rate_limit_ip_per_hour", &self.rate_limit_ip_per_hour)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("max_connections", &self.max_connections)
+            .field("metrics_public", &self.metrics_public)
             .field("session_idle_ttl", &self.session_idle_ttl)
             .field("session_max_age", &self.session_max_age)
             .field("history_retention", &self.history_retention)

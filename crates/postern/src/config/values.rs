@@ -129,6 +129,7 @@ pub(super) fn build(
         take("max_connections"),
         postern_web::server::DEFAULT_MAX_CONNECTIONS as u32,
     )?;
+    let metrics_public = boolean(take("metrics_public"), false)?;
     let session_idle_ttl = duration(take("session_idle_ttl"), 30 * 86_400)?;
     let session_max_age = duration(take("session_max_age"), 90 * 86_400)?;
     let history_retention = duration(take("history_retention"), 90 * 86_400)?;
@@ -174,6 +175,7 @@ pub(super) fn build(
         rate_limit_ip_per_hour,
         trusted_proxies,
         max_connections,
+        metrics_public,
         session_idle_ttl,
         session_max_age,
         history_retention,
@@ -217,6 +219,17 @@ fn positive_int(r: Option<Raw>, default: u32) -> Result<u32, ConfigError> {
     }
 }
 
+fn boolean(r: Option<Raw>, default: bool) -> Result<bool, ConfigError> {
+    let Some(r) = r else {
+        return Ok(default);
+    };
+    match r.value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(r.invalid(format!("{:?} is not true or false", r.value))),
+    }
+}
+
 fn duration(r: Option<Raw>, default: i64) -> Result<i64, ConfigError> {
     let Some(r) = r else {
         return Ok(default);
@@ -252,6 +265,7 @@ mod tests {
         );
         assert!(c.trusted_proxies.is_empty());
         assert_eq!(c.max_connections, 512);
+        assert!(!c.metrics_public);
         assert_eq!(c.session_idle_ttl, 30 * 86_400);
         assert_eq!(c.session_max_age, 90 * 86_400);
         assert_eq!(c.history_retention, 90 * 86_400);
@@ -353,6 +367,7 @@ mod tests {
                 "10.0.0.0/33",
             ),
             ("POSTERN_MAX_CONNECTIONS", "0", "positive whole number"),
+            ("POSTERN_METRICS_PUBLIC", "maybe", "true or false"),
             ("POSTERN_SESSION_IDLE_TTL", "forever", "invalid duration"),
             ("POSTERN_SESSION_MAX_AGE", "0d", "longer than zero"),
             ("POSTERN_HISTORY_RETENTION", "1y", "invalid duration"),
@@ -389,9 +404,11 @@ mod tests {
             ("POSTERN_SESSION_IDLE_TTL", "12h"),
             ("POSTERN_LOG_FORMAT", "JSON"),
             ("POSTERN_MAX_CONNECTIONS", " 64 "),
+            ("POSTERN_METRICS_PUBLIC", " TRUE "),
         ])
         .unwrap();
         assert_eq!(c.max_connections, 64);
+        assert!(c.metrics_public);
         assert_eq!(c.public_url, "https://auth.example.com/sso");
         assert!(c.secure_cookies());
         assert_eq!(c.mail, MailConfig::File("/var/mail/postern".into()));

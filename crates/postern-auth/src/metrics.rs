@@ -1,0 +1,280 @@
+//! What `/metrics` tells of the services (SPEC §3.6): counters moved where
+//! a decision is made (sign-ins, refused link requests, code attempts) and
+//! gauges read at each scrape (outbox backlog, database pool, signing-key
+//! age).
+//!
+//! Every label value is one of a fixed set of words chosen here: never an
+//! address, a token, an IP, a client id or anything else a request brings,
+//! so neither privacy nor the number of series depends on what callers
+//! send.
+
+use std::time::Duration;
+
+use postern_core::jose::Alg;
+use postern_store::Queries as _;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::error::{AuthError, TokenProblem};
+use crate::signin::Method;
+use crate::Services;
+
+/// How long a scrape waits for the database before reporting it down.
+pub const SCRAPE_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignInLabels {
+    method: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlgLabels {
+    alg: &'static str,
+}
+
+/// The services' metrics. Cheap to clone: clones count into the same
+/// series. [`AuthMetrics::default`] counts into series no registry shows
+/// (tests, tools); the server registers them with [`AuthMetrics::register`].
+#[derive(Clone, Debug, Default)]
+pub struct AuthMetrics {
+    sign_ins: Family<SignInLabels, Counter>,
+    link_requests_refused: Family<LimitLabels, Counter>,
+    code_attempts: Family<OutcomeLabels, Counter>,
+    database_up: Gauge,
+    outbox_pending: Gauge,
+    outbox_oldest_age: Gauge,
+    pool_connections: Family<StateLabels, Gauge>,
+    pool_max: Gauge,
+    signing_key_age: Family<AlgLabels, Gauge>,
+}
+
+impl AuthMetrics {
+    /// Adds every series to `registry` (names get its prefix, `postern_`).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "sign_ins",
+            "Sign-in attempts that ended, by method (link, code) and outcome (success, expired, used, invalid, wrong_code, too_many_tries, wrong_number, rate_limited, rejected, unavailable, error)",
+            self.sign_ins.clone(),
+        );
+        registry.register(
+            "link_requests_refused",
+            "Link requests refused by a full rate limit, by which limit (ip, email, app)",
+            self.link_requests_refused.clone(),
+        );
+        registry.register(
+            "code_attempts",
+            "One-time codes typed, by outcome (right, wrong, killed: the wrong code that ended its request, over_budget, refused: a request that takes no code)",
+            self.code_attempts.clone(),
+        );
+        registry.register(
+            "database_up",
+            "1 when the last scrape could read the database, else 0",
+            self.database_up.clone(),
+        );
+        registry.register(
+            "outbox_pending_messages",
+            "Emails neither delivered nor given up",
+            self.outbox_pending.clone(),
+        );
+        registry.register_with_unit(
+            "outbox_oldest_pending_age",
+            "Age of the oldest email neither delivered nor given up (0 when none waits)",
+            Unit::Seconds,
+            self.outbox_oldest_age.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections by state (in_use, idle) and callers waiting for one (waiting)",
+            self.pool_connections.clone(),
+        );
+        registry.register(
+            "db_pool_max_connections",
+            "The database pool's size limit",
+            self.pool_max.clone(),
+        );
+        registry.register_with_unit(
+            "signing_key_age",
+            "Time since the active signing key of each algorithm started signing",
+            Unit::Seconds,
+            self.signing_key_age.clone(),
+        );
+    }
+
+    /// Counts a sign-in attempt that ended: `Some(true)` for signed in,
+    /// `Some(false)` for an ending that is not a sign-in but no failure
+    /// either (nothing is counted), from `result`.
+    pub(crate) fn sign_in<T>(
+        &self,
+        method: Method,
+        result: &Result<T, AuthError>,
+        signed_in: impl FnOnce(&T) -> bool,
+    ) {
+        let outcome = match result {
+            Ok(v) if signed_in(v) => "success",
+            Ok(_) => return,
+            Err(e) => failure(e),
+        };
+        self.sign_ins
+            .get_or_create(&SignInLabels {
+                method: method.event(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts a link request refused by `limit` when `result` is a full
+    /// rate limit.
+    pub(crate) fn link_refused<T>(&self, limit: &'static str, result: &Result<T, AuthError>) {
+        if let Err(AuthError::RateLimited { .. }) = result {
+            self.link_requests_refused
+                .get_or_create(&LimitLabels { limit })
+                .inc();
+        }
+    }
+
+    /// Counts one typed code by what came of it.
+    pub(crate) fn code_attempt(&self, outcome: CodeOutcome) {
+        self.code_attempts
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// A sign-in count, for tests.
+    pub fn sign_ins(&self, method: &'static str, outcome: &'static str) -> u64 {
+        self.sign_ins
+            .get_or_create(&SignInLabels { method, outcome })
+            .get()
+    }
+
+    /// A refused-link-request count, for tests.
+    pub fn link_requests_refused(&self, limit: &'static str) -> u64 {
+        self.link_requests_refused
+            .get_or_create(&LimitLabels { limit })
+            .get()
+    }
+
+    /// A code-attempt count, for tests.
+    pub fn code_attempts(&self, outcome: CodeOutcome) -> u64 {
+        self.code_attempts
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .get()
+    }
+}
+
+/// What came of a typed one-time code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// Right: the request was consumed.
+    Right,
+    /// Wrong, the request survives.
+    Wrong,
+    /// Wrong, and the request died of it.
+    Killed,
+    /// Refused unread: an address or IP code budget is spent.
+    OverBudget,
+    /// Refused unread: no live request this caller may try.
+    Refused,
+}
+
+impl CodeOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            CodeOutcome::Right => "right",
+            CodeOutcome::Wrong => "wrong",
+            CodeOutcome::Killed => "killed",
+            CodeOutcome::OverBudget => "over_budget",
+            CodeOutcome::Refused => "refused",
+        }
+    }
+}
+
+/// The outcome label of a failed sign-in.
+fn failure(e: &AuthError) -> &'static str {
+    match e {
+        AuthError::InApp { error, .. } => failure(error),
+        AuthError::Token { problem, .. } => match problem {
+            TokenProblem::Expired => "expired",
+            TokenProblem::Used | TokenProblem::CodeUsed | TokenProblem::FinishedElsewhere => "used",
+            TokenProblem::TooManyTries => "too_many_tries",
+            TokenProblem::WrongNumber | TokenProblem::StoppedByWrongNumber => "wrong_number",
+            TokenProblem::Unknown | TokenProblem::Missing => "invalid",
+        },
+        AuthError::WrongCode { .. } => "wrong_code",
+        AuthError::RateLimited { .. } => "rate_limited",
+        AuthError::Unavailable(_) => "unavailable",
+        AuthError::Internal(_) => "error",
+        _ => "rejected",
+    }
+}
+
+/// Reads what the gauges show at this instant: the outbox backlog (one
+/// aggregate query, at most [`SCRAPE_DB_TIMEOUT`]), the pool and the keys'
+/// ages. A database that does not answer sets `postern_database_up` to 0
+/// and leaves the outbox gauges as they were.
+pub async fn refresh(svc: &Services) {
+    let m = &svc.metrics;
+    let now = svc.now();
+    let pool = svc.store.pool_stats();
+    for (state, n) in [
+        ("in_use", pool.in_use),
+        ("idle", pool.idle),
+        ("waiting", pool.waiting),
+    ] {
+        m.pool_connections
+            .get_or_create(&StateLabels { state })
+            .set(i64::from(n));
+    }
+    m.pool_max.set(i64::from(pool.max));
+    let keys = svc.keys.keys();
+    for alg in Alg::ALL {
+        if let Some(key) = keys.signer(alg) {
+            let since = key.activated_at.unwrap_or(key.created_at);
+            m.signing_key_age
+                .get_or_create(&AlgLabels { alg: alg.as_str() })
+                .set((now - since).max(0));
+        }
+    }
+    let backlog = tokio::time::timeout(SCRAPE_DB_TIMEOUT, async {
+        svc.store.conn().await?.outbox_backlog().await
+    })
+    .await;
+    match backlog {
+        Ok(Ok(b)) => {
+            m.database_up.set(1);
+            m.outbox_pending.set(b.pending);
+            m.outbox_oldest_age
+                .set(b.oldest_created_at.map_or(0, |t| (now - t).max(0)));
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: could not read the outbox backlog");
+            m.database_up.set(0);
+        }
+        Err(_) => {
+            tracing::warn!("metrics: the database did not answer in time");
+            m.database_up.set(0);
+        }
+    }
+}
