@@ -186,7 +186,13 @@ async fn a_permanent_refusal_gives_up_and_records_why_without_the_address() {
     let r = row(&store, &id).await;
     assert_eq!(r.failed_at, Some(clock.now()));
     assert_eq!(r.sent_at, None);
-    assert_eq!(r.payload, None, "content erased when given up");
+    // SPEC §3.5: an administrator may retry a given-up message, so its
+    // content stays, sealed under the master key, until the row is purged.
+    let sealed = r.payload.expect("sealed content kept for a retry");
+    assert!(
+        !sealed.contains("alice") && !sealed.contains(CODE),
+        "kept sealed"
+    );
     let error = r.last_error.unwrap();
     assert!(
         error.contains("550") && error.contains("recipient"),

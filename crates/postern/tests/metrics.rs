@@ -254,5 +254,6 @@ async fn metrics_answer_only_loopback_clients_unless_public() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("postern_sign_ins"));
+    // A fresh server has counted no sign-in yet; its gauges are always there.
+    assert!(res.text().await.unwrap().contains("postern_database_up"));
 }
