@@ -88,8 +88,10 @@ impl KeyManager {
     /// Loads the keys from the database. On first start, makes and stores
     /// an active key for each algorithm that has none. Two instances starting
     /// at once on an empty database may both make one: both are published
-    /// and every instance signs with the newer ([`KeySet::signer`]); the next
-    /// [`KeyManager::tick`] retires the other.
+    /// and every instance signs with the newer ([`KeySet::signer`]) once it
+    /// has seen it, at its next refresh (until then each refuses tokens of
+    /// the other's key: docs/DEPLOYMENT.md says to start one instance
+    /// first); the next [`KeyManager::tick`] retires the other.
     ///
     /// "Has none" counts stored rows, not the keys this instance could open:
     /// an instance started with the wrong master key logs an error per key

@@ -44,18 +44,24 @@ async fn cluster(name: &str) -> Option<Cluster> {
     let ports: Vec<u16> = (0..3).map(|_| ops::free_port()).collect();
     let proxy = ops::round_robin(ports.clone()).await;
     let base = format!("http://127.0.0.1:{proxy}");
-    let instances: Vec<Instance> = ports
-        .iter()
-        .map(|p| {
-            Instance::start(
-                db.dir.path(),
-                &db.url,
-                *p,
-                &sink.url(),
-                &[("POSTERN_PUBLIC_URL", base.as_str())],
-            )
-        })
-        .collect();
+    let start = |port: u16| {
+        Instance::start(
+            db.dir.path(),
+            &db.url,
+            port,
+            &sink.url(),
+            &[("POSTERN_PUBLIC_URL", base.as_str())],
+        )
+    };
+    // The first instance makes the first signing keys of an empty
+    // database; the others start once it is up, as docs/DEPLOYMENT.md
+    // says (instances started at the same instant would each make their
+    // own first key and refuse each other's tokens until the next key
+    // refresh).
+    let first = start(ports[0]);
+    first.ready(60).await;
+    let mut instances = vec![first];
+    instances.extend(ports[1..].iter().map(|p| start(*p)));
     for i in &instances {
         i.ready(60).await;
     }
