@@ -237,6 +237,24 @@ const LOGIN_COLUMNS: &str = "id, client_id, email, kind, token_hash, code_hash, 
 /// during an upgrade.
 const HEADLESS_MARK: &str = r#"{"flow":"headless"}"#;
 
+/// `auth_params` of an admin-issued browser login request (SPEC §3.5
+/// `sign-in-link`), in the same column as [`HEADLESS_MARK`].
+const ADMIN_BROWSER_MARK: &str = r#"{"flow":"browser","issued_by":"admin"}"#;
+
+/// `auth_params` of an admin-issued headless login request.
+const ADMIN_HEADLESS_MARK: &str = r#"{"flow":"headless","issued_by":"admin"}"#;
+
+/// The stored mark of a request's channel and issuer (`None`: a browser
+/// request the person made).
+fn channel_mark(headless: bool, admin_issued: bool) -> Option<&'static str> {
+    match (headless, admin_issued) {
+        (false, false) => None,
+        (true, false) => Some(HEADLESS_MARK),
+        (false, true) => Some(ADMIN_BROWSER_MARK),
+        (true, true) => Some(ADMIN_HEADLESS_MARK),
+    }
+}
+
 fn stored_kind(kind: LoginKind) -> &'static str {
     match kind {
         LoginKind::Link => "link",
@@ -263,7 +281,14 @@ fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
         client_id: row.try_get("client_id")?,
         email: row.try_get("email")?,
         kind: parse_kind(&kind)?,
-        headless: auth_params.as_deref() == Some(HEADLESS_MARK),
+        headless: matches!(
+            auth_params.as_deref(),
+            Some(HEADLESS_MARK | ADMIN_HEADLESS_MARK)
+        ),
+        admin_issued: matches!(
+            auth_params.as_deref(),
+            Some(ADMIN_BROWSER_MARK | ADMIN_HEADLESS_MARK)
+        ),
         token_hash: row.try_get("token_hash")?,
         code_hash: row.try_get("code_hash")?,
         code_attempts: row.try_get("code_attempts")?,
@@ -457,7 +482,7 @@ impl<C: crate::Connection> Queries for C {
 
     async fn insert_login_request(&mut self, r: &LoginRequest) -> Result<()> {
         let kind = stored_kind(r.kind);
-        let auth_params = r.headless.then_some(HEADLESS_MARK);
+        let auth_params = channel_mark(r.headless, r.admin_issued);
         sqlx::query(&format!(
             "INSERT INTO login_requests ({LOGIN_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"

@@ -69,6 +69,11 @@ pub struct LoginRequest {
     /// app's redirect URI and only that app may redeem the request. Either
     /// kind can be headless, so this is its own field, not a kind.
     pub headless: bool,
+    /// Issued by an administrator (SPEC §3.5 `sign-in-link`), not asked
+    /// for by the person: history records it as `admin_link`, and a
+    /// browser sign-in with it goes on to the app's `initiate_login_uri`
+    /// (or `/account`) instead of back with a code.
+    pub admin_issued: bool,
     /// Keyed hash of the `pml_` token.
     pub token_hash: String,
     /// Keyed hash of `id` and the 6-digit code.

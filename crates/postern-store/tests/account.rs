@@ -98,6 +98,7 @@ fn login_request(client_id: &str, email: &str) -> LoginRequest {
         email: email.to_owned(),
         kind: LoginKind::Link,
         headless: false,
+        admin_issued: false,
         token_hash: random_id(),
         code_hash: random_id(),
         code_attempts: 0,

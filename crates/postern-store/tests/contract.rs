@@ -69,6 +69,7 @@ fn login_request(client_id: &str, email: &str) -> LoginRequest {
         email: email.to_owned(),
         kind: LoginKind::Link,
         headless: false,
+        admin_issued: false,
         token_hash: random_id(),
         code_hash: random_id(),
         code_attempts: 0,
@@ -1087,6 +1088,30 @@ async fn a_no_account_notice_cannot_be_consumed() {
         None
     );
     assert_eq!(c.consume_login_request(&req.id, NOW).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_admin_issued_request_keeps_its_flag_and_its_channel() {
+    let (_db, store) = TestDb::store().await;
+    seed_app(&store, "app").await;
+    for headless in [false, true] {
+        let req = LoginRequest {
+            headless,
+            admin_issued: true,
+            ..login_request("app", "a@example.com")
+        };
+        insert_request(&store, &req).await;
+        let mut c = conn(&store).await;
+        let read = c.login_request(&req.id).await.unwrap().unwrap();
+        assert_eq!(read, req, "headless: {headless}");
+        assert!(read.admin_issued);
+        assert_eq!(read.headless, headless);
+    }
+    // A person's own request is not admin-issued.
+    let own = login_request("app", "b@example.com");
+    insert_request(&store, &own).await;
+    let read = conn(&store).await.login_request(&own.id).await.unwrap();
+    assert!(!read.unwrap().admin_issued);
 }
 
 #[tokio::test]

@@ -104,6 +104,7 @@ pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<
     let jar = browser::remember_session(state, jar, &s.session_secret).await?;
     Ok(match s.next {
         Next::Redirect(response) => (jar, Redirect::to(&response.to_url())).into_response(),
+        Next::Continue(url) => (jar, Redirect::to(&url)).into_response(),
         Next::Consent {
             login_id,
             app,

@@ -881,3 +881,287 @@ async fn admin_tokens_are_stored_only_as_keyed_hashes_and_stop_when_revoked() {
     let res = call(&app, Who::Token(&other.token), "get", "/keys", None).await;
     expect_error(res, 401, "invalid_token", "an expired token").await;
 }
+
+// ---- admin-issued sign-in links (SPEC §3.5) ---------------------------------------
+
+/// The person's user id, after signing them in once so they exist.
+async fn existing_person(app: &TestApp) -> String {
+    signed_in_browser(app, PERSON).await;
+    app.rows(&format!("SELECT id FROM users WHERE email = '{PERSON}'"))
+        .await[0][0]
+        .clone()
+}
+
+/// Opens an admin-issued browser link in a fresh browser (there is no
+/// asking browser) and confirms it, as device policy `any` lets any
+/// browser do. Returns the browser and the answer to the confirmation.
+async fn use_admin_link(app: &TestApp, link: &str) -> (Client, Response) {
+    let b = browser();
+    let res = b.get(link).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    assert_eq!(location(&res), "/verify-email", "the token leaves the URL");
+    let page = b
+        .get(app.url("/verify-email"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        (
+            "csrf_token",
+            input_value(&page, "csrf_token").expect("csrf_token"),
+        ),
+        ("token", input_value(&page, "token").expect("token")),
+    ];
+    let res = b
+        .post(app.url("/verify-email"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (b, res)
+}
+
+/// `/account` opens in `b` by single sign-on (the built-in app's
+/// `/authorize` finds the Postern session): no `/login`, no email.
+async fn assert_account_by_sso(app: &TestApp, b: &Client) {
+    let outbox = app.count("outbox").await;
+    let mut url = app.url("/account");
+    for _ in 0..5 {
+        let res = b.get(&url).send().await.unwrap();
+        if res.status() == 200 {
+            assert!(url.ends_with("/account"), "ended at {url}");
+            let page = res.text().await.unwrap();
+            assert!(
+                text_of(&page).contains(PERSON),
+                "the account page is the person's: {page}"
+            );
+            assert_eq!(app.count("outbox").await, outbox, "no email asked for");
+            return;
+        }
+        assert_eq!(res.status(), 303, "GET {url}");
+        let next = location(&res);
+        assert!(!next.contains("/login"), "asked to sign in again: {next}");
+        url = if next.starts_with('/') {
+            app.url(&next)
+        } else {
+            next
+        };
+    }
+    panic!("/account did not open by single sign-on");
+}
+
+/// The person's history items.
+async fn events_of(app: &TestApp, t: &str, user_id: &str) -> Vec<Value> {
+    let res = call(
+        app,
+        Who::Token(t),
+        "get",
+        &format!("/events?user_id={user_id}"),
+        None,
+    )
+    .await;
+    ok_json(res, "events").await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn an_emailed_admin_link_signs_the_person_in_once_and_goes_on_to_the_app() {
+    let app = spawn().await;
+    let t = token(&app).await;
+    let user_id = existing_person(&app).await;
+    let id = create_app(&app, &t, "Linked", &[]).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "patch",
+        &format!("/apps/{id}"),
+        Some(json!({"initiate_login_uri": "https://app.example/start"})),
+    )
+    .await;
+    ok_json(res, "set initiate_login_uri").await;
+
+    let before = app.inbox();
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "post",
+        &format!("/users/{user_id}/sign-in-link"),
+        Some(json!({"client_id": id})),
+    )
+    .await;
+    let answer = ok_json(res, "sign-in-link").await;
+    assert_eq!(answer["sent"], true);
+    assert!(answer.get("link").is_none(), "a sent link is not shown");
+    assert!(answer["expires_at"].as_i64().unwrap() > app.clock_now());
+    let email = app.new_email_to(&before, PERSON).await;
+    let link = app.local(&email.link.expect("a link in the email"));
+    assert!(link.contains("/verify-email?token=pml_"), "{link}");
+
+    let (b, res) = use_admin_link(&app, &link).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    assert_eq!(location(&res), "https://app.example/start");
+    assert!(set_cookie(res.headers(), "postern_session").is_some());
+    assert_account_by_sso(&app, &b).await;
+
+    let res = app.get_json(&browser(), &link).await;
+    expect_error(res, 400, "invalid_token", "a second use").await;
+
+    let events = events_of(&app, &t, &user_id).await;
+    assert!(
+        events.iter().any(|e| e["method"] == "admin_link"
+            && e["outcome"] == "success"
+            && e["client_id"] == id.as_str()),
+        "history shows admin_link: {events:?}"
+    );
+    let res = call(&app, Who::Token(&t), "get", "/audit", None).await;
+    let audit = ok_json(res, "audit").await;
+    let entry = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "user.sign_in_link")
+        .cloned()
+        .expect("an audit entry");
+    assert_eq!(entry["actor"], "token:ci");
+    assert_eq!(entry["target"], user_id.as_str());
+}
+
+#[tokio::test]
+async fn a_copied_admin_link_works_once_and_lands_on_account_without_initiate_login_uri() {
+    let app = spawn().await;
+    let t = token(&app).await;
+    let user_id = existing_person(&app).await;
+    let id = create_app(&app, &t, "Plain", &[]).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let outbox = app.count("outbox").await;
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "post",
+        &format!("/users/{user_id}/sign-in-link"),
+        Some(json!({"client_id": id, "flow": "browser", "send": false})),
+    )
+    .await;
+    let answer = ok_json(res, "copy").await;
+    assert_eq!(
+        app.count("outbox").await,
+        outbox,
+        "a copied link is not sent"
+    );
+    assert!(answer["expires_at"].as_i64().unwrap() > app.clock_now());
+    let link = app.local(answer["link"].as_str().expect("the link"));
+
+    let (b, res) = use_admin_link(&app, &link).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    assert!(location(&res).ends_with("/account"), "{}", location(&res));
+    assert_account_by_sso(&app, &b).await;
+    let res = app.get_json(&browser(), &link).await;
+    expect_error(res, 400, "invalid_token", "a second use").await;
+    let events = events_of(&app, &t, &user_id).await;
+    let admin_links = events
+        .iter()
+        .filter(|e| e["method"] == "admin_link" && e["outcome"] == "success")
+        .count();
+    assert_eq!(admin_links, 1, "{events:?}");
+}
+
+#[tokio::test]
+async fn a_headless_admin_link_is_redeemed_once_by_the_apps_server() {
+    let app = spawn().await;
+    let t = token(&app).await;
+    let user_id = existing_person(&app).await;
+    let created = create_app(&app, &t, "Server", &[]).await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "post",
+        &format!("/users/{user_id}/sign-in-link"),
+        Some(json!({"client_id": id, "flow": "headless", "send": false})),
+    )
+    .await;
+    let answer = ok_json(res, "headless copy").await;
+    let link = answer["link"].as_str().unwrap();
+    let token = link
+        .strip_prefix("https://app.example/cb?token=")
+        .unwrap_or_else(|| panic!("redirect_uri?token=: {link}"))
+        .to_owned();
+    let verify = || {
+        back_channel()
+            .post(app.url("/api/v1/magic-links/verify"))
+            .basic_auth(&id, Some(&secret))
+            .json(&json!({"token": token}))
+            .send()
+    };
+    let session = ok_json(verify().await.unwrap(), "verify").await;
+    assert_eq!(session["user"]["email"], PERSON);
+    assert!(verify().await.unwrap().status().is_client_error(), "once");
+    // Not a browser link: /verify-email knows nothing of it.
+    let res = app
+        .get_json(
+            &browser(),
+            &app.url(&format!("/verify-email?token={token}")),
+        )
+        .await;
+    expect_error(res, 400, "invalid_token", "headless token in a browser").await;
+    let events = events_of(&app, &t, &user_id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["method"] == "admin_link" && e["client_id"] == id.as_str()),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn copying_an_admin_link_is_refused_unless_postern_admin_links_is_copy() {
+    let app = spawn_oidc_app_with(&[("POSTERN_ADMIN_EMAILS", ADMIN)]).await;
+    let t = token(&app).await;
+    let user_id = existing_person(&app).await;
+    let id = create_app(&app, &t, "NoCopy", &[]).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let requests = app.count("login_requests").await;
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "post",
+        &format!("/users/{user_id}/sign-in-link"),
+        Some(json!({"client_id": id, "send": false})),
+    )
+    .await;
+    expect_error(
+        res,
+        403,
+        "forbidden",
+        "copy without POSTERN_ADMIN_LINKS=copy",
+    )
+    .await;
+    assert_eq!(
+        app.count("login_requests").await,
+        requests,
+        "nothing issued"
+    );
+    // Sending still works under the default.
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "post",
+        &format!("/users/{user_id}/sign-in-link"),
+        Some(json!({"client_id": id})),
+    )
+    .await;
+    assert_eq!(ok_json(res, "send").await["sent"], true);
+}

@@ -252,8 +252,21 @@ pub async fn sign_in_link(
             "Copying sign-in links is off (POSTERN_ADMIN_LINKS=send).",
         ));
     }
-    let issued = issue_link(svc, user_id, &input).await?;
+    let person = user(svc, who, user_id).await?;
+    let app = crate::signin::app_named(svc, Some(&input.client_id))
+        .await
+        .map_err(|_| AuthError::NotFound)?;
     let mut tx = svc.store.begin().await?;
+    let issued = crate::signin::issue_admin_link(
+        svc,
+        &mut tx,
+        &app,
+        &person,
+        input.flow == LinkFlow::Headless,
+        input.redirect_uri.as_deref(),
+        input.send,
+    )
+    .await?;
     let detail = json!({ "client_id": input.client_id, "flow": input.flow, "send": input.send });
     audit(
         svc,
@@ -265,21 +278,12 @@ pub async fn sign_in_link(
     )
     .await?;
     tx.commit().await?;
+    if let Some(queued) = issued.queued {
+        svc.mail_wake.hand_over(queued);
+    }
     Ok(SignInLink {
         sent: input.send,
         link: (!input.send).then_some(issued.link),
         expires_at: issued.expires_at,
     })
-}
-
-struct Issued {
-    link: String,
-    expires_at: i64,
-}
-
-/// Not yet wired to the sign-in flow: refused until it is.
-async fn issue_link(_svc: &Services, _user_id: &str, _input: &SignInLinkRequest) -> Result<Issued> {
-    Err(AuthError::conflict(
-        "Admin-issued sign-in links are not available yet.",
-    ))
 }

@@ -7,6 +7,9 @@ use super::*;
 pub enum Next {
     /// Back to the app with a code.
     Redirect(AuthorizationResponse),
+    /// An admin-issued link (SPEC §3.5): signed in to Postern, on to the
+    /// app's `initiate_login_uri` or `/account`, with no code.
+    Continue(String),
     /// Show the consent screen for this (consumed) login request.
     Consent {
         /// The request being finished.
@@ -66,15 +69,25 @@ pub async fn sign_in_user(
         at: now,
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
-        method: method.event().to_owned(),
+        method: event_method(request, method).to_owned(),
         outcome: "success".to_owned(),
     })
     .await?;
     Ok(user)
 }
 
+/// How history names a sign-in with `request`: `admin_link` for a link an
+/// administrator issued, however it was redeemed.
+pub(crate) fn event_method(request: &LoginRequest, method: Method) -> &'static str {
+    if request.admin_issued {
+        "admin_link"
+    } else {
+        method.event()
+    }
+}
+
 /// The end of a browser sign-in: a session cookie, then consent or an
-/// authorization code.
+/// authorization code (an admin-issued link: on to its destination).
 pub(crate) async fn finish(
     svc: &Services,
     mut tx: Tx,
@@ -110,7 +123,13 @@ pub(crate) async fn finish(
         Some(g) => scope.is_subset_of(&Scope::parse(Some(&g))),
         None => false,
     };
-    let next = if app.needs_consent() && !granted {
+    let next = if request.admin_issued {
+        // Once: the request is complete, as if a code had been issued.
+        if !tx.complete_login_request(&request.id, now).await? {
+            return Err(AuthError::token(TokenProblem::Used));
+        }
+        Next::Continue(request.redirect_uri.clone())
+    } else if app.needs_consent() && !granted {
         Next::Consent {
             login_id: request.id.clone(),
             app: Box::new(app.clone()),

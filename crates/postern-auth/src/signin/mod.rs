@@ -17,11 +17,13 @@ use crate::error::{AuthError, Flow, Result, TokenProblem};
 use crate::response::AuthorizationResponse;
 use crate::Services;
 
+mod admin;
 mod browser;
 mod finish;
 mod limits;
 mod redeem;
 
+pub use admin::*;
 pub use browser::*;
 pub use finish::*;
 pub(crate) use limits::*;
@@ -327,6 +329,7 @@ pub async fn request_link(
         email: email.as_str().to_owned(),
         kind,
         headless: who.headless,
+        admin_issued: false,
         token_hash: svc.secrets.keyed_hash(purpose::LINK, token.as_bytes()),
         code_hash: match kind {
             LoginKind::Link => code_hash(svc, &id, &code),
