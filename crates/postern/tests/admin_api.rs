@@ -5,6 +5,7 @@
 
 mod support;
 
+use openidconnect::OAuth2TokenResponse;
 use postern_auth::admin::{tokens, Principal};
 use postern_web::routes::admin_api::{PREFIX, ROUTES};
 use reqwest::{Client, Method, Response};
@@ -585,6 +586,47 @@ async fn a_rotated_secret_ends_at_once_or_after_its_overlap() {
 }
 
 // ---- users --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn disabling_a_person_ends_their_oidc_refresh_token_at_once() {
+    let app = spawn().await;
+    let t = token(&app).await;
+    let client = app.create_app(|_| {}).await;
+    let rp = app.relying_party(&client).await;
+    let b = browser();
+    let mut req = rp.auth_request(&["email", "offline_access"], &[]);
+    let res = app
+        .sign_in_through_authorize(&b, &req, PERSON, Proof::Link)
+        .await;
+    let code = rp.code_from(&res, &req);
+    let tokens = rp.exchange(&code, req.verifier.take()).await;
+    let refresh_token = tokens.refresh_token().expect("offline_access gives one");
+    let user_id = app
+        .rows(&format!("SELECT id FROM users WHERE email = '{PERSON}'"))
+        .await[0][0]
+        .clone();
+
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "post",
+        &format!("/users/{user_id}/disable"),
+        None,
+    )
+    .await;
+    assert_eq!(ok_json(res, "disable").await["disabled"], true);
+
+    let refreshed = rp
+        .oidc
+        .exchange_refresh_token(refresh_token)
+        .unwrap()
+        .request_async(&rp.http)
+        .await;
+    assert!(
+        refreshed.is_err(),
+        "the OIDC refresh token ended with the disable"
+    );
+}
 
 #[tokio::test]
 async fn disabling_a_person_ends_their_headless_session_at_once_and_refuses_their_sign_in() {
