@@ -330,14 +330,23 @@ impl Store {
     /// Applies every pending migration of this backend.
     pub async fn migrate(&self) -> Result<()> {
         let migrator = migrator(self.backend);
-        match migrator.run(&self.pool).await {
-            // sqlx takes no migration lock on SQLite: of two processes
-            // migrating at once, the loser fails ("table already exists")
-            // after the winner committed. Running again finds it applied.
-            Err(_) if self.backend == Backend::Sqlite => migrator.run(&self.pool).await?,
-            result => result?,
+        // sqlx takes no migration lock on SQLite: of two processes migrating
+        // at once, the loser of each migration fails ("table already
+        // exists") after the winner committed it. Running again finds it
+        // applied and goes on to the next, where it may lose again: each
+        // attempt gets at least one migration further, so as many attempts
+        // as there are migrations always finish.
+        let mut attempts = 0;
+        loop {
+            match migrator.run(&self.pool).await {
+                Err(_)
+                    if self.backend == Backend::Sqlite && attempts < migrator.migrations.len() =>
+                {
+                    attempts += 1;
+                }
+                result => return Ok(result?),
+            }
         }
-        Ok(())
     }
 
     /// Whether the database answers and is fully migrated (`/readyz`).
