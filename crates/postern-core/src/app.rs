@@ -12,7 +12,7 @@ pub const MAX_LINK_TTL: i64 = 24 * 3600;
 pub const DEFAULT_LINK_TTL: i64 = 15 * 60;
 
 /// What a browser other than the asking one may do with a link (SPEC §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DevicePolicy {
     /// Confirming in any browser signs in that browser.
@@ -25,7 +25,7 @@ pub enum DevicePolicy {
 }
 
 /// How `sub` is computed for an app (SPEC §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectType {
     /// A different, uncorrelatable `sub` per app (default).
@@ -36,7 +36,7 @@ pub enum SubjectType {
 }
 
 /// Signature algorithm of an app's ID tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub enum IdTokenAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256: the OIDC default.
     #[default]
@@ -48,7 +48,7 @@ pub enum IdTokenAlg {
 }
 
 /// Whether the consent screen is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMode {
     /// Ask once per set of scopes, remember the grant.

@@ -20,7 +20,7 @@ use crate::Services;
 pub const MAX_PREVIOUS_VALID_FOR: i64 = 30 * 86_400;
 
 /// An app as the API, the panel and `postern app show` show it (SPEC §3.5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AppView {
     /// Public identifier.
     pub client_id: String,
@@ -49,7 +49,7 @@ pub struct AppView {
 }
 
 /// `settings` of [`AppView`]; durations as `15m`, `24h`, `7d`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SettingsView {
     /// Link lifetime.
     pub link_ttl: String,
@@ -78,7 +78,7 @@ pub struct SettingsView {
 }
 
 /// `branding` of [`AppView`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BrandingView {
     /// Display name.
     pub name: Option<String>,
@@ -153,6 +153,27 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
+impl utoipa::PartialSchema for Seconds {
+    /// What [`Seconds`] reads: `"15m"`-style text or a number of seconds.
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*[0-9]{1,9}[smhd]?\s*$"))
+                    .examples([serde_json::json!("15m")]),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+            )))
+            .description(Some("A duration: `90s`, `15m`, `24h`, `7d`, or a number of seconds."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Seconds {}
+
 /// A field that may be set, or cleared with `null`.
 fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,
@@ -161,7 +182,7 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 }
 
 /// `settings` of a POST or PATCH: any subset.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// Link lifetime.
@@ -193,7 +214,7 @@ pub struct SettingsPatch {
 }
 
 /// `branding` of a POST or PATCH: any subset; `null` or `""` clears.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandingPatch {
     /// Display name.
@@ -215,7 +236,7 @@ pub struct BrandingPatch {
 
 /// A change to an app (SPEC §3.5 PATCH): any subset of the app shape;
 /// nested objects merge; lists replace. Unknown fields are refused.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppPatch {
     /// Read-only: accepted when it is the app's own (a GET sent back).
@@ -410,7 +431,7 @@ pub async fn read(svc: &Services, who: &Principal, client_id: &str) -> Result<Ap
 }
 
 /// A new app and its secret, shown this once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AppCreated {
     /// The app.
     #[serde(flatten)]
@@ -553,7 +574,7 @@ pub async fn delete(svc: &Services, who: &Principal, client_id: &str) -> Result<
 }
 
 /// `POST /apps/{client_id}/secrets` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRotation {
     /// How long the current secret keeps working (≤ 30 days; default: ends
@@ -562,7 +583,7 @@ pub struct SecretRotation {
 }
 
 /// A new secret, shown once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewSecret {
     /// The app.
     pub client_id: String,
@@ -618,7 +639,7 @@ pub async fn rotate_secret(
 }
 
 /// `{"subject", "text", "html"}` of an app's email.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EmailPreview {
     /// Subject line.
     pub subject: String,
@@ -684,7 +705,7 @@ pub async fn email_preview(
 }
 
 /// `POST /apps/{client_id}/test-email` `{"to", "locale"?, "kind"?}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestEmail {
     /// Recipient.

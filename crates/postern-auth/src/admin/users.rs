@@ -11,7 +11,7 @@ use crate::error::{AuthError, Result};
 use crate::Services;
 
 /// A person in a list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserSummary {
     /// Internal id.
     pub id: String,
@@ -38,7 +38,7 @@ impl From<&User> for UserSummary {
 }
 
 /// An app a person allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserApp {
     /// The app.
     pub client_id: String,
@@ -49,7 +49,7 @@ pub struct UserApp {
 }
 
 /// One person (SPEC §3.5 `GET /users/{user_id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Internal id.
     pub id: String,
@@ -194,7 +194,7 @@ pub async fn delete(svc: &Services, who: &Principal, user_id: &str) -> Result<()
 }
 
 /// `POST /users/{user_id}/sign-in-link` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInLinkRequest {
     /// The app to sign in to.
@@ -216,7 +216,7 @@ fn yes() -> bool {
 }
 
 /// Which sign-in an admin-issued link starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkFlow {
     /// `/verify-email?token=`: signs in to Postern, then on to the app.
@@ -227,7 +227,7 @@ pub enum LinkFlow {
 }
 
 /// What an admin-issued link answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SignInLink {
     /// Whether it was emailed.
     pub sent: bool,

@@ -6,7 +6,7 @@ use super::*;
 // ---- the token endpoint ----------------------------------------------------
 
 /// The `/token` form (RFC 6749 §4.1.3, §6).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     /// `authorization_code` or `refresh_token`.
     pub grant_type: Option<String>,
@@ -27,7 +27,7 @@ pub struct TokenRequest {
 }
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// JWT, `typ: at+jwt`, EdDSA.
     pub access_token: String,

@@ -64,7 +64,7 @@ pub(crate) mod purpose {
 }
 
 /// Authorization parameters as they arrive (query, JSON or form).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 pub struct RawAuthParams {
     /// Required.
     pub client_id: Option<String>,
