@@ -174,7 +174,7 @@ pub async fn verify_session(
     security(("client_basic" = [])),
     params(("session_id" = String, Path, description = "A session of this app.")),
     responses(
-        (status = 204, description = "The session has ended (or was not this app's)."),
+        (status = 204, description = "The session has ended."),
         (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Basic realm=\"postern\"`"))),
         (status = 404, description = "`not_found`: no such session of this app.", body = ErrorBody),
