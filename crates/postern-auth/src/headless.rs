@@ -25,8 +25,10 @@ pub const SESSION_TOKEN_TTL: i64 = 600;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LinkRequest {
     /// The person's address.
+    #[schema(value_type = String, required = true)]
     pub email: Option<String>,
     /// A registered redirect URI: the link is `redirect_uri?token=…`.
+    #[schema(value_type = String, required = true)]
     pub redirect_uri: Option<String>,
     /// Echoed on the link.
     pub state: Option<String>,

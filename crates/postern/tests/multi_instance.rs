@@ -418,7 +418,12 @@ impl Cluster {
             .to_owned();
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         let mail = loop {
-            let got = self.sink.by_recipient().get(email).cloned().unwrap_or_default();
+            let got = self
+                .sink
+                .by_recipient()
+                .get(email)
+                .cloned()
+                .unwrap_or_default();
             if got.len() > before {
                 break got[before].raw.clone();
             }
@@ -452,7 +457,10 @@ impl Cluster {
 
 /// A wrong code that differs from `right`.
 fn wrong(right: &str, n: usize) -> String {
-    let w = format!("{:06}", (right.parse::<u32>().unwrap() + 1 + n as u32) % 1_000_000);
+    let w = format!(
+        "{:06}",
+        (right.parse::<u32>().unwrap() + 1 + n as u32) % 1_000_000
+    );
     assert_ne!(w, right);
     w
 }
@@ -541,7 +549,12 @@ async fn logout_is_seen_by_every_instance_at_once() {
                 serde_json::json!({ "session_token": session_token }),
             )
             .await;
-        assert_eq!(res.status(), 401, "the ended session is refused on {}", i.port);
+        assert_eq!(
+            res.status(),
+            401,
+            "the ended session is refused on {}",
+            i.port
+        );
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"], "invalid_session");
         let res = c

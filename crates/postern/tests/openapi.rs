@@ -91,7 +91,10 @@ async fn the_document_is_openapi_3_1_and_describes_exactly_the_json_routes() {
         );
     }
     for (m, p) in postern_web::routes::headless::ROUTES {
-        assert!(!doc["paths"][p][m].is_null(), "headless {m} {p} is described");
+        assert!(
+            !doc["paths"][p][m].is_null(),
+            "headless {m} {p} is described"
+        );
     }
 }
 
@@ -167,7 +170,10 @@ async fn every_operation_names_its_security_answers_and_error_shape() {
         }
     }
     // 429 is listed where a limit can refuse.
-    for (m, p) in [("post", "/request-magic-link"), ("post", "/api/v1/magic-links")] {
+    for (m, p) in [
+        ("post", "/request-magic-link"),
+        ("post", "/api/v1/magic-links"),
+    ] {
         if doc["paths"][p][m]["responses"]["429"].is_null() {
             problems.push(format!("{m} {p}: no 429"));
         }
@@ -229,5 +235,49 @@ async fn the_document_matches_what_the_server_answers() {
     let body: Value = res.json().await.unwrap();
     for member in required("ErrorBody") {
         assert!(body[&member].is_string(), "the error has {member}");
+    }
+}
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_is_a_400_in_the_error_shape() {
+    // Found while fuzzing the document's path parameters: axum's own
+    // rejection answered `Invalid URL: Invalid UTF-8 in `client_id`` as
+    // plain text.
+    let app = spawn_app().await;
+    let token = postern_auth::admin::tokens::create(
+        &app.state,
+        &postern_auth::admin::Principal::cli(),
+        "openapi",
+        None,
+    )
+    .await
+    .unwrap()
+    .token;
+    let client = app.create_app(|_| {}).await;
+    let http = reqwest::Client::new();
+    let cases = [
+        (
+            http.get(app.url("/admin/api/v1/apps/%FF"))
+                .bearer_auth(&token),
+            "admin API",
+        ),
+        (
+            http.delete(app.url("/admin/api/v1/users/%C3%28"))
+                .bearer_auth(&token),
+            "admin API delete",
+        ),
+        (
+            http.delete(app.url("/api/v1/sessions/%FF"))
+                .basic_auth(&client.client_id, client.secret.as_deref()),
+            "headless API",
+        ),
+        (http.get(app.url("/static/brand/%FF")), "a static asset"),
+    ];
+    for (req, what) in cases {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 400, "{what}");
+        let body: Value = res.json().await.expect("JSON, not axum's text");
+        assert_eq!(body["error"], "invalid_request", "{what}: {body}");
+        assert!(body["error_description"].is_string(), "{what}");
     }
 }

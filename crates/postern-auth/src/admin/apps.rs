@@ -167,7 +167,9 @@ impl utoipa::PartialSchema for Seconds {
             .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
                 utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
             )))
-            .description(Some("A duration: `90s`, `15m`, `24h`, `7d`, or a number of seconds."))
+            .description(Some(
+                "A duration: `90s`, `15m`, `24h`, `7d`, or a number of seconds.",
+            ))
             .into()
     }
 }

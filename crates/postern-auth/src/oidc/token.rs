@@ -9,6 +9,7 @@ use super::*;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     /// `authorization_code` or `refresh_token`.
+    #[schema(value_type = String, required = true)]
     pub grant_type: Option<String>,
     /// The authorization code.
     pub code: Option<String>,

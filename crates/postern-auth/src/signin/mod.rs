@@ -67,8 +67,10 @@ pub(crate) mod purpose {
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 pub struct RawAuthParams {
     /// Required.
+    #[schema(value_type = String, required = true)]
     pub client_id: Option<String>,
     /// Required, exact match.
+    #[schema(value_type = String, required = true)]
     pub redirect_uri: Option<String>,
     /// Space-separated.
     pub scope: Option<String>,

@@ -3,7 +3,7 @@
 //! deletion.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use postern_auth::admin;
@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::dashboard::PreviewQuery;
 use super::{Ctx, Frame};
 use crate::error::Result;
-use crate::extract::AppForm;
+use crate::extract::{AppForm, AppPath};
 use crate::i18n::admin::AdminStrings;
 use crate::i18n::Strings;
 use crate::AppState;
@@ -359,7 +359,7 @@ pub fn app_page(ctx: &Ctx, frame: Frame, app: &App, draft: &PreviewQuery) -> App
 pub async fn page(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     crate::extract::AppQuery(q): crate::extract::AppQuery<AppQuery>,
 ) -> Result<Response> {
     let app = admin::apps::app(&state, &ctx.who, &client_id).await?;
@@ -512,7 +512,7 @@ async fn save(
 pub async fn save_settings(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<SettingsForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -524,7 +524,7 @@ pub async fn save_settings(
 pub async fn save_branding(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<BrandingForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -548,7 +548,7 @@ pub struct TestEmailForm {
 pub async fn test_email(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<TestEmailForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -577,7 +577,7 @@ pub struct ConfirmForm {
 pub async fn rotate_secret(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<ConfirmForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -618,7 +618,7 @@ pub async fn rotate_secret(
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<ConfirmForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use postern_auth::admin::{self, EventQuery, PageRequest, SessionQuery};
 use serde_json::json;
 
 use super::{Ctx, Frame};
 use crate::error::Result;
-use crate::extract::{AppForm, AppQuery};
+use crate::extract::{AppForm, AppPath, AppQuery};
 use crate::i18n::admin::AdminStrings;
 use crate::i18n::{fill, Strings};
 use crate::pages::filters;
@@ -259,7 +259,7 @@ pub fn event_rows(
 pub async fn page(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
 ) -> Result<Response> {
     let user = admin::users::read(&state, &ctx.who, &user_id).await?;
     let names = app_names(&state, &ctx).await?;
@@ -368,7 +368,7 @@ fn user_url(user_id: &str) -> String {
 pub async fn disable(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -391,7 +391,7 @@ pub async fn disable(
 pub async fn enable(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -404,7 +404,7 @@ pub async fn enable(
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -428,7 +428,7 @@ pub async fn delete(
 pub async fn sign_in_link(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -451,7 +451,7 @@ pub async fn sign_in_link(
 pub async fn end_session(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(session_id): Path<String>,
+    AppPath(session_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;

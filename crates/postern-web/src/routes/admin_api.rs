@@ -7,7 +7,7 @@
 //! The routes are one table ([`ROUTES`]) from which the router is built, so
 //! the tests' authorization table covers every route there is.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,13 +21,12 @@ use postern_auth::admin::apps::{
 use postern_auth::admin::{
     self, activity, apps, ops, users, AppCreate, AppPatch, AuditEntry, EventQuery, KeyView,
     OutboxItem, OutboxState, Page, PageRequest, Principal, SessionQuery, SignInLink,
-    SignInLinkRequest,
-    UserSummary, UserView,
+    SignInLinkRequest, UserSummary, UserView,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, ErrorBody, Result};
-use crate::extract::{AppJson, AppQuery, ClientIp};
+use crate::extract::{AppJson, AppPath, AppQuery, ClientIp};
 use crate::AppState;
 
 /// Where the API lives.
@@ -212,7 +211,7 @@ pub async fn create_app(
 pub async fn read_app(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
 ) -> Result<Response> {
     Ok(Json(apps::read(&s, &who, &client_id).await?).into_response())
 }
@@ -237,7 +236,7 @@ pub async fn read_app(
 pub async fn update_app(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppJson(body): AppJson<serde_json::Value>,
 ) -> Result<Response> {
     let patch: AppPatch = apps::from_json(body)?;
@@ -264,7 +263,7 @@ pub async fn update_app(
 pub async fn delete_app(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
 ) -> Result<Response> {
     apps::delete(&s, &who, &client_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -291,7 +290,7 @@ pub async fn delete_app(
 pub async fn rotate_secret(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Response> {
     // The body is optional: no body means "the old secret ends at once".
@@ -336,7 +335,7 @@ pub struct PreviewQ {
 pub async fn email_preview(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppQuery(q): AppQuery<PreviewQ>,
 ) -> Result<Response> {
     let preview =
@@ -364,7 +363,7 @@ pub async fn email_preview(
 pub async fn test_email(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppJson(body): AppJson<serde_json::Value>,
 ) -> Result<Response> {
     let id = apps::test_email(&s, &who, &client_id, apps::from_json(body)?).await?;
@@ -431,7 +430,7 @@ pub async fn search_users(
 pub async fn read_user(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
 ) -> Result<Response> {
     Ok(Json(users::read(&s, &who, &user_id).await?).into_response())
 }
@@ -455,7 +454,7 @@ pub async fn read_user(
 pub async fn delete_user(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
 ) -> Result<Response> {
     users::delete(&s, &who, &user_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -480,7 +479,7 @@ pub async fn delete_user(
 pub async fn disable_user(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
 ) -> Result<Response> {
     Ok(Json(users::set_disabled(&s, &who, &user_id, true).await?).into_response())
 }
@@ -504,7 +503,7 @@ pub async fn disable_user(
 pub async fn enable_user(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
 ) -> Result<Response> {
     Ok(Json(users::set_disabled(&s, &who, &user_id, false).await?).into_response())
 }
@@ -530,7 +529,7 @@ pub async fn enable_user(
 pub async fn sign_in_link(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppJson(body): AppJson<serde_json::Value>,
 ) -> Result<Response> {
     let link = users::sign_in_link(&s, &who, &user_id, apps::from_json(body)?).await?;
@@ -602,7 +601,7 @@ pub async fn list_sessions(
 pub async fn end_session(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(session_id): Path<String>,
+    AppPath(session_id): AppPath<String>,
 ) -> Result<Response> {
     activity::end_session(&s, &who, &session_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -803,7 +802,7 @@ pub async fn list_outbox(
 pub async fn retry_outbox(
     State(s): State<AppState>,
     Admin(who): Admin,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Response> {
     ops::retry(&s, &who, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(Queued { id })).into_response())

@@ -1,6 +1,6 @@
 //! SPEC §3.4 headless API endpoints, authenticated as the app with HTTP Basic.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use postern_auth::headless::{self, LinkRequest, SessionInfo, SessionIssued, Veri
 use postern_auth::AuthError;
 
 use crate::error::{AppError, ErrorBody, Result};
-use crate::extract::{client_credentials, ClientIp, JsonOrForm};
+use crate::extract::{client_credentials, AppPath, ClientIp, JsonOrForm};
 use crate::AppState;
 
 route_table! {
@@ -98,6 +98,7 @@ pub async fn verify_link(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RefreshBody {
     /// The current refresh token.
+    #[schema(value_type = String, required = true)]
     pub refresh_token: Option<String>,
 }
 
@@ -135,6 +136,7 @@ pub async fn refresh(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct VerifyBody {
     /// The session token (JWT).
+    #[schema(value_type = String, required = true)]
     pub session_token: Option<String>,
 }
 
@@ -174,6 +176,7 @@ pub async fn verify_session(
     security(("client_basic" = [])),
     params(("session_id" = String, Path, description = "A session of this app.")),
     responses(
+        (status = 400, description = "`invalid_request`: the URL could not be read (a segment that is not UTF-8).", body = ErrorBody),
         (status = 204, description = "The session has ended."),
         (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Basic realm=\"postern\"`"))),
@@ -183,7 +186,7 @@ pub async fn verify_session(
 pub async fn delete_session(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(session_id): Path<String>,
+    AppPath(session_id): AppPath<String>,
 ) -> Result<StatusCode> {
     let app = calling_app(&state, &headers).await?;
     headless::revoke_session(&state, &app, &session_id).await?;
@@ -198,6 +201,7 @@ pub async fn delete_session(
     security(("client_basic" = [])),
     params(("user_id" = String, Path, description = "The app's subject for the person.")),
     responses(
+        (status = 400, description = "`invalid_request`: the URL could not be read (a segment that is not UTF-8).", body = ErrorBody),
         (status = 204, description = "Every session of the person in this app has ended."),
         (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Basic realm=\"postern\"`"))),
@@ -207,7 +211,7 @@ pub async fn delete_session(
 pub async fn revoke_user_sessions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
 ) -> Result<StatusCode> {
     let app = calling_app(&state, &headers).await?;
     headless::revoke_user(&state, &app, &user_id).await?;

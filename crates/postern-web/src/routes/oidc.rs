@@ -266,6 +266,7 @@ pub struct UserinfoForm {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     /// The token.
+    #[schema(value_type = String, required = true)]
     pub token: Option<String>,
     /// Ignored hint (RFC 7009 §2.1).
     pub token_type_hint: Option<String>,

@@ -28,6 +28,7 @@ pub const RESEND_AFTER: i64 = 30;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RequestLinkBody {
     /// The address to sign in.
+    #[schema(value_type = String, required = true)]
     pub email: Option<String>,
     /// Authorization parameters, validated as `/authorize` does.
     #[serde(flatten)]
