@@ -520,7 +520,7 @@ pub async fn enable_user(
         (status = 200, description = "Sent, or the link itself.", body = SignInLink),
         (status = 400, description = "`invalid_request`: a parameter or the body is malformed or out of range.", body = ErrorBody),
         (status = 404, description = "`not_found`.", body = ErrorBody),
-        (status = 409, description = "`conflict`: the person is disabled, or the app does not let their domain sign in.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the person is disabled, the app does not let their domain sign in, or (browser flow) the app's device policy or IP binding could never use such a link.", body = ErrorBody),
         (status = 401, description = "`invalid_token`: no admin token or session, or a bad one.", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"postern\"`"))),
         (status = 403, description = "`forbidden`: signed in but not allowed (an app owner outside their apps), or `invalid_csrf` (a session's write from another origin).", body = ErrorBody),
