@@ -13,6 +13,7 @@ pub mod headless;
 pub mod keys;
 pub mod mail;
 pub mod oidc;
+pub mod passkeys;
 pub mod response;
 pub mod signin;
 

@@ -18,6 +18,7 @@
 
 mod account;
 mod keys;
+mod passkeys;
 mod queries;
 mod rows;
 mod sessions;
@@ -34,6 +35,7 @@ use thiserror::Error;
 
 pub use account::{AccountQueries, UserGrant};
 pub use keys::{KeyQueries, StoredKey};
+pub use passkeys::{PasskeyChallenge, PasskeyQueries, StoredPasskey};
 pub use queries::Queries;
 pub use rows::*;
 pub use sessions::{RefreshToken, SessionQueries};
@@ -401,6 +403,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "codes by session",
                 include_str!("../migrations/sqlite/0003_codes_by_session.sql"),
             ),
+            (
+                5,
+                "passkeys",
+                include_str!("../migrations/sqlite/0005_passkeys.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -417,6 +424,11 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "codes by session",
                 include_str!("../migrations/postgres/0003_codes_by_session.sql"),
+            ),
+            (
+                5,
+                "passkeys",
+                include_str!("../migrations/postgres/0005_passkeys.sql"),
             ),
         ],
     };

@@ -101,6 +101,7 @@ impl Browser {
             binding: Some(self.binding.clone()),
             ip_known: true,
             headless: false,
+            passkey_lost: false,
         }
     }
 }

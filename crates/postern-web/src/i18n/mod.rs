@@ -14,6 +14,7 @@ pub mod account;
 mod de;
 mod en;
 mod fr;
+pub mod passkeys;
 
 use postern_core::duration::{say_duration, DurationWords, Rounding};
 pub use postern_mail::i18n::fill;
