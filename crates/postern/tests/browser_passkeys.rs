@@ -152,7 +152,7 @@ async fn a_passkey_made_when_offered_signs_in_without_email_and_stops_once_delet
     );
 
     sign_out(&app, &b).await;
-    let before = app.inbox();
+    let before = app.rows("SELECT id FROM outbox").await.len();
     let auth = app.authorization(&client, &[]);
     passkey_sign_in(&app, &b, &auth).await;
     let tokens = app.expect_back_at_app(&b, &client, &auth).await;
@@ -163,7 +163,11 @@ async fn a_passkey_made_when_offered_signs_in_without_email_and_stops_once_delet
         "a device-bound passkey with user verification (RFC 8176)"
     );
     assert_eq!(claims["email"], EMAIL);
-    assert_eq!(app.inbox(), before, "no email was sent");
+    assert_eq!(
+        app.rows("SELECT id FROM outbox").await.len(),
+        before,
+        "no email was queued"
+    );
     let events = app
         .rows("SELECT method, outcome FROM sign_in_events ORDER BY at, method")
         .await;
