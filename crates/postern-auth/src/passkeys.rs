@@ -158,8 +158,18 @@ pub struct Started {
     pub options: Value,
 }
 
+/// Whether this server can take passkeys at all: WebAuthn's relying party
+/// is a domain, so a public URL on an IP address (the quick start's
+/// `http://127.0.0.1:8080`) has none; `localhost` works.
+pub fn available(svc: &Services) -> bool {
+    svc.settings.public_url.domain().is_some()
+}
+
 /// The relying party: this server, at its public URL.
 fn relying_party(svc: &Services) -> Result<Webauthn> {
+    if !available(svc) {
+        return Err(problem(PasskeyProblem::Off));
+    }
     let url = &svc.settings.public_url;
     let host = url
         .host_str()
@@ -815,7 +825,15 @@ pub(crate) async fn refuse(
 /// Whether to offer making a passkey after this finished sign-in: an email
 /// sign-in (link or code) in a browser, for an app that takes passkeys.
 /// The face decides the rest (the browser said "not now", or made one).
-pub(crate) fn offer_after(app: &App, method: Method, request: &LoginRequest) -> Option<Box<Flow>> {
+pub(crate) fn offer_after(
+    svc: &Services,
+    app: &App,
+    method: Method,
+    request: &LoginRequest,
+) -> Option<Box<Flow>> {
+    if !available(svc) {
+        return None;
+    }
     let email_based = matches!(
         method,
         Method::Link | Method::Code | Method::LinkPasskeyLost | Method::CodePasskeyLost

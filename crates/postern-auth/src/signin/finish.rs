@@ -97,7 +97,7 @@ pub(crate) async fn finish(
             return Err(crate::passkeys::refuse(svc, app, &request, method, who).await);
         }
     };
-    let passkey_offer = crate::passkeys::offer_after(app, method, &request);
+    let passkey_offer = crate::passkeys::offer_after(svc, app, method, &request);
     let user = sign_in_user(svc, &mut tx, app, &request, method, who).await?;
     let session_secret = random_token(32);
     let session_id = random_id();

@@ -430,6 +430,8 @@ pub struct AccountPasskeys {
     pub p: &'static PasskeyStrings,
     /// The person's passkeys, newest first.
     pub items: Vec<PasskeyView>,
+    /// Whether a passkey can be made here (the public URL is a domain).
+    pub available: bool,
 }
 
 /// The passkey part of `/account` for `user_id`.
@@ -458,7 +460,11 @@ pub async fn account_section(
             },
         })
         .collect();
-    Ok(AccountPasskeys { p, items })
+    Ok(AccountPasskeys {
+        p,
+        items,
+        available: passkeys::available(state),
+    })
 }
 
 /// The notice of `/account` after a passkey form (`passkey-added`, …).

@@ -219,8 +219,9 @@ fn login_form(
         error: error.map(str::to_owned),
         suggestion,
         back: back_to_chooser(state, params, from),
-        passkey: (params.app.settings.passkeys != postern_core::PasskeyPolicy::Off)
-            .then(|| crate::routes::passkeys::words(t)),
+        passkey: (params.app.settings.passkeys != postern_core::PasskeyPolicy::Off
+            && postern_auth::passkeys::available(state))
+        .then(|| crate::routes::passkeys::words(t)),
     };
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
