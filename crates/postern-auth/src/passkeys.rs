@@ -275,6 +275,10 @@ async fn store_challenge(
     Ok(id)
 }
 
+/// A ceremony taken, or why not: none of that id, or the ceremony and the
+/// history outcome of trying it (`used`, `expired`, `refused`).
+type Taken = std::result::Result<PasskeyChallenge, Option<(PasskeyChallenge, &'static str)>>;
+
 /// Consumes the ceremony `id` of `kind` for the browser `who` (once).
 /// Otherwise says why not: unknown, used, expired, or another browser's
 /// (then it stays usable by its own browser).
@@ -284,7 +288,7 @@ async fn take_challenge(
     id: &str,
     kind: &str,
     who: &Requester,
-) -> Result<std::result::Result<PasskeyChallenge, Option<(PasskeyChallenge, &'static str)>>> {
+) -> Result<Taken> {
     if !well_formed_id(id) {
         return Ok(Err(None));
     }

@@ -174,25 +174,20 @@ async fn unknown_and_forged_credentials_sign_no_one_in_and_are_recorded() {
     .unwrap_err();
     assert_eq!(passkey_problem(&e), Some(PasskeyProblem::UnknownCredential));
 
-    // A registered one whose signature is wrong.
+    // A registered credential presented with another account's handle.
     let started = passkeys::start_authentication(&env.svc, &params, &browser.who())
         .await
         .unwrap();
     let e = passkeys::finish_authentication(
         &env.svc,
         &started.challenge_id,
-        &forged_assertion(&credential_id, &handle.0),
+        &forged_assertion(&credential_id, &[3u8; 16]),
         &browser.who(),
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(
-            passkey_problem(&e),
-            Some(PasskeyProblem::Rejected) | None if !matches!(e.inner(), AuthError::Token { .. })
-        ),
-        "a forged answer is refused: {e:?}"
-    );
+    assert_eq!(passkey_problem(&e), Some(PasskeyProblem::Rejected));
+    let _ = handle;
 
     let events = env
         .svc
@@ -208,7 +203,7 @@ async fn unknown_and_forged_credentials_sign_no_one_in_and_are_recorded() {
         .filter(|e| e.method == "passkey" && e.outcome == "refused")
         .collect();
     assert!(
-        refused.len() >= 1,
+        !refused.is_empty(),
         "refused passkey sign-ins of a known owner are in their history: {events:?}"
     );
     assert!(
