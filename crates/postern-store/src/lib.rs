@@ -22,6 +22,7 @@ mod backup;
 mod dashboard;
 mod keys;
 mod outbox;
+mod passkeys;
 mod queries;
 mod rekey;
 mod rows;
@@ -43,6 +44,7 @@ pub use admin::*;
 pub use dashboard::DashboardQueries;
 pub use keys::{KeyQueries, StoredKey};
 pub use outbox::OutboxDepth;
+pub use passkeys::{PasskeyChallenge, PasskeyQueries, StoredPasskey};
 pub use queries::Queries;
 pub use rekey::{RekeyQueries, Sealed, SealedKind};
 pub use rows::*;
@@ -475,6 +477,11 @@ fn migrator(backend: Backend) -> Migrator {
                 include_str!("../migrations/sqlite/0004_admin.sql"),
             ),
             (
+                5,
+                "passkeys",
+                include_str!("../migrations/sqlite/0005_passkeys.sql"),
+            ),
+            (
                 6,
                 "master key state",
                 include_str!("../migrations/sqlite/0006_master_key_state.sql"),
@@ -500,6 +507,11 @@ fn migrator(backend: Backend) -> Migrator {
                 4,
                 "admin",
                 include_str!("../migrations/postgres/0004_admin.sql"),
+            ),
+            (
+                5,
+                "passkeys",
+                include_str!("../migrations/postgres/0005_passkeys.sql"),
             ),
             (
                 6,

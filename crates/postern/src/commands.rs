@@ -341,6 +341,9 @@ fn apply_settings(s: &mut AppSettings, args: SettingArgs) {
     if let Some(v) = args.device_policy {
         s.device_policy = v.into();
     }
+    if let Some(v) = args.passkeys {
+        s.passkeys = v.into();
+    }
     if let Some(v) = args.link_ttl {
         s.link_ttl = v;
     }
