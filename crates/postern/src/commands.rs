@@ -230,6 +230,7 @@ fn patch_of(name: &str, s: &AppSettings) -> AppPatch {
             "link_ttl": s.link_ttl,
             "session_max_age": s.session_max_age,
             "device_policy": s.device_policy,
+            "passkeys": s.passkeys,
             "signup": s.signup_allowed,
             "allowed_domains": s.allowed_domains,
             "bind_ip_range": s.bind_ip_range,

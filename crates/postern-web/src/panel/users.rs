@@ -143,6 +143,20 @@ pub struct EventRow {
     pub browser: String,
 }
 
+/// One of a person's passkeys on their page (issue 15).
+pub struct PasskeyRow {
+    /// Its id (the delete form).
+    pub id: String,
+    /// The person's name for it.
+    pub name: String,
+    /// `synced`, `security_key`, `this_device` or `unknown`.
+    pub device: String,
+    /// When it was made.
+    pub created: String,
+    /// When it last signed in.
+    pub last_used: String,
+}
+
 /// `GET /admin/users/{user_id}`.
 #[derive(Template)]
 #[template(path = "admin/user.html")]
@@ -165,6 +179,8 @@ pub struct UserPage {
     pub last_sign_in: String,
     /// Live sessions.
     pub sessions: Vec<SessionRow>,
+    /// Their passkeys.
+    pub passkeys: Vec<PasskeyRow>,
     /// Apps with a grant ("Notes: openid email").
     pub grants: Vec<String>,
     /// Apps a sign-in link may be for.
@@ -180,6 +196,8 @@ pub fn method(a: &'static AdminStrings, m: &str) -> &'static str {
     match m {
         "code" => a.method_code,
         "admin_link" => a.method_admin_link,
+        "passkey" => a.method_passkey,
+        "link_passkey_lost" | "code_passkey_lost" => a.method_passkey_lost,
         _ => a.method_link,
     }
 }
@@ -292,6 +310,7 @@ pub async fn page(
         "session-ended" => a.session_ended.to_owned(),
         "disabled" => a.user_now_disabled.to_owned(),
         "enabled" => a.user_now_enabled.to_owned(),
+        "passkey-deleted" => a.passkey_deleted.to_owned(),
         n => match n.strip_prefix("link-sent.") {
             Some(client_id) => fill(
                 a.link_sent,
@@ -316,6 +335,22 @@ pub async fn page(
                 last_seen: ctx.moment(s.last_seen_at),
                 created: ctx.moment(s.created_at),
                 id: s.id,
+            })
+            .collect(),
+        passkeys: user
+            .passkeys
+            .iter()
+            .map(|p| PasskeyRow {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                device: serde_json::to_value(p.device)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                created: ctx.moment(p.created_at),
+                last_used: p
+                    .last_used_at
+                    .map_or_else(|| a.never.to_owned(), |t| ctx.moment(t)),
             })
             .collect(),
         grants: user
@@ -357,6 +392,8 @@ pub struct UserForm {
     pub client_id: Option<String>,
     /// Whose session (to come back to their page).
     pub user_id: Option<String>,
+    /// The passkey to delete.
+    pub passkey_id: Option<String>,
 }
 
 fn user_url(user_id: &str) -> String {
@@ -421,6 +458,40 @@ pub async fn delete(
     }
     admin::users::delete(&state, &ctx.who, &user_id).await?;
     Ok(ctx.done(&state, "/admin/users", "user-deleted"))
+}
+
+/// Issue 15 `POST /admin/users/{user_id}/passkeys/delete`: after
+/// confirmation, one of the person's passkeys signs no one in any more.
+pub async fn delete_passkey(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(user_id): Path<String>,
+    AppForm(form): AppForm<UserForm>,
+) -> Result<Response> {
+    ctx.csrf(&state, form.csrf_token.as_deref())?;
+    let passkey_id = form.passkey_id.unwrap_or_default();
+    if form.confirmed.as_deref() != Some("yes") {
+        let user = admin::users::read(&state, &ctx.who, &user_id).await?;
+        let name = user
+            .passkeys
+            .iter()
+            .find(|p| p.id == passkey_id)
+            .map(|p| p.name.clone())
+            .ok_or(crate::error::AppError::NotFound)?;
+        let question = fill(
+            ctx.a.confirm_delete_passkey,
+            &[("name", &name), ("email", &user.email)],
+        );
+        return Ok(ctx.confirm(
+            "/admin/users",
+            question,
+            format!("{}/passkeys/delete", user_url(&user_id)),
+            vec![("passkey_id".to_owned(), passkey_id)],
+            user_url(&user_id),
+        ));
+    }
+    admin::users::delete_passkey(&state, &ctx.who, &user_id, &passkey_id).await?;
+    Ok(ctx.done(&state, &user_url(&user_id), "passkey-deleted"))
 }
 
 /// SPEC §3.5 `POST /admin/users/{user_id}/sign-in-link`: emails the person

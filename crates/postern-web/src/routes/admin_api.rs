@@ -97,6 +97,7 @@ admin_routes! {
     post "/users/{user_id}/disable" => disable_user,
     post "/users/{user_id}/enable" => enable_user,
     post "/users/{user_id}/sign-in-link" => sign_in_link,
+    delete "/users/{user_id}/passkeys/{passkey_id}" => delete_passkey,
     get "/sessions" => list_sessions,
     delete "/sessions/{session_id}" => end_session,
     get "/events" => list_events,
@@ -267,6 +268,16 @@ async fn enable_user(
     Path(user_id): Path<String>,
 ) -> Result<Response> {
     Ok(Json(users::set_disabled(&s, &who, &user_id, false).await?).into_response())
+}
+
+/// Issue 15: an administrator deletes one of a person's passkeys.
+async fn delete_passkey(
+    State(s): State<AppState>,
+    Admin(who): Admin,
+    Path((user_id, passkey_id)): Path<(String, String)>,
+) -> Result<Response> {
+    users::delete_passkey(&s, &who, &user_id, &passkey_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn sign_in_link(
