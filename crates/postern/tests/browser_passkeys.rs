@@ -108,26 +108,53 @@ async fn sign_out(app: &TestApp, b: &Browser) {
     b.goto(&app.url("/logout")).await;
     b.click("form[action=\"/logout\"] button[type=submit]")
         .await;
-    b.wait_for_url(|u| u.path() != "/logout", "signed out")
-        .await;
+    // The answer is the "signed out" page, still at /logout.
+    for _ in 0..100 {
+        if !b.has("form[action=\"/logout\"]").await
+            && !b.cookies().await.contains_key("postern_session")
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("not signed out:\n{}", b.text().await);
 }
 
-/// On `/login` of a new authorization: "Sign in with a passkey" (or the
-/// browser's autofill, if it answers first).
+/// On `/login` of a new authorization: "Sign in with a passkey", or the
+/// browser's autofill (conditional mediation), which the virtual
+/// authenticator answers at once when the page loads: whichever comes
+/// first. Returns once the page has left `/login`.
 async fn passkey_sign_in(app: &TestApp, b: &Browser, auth: &Authorization) {
     b.goto(&auth.url).await;
-    let at = b
-        .wait_for_url(
-            |u| u.path() == "/login" || !u.as_str().starts_with(&app.address),
-            "the email form",
-        )
-        .await;
-    if at.path() == "/login" {
-        wait_visible(b, "[data-passkey-signin] [data-passkey-go]").await;
-        if b.path().await == "/login" {
-            b.click("[data-passkey-signin] [data-passkey-go]").await;
+    for _ in 0..100 {
+        let url = b.url().await;
+        let on_login = url.path() == "/login" && url.as_str().starts_with(&app.address);
+        if !on_login && url.path() != "/authorize" {
+            return;
         }
+        if on_login
+            && b.js("var e = document.querySelector('[data-passkey-signin] [data-passkey-go]');\
+                     return !!e && !e.closest('[hidden]');")
+                .await
+                == json!(true)
+        {
+            // The click may race the autofill's own answer: either way the
+            // page leaves /login.
+            let _ = b
+                .client
+                .execute(
+                    "var e = document.querySelector('[data-passkey-signin] [data-passkey-go]');\
+                     if (e) e.click();",
+                    vec![],
+                )
+                .await;
+            b.wait_for_url(|u| u.path() != "/login", "the passkey sign-in")
+                .await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    panic!("no passkey sign-in:\n{}", b.text().await);
 }
 
 #[tokio::test]
@@ -235,10 +262,13 @@ async fn an_app_that_wants_the_passkey_refuses_the_link_alone_until_it_is_lost()
     }
     let (app, client, _callback) =
         setup(|s| s.passkeys = PasskeyPolicy::RequiredAfterFirstSignIn).await;
-    let (b, _) = browser_with_authenticator(BrowserOptions::default()).await;
-    sign_in_and_make_passkey(&app, &b, &client, None).await;
-    sign_out(&app, &b).await;
+    // The first sign-in by link works (no passkey yet) and makes one.
+    let (a, _) = browser_with_authenticator(BrowserOptions::default()).await;
+    sign_in_and_make_passkey(&app, &a, &client, None).await;
+    a.quit().await;
 
+    // On another device (no authenticator), the link alone is refused.
+    let b = Browser::launch().await;
     let auth = app.authorization(&client, &[]);
     app.start_authorization(&b, &auth).await;
     let sent = app.sign_in_through_login(&b, EMAIL).await;
@@ -257,7 +287,7 @@ async fn an_app_that_wants_the_passkey_refuses_the_link_alone_until_it_is_lost()
     let sessions = app
         .rows("SELECT id FROM sessions WHERE revoked_at IS NULL")
         .await;
-    assert!(sessions.is_empty(), "the link alone made no session");
+    assert_eq!(sessions.len(), 1, "the link alone made no session (only A's)");
 
     // "I lost my passkey": the same link works, and history marks it.
     b.click("form[action=\"/passkeys/lost\"] button[type=submit]")
@@ -278,16 +308,29 @@ async fn an_app_that_wants_the_passkey_refuses_the_link_alone_until_it_is_lost()
     b.quit().await;
 }
 
-/// Runs the sign-in ceremony in `b` without submitting it: the ceremony's
-/// id and the authenticator's answer.
-async fn answer_without_submitting(b: &Browser) -> (String, String) {
+/// The parameters of an `/authorize` URL, as the hidden fields of the
+/// `/login` form carry them.
+fn auth_fields(auth: &Authorization) -> Value {
+    let url = url::Url::parse(&auth.url).unwrap();
+    let fields: serde_json::Map<String, Value> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "response_type")
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    Value::Object(fields)
+}
+
+/// On a `/login` page without the passkey script (an app with passkeys
+/// off, so no autofill answers first): starts a passkey sign-in for
+/// `auth` and lets the authenticator answer, without submitting. The
+/// ceremony's id and the answer.
+async fn answer_without_submitting(b: &Browser, auth: &Authorization) -> (String, String) {
     let script = r#"
+        var params = arguments[0];
         var done = arguments[arguments.length - 1];
-        var login = document.querySelector('form[action="/login"]');
-        var fields = [];
-        Array.prototype.forEach.call(login.elements, function (el) {
-          if (el.type === 'hidden' && el.name) fields.push([el.name, el.value]);
-        });
+        var csrf = document.querySelector('form[action="/login"] input[name=csrf_token]').value;
+        var fields = [['csrf_token', csrf]];
+        Object.keys(params).forEach(function (k) { fields.push([k, params[k]]); });
         function b64(buf) {
           var bytes = new Uint8Array(buf), s = '';
           for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
@@ -320,7 +363,7 @@ async fn answer_without_submitting(b: &Browser) -> (String, String) {
     "#;
     let v = b
         .client
-        .execute_async(script, vec![])
+        .execute_async(script, vec![auth_fields(auth)])
         .await
         .expect("the ceremony runs");
     let id = v[0].as_str().unwrap_or_default().to_owned();
@@ -329,13 +372,18 @@ async fn answer_without_submitting(b: &Browser) -> (String, String) {
     (id, answer)
 }
 
-/// Posts a ceremony's answer through `b`'s own `/login` page form.
+/// Posts a ceremony's answer from the `/login` page `b` shows, with its
+/// own CSRF token, as the passkey script would.
 async fn submit_answer(b: &Browser, id: &str, answer: &str) {
     let script = format!(
-        "var f = document.querySelector('[data-passkey-finish]');\
-         f.elements.challenge_id.value = {};\
-         f.elements.credential.value = {};\
-         f.submit();",
+        "var csrf = document.querySelector('form[action=\"/login\"] input[name=csrf_token]').value;\
+         var f = document.createElement('form');\
+         f.method = 'post'; f.action = '/passkeys/authenticate/finish';\
+         [['csrf_token', csrf], ['challenge_id', {}], ['credential', {}]].forEach(function (p) {{\
+           var i = document.createElement('input'); i.type = 'hidden';\
+           i.name = p[0]; i.value = p[1]; f.appendChild(i);\
+         }});\
+         document.body.appendChild(f); f.submit();",
         json!(id),
         json!(answer)
     );
@@ -349,48 +397,66 @@ async fn a_ceremony_answered_from_another_browser_is_refused_and_a_replay_too() 
     if browser_tests_skipped() {
         return;
     }
-    let (app, client, _callback) = setup(|_| {}).await;
+    let (app, client, callback) = setup(|_| {}).await;
+    // An app without passkeys: its `/login` has no passkey script, so the
+    // virtual authenticator answers only the ceremony the test runs.
+    let uri = callback.redirect_uri.clone();
+    let plain = app
+        .create_app(move |s| {
+            s.redirect_uris = vec![uri];
+            s.first_party = true;
+            s.passkeys = PasskeyPolicy::Off;
+        })
+        .await;
     let (a, _) = browser_with_authenticator(BrowserOptions::default()).await;
     sign_in_and_make_passkey(&app, &a, &client, None).await;
     sign_out(&app, &a).await;
 
     let auth = app.authorization(&client, &[]);
-    app.start_authorization(&a, &auth).await;
-    login_ready(&a).await;
-    let (id, answer) = answer_without_submitting(&a).await;
+    app.start_authorization(&a, &app.authorization(&plain, &[]))
+        .await;
+    assert!(!a.has("[data-passkey-signin]").await, "no passkey button");
+    let (id, answer) = answer_without_submitting(&a, &auth).await;
 
     // Browser B replays A's ceremony and answer: refused, nobody signed in.
     let b = Browser::launch().await;
-    app.start_authorization(&b, &app.authorization(&client, &[]))
+    app.start_authorization(&b, &app.authorization(&plain, &[]))
         .await;
-    wait_visible(&b, "[data-passkey-signin] [data-passkey-go]").await;
     submit_answer(&b, &id, &answer).await;
     assert_eq!(b.h1().await, "That passkey did not work");
+    assert_eq!(b.status().await, 400);
     assert!(
         b.text().await.contains("started in another browser"),
         "{}",
         b.text().await
     );
     assert!(
-        !b.url().await.as_str().starts_with(&client.redirect_uri),
-        "B did not reach the app"
+        !b.cookies().await.contains_key("postern_session"),
+        "B is not signed in"
     );
 
     // A's own ceremony was not spent by B's try: A signs in with it once.
     submit_answer(&a, &id, &answer).await;
-    app.expect_back_at_app(&a, &client, &auth).await;
+    let tokens = app.expect_back_at_app(&a, &client, &auth).await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["amr"],
+        json!(["hwk", "user"])
+    );
 
     // The same answer again is a replay.
-    a.goto(&app.authorization(&client, &[]).url).await;
-    a.wait_for_path("/login").await;
+    sign_out(&app, &a).await;
+    app.start_authorization(&a, &app.authorization(&plain, &[]))
+        .await;
     submit_answer(&a, &id, &answer).await;
     assert_eq!(a.h1().await, "That passkey did not work");
+    assert_eq!(a.status().await, 400);
     let outcomes = app
         .rows("SELECT outcome FROM sign_in_events WHERE method = 'passkey' ORDER BY at")
         .await;
     assert!(
         outcomes.contains(&vec!["refused".to_owned()])
-            && outcomes.contains(&vec!["used".to_owned()]),
+            && outcomes.contains(&vec!["used".to_owned()])
+            && outcomes.contains(&vec!["success".to_owned()]),
         "{outcomes:?}"
     );
     a.quit().await;

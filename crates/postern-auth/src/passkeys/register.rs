@@ -85,6 +85,10 @@ pub async fn finish_registration(
             problem(PasskeyProblem::Rejected)
         })?;
     let (sign_count, backup_eligible, backup_state, transports) = flags_of(&passkey)?;
+    // webauthn-rs keeps the browser's transport hints only with a trusted
+    // attestation, which a passkey does not ask for: take the hints from
+    // the answer (they name the device kind, nothing is decided on them).
+    let transports = transports.or_else(|| transports_of(&answer));
     let name = challenge
         .flow
         .as_deref()
@@ -116,4 +120,16 @@ pub async fn finish_registration(
     }
     tx.commit().await?;
     Ok(PasskeyInfo::of(&stored))
+}
+
+/// The transport hints of a registration answer (`getTransports()`), as
+/// `internal,hybrid`; none when the browser gave none.
+fn transports_of(answer: &RegisterPublicKeyCredential) -> Option<String> {
+    let hints = answer.response.transports.as_ref()?;
+    let known = hints
+        .iter()
+        .filter_map(|t| serde_json::to_value(t).ok()?.as_str().map(str::to_owned))
+        .filter(|t| ["usb", "nfc", "ble", "internal", "hybrid"].contains(&t.as_str()))
+        .collect::<Vec<_>>();
+    (!known.is_empty()).then(|| known.join(","))
 }
