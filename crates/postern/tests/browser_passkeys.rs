@@ -18,7 +18,8 @@ use support::*;
 const EMAIL: &str = "ada@example.com";
 
 async fn setup(change: impl FnOnce(&mut AppSettings)) -> (TestApp, TestClient, Callback) {
-    let app = spawn_localhost_app_with(&[]).await;
+    // Ada administers the server too: her page in /admin lists her passkeys.
+    let app = spawn_localhost_app_with(&[("POSTERN_ADMIN_EMAILS", EMAIL)]).await;
     let callback = Callback::start().await;
     let uri = callback.redirect_uri.clone();
     let client = app
@@ -225,6 +226,24 @@ async fn a_passkey_made_when_offered_signs_in_without_email_and_stops_once_delet
         .await;
     b.wait_for_path("/account").await;
     assert!(b.text().await.contains("Work laptop"), "renamed");
+
+    // The admin panel shows it on her page.
+    let user_id = app
+        .rows(&format!("SELECT id FROM users WHERE email = '{EMAIL}'"))
+        .await[0][0]
+        .clone();
+    b.goto(&app.url(&format!("/admin/users/{user_id}"))).await;
+    b.wait_for_path(&format!("/admin/users/{user_id}")).await;
+    let text = b.text().await;
+    assert!(
+        text.contains("Passkeys") && text.contains("Work laptop") && text.contains("this_device"),
+        "the panel lists her passkey:\n{text}"
+    );
+    assert!(
+        b.has("form[action$=\"/passkeys/delete\"]").await,
+        "and can delete it"
+    );
+    app.open_account(&b, EMAIL).await;
     b.click("form[action=\"/account/passkeys/delete\"] button[type=submit]")
         .await;
     b.wait_for_path("/account").await;
