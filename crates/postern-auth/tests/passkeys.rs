@@ -12,7 +12,7 @@ use postern_auth::passkeys::{self, PasskeyProblem, CHALLENGE_TTL};
 use postern_auth::signin::{self, Method, Visit};
 use postern_auth::AuthError;
 use postern_core::PasskeyPolicy;
-use postern_store::{PasskeyQueries, Queries, SessionQueries, StoredPasskey};
+use postern_store::{AdminQueries, PasskeyQueries, Queries, SessionQueries, StoredPasskey};
 use serde_json::json;
 use support::{env, Browser, Env, TestApp};
 
@@ -363,4 +363,134 @@ fn amr_says_hardware_or_software_key_and_user_verification() {
     assert_eq!(Method::Link.amr(), "email");
     assert_eq!(Method::LinkPasskeyLost.amr(), "email");
     assert_eq!(Method::CodePasskeyLost.event(), "code_passkey_lost");
+}
+
+#[tokio::test]
+async fn making_a_passkey_is_bound_to_its_person_and_browser_single_use_and_short_lived() {
+    let env = env().await;
+    let mut conn = env.svc.store.conn().await.unwrap();
+    let kim = conn
+        .upsert_user_sign_in("u-kim", "kim@example.com", env.now())
+        .await
+        .unwrap();
+    let lea = conn
+        .upsert_user_sign_in("u-lea", "lea@example.com", env.now())
+        .await
+        .unwrap();
+    drop(conn);
+    let mine = Browser::at("203.0.113.5");
+    let other = Browser::at("203.0.113.6");
+    let mine_who = mine.who();
+    let start = || passkeys::start_registration(&env.svc, &kim.id, "Firefox on Linux", &mine_who);
+
+    let started = start().await.unwrap();
+    let pk = &started.options["publicKey"];
+    assert_eq!(pk["rp"]["id"], "id.example", "RP ID is the public URL's host");
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
+    assert_eq!(
+        pk["attestation"], "none",
+        "no attestation is asked: any authenticator will do"
+    );
+    assert_ne!(
+        pk["user"]["id"].as_str().unwrap(),
+        URL_SAFE_NO_PAD.encode(kim.id.as_bytes()),
+        "the user handle is derived, not the internal id"
+    );
+    let finish = |id: String, who: signin::Requester, user: String| {
+        let svc = env.svc.clone();
+        async move { passkeys::finish_registration(&svc, &user, &id, "{}", &who).await }
+    };
+    let problem = |r: Result<passkeys::PasskeyInfo, AuthError>| passkey_problem(&r.unwrap_err());
+
+    // Another browser, or another person in this browser: refused, and the
+    // ceremony stays usable by its own.
+    let id = started.challenge_id.clone();
+    assert_eq!(
+        problem(finish(id.clone(), other.who(), kim.id.clone()).await),
+        Some(PasskeyProblem::Challenge)
+    );
+    assert_eq!(
+        problem(finish(id.clone(), mine.who(), lea.id.clone()).await),
+        Some(PasskeyProblem::Challenge)
+    );
+    // Its own browser and person: a bad answer spends it; again is a replay.
+    assert_eq!(
+        problem(finish(id.clone(), mine.who(), kim.id.clone()).await),
+        Some(PasskeyProblem::Rejected)
+    );
+    assert_eq!(
+        problem(finish(id, mine.who(), kim.id.clone()).await),
+        Some(PasskeyProblem::Challenge),
+        "a replayed ceremony is refused"
+    );
+    // A sign-in ceremony is not a registration one.
+    let app = env.app(|_| {}).await;
+    let params = params(&env, &app).await;
+    let signin = passkeys::start_authentication(&env.svc, &params, &mine.who())
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(finish(signin.challenge_id, mine.who(), kim.id.clone()).await),
+        Some(PasskeyProblem::Challenge)
+    );
+    // Five minutes.
+    let late = start().await.unwrap();
+    env.clock.advance(CHALLENGE_TTL + 1);
+    assert_eq!(
+        problem(finish(late.challenge_id, mine.who(), kim.id.clone()).await),
+        Some(PasskeyProblem::Challenge)
+    );
+    // Nothing was stored.
+    assert!(passkeys::list_for_user(&env.svc, &kim.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A disabled person makes none.
+    env.svc
+        .store
+        .conn()
+        .await
+        .unwrap()
+        .set_user_disabled(&kim.id, Some(env.now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        passkey_problem(&start().await.unwrap_err()),
+        Some(PasskeyProblem::UserDisabled)
+    );
+}
+
+#[tokio::test]
+async fn failed_passkey_sign_ins_spend_the_code_entry_budget_of_the_ip() {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let params = params(&env, &app).await;
+    let browser = Browser::at("203.0.113.5");
+    for _ in 0..signin::CODE_TRIES_PER_IP_HOUR {
+        let started = passkeys::start_authentication(&env.svc, &params, &browser.who())
+            .await
+            .unwrap();
+        let e = passkeys::finish_authentication(
+            &env.svc,
+            &started.challenge_id,
+            "not json",
+            &browser.who(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(passkey_problem(&e), Some(PasskeyProblem::Rejected));
+    }
+    // The IP's budget is spent: the next answer is not even looked at.
+    let started = passkeys::start_authentication(&env.svc, &params, &browser.who())
+        .await
+        .unwrap();
+    let e = passkeys::finish_authentication(&env.svc, &started.challenge_id, "{}", &browser.who())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.inner(), AuthError::RateLimited { .. }),
+        "429 once the IP spent its budget: {e:?}"
+    );
 }
