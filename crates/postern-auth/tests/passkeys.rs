@@ -385,7 +385,10 @@ async fn making_a_passkey_is_bound_to_its_person_and_browser_single_use_and_shor
 
     let started = start().await.unwrap();
     let pk = &started.options["publicKey"];
-    assert_eq!(pk["rp"]["id"], "id.example", "RP ID is the public URL's host");
+    assert_eq!(
+        pk["rp"]["id"], "id.example",
+        "RP ID is the public URL's host"
+    );
     assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
     assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
     assert_eq!(

@@ -585,7 +585,9 @@ mod migration_order {
         let admin_url = std::env::var("POSTERN_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
         let name = format!("postern_order_{}", std::process::id());
-        let admin = Store::connect(&format!("{admin_url}/postgres")).await.unwrap();
+        let admin = Store::connect(&format!("{admin_url}/postgres"))
+            .await
+            .unwrap();
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
             .execute(&admin.pool)
             .await

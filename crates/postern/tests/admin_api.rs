@@ -1229,7 +1229,10 @@ async fn an_apps_passkeys_setting_is_read_and_changed_in_its_one_shape() {
     )
     .await;
     let changed = ok_json(res, "patch passkeys").await;
-    assert_eq!(changed["settings"]["passkeys"], "required_after_first_sign_in");
+    assert_eq!(
+        changed["settings"]["passkeys"],
+        "required_after_first_sign_in"
+    );
     assert_eq!(changed["settings"]["link_ttl"], "15m", "the rest merged");
     let res = call(
         &app,
@@ -1302,4 +1305,3 @@ async fn a_persons_passkeys_are_shown_and_an_administrator_deletes_one_with_an_a
         vec![vec!["user.passkey_delete".to_owned(), user_id.clone()]]
     );
 }
-

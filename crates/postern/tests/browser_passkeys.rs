@@ -134,9 +134,11 @@ async fn passkey_sign_in(app: &TestApp, b: &Browser, auth: &Authorization) {
             return;
         }
         if on_login
-            && b.js("var e = document.querySelector('[data-passkey-signin] [data-passkey-go]');\
-                     return !!e && !e.closest('[hidden]');")
-                .await
+            && b.js(
+                "var e = document.querySelector('[data-passkey-signin] [data-passkey-go]');\
+                     return !!e && !e.closest('[hidden]');",
+            )
+            .await
                 == json!(true)
         {
             // The click may race the autofill's own answer: either way the
@@ -306,7 +308,11 @@ async fn an_app_that_wants_the_passkey_refuses_the_link_alone_until_it_is_lost()
     let sessions = app
         .rows("SELECT id FROM sessions WHERE revoked_at IS NULL")
         .await;
-    assert_eq!(sessions.len(), 1, "the link alone made no session (only A's)");
+    assert_eq!(
+        sessions.len(),
+        1,
+        "the link alone made no session (only A's)"
+    );
 
     // "I lost my passkey": the same link works, and history marks it.
     b.click("form[action=\"/passkeys/lost\"] button[type=submit]")

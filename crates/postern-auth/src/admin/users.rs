@@ -3,9 +3,7 @@
 //! once), delete, deleting one passkey, and the admin-issued sign-in link
 //! (SPEC §3.5).
 
-use postern_store::{
-    AccountQueries, AdminQueries, PasskeyQueries, Queries, SessionFilter, User,
-};
+use postern_store::{AccountQueries, AdminQueries, PasskeyQueries, Queries, SessionFilter, User};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
