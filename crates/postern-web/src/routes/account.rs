@@ -46,7 +46,7 @@ pub struct EventView {
     pub time: String,
     /// The app's name.
     pub app: String,
-    /// "Email link" or "Code".
+    /// "Email link", "Code" or "Link from an admin".
     pub method: &'static str,
     /// "Signed in" or "Refused".
     pub outcome: &'static str,
@@ -190,8 +190,11 @@ pub async fn account_page(
             },
             method: match super::passkeys::method_words(t, &e.method) {
                 Some(words) => words,
-                None if e.method == "code" => a.method_code,
-                None => a.method_link,
+                None => match e.method.as_str() {
+                    "code" => a.method_code,
+                    "admin_link" => a.method_admin_link,
+                    _ => a.method_link,
+                },
             },
             outcome: if e.outcome == "success" {
                 a.outcome_success
