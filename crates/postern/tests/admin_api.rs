@@ -1309,6 +1309,7 @@ async fn a_persons_passkeys_are_shown_and_an_administrator_deletes_one_with_an_a
             .await,
         vec![vec!["user.passkey_delete".to_owned(), user_id.clone()]]
     );
+}
 
 /// An app that signs in only the asking browser, or binds sessions to the
 /// asking network, gets no browser link from an administrator (it could
