@@ -33,6 +33,7 @@ mod apps;
 pub mod chart;
 mod dashboard;
 mod lists;
+mod passkeys;
 mod users;
 
 /// Every `/admin` page.
@@ -67,7 +68,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/users/{user_id}/delete", post(users::delete))
         .route(
             "/admin/users/{user_id}/passkeys/delete",
-            post(users::delete_passkey),
+            post(passkeys::delete_passkey),
         )
         .route("/admin/sessions/{session_id}/end", post(users::end_session))
         .route("/admin/history", get(lists::history))
