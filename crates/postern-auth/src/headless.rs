@@ -122,6 +122,7 @@ fn person(
         binding: None,
         ip_known: ip.is_some(),
         headless: true,
+        passkey_lost: false,
     }
 }
 
@@ -378,7 +379,7 @@ async fn issue(
         sid: session.id.clone(),
         jti: random_id(),
         email: app.settings.token_email.then(|| user.email.clone()),
-        amr: vec![session.amr.clone()],
+        amr: session.amr.split_whitespace().map(str::to_owned).collect(),
     };
     let session_token = svc
         .keys

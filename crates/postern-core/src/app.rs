@@ -24,6 +24,21 @@ pub enum DevicePolicy {
     Remote,
 }
 
+/// Whether an app's people may sign in with a passkey (WebAuthn), and
+/// whether they must once they have one (issue 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PasskeyPolicy {
+    /// No passkey sign-in and no offer to create one for this app.
+    Off,
+    /// A passkey is offered after an email sign-in and may be used (default).
+    #[default]
+    Optional,
+    /// Once a person has a passkey, a link or code alone no longer signs
+    /// them in to this app, unless they say they lost their passkey.
+    RequiredAfterFirstSignIn,
+}
+
 /// How `sub` is computed for an app (SPEC §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -98,6 +113,8 @@ pub struct AppSettings {
     pub session_max_age: Option<i64>,
     /// See [`DevicePolicy`].
     pub device_policy: DevicePolicy,
+    /// See [`PasskeyPolicy`].
+    pub passkeys: PasskeyPolicy,
     /// Explicit consent mode; `None` means "required unless first-party".
     pub consent: Option<ConsentMode>,
     /// Whether unknown addresses may create an account.
@@ -140,6 +157,7 @@ impl Default for AppSettings {
             link_ttl: DEFAULT_LINK_TTL,
             session_max_age: None,
             device_policy: DevicePolicy::Any,
+            passkeys: PasskeyPolicy::Optional,
             consent: None,
             signup_allowed: true,
             allowed_domains: Vec::new(),

@@ -146,6 +146,8 @@ pub fn auth_status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
         Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         AppDisabled => (StatusCode::BAD_REQUEST, "invalid_client"),
+        Passkey(_) => (StatusCode::BAD_REQUEST, "invalid_passkey"),
+        PasskeyRequired { .. } => (StatusCode::FORBIDDEN, "passkey_required"),
         RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),

@@ -240,6 +240,26 @@ pub fn router(state: AppState) -> Router {
             "/account/delete",
             get(routes::account::delete_page).post(routes::account::delete_account),
         )
+        .route(
+            "/passkeys/authenticate/start",
+            post(routes::passkeys::authenticate_start),
+        )
+        .route(
+            "/passkeys/authenticate/finish",
+            post(routes::passkeys::authenticate_finish),
+        )
+        .route(
+            "/passkeys/register/start",
+            post(routes::passkeys::register_start),
+        )
+        .route(
+            "/passkeys/register/finish",
+            post(routes::passkeys::register_finish),
+        )
+        .route("/passkeys/not-now", post(routes::passkeys::not_now))
+        .route("/passkeys/lost", post(routes::passkeys::lost_passkey))
+        .route("/account/passkeys/rename", post(routes::passkeys::rename))
+        .route("/account/passkeys/delete", post(routes::passkeys::delete))
         .route("/_dev/mail", get(routes::dev::dev_mail))
         .route("/_dev/mail/{file}", get(routes::dev::dev_mail_html))
         .layer(axum::middleware::from_fn_with_state(
@@ -292,6 +312,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/postern.js", get(routes::assets::script))
         .route("/static/admin.css", get(routes::assets::admin_stylesheet))
         .route("/static/admin.js", get(routes::assets::admin_script))
+        .route("/static/passkeys.js", get(routes::passkeys::script))
         .route(
             "/static/brand/{file}",
             get(routes::assets::brand_stylesheet),

@@ -74,6 +74,7 @@ The admin API also accepts the Postern browser session of an administrator or ap
         admin_api::search_users,
         admin_api::read_user,
         admin_api::delete_user,
+        admin_api::delete_passkey,
         admin_api::disable_user,
         admin_api::enable_user,
         admin_api::sign_in_link,

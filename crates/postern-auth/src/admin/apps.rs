@@ -3,7 +3,7 @@
 //! deleting, secret rotation, the email preview and the test email. The
 //! CLI's `postern app …` uses the same shape and the same validation.
 
-use postern_core::app::{ConsentMode, DevicePolicy, IdTokenAlg, SubjectType};
+use postern_core::app::{ConsentMode, DevicePolicy, IdTokenAlg, PasskeyPolicy, SubjectType};
 use postern_core::crypto::{random_array, random_token, sha256_b64};
 use postern_core::duration::{format_duration, parse_duration};
 use postern_core::{App, AppSettings, EmailAddress};
@@ -57,6 +57,8 @@ pub struct SettingsView {
     pub session_max_age: Option<String>,
     /// `any`, `same_browser`, `remote`.
     pub device_policy: DevicePolicy,
+    /// `off`, `optional`, `required_after_first_sign_in` (issue 15).
+    pub passkeys: PasskeyPolicy,
     /// Whether unknown addresses may sign up.
     pub signup: bool,
     /// Only these domains may sign in; empty: any.
@@ -110,6 +112,7 @@ impl From<&App> for AppView {
                 link_ttl: format_duration(s.link_ttl),
                 session_max_age: s.session_max_age.map(format_duration),
                 device_policy: s.device_policy,
+                passkeys: s.passkeys,
                 signup: s.signup_allowed,
                 allowed_domains: s.allowed_domains.clone(),
                 bind_ip_range: s.bind_ip_range,
@@ -194,6 +197,8 @@ pub struct SettingsPatch {
     pub session_max_age: Option<Option<Seconds>>,
     /// Device policy.
     pub device_policy: Option<DevicePolicy>,
+    /// Passkey policy.
+    pub passkeys: Option<PasskeyPolicy>,
     /// Sign-up allowed.
     pub signup: Option<bool>,
     /// Allowed domains (replaces).
@@ -329,6 +334,9 @@ impl AppPatch {
             }
             if let Some(v) = p.device_policy {
                 s.device_policy = v;
+            }
+            if let Some(v) = p.passkeys {
+                s.passkeys = v;
             }
             if let Some(v) = p.signup {
                 s.signup_allowed = v;

@@ -359,7 +359,8 @@ pub(crate) async fn issue_tokens(
         "exp": now + TOKEN_TTL,
         "iat": now,
         "auth_time": c.auth_time,
-        "amr": [c.amr],
+        // A passkey's `amr` is stored as "hwk user": one entry each.
+        "amr": c.amr.split_whitespace().collect::<Vec<_>>(),
         "sid": c.session.id,
         "azp": c.app.client_id,
     });
@@ -380,7 +381,7 @@ pub(crate) async fn issue_tokens(
         client_id: c.app.client_id.clone(),
         scope: c.scope.to_string(),
         sid: c.session.id.clone(),
-        amr: vec![c.amr.to_owned()],
+        amr: c.amr.split_whitespace().map(str::to_owned).collect(),
         // SPEC §2: private unless the app asked for it, and never beyond
         // what the person granted.
         email: (c.app.settings.token_email && c.scope.contains("email"))

@@ -209,6 +209,19 @@ pub fn settings_view(a: &'static AdminStrings, app: &App) -> SettingsView {
                 value: str_of(json!(s.device_policy)),
             },
             SelectView {
+                name: "passkeys",
+                label: a.field_passkeys,
+                options: vec![
+                    ("off", "off"),
+                    ("optional", "optional"),
+                    (
+                        "required_after_first_sign_in",
+                        "required_after_first_sign_in",
+                    ),
+                ],
+                value: str_of(json!(s.passkeys)),
+            },
+            SelectView {
                 name: "consent",
                 label: a.field_consent,
                 options: vec![("", "—"), ("required", "required"), ("skip", "skip")],
@@ -661,6 +674,7 @@ pub struct SettingsForm {
     pub link_ttl: Option<String>,
     pub session_max_age: Option<String>,
     pub device_policy: Option<String>,
+    pub passkeys: Option<String>,
     pub consent: Option<String>,
     pub subject_type: Option<String>,
     pub id_token_alg: Option<String>,
@@ -700,6 +714,7 @@ pub fn settings_patch(form: &SettingsForm, with_owners: bool) -> Value {
             "link_ttl": opt_text(form.link_ttl.as_deref()),
             "session_max_age": opt_text(form.session_max_age.as_deref()),
             "device_policy": opt_text(form.device_policy.as_deref()),
+            "passkeys": opt_text(form.passkeys.as_deref()),
             "signup": on(&form.signup),
             "allowed_domains": split_lines(form.allowed_domains.as_deref()),
             "bind_ip_range": on(&form.bind_ip_range),

@@ -101,6 +101,7 @@ admin_routes! {
     post "/users/{user_id}/disable" => disable_user,
     post "/users/{user_id}/enable" => enable_user,
     post "/users/{user_id}/sign-in-link" => sign_in_link,
+    delete "/users/{user_id}/passkeys/{passkey_id}" => delete_passkey,
     get "/sessions" => list_sessions,
     delete "/sessions/{session_id}" => end_session,
     get "/events" => list_events,
@@ -506,6 +507,34 @@ pub async fn enable_user(
     AppPath(user_id): AppPath<String>,
 ) -> Result<Response> {
     Ok(Json(users::set_disabled(&s, &who, &user_id, false).await?).into_response())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/admin/api/v1/users/{user_id}/passkeys/{passkey_id}",
+    tag = "admin",
+    description = "Deletes one of the person's passkeys (administrators only: a passkey signs in to every app); the email link still signs them in.",
+    security(("admin_token" = [])),
+    params(
+        ("user_id" = String, Path, description = "The person (Postern's user id)."),
+        ("passkey_id" = String, Path, description = "The passkey's id, as `GET /users/{user_id}` lists it."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`invalid_request`: a parameter or the body is malformed or out of range.", body = ErrorBody),
+        (status = 404, description = "`not_found`.", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no admin token or session, or a bad one.", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"postern\"`"))),
+        (status = 403, description = "`forbidden`: not an administrator (app owners may not delete passkeys), or `invalid_csrf` (a session's write from another origin).", body = ErrorBody),
+    ),
+)]
+pub async fn delete_passkey(
+    State(s): State<AppState>,
+    Admin(who): Admin,
+    AppPath((user_id, passkey_id)): AppPath<(String, String)>,
+) -> Result<Response> {
+    users::delete_passkey(&s, &who, &user_id, &passkey_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[utoipa::path(

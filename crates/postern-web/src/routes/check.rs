@@ -256,9 +256,14 @@ pub async fn submit_code(
     if code.is_empty() {
         require("code", &None)?;
     }
-    let who = requester(ip, ua, &headers, binding.clone());
+    let mut who = requester(ip, ua, &headers, binding.clone());
+    who.passkey_lost = super::passkeys::lost(&state, &jar);
     let signed_in = match signin::redeem_code(&state, login_id, &code, &who).await {
         Ok(signed_in) => signed_in,
+        Err(e) if super::verify::is_passkey_required(&e) => {
+            let next = format!("/login/check?id={login_id}");
+            return super::passkeys::required_or(&state, jar, &headers, e, next);
+        }
         Err(e) => return code_refused(&state, jar, login_id, binding, e, typed, in_page).await,
     };
     render::signed_in(&state, jar, signed_in).await

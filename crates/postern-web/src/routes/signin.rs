@@ -72,6 +72,7 @@ pub(crate) fn requester(
         binding,
         ip_known: true,
         headless: false,
+        passkey_lost: false,
     }
 }
 
@@ -235,6 +236,9 @@ fn login_form(
         error: error.map(str::to_owned),
         suggestion,
         back: back_to_chooser(state, params, from),
+        passkey: (params.app.settings.passkeys != postern_core::PasskeyPolicy::Off
+            && postern_auth::passkeys::available(state))
+        .then(|| crate::routes::passkeys::words(t)),
     };
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
