@@ -54,8 +54,6 @@ pub async fn check(
         .ok_or_else(unknown)?;
     let app = svc
         .store
-        .conn()
-        .await?
         .app(&req.client_id)
         .await?
         .ok_or_else(unknown)?;
@@ -154,7 +152,7 @@ pub async fn request_and_app(
             return None;
         }
     }
-    let app = conn.app(&req.client_id).await.ok()??;
+    let app = conn.cached_app(&req.client_id).await.ok()??;
     Some((app, req))
 }
 

@@ -34,7 +34,7 @@ pub async fn open_link(svc: &Services, token: &str, ip: IpAddr) -> Result<Opened
         .filter(|r| r.kind == LoginKind::Link && !r.headless)
         .ok_or(AuthError::token(TokenProblem::Unknown))?;
     let app = conn
-        .app(&request.client_id)
+        .cached_app(&request.client_id)
         .await?
         .ok_or(AuthError::token(TokenProblem::Unknown))?;
     let retry = flow_of(&request);
@@ -72,7 +72,10 @@ pub async fn open_headless_link(svc: &Services, token: &str) -> Result<OpenedLin
     if request.expires_at <= svc.now() {
         return Err(AuthError::token(TokenProblem::Expired));
     }
-    let app = conn.app(&request.client_id).await?.ok_or_else(unknown)?;
+    let app = conn
+        .cached_app(&request.client_id)
+        .await?
+        .ok_or_else(unknown)?;
     Ok(OpenedLink { request, app })
 }
 
@@ -86,7 +89,7 @@ pub async fn consume_link(
     let now = svc.now();
     let mut tx = svc.store.begin().await?;
     let request = tx
-        .consume_login_request_by_token(&opened.request.token_hash, now)
+        .consume_burning_siblings(Consume::Token(&opened.request.token_hash), now)
         .await?
         .ok_or_else(|| AuthError::token_in(TokenProblem::Used, flow_of(&opened.request)))?;
     finish(svc, tx, &opened.app, request, Method::Link, who).await
@@ -142,7 +145,10 @@ pub async fn take_code(
     if request.expires_at <= now {
         return Err(AuthError::token_in(TokenProblem::Expired, retry));
     }
-    let app = tx.app(&request.client_id).await?.ok_or_else(unknown)?;
+    let app = tx
+        .cached_app(&request.client_id)
+        .await?
+        .ok_or_else(unknown)?;
     if !ip_allowed(&app, &request, who.ip) {
         return Err(unknown());
     }
@@ -174,11 +180,9 @@ pub async fn take_code(
             _ => AuthError::token_in(TokenProblem::Used, retry),
         });
     }
-    for slot in &slots {
-        release_limit(&mut tx, slot).await?;
-    }
+    release_limits(&mut tx, &slots).await?;
     let request = tx
-        .consume_login_request(login_id, now)
+        .consume_burning_siblings(Consume::Id(login_id), now)
         .await?
         .ok_or_else(|| AuthError::token_in(TokenProblem::Used, retry))?;
     Ok((tx, app, request))
@@ -251,9 +255,7 @@ pub async fn approve_remote(
         tx.commit().await?;
         return Err(AuthError::token_in(TokenProblem::WrongNumber, retry));
     }
-    for slot in &slots {
-        release_limit(&mut tx, slot).await?;
-    }
+    release_limits(&mut tx, &slots).await?;
     if !tx.approve_remote(&request.id, now).await? {
         // Approved already (a second right answer changes nothing), or no
         // longer live.
@@ -278,7 +280,7 @@ pub async fn continue_approved(
     let now = svc.now();
     let mut tx = svc.store.begin().await?;
     let request = tx
-        .consume_approved_login_request(&request.id, now)
+        .consume_burning_siblings(Consume::Approved(&request.id), now)
         .await?
         .ok_or_else(|| AuthError::token_in(TokenProblem::Used, flow_of(request)))?;
     finish(svc, tx, app, request, Method::Link, who).await
