@@ -22,7 +22,7 @@ pub const APP_CACHE_TTL: Duration = Duration::from_secs(2);
 const MAX_APPS: usize = 4096;
 
 #[derive(Default)]
-pub(crate) struct AppCache {
+pub struct AppCache {
     inner: RwLock<Inner>,
 }
 

@@ -108,12 +108,8 @@ pub trait Queries {
         client_id: &str,
         binding_hash: &str,
         now: i64,
-    ) -> Result<u64> {
-        burn_browser_op(client_id, binding_hash, now)
-            .execute(self.raw())
-            .await
-    }
-
+    ) -> Result<u64>;
+    /// This browser's newest live request for the app, if any.
     async fn live_request_for_browser(
         &mut self,
         client_id: &str,
