@@ -194,12 +194,16 @@ impl Tx {
 
     /// [`crate::Queries::insert_session`], sent at commit.
     pub fn defer_session(&mut self, session: &Session) {
-        self.deferred.ops.push(crate::queries::insert_session_op(session));
+        self.deferred
+            .ops
+            .push(crate::queries::insert_session_op(session));
     }
 
     /// [`crate::Queries::insert_sign_in_event`], sent at commit.
     pub fn defer_sign_in_event(&mut self, event: &SignInEvent) {
-        self.deferred.ops.push(crate::queries::insert_event_op(event));
+        self.deferred
+            .ops
+            .push(crate::queries::insert_event_op(event));
     }
 
     /// [`crate::Queries::insert_authorization_code`], sent at commit.
@@ -258,14 +262,20 @@ mod tests {
     fn deferred_writes_become_one_statement_per_dialect() {
         let op = |sql: &str| Op::new(sql, vec![Value::from(1), Value::from("x")]);
         let mut d = Deferred::default();
-        d.ops = vec![op("INSERT INTO a VALUES ($1, $2)"), op("DELETE FROM b WHERE x = $1 AND y = $2")];
+        d.ops = vec![
+            op("INSERT INTO a VALUES ($1, $2)"),
+            op("DELETE FROM b WHERE x = $1 AND y = $2"),
+        ];
         let pg = d.combine(Backend::Postgres).unwrap();
         assert_eq!(
             pg.sql,
             "WITH w0 AS (INSERT INTO a VALUES ($1, $2)) DELETE FROM b WHERE x = $3 AND y = $4"
         );
         assert_eq!(pg.args.len(), 4);
-        d.ops = vec![op("INSERT INTO a VALUES ($1, $2)"), op("DELETE FROM b WHERE x = $1 AND y = $2")];
+        d.ops = vec![
+            op("INSERT INTO a VALUES ($1, $2)"),
+            op("DELETE FROM b WHERE x = $1 AND y = $2"),
+        ];
         let sqlite = d.combine(Backend::Sqlite).unwrap();
         assert_eq!(
             sqlite.sql,

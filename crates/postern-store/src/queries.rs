@@ -591,7 +591,10 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn complete_login_request(&mut self, id: &str, now: i64) -> Result<bool> {
-        Ok(complete_login_request_op(id, now).execute(self.raw()).await? == 1)
+        Ok(complete_login_request_op(id, now)
+            .execute(self.raw())
+            .await?
+            == 1)
     }
 
     async fn consume_burning_siblings(
@@ -867,10 +870,9 @@ impl<C: crate::Connection> Queries for C {
              RETURNING key",
             values.join(", ")
         );
-        let counted: Vec<String> =
-            sqlx::query_scalar_with(&sql, crate::deferred::arguments(args)?)
-                .fetch_all(self.raw())
-                .await?;
+        let counted: Vec<String> = sqlx::query_scalar_with(&sql, crate::deferred::arguments(args)?)
+            .fetch_all(self.raw())
+            .await?;
         Ok(hits
             .iter()
             .map(|(key, _, limit)| *limit > 0 && counted.iter().any(|c| c.as_str() == *key))

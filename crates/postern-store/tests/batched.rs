@@ -8,8 +8,8 @@ use std::sync::Arc;
 use postern_core::crypto::random_id;
 use postern_core::{App, AppSettings};
 use postern_store::{
-    AuthorizationCode, Consume, LoginKind, LoginRequest, Queries, RateSlot, Session,
-    SignInEvent, Store,
+    AuthorizationCode, Consume, LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent,
+    Store,
 };
 use postern_testkit::TestDb;
 use tokio::sync::Barrier;
@@ -84,7 +84,12 @@ async fn rate_hits_count_each_limit_once_and_name_the_full_ones() {
     assert_eq!(c.rate_hits(&hits).await.unwrap(), [true, false, true]);
     assert_eq!(c.rate_hits(&hits).await.unwrap(), [false, false, true]);
     let counts = c
-        .rate_counts(&[("ip:a", NOW), ("email:a", NOW), ("app:a", NOW), ("none", NOW)])
+        .rate_counts(&[
+            ("ip:a", NOW),
+            ("email:a", NOW),
+            ("app:a", NOW),
+            ("none", NOW),
+        ])
         .await
         .unwrap();
     assert_eq!(counts, [2, 1, 3, 0], "refused hits are not counted");
@@ -288,7 +293,10 @@ async fn of_concurrent_consumers_exactly_one_gets_the_request() {
                 } else {
                     Consume::Id(&id)
                 };
-                let got = tx.consume_burning_siblings(which, NOW).await.expect("consume");
+                let got = tx
+                    .consume_burning_siblings(which, NOW)
+                    .await
+                    .expect("consume");
                 tx.commit().await.expect("commit");
                 got.is_some()
             })
@@ -393,7 +401,11 @@ async fn deferred_writes_land_with_the_commit_and_vanish_with_a_rollback() {
     drop(tx);
     let mut c = store.conn().await.unwrap();
     assert!(c.login_request(&req.id).await.unwrap().is_none());
-    assert!(c.session_by_token(&session.token_hash).await.unwrap().is_none());
+    assert!(c
+        .session_by_token(&session.token_hash)
+        .await
+        .unwrap()
+        .is_none());
     assert!(!consumed(&store, &earlier.id).await);
     assert_eq!(c.rate_counts(&[("email:a", NOW)]).await.unwrap(), [1]);
 

@@ -52,11 +52,7 @@ pub async fn check(
     let req = asked_by(svc, login_id, who.binding.as_deref())
         .await?
         .ok_or_else(unknown)?;
-    let app = svc
-        .store
-        .app(&req.client_id)
-        .await?
-        .ok_or_else(unknown)?;
+    let app = svc.store.app(&req.client_id).await?.ok_or_else(unknown)?;
     let dead = |problem| {
         Err(AuthError::in_app(
             &app,

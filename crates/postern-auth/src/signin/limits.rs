@@ -63,7 +63,9 @@ pub(crate) async fn peek_limits(
     let now = svc.now();
     let keys: Vec<(String, i64)> = limits
         .iter()
-        .map(|(name, subject, _, window)| (rate_key(svc, name, subject), window_start(now, *window)))
+        .map(|(name, subject, _, window)| {
+            (rate_key(svc, name, subject), window_start(now, *window))
+        })
         .collect();
     let refs: Vec<(&str, i64)> = keys.iter().map(|(k, w)| (k.as_str(), *w)).collect();
     let counts = conn.rate_counts(&refs).await?;

@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use postern_core::crypto::{constant_time_eq, random_digits, random_id, random_token};
 use postern_core::oauth::{check_pkce, check_text, Scope};
 use postern_core::{App, ClientId, EmailAddress, LoginId};
-use postern_store::{Consume, LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent, Tx};
+use postern_store::{
+    Consume, LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent, Tx,
+};
 use serde::Deserialize;
 
 use crate::error::{AuthError, Flow, Result, TokenProblem};
