@@ -2,7 +2,7 @@
 //! the person goes next.
 
 use postern_core::ClientId;
-use postern_store::{Queries, SessionQueries};
+use postern_store::SessionQueries;
 
 use super::*;
 
