@@ -40,6 +40,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// When the warm-up ends and measuring starts.
+    pub fn measure_from(&self) -> Instant {
+        self.window.measure_from
+    }
+
     /// A tally of `steps` steps over `window`.
     pub fn new(steps: usize, window: Window) -> Self {
         Self {

@@ -967,8 +967,9 @@ async fn use_admin_link(app: &TestApp, link: &str) -> (Client, Response) {
 }
 
 /// `/account` opens in `b` by single sign-on (the built-in app's
-/// `/authorize` finds the Postern session): no `/login`, no email.
-async fn assert_account_by_sso(app: &TestApp, b: &Client) {
+/// `/authorize` finds the Postern session): no `/login`, no email. Returns
+/// the page's text.
+async fn assert_account_by_sso(app: &TestApp, b: &Client) -> String {
     let outbox = app.count("outbox").await;
     let mut url = app.url("/account");
     for _ in 0..5 {
@@ -981,7 +982,7 @@ async fn assert_account_by_sso(app: &TestApp, b: &Client) {
                 "the account page is the person's: {page}"
             );
             assert_eq!(app.count("outbox").await, outbox, "no email asked for");
-            return;
+            return text_of(&page);
         }
         assert_eq!(res.status(), 303, "GET {url}");
         let next = location(&res);
@@ -1106,7 +1107,11 @@ async fn a_copied_admin_link_works_once_and_lands_on_account_without_initiate_lo
     let (b, res) = use_admin_link(&app, &link).await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     assert!(location(&res).ends_with("/account"), "{}", location(&res));
-    assert_account_by_sso(&app, &b).await;
+    let page = assert_account_by_sso(&app, &b).await;
+    assert!(
+        page.contains("Link from an admin"),
+        "the person's history names the admin's link: {page}"
+    );
     let res = app.get_json(&browser(), &link).await;
     expect_error(res, 400, "invalid_token", "a second use").await;
     let events = events_of(&app, &t, &user_id).await;
@@ -1206,4 +1211,55 @@ async fn copying_an_admin_link_is_refused_unless_postern_admin_links_is_copy() {
     )
     .await;
     assert_eq!(ok_json(res, "send").await["sent"], true);
+}
+
+/// An app that signs in only the asking browser, or binds sessions to the
+/// asking network, gets no browser link from an administrator (it could
+/// never be used: there is no asking browser); the headless flow still
+/// works, and nothing is issued by the refusal.
+#[tokio::test]
+async fn a_browser_admin_link_is_refused_where_the_device_policy_could_not_use_it() {
+    let app = spawn().await;
+    let t = token(&app).await;
+    let user_id = existing_person(&app).await;
+    let id = create_app(&app, &t, "Strict", &[]).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for settings in [
+        json!({"settings": {"device_policy": "same_browser"}}),
+        json!({"settings": {"device_policy": "remote"}}),
+        json!({"settings": {"device_policy": "any", "bind_ip_range": true}}),
+    ] {
+        let res = call(
+            &app,
+            Who::Token(&t),
+            "patch",
+            &format!("/apps/{id}"),
+            Some(settings.clone()),
+        )
+        .await;
+        ok_json(res, "patch").await;
+        let (requests, outbox) = (app.count("login_requests").await, app.count("outbox").await);
+        let res = call(
+            &app,
+            Who::Token(&t),
+            "post",
+            &format!("/users/{user_id}/sign-in-link"),
+            Some(json!({"client_id": id, "flow": "browser"})),
+        )
+        .await;
+        expect_error(res, 409, "conflict", &settings.to_string()).await;
+        assert_eq!(app.count("login_requests").await, requests);
+        assert_eq!(app.count("outbox").await, outbox);
+        let res = call(
+            &app,
+            Who::Token(&t),
+            "post",
+            &format!("/users/{user_id}/sign-in-link"),
+            Some(json!({"client_id": id, "flow": "headless"})),
+        )
+        .await;
+        assert_eq!(ok_json(res, "headless").await["sent"], true);
+    }
 }

@@ -308,6 +308,67 @@ async fn an_owner_sees_only_their_app_and_no_server_pages() {
     b.quit().await;
 }
 
+/// With `POSTERN_ADMIN_LINKS=copy` the person's page makes a link to hand
+/// over instead of emailing it: shown once, nothing sent, and it signs the
+/// person in (in her own browser) once.
+#[tokio::test]
+async fn an_admin_copies_a_sign_in_link_that_works_once_for_the_person() {
+    if browser_tests_skipped() {
+        return;
+    }
+    let app = spawn_oidc_app_with(&[
+        ("POSTERN_ADMIN_EMAILS", ADMIN),
+        ("POSTERN_ADMIN_LINKS", "copy"),
+    ])
+    .await;
+    let notes = app.create_app(|_| {}).await;
+    let ada = Browser::launch().await;
+    app.open_account(&ada, ADA).await;
+    ada.quit().await;
+
+    let b = Browser::launch().await;
+    open_panel(&app, &b, ADMIN, "/admin/users").await;
+    b.fill("#q", "ada").await;
+    submit(&b, "form.search button[type=submit]").await;
+    b.click(".user-list a").await;
+    b.wait_for_url(|u| u.path().starts_with("/admin/users/"), "Ada's page")
+        .await;
+    b.js(&format!(
+        "document.querySelector('#link-app').value = '{}';",
+        notes.client_id
+    ))
+    .await;
+    let outbox = app.count("outbox").await;
+    submit(&b, "form[action$=\"/sign-in-link\"] button[name=copy]").await;
+    assert_eq!(b.h1().await, "A sign-in link to hand over");
+    let text = b.text().await;
+    assert!(text.contains(ADA) && text.contains("Test App"), "{text}");
+    let link = app.local(&b.find("#link").await.text().await.unwrap());
+    assert!(link.contains("/verify-email?token="), "{link}");
+    assert_eq!(app.count("outbox").await, outbox, "nothing emailed");
+    b.quit().await;
+
+    // Ada opens it in a fresh browser and confirms: signed in, on her
+    // account page; the same link a second time is refused.
+    let ada = Browser::launch().await;
+    ada.goto(&link).await;
+    ada.wait_for_path("/verify-email").await;
+    submit(&ada, "form[action=\"/verify-email\"] button[type=submit]").await;
+    ada.wait_for_path("/account").await;
+    assert!(ada.text().await.contains(ADA));
+    ada.goto(&link).await;
+    assert_eq!(ada.status().await, 400, "{}", ada.text().await);
+    ada.quit().await;
+    assert_eq!(
+        app.rows(&format!(
+            "SELECT COUNT(*) FROM sign_in_events WHERE method = 'admin_link' AND outcome = 'success' AND client_id = '{}'",
+            notes.client_id
+        ))
+        .await[0][0],
+        "1"
+    );
+}
+
 #[tokio::test]
 async fn a_signed_in_person_who_administers_nothing_gets_the_no_access_page() {
     if browser_tests_skipped() {

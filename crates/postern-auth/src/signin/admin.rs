@@ -4,6 +4,7 @@
 //! policy), marked as admin-issued, redeemed by the ordinary `/verify-email`
 //! or headless verify.
 
+use postern_core::DevicePolicy;
 use postern_store::User;
 
 use super::*;
@@ -40,6 +41,15 @@ pub async fn issue_admin_link(
     if user.disabled_at.is_some() {
         return Err(AuthError::conflict(
             "The person is disabled: enable them before sending a sign-in link.",
+        ));
+    }
+    // A browser link has no asking browser, IP or page: under a policy
+    // that signs in only the asking browser, or binds the session to the
+    // asking IP range, it could never be used, so none is issued.
+    if !headless && (app.settings.device_policy != DevicePolicy::Any || app.settings.bind_ip_range)
+    {
+        return Err(AuthError::conflict(
+            "The app signs in only the browser that asked (device_policy) or binds sessions to the asking network (bind_ip_range): a link an administrator issues cannot be used there. Use the headless flow, or ask the person to sign in themselves.",
         ));
     }
     let email = EmailAddress::parse(&user.email).map_err(AuthError::internal)?;

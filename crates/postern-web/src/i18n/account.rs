@@ -51,6 +51,8 @@ pub struct AccountStrings {
     pub method_link: &'static str,
     /// Method `code`.
     pub method_code: &'static str,
+    /// Method `admin_link`: a link an administrator sent or handed over.
+    pub method_admin_link: &'static str,
     /// Outcome `success`.
     pub outcome_success: &'static str,
     /// Any other outcome.

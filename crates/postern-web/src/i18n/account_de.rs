@@ -22,6 +22,7 @@ pub const STRINGS: AccountStrings = AccountStrings {
     history_empty: "Noch keine Anmeldungen.",
     method_link: "Link per E-Mail",
     method_code: "Code",
+    method_admin_link: "Link von der Verwaltung",
     outcome_success: "Angemeldet",
     outcome_failed: "Abgelehnt",
     removed_app: "eine entfernte App",

@@ -22,6 +22,7 @@ pub const STRINGS: AccountStrings = AccountStrings {
     history_empty: "No sign-ins yet.",
     method_link: "Email link",
     method_code: "Code",
+    method_admin_link: "Link from an admin",
     outcome_success: "Signed in",
     outcome_failed: "Refused",
     removed_app: "a removed app",

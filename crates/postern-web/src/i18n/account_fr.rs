@@ -22,6 +22,7 @@ pub const STRINGS: AccountStrings = AccountStrings {
     history_empty: "Aucune connexion pour l’instant.",
     method_link: "Lien par e-mail",
     method_code: "Code",
+    method_admin_link: "Lien d’un administrateur",
     outcome_success: "Connecté",
     outcome_failed: "Refusé",
     removed_app: "une application supprimée",

@@ -203,6 +203,15 @@ pub struct AdminStrings {
     pub send_link: &'static str,
     pub send_link_text: &'static str,
     pub send_link_app: &'static str,
+    /// Button: make a link and show it here instead of emailing it (only
+    /// with `POSTERN_ADMIN_LINKS=copy`).
+    pub copy_link: &'static str,
+    /// Heading of the page that shows a copied link.
+    pub link_once_title: &'static str,
+    /// What to do with it; `{email}`, `{app}`, `{time}`.
+    pub link_once_text: &'static str,
+    /// Back to the person's page.
+    pub back_to_user: &'static str,
     /// "A sign-in link for {app} went to {email}."
     pub link_sent: &'static str,
     pub delete_user: &'static str,

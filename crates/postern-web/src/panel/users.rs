@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::extract::{AppForm, AppQuery};
 use crate::i18n::admin::AdminStrings;
 use crate::i18n::{fill, Strings};
-use crate::pages::filters;
+use crate::pages::{self, filters};
 use crate::AppState;
 
 /// One person in the search results.
@@ -169,6 +169,8 @@ pub struct UserPage {
     pub grants: Vec<String>,
     /// Apps a sign-in link may be for.
     pub link_apps: Vec<(String, String)>,
+    /// Whether a link may be shown here to copy (`POSTERN_ADMIN_LINKS=copy`).
+    pub can_copy: bool,
     /// Recent sign-ins.
     pub events: Vec<EventRow>,
     /// The history table shows no person column here.
@@ -332,6 +334,7 @@ pub async fn page(
             apps.sort_by(|x, y| x.1.cmp(&y.1));
             apps
         },
+        can_copy: state.settings.admin_links == postern_auth::AdminLinks::Copy,
         events: event_rows(&ctx, &names, events.items),
         show_user: false,
         created: ctx.moment(user.created_at),
@@ -357,6 +360,9 @@ pub struct UserForm {
     pub client_id: Option<String>,
     /// Whose session (to come back to their page).
     pub user_id: Option<String>,
+    /// "yes" from the "Make a link to copy" button: show the link instead
+    /// of emailing it.
+    pub copy: Option<String>,
 }
 
 fn user_url(user_id: &str) -> String {
@@ -424,7 +430,8 @@ pub async fn delete(
 }
 
 /// SPEC §3.5 `POST /admin/users/{user_id}/sign-in-link`: emails the person
-/// a fresh link for the app (the `browser` flow).
+/// a fresh link for the app (the `browser` flow), or, with the copy button
+/// and `POSTERN_ADMIN_LINKS=copy`, shows it once to hand over.
 pub async fn sign_in_link(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -433,17 +440,58 @@ pub async fn sign_in_link(
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
     let client_id = form.client_id.unwrap_or_default();
+    let send = form.copy.as_deref() != Some("yes");
     let input: admin::SignInLinkRequest = admin::apps::from_json(json!({
         "client_id": client_id,
         "flow": "browser",
-        "send": true,
+        "send": send,
     }))?;
-    admin::users::sign_in_link(&state, &ctx.who, &user_id, input).await?;
-    Ok(ctx.done(
-        &state,
-        &user_url(&user_id),
-        &format!("link-sent.{client_id}"),
-    ))
+    let issued = admin::users::sign_in_link(&state, &ctx.who, &user_id, input).await?;
+    let Some(link) = issued.link else {
+        return Ok(ctx.done(
+            &state,
+            &user_url(&user_id),
+            &format!("link-sent.{client_id}"),
+        ));
+    };
+    let user = admin::users::read(&state, &ctx.who, &user_id).await?;
+    let app = admin::apps::read(&state, &ctx.who, &client_id).await?;
+    let text = fill(
+        ctx.a.link_once_text,
+        &[
+            ("email", &pages::escape(&user.email)),
+            ("app", &pages::escape(&app.name)),
+            ("time", &ctx.moment(issued.expires_at)),
+        ],
+    );
+    let page = LinkPage {
+        t: ctx.t,
+        a: ctx.a,
+        frame: ctx.frame("/admin/users"),
+        id: user_id,
+        text,
+        link,
+    };
+    Ok(ctx.render(&page))
+}
+
+/// A sign-in link to hand over, shown once.
+#[derive(Template)]
+#[template(path = "admin/link.html")]
+pub struct LinkPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The panel's words.
+    pub a: &'static AdminStrings,
+    /// Around the content.
+    pub frame: Frame,
+    /// The person's id (the way back).
+    pub id: String,
+    /// Whom it is for, for which app, until when (HTML: the values are
+    /// escaped, the time is a `<time>` element).
+    pub text: String,
+    /// The link.
+    pub link: String,
 }
 
 /// SPEC §3.5 `POST /admin/sessions/{session_id}/end`: after confirmation,

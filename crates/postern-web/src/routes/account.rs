@@ -46,7 +46,7 @@ pub struct EventView {
     pub time: String,
     /// The app's name.
     pub app: String,
-    /// "Email link" or "Code".
+    /// "Email link", "Code" or "Link from an admin".
     pub method: &'static str,
     /// "Signed in" or "Refused".
     pub outcome: &'static str,
@@ -186,10 +186,10 @@ pub async fn account_page(
             } else {
                 name.clone().unwrap_or_else(|| a.removed_app.to_owned())
             },
-            method: if e.method == "code" {
-                a.method_code
-            } else {
-                a.method_link
+            method: match e.method.as_str() {
+                "code" => a.method_code,
+                "admin_link" => a.method_admin_link,
+                _ => a.method_link,
             },
             outcome: if e.outcome == "success" {
                 a.outcome_success
