@@ -199,7 +199,9 @@ async fn an_app_changed_through_the_admin_api_is_seen_at_once_here_and_within_th
         .expect("the new redirect URI, on the other instance");
 
     // Deleted: unknown here at once.
-    apps::delete(&env.svc, &Principal::cli(), &id).await.unwrap();
+    apps::delete(&env.svc, &Principal::cli(), &id)
+        .await
+        .unwrap();
     assert!(matches!(
         postern_auth::signin::app_named(&env.svc, Some(&id)).await,
         Err(AuthError::UnknownClient)
@@ -219,11 +221,9 @@ impl Env2 {
         browser: &Browser,
         email: &str,
     ) -> Result<postern_auth::signin::LinkSent, AuthError> {
-        let params = postern_auth::signin::validate_auth_params(
-            &self.svc,
-            &env.raw_params(app, "openid"),
-        )
-        .await?;
+        let params =
+            postern_auth::signin::validate_auth_params(&self.svc, &env.raw_params(app, "openid"))
+                .await?;
         postern_auth::signin::request_link(&self.svc, &params, email, &browser.who()).await
     }
 }

@@ -18,9 +18,9 @@
 
 mod account;
 mod admin;
+mod apps;
 mod backup;
 mod dashboard;
-mod apps;
 mod deferred;
 mod keys;
 mod outbox;
@@ -44,8 +44,8 @@ use postern_core::App;
 
 pub use account::{AccountQueries, UserGrant};
 pub use admin::*;
-pub use dashboard::DashboardQueries;
 pub use apps::APP_CACHE_TTL;
+pub use dashboard::DashboardQueries;
 pub use deferred::Consume;
 pub use keys::{KeyQueries, StoredKey};
 pub use outbox::OutboxDepth;

@@ -266,7 +266,10 @@ pub async fn request_link(
     // Limits first: a request refused by a full window costs one read, and
     // no user lookup, rendered email or write lock.
     let mut conn = svc.store.conn().await?;
-    peek_limits(svc, &mut conn, &limits, |name| svc.metrics.link_refused(name)).await?;
+    peek_limits(svc, &mut conn, &limits, |name| {
+        svc.metrics.link_refused(name)
+    })
+    .await?;
     // Known and unknown addresses take this same path: one lookup, one
     // rendered email, one request row, one outbox row.
     let user = conn.user_by_email(email.as_str()).await?;
