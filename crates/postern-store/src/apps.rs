@@ -41,7 +41,7 @@ struct Inner {
 }
 
 pub(crate) enum Lookup {
-    Hit(App),
+    Hit(Box<App>),
     /// Not cached (or too old): read it, then [`AppCache::put`] it with
     /// this generation.
     Miss(u64),
@@ -51,7 +51,7 @@ impl AppCache {
     pub(crate) fn get(&self, client_id: &str) -> Lookup {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         match inner.apps.get(client_id) {
-            Some((at, app)) if at.elapsed() < APP_CACHE_TTL => Lookup::Hit(app.clone()),
+            Some((at, app)) if at.elapsed() < APP_CACHE_TTL => Lookup::Hit(Box::new(app.clone())),
             _ => Lookup::Miss(inner.generation),
         }
     }

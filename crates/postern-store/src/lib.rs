@@ -419,7 +419,7 @@ impl Store {
     /// own) see a change within [`APP_CACHE_TTL`].
     pub async fn app(&self, client_id: &str) -> Result<Option<App>> {
         let generation = match self.apps.get(client_id) {
-            apps::Lookup::Hit(app) => return Ok(Some(app)),
+            apps::Lookup::Hit(app) => return Ok(Some(*app)),
             apps::Lookup::Miss(generation) => generation,
         };
         let app = self.conn().await?.app(client_id).await?;

@@ -429,7 +429,7 @@ impl<C: crate::Connection> Queries for C {
 
     async fn cached_app(&mut self, client_id: &str) -> Result<Option<App>> {
         let generation = match self.app_cache().0.get(client_id) {
-            crate::apps::Lookup::Hit(app) => return Ok(Some(app)),
+            crate::apps::Lookup::Hit(app) => return Ok(Some(*app)),
             crate::apps::Lookup::Miss(generation) => generation,
         };
         let app = self.app(client_id).await?;
