@@ -269,11 +269,12 @@ mod tests {
     #[test]
     fn deferred_writes_become_one_statement_per_dialect() {
         let op = |sql: &str| Op::new(sql, vec![Value::from(1), Value::from("x")]);
-        let mut d = Deferred::default();
-        d.ops = vec![
-            op("INSERT INTO a VALUES ($1, $2)"),
-            op("DELETE FROM b WHERE x = $1 AND y = $2"),
-        ];
+        let mut d = Deferred {
+            ops: vec![
+                op("INSERT INTO a VALUES ($1, $2)"),
+                op("DELETE FROM b WHERE x = $1 AND y = $2"),
+            ],
+        };
         let pg = d.combine(Backend::Postgres).unwrap();
         assert_eq!(
             pg.sql,
