@@ -79,6 +79,16 @@ pub enum AuthError {
     /// The app is disabled: it signs no one in (SPEC §3.6).
     #[error("This app is disabled.")]
     AppDisabled,
+    /// A passkey ceremony failed (issue 15).
+    #[error("{}", .0.describe())]
+    Passkey(crate::passkeys::PasskeyProblem),
+    /// The app asks for the person's passkey: a link or code alone does
+    /// not sign them in (`passkeys = required_after_first_sign_in`).
+    #[error("This app asks you to sign in with your passkey.")]
+    PasskeyRequired {
+        /// The sign-in that was refused, to offer a passkey instead.
+        flow: Box<Flow>,
+    },
     /// A rate limit is full (SPEC §2).
     #[error("Too many magic link requests. Please try again later.")]
     RateLimited {

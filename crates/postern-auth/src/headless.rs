@@ -22,11 +22,13 @@ pub const SESSION_TOKEN_TYP: &str = "postern-session+jwt";
 pub const SESSION_TOKEN_TTL: i64 = 600;
 
 /// `POST /api/v1/magic-links` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LinkRequest {
     /// The person's address.
+    #[schema(value_type = String, required = true)]
     pub email: Option<String>,
     /// A registered redirect URI: the link is `redirect_uri?token=…`.
+    #[schema(value_type = String, required = true)]
     pub redirect_uri: Option<String>,
     /// Echoed on the link.
     pub state: Option<String>,
@@ -39,7 +41,7 @@ pub struct LinkRequest {
 }
 
 /// `POST /api/v1/magic-links` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkCreated {
     /// Keep it in the asking browser for `same_browser` apps and codes.
     pub login_id: String,
@@ -48,7 +50,9 @@ pub struct LinkCreated {
 }
 
 /// The person's details as an app sees them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+// The admin API has a `UserView` of its own; schema names are global.
+#[schema(as = AppUser)]
 pub struct UserView {
     /// The app's pairwise subject for the user.
     pub id: String,
@@ -57,7 +61,7 @@ pub struct UserView {
 }
 
 /// A new or refreshed headless session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionIssued {
     /// Who signed in.
     pub user: UserView,
@@ -72,7 +76,7 @@ pub struct SessionIssued {
 }
 
 /// `POST /api/v1/sessions/verify` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     /// The session.
     pub session_id: String,
@@ -118,6 +122,7 @@ fn person(
         binding: None,
         ip_known: ip.is_some(),
         headless: true,
+        passkey_lost: false,
     }
 }
 
@@ -176,7 +181,7 @@ pub async fn request_link(
 }
 
 /// `POST /api/v1/magic-links/verify` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
     /// The `pml_` token from the link.
     pub token: Option<String>,
@@ -374,7 +379,7 @@ async fn issue(
         sid: session.id.clone(),
         jti: random_id(),
         email: app.settings.token_email.then(|| user.email.clone()),
-        amr: vec![session.amr.clone()],
+        amr: session.amr.split_whitespace().map(str::to_owned).collect(),
     };
     let session_token = svc
         .keys

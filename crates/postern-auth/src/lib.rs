@@ -15,6 +15,7 @@ pub mod keys;
 pub mod mail;
 pub mod metrics;
 pub mod oidc;
+pub mod passkeys;
 pub mod response;
 pub mod signin;
 

@@ -217,6 +217,7 @@ fn headless_who(ip: &str) -> Requester {
         binding: None,
         ip_known: true,
         headless: true,
+        passkey_lost: false,
     }
 }
 

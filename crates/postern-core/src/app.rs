@@ -12,7 +12,7 @@ pub const MAX_LINK_TTL: i64 = 24 * 3600;
 pub const DEFAULT_LINK_TTL: i64 = 15 * 60;
 
 /// What a browser other than the asking one may do with a link (SPEC §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DevicePolicy {
     /// Confirming in any browser signs in that browser.
@@ -24,8 +24,23 @@ pub enum DevicePolicy {
     Remote,
 }
 
+/// Whether an app's people may sign in with a passkey (WebAuthn), and
+/// whether they must once they have one (issue 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PasskeyPolicy {
+    /// No passkey sign-in and no offer to create one for this app.
+    Off,
+    /// A passkey is offered after an email sign-in and may be used (default).
+    #[default]
+    Optional,
+    /// Once a person has a passkey, a link or code alone no longer signs
+    /// them in to this app, unless they say they lost their passkey.
+    RequiredAfterFirstSignIn,
+}
+
 /// How `sub` is computed for an app (SPEC §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectType {
     /// A different, uncorrelatable `sub` per app (default).
@@ -36,7 +51,7 @@ pub enum SubjectType {
 }
 
 /// Signature algorithm of an app's ID tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub enum IdTokenAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256: the OIDC default.
     #[default]
@@ -48,7 +63,7 @@ pub enum IdTokenAlg {
 }
 
 /// Whether the consent screen is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMode {
     /// Ask once per set of scopes, remember the grant.
@@ -98,6 +113,8 @@ pub struct AppSettings {
     pub session_max_age: Option<i64>,
     /// See [`DevicePolicy`].
     pub device_policy: DevicePolicy,
+    /// See [`PasskeyPolicy`].
+    pub passkeys: PasskeyPolicy,
     /// Explicit consent mode; `None` means "required unless first-party".
     pub consent: Option<ConsentMode>,
     /// Whether unknown addresses may create an account.
@@ -140,6 +157,7 @@ impl Default for AppSettings {
             link_ttl: DEFAULT_LINK_TTL,
             session_max_age: None,
             device_policy: DevicePolicy::Any,
+            passkeys: PasskeyPolicy::Optional,
             consent: None,
             signup_allowed: true,
             allowed_domains: Vec::new(),

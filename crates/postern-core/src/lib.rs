@@ -12,7 +12,9 @@ pub mod locale;
 pub mod net;
 pub mod oauth;
 
-pub use app::{App, AppSettings, Branding, ConsentMode, DevicePolicy, IdTokenAlg, SubjectType};
+pub use app::{
+    App, AppSettings, Branding, ConsentMode, DevicePolicy, IdTokenAlg, PasskeyPolicy, SubjectType,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{MasterKey, Secrets};
 pub use email::{EmailAddress, EmailError};

@@ -24,6 +24,7 @@ mod dashboard;
 mod deferred;
 mod keys;
 mod outbox;
+mod passkeys;
 mod queries;
 mod rekey;
 mod rows;
@@ -49,6 +50,7 @@ pub use dashboard::DashboardQueries;
 pub use deferred::Consume;
 pub use keys::{KeyQueries, StoredKey};
 pub use outbox::OutboxDepth;
+pub use passkeys::{PasskeyChallenge, PasskeyQueries, StoredPasskey};
 pub use queries::Queries;
 pub use rekey::{RekeyQueries, Sealed, SealedKind};
 pub use rows::*;
@@ -574,6 +576,11 @@ fn migrator(backend: Backend) -> Migrator {
                 include_str!("../migrations/sqlite/0004_admin.sql"),
             ),
             (
+                5,
+                "passkeys",
+                include_str!("../migrations/sqlite/0005_passkeys.sql"),
+            ),
+            (
                 6,
                 "master key state",
                 include_str!("../migrations/sqlite/0006_master_key_state.sql"),
@@ -601,6 +608,11 @@ fn migrator(backend: Backend) -> Migrator {
                 include_str!("../migrations/postgres/0004_admin.sql"),
             ),
             (
+                5,
+                "passkeys",
+                include_str!("../migrations/postgres/0005_passkeys.sql"),
+            ),
+            (
                 6,
                 "master key state",
                 include_str!("../migrations/postgres/0006_master_key_state.sql"),
@@ -623,5 +635,71 @@ fn migrator(backend: Backend) -> Migrator {
                 .collect(),
         ),
         ..Migrator::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod migration_order {
+    use super::*;
+
+    /// A database migrated by a Postern from before passkeys (0001–0004 and
+    /// 0006, without 0005) takes 0005 on its next start: sqlx applies every
+    /// known version that is missing, not only those above the highest.
+    async fn existing_database_takes_0005(url: &str) {
+        let store = Store::connect(url).await.unwrap();
+        let mut before = migrator(store.backend);
+        before.migrations = Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version != 5)
+                .cloned()
+                .collect(),
+        );
+        before.run(&store.pool).await.unwrap();
+        assert!(!store.ready().await.unwrap(), "0005 is still missing");
+        store.migrate().await.unwrap();
+        assert!(store.ready().await.unwrap(), "every migration is applied");
+        let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(passkeys, 0);
+        store.migrate().await.unwrap();
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn migration_0005_applies_after_0006_on_an_existing_sqlite_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        existing_database_takes_0005(&url).await;
+    }
+
+    #[tokio::test]
+    async fn migration_0005_applies_after_0006_on_an_existing_postgres_database() {
+        if std::env::var("POSTERN_TEST_BACKEND").as_deref() != Ok("postgres") {
+            return;
+        }
+        let admin_url = std::env::var("POSTERN_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let name = format!("postern_order_{}", std::process::id());
+        let admin = Store::connect(&format!("{admin_url}/postgres"))
+            .await
+            .unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&admin.pool)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin.pool)
+            .await
+            .unwrap();
+        existing_database_takes_0005(&format!("{admin_url}/{name}")).await;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&admin.pool)
+            .await
+            .unwrap();
+        admin.close().await;
     }
 }

@@ -14,6 +14,9 @@ pub enum SealedKind {
     SigningKey,
     /// `outbox.payload` of a message not yet delivered, context `outbox:{id}`.
     Outbox,
+    /// `passkey_challenges.state` of a ceremony under way (issue 15),
+    /// context `passkey-challenge:{id}`.
+    PasskeyChallenge,
 }
 
 /// One sealed value.
@@ -64,6 +67,16 @@ impl<C: crate::Connection> RekeyQueries for C {
                 value: row.try_get("payload")?,
             });
         }
+        for row in sqlx::query("SELECT id, state FROM passkey_challenges ORDER BY id")
+            .fetch_all(self.raw())
+            .await?
+        {
+            out.push(Sealed {
+                kind: SealedKind::PasskeyChallenge,
+                id: row.try_get("id")?,
+                value: row.try_get("state")?,
+            });
+        }
         Ok(out)
     }
 
@@ -71,6 +84,9 @@ impl<C: crate::Connection> RekeyQueries for C {
         let sql = match sealed.kind {
             SealedKind::SigningKey => "UPDATE signing_keys SET private_key = $2 WHERE kid = $1",
             SealedKind::Outbox => "UPDATE outbox SET payload = $2 WHERE id = $1",
+            SealedKind::PasskeyChallenge => {
+                "UPDATE passkey_challenges SET state = $2 WHERE id = $1"
+            }
         };
         sqlx::query(sql)
             .bind(&sealed.id)

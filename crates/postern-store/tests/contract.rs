@@ -420,6 +420,7 @@ async fn an_app_round_trips_with_every_setting_changed_from_its_default() {
         link_ttl: 3_600,
         session_max_age: Some(86_400),
         device_policy: DevicePolicy::Remote,
+        passkeys: postern_core::PasskeyPolicy::RequiredAfterFirstSignIn,
         consent: Some(ConsentMode::Skip),
         signup_allowed: !defaults.signup_allowed,
         allowed_domains: vec!["example.com".to_owned(), "xn--bcher-kva.example".to_owned()],
@@ -442,6 +443,7 @@ async fn an_app_round_trips_with_every_setting_changed_from_its_default() {
     };
     assert_ne!(settings.link_ttl, defaults.link_ttl);
     assert_ne!(settings.device_policy, defaults.device_policy);
+    assert_ne!(settings.passkeys, defaults.passkeys);
     assert_ne!(settings.subject_type, defaults.subject_type);
     assert_ne!(settings.id_token_alg, defaults.id_token_alg);
     assert_ne!(settings.locale, defaults.locale);

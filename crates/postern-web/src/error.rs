@@ -87,10 +87,11 @@ pub use postern_auth::TokenProblem;
 /// Result of a handler.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
-/// The SPEC §3 error body.
-#[derive(Debug, Clone, Serialize)]
+/// The SPEC §3 error body: `{"error": "<code>", "error_description": "<human sentence>"}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// Machine-readable code.
+    /// Machine-readable code: `invalid_request`, `invalid_client`, `invalid_token`, …
+    #[schema(value_type = String)]
     pub error: &'static str,
     /// Human sentence.
     pub error_description: String,
@@ -145,6 +146,8 @@ pub fn auth_status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
         Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         AppDisabled => (StatusCode::BAD_REQUEST, "invalid_client"),
+        Passkey(_) => (StatusCode::BAD_REQUEST, "invalid_passkey"),
+        PasskeyRequired { .. } => (StatusCode::FORBIDDEN, "passkey_required"),
         RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),

@@ -128,6 +128,26 @@ fn query_rejection(e: QueryRejection) -> AppError {
     ))
 }
 
+/// `axum::extract::Path` with SPEC error shapes: a segment that is not
+/// UTF-8 (`/admin/api/v1/apps/%FF`) is 400 `invalid_request` in our JSON
+/// (or page), never axum's plain text.
+#[derive(Debug)]
+pub struct AppPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(e) => Err(AppError::InvalidRequest(format!(
+                "The URL could not be read: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
 /// The person's IP address: the socket peer, or the first untrusted hop of
 /// `X-Forwarded-For` (every line of it, in order) when the peer is a trusted
 /// proxy (`POSTERN_TRUSTED_PROXIES`).

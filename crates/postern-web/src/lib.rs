@@ -2,6 +2,27 @@
 //! and pages. Handlers extract typed input, make one service call and
 //! render; the rules live in postern-auth, the SQL in postern-store.
 
+/// A table of routes and the router made from exactly that table:
+/// `$routes` lists `(method, path)` and `$router()` mounts each entry, so
+/// the list [`json_routes`] gives the OpenAPI test cannot drift from what
+/// is served.
+macro_rules! route_table {
+    ($(#[$doc:meta])* $routes:ident, $router:ident {
+        $($method:ident $path:literal => $handler:path),* $(,)?
+    }) => {
+        $(#[$doc])*
+        pub const $routes: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// The router of exactly the routes of its table.
+        pub fn $router() -> axum::Router<$crate::AppState> {
+            let r = axum::Router::new();
+            // The same path twice (two methods) merges into one route.
+            $(let r = r.route($path, axum::routing::$method($handler));)*
+            r
+        }
+    };
+}
+
 pub mod browser;
 pub mod cookies;
 pub mod error;
@@ -10,6 +31,7 @@ pub mod geoip;
 pub mod i18n;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod pages;
 pub mod panel;
 pub mod render;
@@ -128,6 +150,66 @@ impl AppState {
     }
 }
 
+route_table! {
+    /// The JSON endpoints of sign-in (SPEC §3.1): JSON errors, an HTML
+    /// page only for a client that asks for one.
+    SIGNIN_JSON_ROUTES, signin_json_router {
+        post "/request-magic-link" => routes::signin::request_magic_link,
+        get "/login/status" => routes::check::login_status,
+    }
+}
+
+route_table! {
+    /// The OpenID Provider's JSON endpoints that browser apps call
+    /// cross-origin (SPEC §3.2 CORS).
+    OIDC_CORS_ROUTES, oidc_cors_router {
+        get "/.well-known/openid-configuration" => routes::oidc::discovery,
+        get "/jwks.json" => routes::oidc::jwks,
+        post "/token" => routes::oidc::token,
+        get "/userinfo" => routes::oidc::userinfo_get,
+        post "/userinfo" => routes::oidc::userinfo_post,
+        post "/revoke" => routes::oidc::revoke,
+    }
+}
+
+route_table! {
+    /// The OpenID Provider's JSON endpoints for apps' servers only.
+    OIDC_SERVER_ROUTES, oidc_server_router {
+        post "/introspect" => routes::oidc::introspect,
+    }
+}
+
+route_table! {
+    /// SPEC §3.6 operations endpoints that answer JSON.
+    OPS_JSON_ROUTES, ops_json_router {
+        get "/healthz" => routes::health::healthz,
+        get "/readyz" => routes::health::readyz,
+        get "/openapi.json" => openapi::serve,
+    }
+}
+
+/// Every JSON endpoint the router serves, `(method, path)` with the
+/// method in lower case: what `/openapi.json` must describe, each one.
+pub fn json_routes() -> Vec<(&'static str, String)> {
+    let tables = [
+        SIGNIN_JSON_ROUTES,
+        OIDC_CORS_ROUTES,
+        OIDC_SERVER_ROUTES,
+        OPS_JSON_ROUTES,
+        routes::headless::ROUTES,
+    ];
+    let mut all: Vec<(&'static str, String)> = tables
+        .iter()
+        .flat_map(|t| t.iter().map(|(m, p)| (*m, (*p).to_owned())))
+        .collect();
+    all.extend(
+        routes::admin_api::ROUTES
+            .iter()
+            .map(|(m, p)| (*m, format!("{}{p}", routes::admin_api::PREFIX))),
+    );
+    all
+}
+
 /// The whole application: every route with its middleware.
 pub fn router(state: AppState) -> Router {
     let browser = Router::new()
@@ -158,69 +240,49 @@ pub fn router(state: AppState) -> Router {
             "/account/delete",
             get(routes::account::delete_page).post(routes::account::delete_account),
         )
+        .route(
+            "/passkeys/authenticate/start",
+            post(routes::passkeys::authenticate_start),
+        )
+        .route(
+            "/passkeys/authenticate/finish",
+            post(routes::passkeys::authenticate_finish),
+        )
+        .route(
+            "/passkeys/register/start",
+            post(routes::passkeys::register_start),
+        )
+        .route(
+            "/passkeys/register/finish",
+            post(routes::passkeys::register_finish),
+        )
+        .route("/passkeys/not-now", post(routes::passkeys::not_now))
+        .route("/passkeys/lost", post(routes::passkeys::lost_passkey))
+        .route("/account/passkeys/rename", post(routes::passkeys::rename))
+        .route("/account/passkeys/delete", post(routes::passkeys::delete))
         .route("/_dev/mail", get(routes::dev::dev_mail))
         .route("/_dev/mail/{file}", get(routes::dev::dev_mail_html))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::negotiate,
         ));
-    let api = Router::new()
-        .route(
-            "/request-magic-link",
-            post(routes::signin::request_magic_link),
-        )
-        .route("/login/status", get(routes::check::login_status))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::negotiate_api,
-        ));
-    let oidc_cors = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(routes::oidc::discovery).options(routes::oidc::preflight),
-        )
-        .route(
-            "/jwks.json",
-            get(routes::oidc::jwks).options(routes::oidc::preflight),
-        )
-        .route(
-            "/token",
-            post(routes::oidc::token).options(routes::oidc::preflight),
-        )
-        .route(
-            "/userinfo",
-            get(routes::oidc::userinfo_get)
-                .post(routes::oidc::userinfo_post)
-                .options(routes::oidc::preflight),
-        )
-        .route(
-            "/revoke",
-            post(routes::oidc::revoke).options(routes::oidc::preflight),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            routes::oidc::cors,
-        ));
-    let headless_api = Router::new()
-        .route("/api/v1/magic-links", post(routes::headless::create_link))
-        .route(
-            "/api/v1/magic-links/verify",
-            post(routes::headless::verify_link),
-        )
-        .route("/api/v1/sessions/refresh", post(routes::headless::refresh))
-        .route(
-            "/api/v1/sessions/verify",
-            post(routes::headless::verify_session),
-        )
-        .route(
-            "/api/v1/sessions/{session_id}",
-            axum::routing::delete(routes::headless::delete_session),
-        )
-        .route(
-            "/api/v1/users/{user_id}/sessions/revoke",
-            post(routes::headless::revoke_user_sessions),
-        );
-    let oidc_api = Router::new().route("/introspect", post(routes::oidc::introspect));
+    let api = signin_json_router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::negotiate_api,
+    ));
+    // Preflights of the same paths (the `cors` layer answers them).
+    let mut oidc_cors = oidc_cors_router();
+    for (i, (_, path)) in OIDC_CORS_ROUTES.iter().enumerate() {
+        if OIDC_CORS_ROUTES[..i].iter().all(|(_, p)| p != path) {
+            oidc_cors = oidc_cors.route(path, axum::routing::options(routes::oidc::preflight));
+        }
+    }
+    let oidc_cors = oidc_cors.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        routes::oidc::cors,
+    ));
+    let headless_api = routes::headless::router();
+    let oidc_api = oidc_server_router();
     let oidc_browser = Router::new()
         .route(
             "/authorize",
@@ -244,13 +306,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(state.clone());
     Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
+        .merge(ops_json_router())
         .route("/metrics", get(routes::health::metrics))
         .route("/static/postern.css", get(routes::assets::stylesheet))
         .route("/static/postern.js", get(routes::assets::script))
         .route("/static/admin.css", get(routes::assets::admin_stylesheet))
         .route("/static/admin.js", get(routes::assets::admin_script))
+        .route("/static/passkeys.js", get(routes::passkeys::script))
         .route(
             "/static/brand/{file}",
             get(routes::assets::brand_stylesheet),

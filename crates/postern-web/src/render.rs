@@ -102,6 +102,13 @@ pub fn authorize(
 /// screen.
 pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<Response> {
     let jar = browser::remember_session(state, jar, &s.session_secret).await?;
+    // Issue 15: after an email sign-in, once, in a browser that can make a
+    // passkey, offer one before going on.
+    if let (Some(flow), Next::Redirect(_)) = (&s.passkey_offer, &s.next) {
+        if crate::routes::passkeys::may_offer(state, &jar) {
+            return crate::routes::passkeys::offer_page(state, jar, flow).await;
+        }
+    }
     Ok(match s.next {
         Next::Redirect(response) => (jar, Redirect::to(&response.to_url())).into_response(),
         Next::Continue(url) => (jar, Redirect::to(&url)).into_response(),

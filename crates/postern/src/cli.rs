@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use postern_core::duration::parse_duration;
-use postern_core::{ConsentMode, DevicePolicy, IdTokenAlg, SubjectType};
+use postern_core::{ConsentMode, DevicePolicy, IdTokenAlg, PasskeyPolicy, SubjectType};
 
 use crate::config::Overrides;
 
@@ -266,6 +266,9 @@ pub struct SettingArgs {
     /// What another browser may do with a link.
     #[arg(long, value_enum, ignore_case = true)]
     pub device_policy: Option<DevicePolicyArg>,
+    /// Passkey sign-in for this app [default: optional].
+    #[arg(long, value_enum, ignore_case = true)]
+    pub passkeys: Option<PasskeysArg>,
     /// Link lifetime, 1m to 24h [default: 15m].
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
     pub link_ttl: Option<i64>,
@@ -351,6 +354,33 @@ impl From<DevicePolicyArg> for DevicePolicy {
             DevicePolicyArg::Any => Self::Any,
             DevicePolicyArg::SameBrowser => Self::SameBrowser,
             DevicePolicyArg::Remote => Self::Remote,
+        }
+    }
+}
+
+/// `--passkeys`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PasskeysArg {
+    /// No passkeys for this app.
+    #[value(name = "off")]
+    Off,
+    /// Offered after an email sign-in, usable to sign in.
+    #[value(name = "optional")]
+    Optional,
+    /// Once a person has one, a link or code alone is not enough.
+    #[value(
+        name = "required_after_first_sign_in",
+        alias = "required-after-first-sign-in"
+    )]
+    RequiredAfterFirstSignIn,
+}
+
+impl From<PasskeysArg> for PasskeyPolicy {
+    fn from(arg: PasskeysArg) -> Self {
+        match arg {
+            PasskeysArg::Off => Self::Off,
+            PasskeysArg::Optional => Self::Optional,
+            PasskeysArg::RequiredAfterFirstSignIn => Self::RequiredAfterFirstSignIn,
         }
     }
 }

@@ -230,6 +230,7 @@ fn patch_of(name: &str, s: &AppSettings) -> AppPatch {
             "link_ttl": s.link_ttl,
             "session_max_age": s.session_max_age,
             "device_policy": s.device_policy,
+            "passkeys": s.passkeys,
             "signup": s.signup_allowed,
             "allowed_domains": s.allowed_domains,
             "bind_ip_range": s.bind_ip_range,
@@ -340,6 +341,9 @@ fn apply_settings(s: &mut AppSettings, args: SettingArgs) {
     let optional = |text: String| (!text.trim().is_empty()).then_some(text);
     if let Some(v) = args.device_policy {
         s.device_policy = v.into();
+    }
+    if let Some(v) = args.passkeys {
+        s.passkeys = v.into();
     }
     if let Some(v) = args.link_ttl {
         s.link_ttl = v;

@@ -100,6 +100,7 @@ fn context(sealed: &Sealed) -> String {
     match sealed.kind {
         SealedKind::SigningKey => format!("signing-key:{}", sealed.id),
         SealedKind::Outbox => format!("outbox:{}", sealed.id),
+        SealedKind::PasskeyChallenge => format!("passkey-challenge:{}", sealed.id),
     }
 }
 
@@ -172,6 +173,8 @@ pub async fn rotate_master_key(new_key_file: &Path, config: &Config) -> Result<(
         match s.kind {
             SealedKind::SigningKey => keys += 1,
             SealedKind::Outbox => messages += 1,
+            // Ceremonies live five minutes; resealed so none in flight breaks.
+            SealedKind::PasskeyChallenge => {}
         }
     }
     tx.set_sealed_hash_key(&new.encrypt(HASH_KEY_CONTEXT, &new.hash_key()), now)

@@ -138,6 +138,8 @@ fn rule(method: &str, path: &str) -> Option<OwnerRule> {
         ("get" | "delete", "/users/{user_id}") => Scoped,
         ("post", "/users/{user_id}/disable" | "/users/{user_id}/enable") => Scoped,
         ("post", "/users/{user_id}/sign-in-link") => Scoped,
+        // A passkey signs in to every app: owners may not delete one.
+        ("delete", "/users/{user_id}/passkeys/{passkey_id}") => AdminOnly,
         ("get", "/sessions") => Filtered,
         ("delete", "/sessions/{session_id}") => Scoped,
         ("get", "/events" | "/events.csv") => Filtered,
@@ -187,6 +189,7 @@ async fn every_admin_route_refuses_strangers_non_admins_and_owners_outside_their
         path.replace("{client_id}", other_id)
             .replace("{user_id}", &person_id)
             .replace("{session_id}", &session_id)
+            .replace("{passkey_id}", "no-such-passkey")
             .replace("{id}", "no-such-message")
     };
     let body = |method: &str, path: &str| -> Option<Value> {
@@ -1211,6 +1214,101 @@ async fn copying_an_admin_link_is_refused_unless_postern_admin_links_is_copy() {
     )
     .await;
     assert_eq!(ok_json(res, "send").await["sent"], true);
+}
+
+// ---- passkeys (issue 15) ---------------------------------------------------------------
+
+#[tokio::test]
+async fn an_apps_passkeys_setting_is_read_and_changed_in_its_one_shape() {
+    let app = spawn().await;
+    let t = token(&app).await;
+    let created = create_app(&app, &t, "Vault", &[]).await;
+    assert_eq!(created["settings"]["passkeys"], "optional", "the default");
+    let path = format!("/apps/{}", created["client_id"].as_str().unwrap());
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "patch",
+        &path,
+        Some(json!({"settings": {"passkeys": "required_after_first_sign_in"}})),
+    )
+    .await;
+    let changed = ok_json(res, "patch passkeys").await;
+    assert_eq!(
+        changed["settings"]["passkeys"],
+        "required_after_first_sign_in"
+    );
+    assert_eq!(changed["settings"]["link_ttl"], "15m", "the rest merged");
+    let res = call(
+        &app,
+        Who::Token(&t),
+        "patch",
+        &path,
+        Some(json!({"settings": {"passkeys": "sometimes"}})),
+    )
+    .await;
+    expect_error(res, 400, "invalid_request", "an unknown passkeys value").await;
+    let res = call(&app, Who::Token(&t), "get", &path, None).await;
+    assert_eq!(
+        ok_json(res, "read").await["settings"]["passkeys"],
+        "required_after_first_sign_in",
+        "the refused PATCH changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_persons_passkeys_are_shown_and_an_administrator_deletes_one_with_an_audit_record() {
+    use postern_store::{PasskeyQueries as _, StoredPasskey};
+    let app = spawn().await;
+    let t = token(&app).await;
+    let user_id = existing_person(&app).await;
+    let now = app.clock_now();
+    app.state
+        .store
+        .conn()
+        .await
+        .unwrap()
+        .insert_passkey(&StoredPasskey {
+            id: "pk00000000000000000001".to_owned(),
+            user_id: user_id.clone(),
+            credential_id: "Y3JlZGVudGlhbA".to_owned(),
+            user_handle: "00000000-0000-0000-0000-000000000000".to_owned(),
+            passkey: "{}".to_owned(),
+            sign_count: 3,
+            backup_eligible: true,
+            backup_state: true,
+            transports: Some("internal,hybrid".to_owned()),
+            name: "Phone".to_owned(),
+            created_at: now,
+            last_used_at: Some(now),
+        })
+        .await
+        .unwrap();
+    let user_path = format!("/users/{user_id}");
+    let res = call(&app, Who::Token(&t), "get", &user_path, None).await;
+    let shown = ok_json(res, "user").await;
+    let passkeys = shown["passkeys"].as_array().unwrap();
+    assert_eq!(passkeys.len(), 1, "{shown}");
+    assert_eq!(passkeys[0]["name"], "Phone");
+    assert_eq!(passkeys[0]["device"], "synced");
+    assert_eq!(passkeys[0]["last_used_at"], now);
+    assert!(
+        !shown.to_string().contains("Y3JlZGVudGlhbA"),
+        "never the credential itself: {shown}"
+    );
+
+    let one = format!("{user_path}/passkeys/pk00000000000000000001");
+    let res = call(&app, Who::Token(&t), "delete", &one, None).await;
+    assert_eq!(res.status(), 204);
+    let res = call(&app, Who::Token(&t), "delete", &one, None).await;
+    expect_error(res, 404, "not_found", "deleting it again").await;
+    let res = call(&app, Who::Token(&t), "get", &user_path, None).await;
+    assert_eq!(ok_json(res, "user").await["passkeys"], json!([]));
+    assert_eq!(
+        app.rows("SELECT action, target FROM audit_log WHERE action = 'user.passkey_delete'")
+            .await,
+        vec![vec!["user.passkey_delete".to_owned(), user_id.clone()]]
+    );
 }
 
 /// An app that signs in only the asking browser, or binds sessions to the

@@ -267,6 +267,8 @@ async fn every_setting_can_be_given_at_creation() {
         "--link-requests-per-hour",
         "50",
         "--token-email",
+        "--passkeys",
+        "required_after_first_sign_in",
     ]);
     let (_, app) = p.show(created["client_id"].as_str().unwrap());
     // SPEC §3.5: the one shape of an app, durations as `5m`, `7d`.
@@ -284,6 +286,7 @@ async fn every_setting_can_be_given_at_creation() {
             "link_ttl": "5m",
             "session_max_age": "7d",
             "device_policy": "same_browser",
+            "passkeys": "required_after_first_sign_in",
             "signup": false,
             "allowed_domains": ["example.com", "xn--bcher-kva.example"],
             "bind_ip_range": true,

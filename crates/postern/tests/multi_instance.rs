@@ -380,3 +380,300 @@ async fn a_key_rotation_is_seen_by_every_instance() {
         "OPS multi-instance key rotation: new keys published by the 3 instances after {seen:?}"
     );
 }
+
+/// A headless sign-in started through `instance`: its login id, and the
+/// link token and code of the email the sink received.
+struct HeadlessLink {
+    login_id: String,
+    token: String,
+    code: String,
+}
+
+impl Cluster {
+    /// `POST /api/v1/magic-links` (or `…/verify`, …) on `instance`, as the app.
+    async fn headless(&self, instance: usize, path: &str, body: Value) -> Response {
+        browser()
+            .post(self.instances[instance].url(path))
+            .basic_auth(&self.client_id, Some(&self.secret))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Asks for a headless link on `instance` and reads its email.
+    async fn headless_link(&self, instance: usize, email: &str) -> HeadlessLink {
+        let before = self.sink.by_recipient().get(email).map_or(0, Vec::len);
+        let res = self
+            .headless(
+                instance,
+                "/api/v1/magic-links",
+                serde_json::json!({ "email": email, "redirect_uri": ops::REDIRECT_URI }),
+            )
+            .await;
+        assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+        let login_id = res.json::<Value>().await.unwrap()["login_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let mail = loop {
+            let got = self
+                .sink
+                .by_recipient()
+                .get(email)
+                .cloned()
+                .unwrap_or_default();
+            if got.len() > before {
+                break got[before].raw.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no email to {email}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let parsed = mail_parser::MessageParser::default()
+            .parse(mail.as_bytes())
+            .expect("a parsable email");
+        let code = parsed
+            .subject()
+            .unwrap_or_default()
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("a code in the subject")
+            .to_owned();
+        let body = parsed.body_text(0).unwrap_or_default().into_owned();
+        let token = body
+            .split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
+            .find_map(|w| w.split_once("token=").map(|(_, t)| t))
+            .and_then(|t| t.split('&').next())
+            .expect("a link with a token")
+            .to_owned();
+        HeadlessLink {
+            login_id,
+            token,
+            code,
+        }
+    }
+}
+
+/// A wrong code that differs from `right`.
+fn wrong(right: &str, n: usize) -> String {
+    let w = format!(
+        "{:06}",
+        (right.parse::<u32>().unwrap() + 1 + n as u32) % 1_000_000
+    );
+    assert_ne!(w, right);
+    w
+}
+
+#[tokio::test]
+async fn logout_is_seen_by_every_instance_at_once() {
+    let Some(c) = cluster("logout_is_seen_by_every_instance_at_once").await else {
+        return;
+    };
+    // A browser session ended by RP-initiated logout on one instance: the
+    // refresh token that follows it is refused by every instance at once.
+    let b = browser();
+    let code = c.sign_in(&b, "logout@example.com", false).await;
+    let tokens = c.exchange(&code).await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let q = serde_urlencoded::to_string([("id_token_hint", id_token.as_str())]).unwrap();
+    let res = b
+        .get(c.instances[0].url(&format!("/logout?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status() == 200 || res.status() == 303,
+        "logout: {}",
+        res.status()
+    );
+    for i in &c.instances {
+        let res = browser()
+            .post(i.url("/token"))
+            .basic_auth(&c.client_id, Some(&c.secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            400,
+            "the ended session's refresh token is refused on {}",
+            i.port
+        );
+    }
+
+    // A headless session: signed in on one instance, ended on another,
+    // refused by every instance at once (its token and its refresh token).
+    let link = c.headless_link(0, "headless-logout@example.com").await;
+    let res = c
+        .headless(
+            1,
+            "/api/v1/magic-links/verify",
+            serde_json::json!({ "token": link.token }),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let session: Value = res.json().await.unwrap();
+    let (sid, session_token, refresh) = (
+        session["session_id"].as_str().unwrap().to_owned(),
+        session["session_token"].as_str().unwrap().to_owned(),
+        session["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    for n in 0..c.instances.len() {
+        let res = c
+            .headless(
+                n,
+                "/api/v1/sessions/verify",
+                serde_json::json!({ "session_token": session_token }),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "live on every instance before");
+    }
+    let res = browser()
+        .delete(c.instances[2].url(&format!("/api/v1/sessions/{sid}")))
+        .basic_auth(&c.client_id, Some(&c.secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204, "DELETE the session");
+    for (n, i) in c.instances.iter().enumerate() {
+        let res = c
+            .headless(
+                n,
+                "/api/v1/sessions/verify",
+                serde_json::json!({ "session_token": session_token }),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            401,
+            "the ended session is refused on {}",
+            i.port
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_session");
+        let res = c
+            .headless(
+                n,
+                "/api/v1/sessions/refresh",
+                serde_json::json!({ "refresh_token": refresh }),
+            )
+            .await;
+        assert!(
+            res.status().is_client_error(),
+            "its refresh token is refused on {}: {}",
+            i.port,
+            res.status()
+        );
+    }
+    eprintln!("OPS multi-instance logout: an RP-initiated logout and a headless DELETE on one instance were refused at once by all 3");
+}
+
+#[tokio::test]
+async fn code_budgets_are_exact_across_instances() {
+    let Some(c) = cluster("code_budgets_are_exact_across_instances").await else {
+        return;
+    };
+    let n = c.instances.len();
+    let try_code = |instance: usize, login_id: String, code: String| {
+        let (url, id, secret) = (
+            c.instances[instance].url("/api/v1/magic-links/verify"),
+            c.client_id.clone(),
+            c.secret.clone(),
+        );
+        async move {
+            let res = browser()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .json(&serde_json::json!({ "login_id": login_id, "code": code }))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap();
+            (status, body["error"].as_str().unwrap_or("").to_owned())
+        }
+    };
+
+    // Per request (SPEC §2: 5 wrong tries, then the request is dead): 8
+    // wrong codes at once, spread over the instances.
+    let one = c.headless_link(0, "budget-request@example.com").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|k| tokio::spawn(try_code(k % n, one.login_id.clone(), wrong(&one.code, k))))
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let wrong_code = answers.iter().filter(|a| a.1 == "invalid_code").count();
+    let dead = answers.iter().filter(|a| a.1 == "invalid_token").count();
+    assert_eq!(
+        (wrong_code, dead),
+        (4, 4),
+        "4 wrong codes are told so, the 5th kills the request: {answers:?}"
+    );
+    assert!(answers.iter().all(|a| a.0 == 400), "{answers:?}");
+    for k in 0..n {
+        let right = try_code(k, one.login_id.clone(), one.code.clone()).await;
+        assert_eq!(
+            right,
+            (400, "invalid_token".to_owned()),
+            "the right code of a killed request is refused on instance {k}"
+        );
+    }
+
+    // Per address (10 wrong tries an hour over all its requests): 10 wrong
+    // codes at once over three requests and the three instances are all
+    // counted, none refused early; then the address's codes stop working
+    // on every instance — the right one included — while its link works.
+    let email = "budget-address@example.com";
+    let mut requests = Vec::new();
+    for k in 0..3 {
+        requests.push(c.headless_link(k % n, email).await);
+    }
+    let tasks: Vec<_> = (0..10)
+        .map(|k| {
+            // 4 + 4 + 2: no request reaches its own budget of 5.
+            let r = &requests[[0, 0, 0, 0, 1, 1, 1, 1, 2, 2][k]];
+            tokio::spawn(try_code(k % n, r.login_id.clone(), wrong(&r.code, k)))
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == (400, "invalid_code".to_owned())),
+        "the first 10 wrong tries are each counted as wrong codes: {answers:?}"
+    );
+    let fresh = c.headless_link(1, email).await;
+    for k in 0..n {
+        let right = try_code(k, fresh.login_id.clone(), fresh.code.clone()).await;
+        assert_eq!(
+            right,
+            (400, "invalid_token".to_owned()),
+            "with the address's budget spent, even the right code is refused on instance {k}"
+        );
+    }
+    let res = c
+        .headless(
+            2,
+            "/api/v1/magic-links/verify",
+            serde_json::json!({ "token": fresh.token }),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "links keep working: {}",
+        res.text().await.unwrap()
+    );
+    eprintln!("OPS multi-instance code budgets: 8 concurrent wrong codes on one request → 4 wrong + 4 dead; 10 concurrent wrong codes for one address over 3 requests all counted, then the right code refused on all 3 instances, the link still good");
+}

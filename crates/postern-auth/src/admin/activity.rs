@@ -11,7 +11,7 @@ use crate::error::{AuthError, Result};
 use crate::Services;
 
 /// A live session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// Public id.
     pub id: String,
@@ -107,7 +107,7 @@ pub async fn end_session(svc: &Services, who: &Principal, session_id: &str) -> R
 }
 
 /// One sign-in event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     /// Random id.
     pub id: String,

@@ -3,7 +3,7 @@
 //! deleting, secret rotation, the email preview and the test email. The
 //! CLI's `postern app …` uses the same shape and the same validation.
 
-use postern_core::app::{ConsentMode, DevicePolicy, IdTokenAlg, SubjectType};
+use postern_core::app::{ConsentMode, DevicePolicy, IdTokenAlg, PasskeyPolicy, SubjectType};
 use postern_core::crypto::{random_array, random_token, sha256_b64};
 use postern_core::duration::{format_duration, parse_duration};
 use postern_core::{App, AppSettings, EmailAddress};
@@ -20,7 +20,7 @@ use crate::Services;
 pub const MAX_PREVIOUS_VALID_FOR: i64 = 30 * 86_400;
 
 /// An app as the API, the panel and `postern app show` show it (SPEC §3.5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AppView {
     /// Public identifier.
     pub client_id: String,
@@ -49,7 +49,7 @@ pub struct AppView {
 }
 
 /// `settings` of [`AppView`]; durations as `15m`, `24h`, `7d`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SettingsView {
     /// Link lifetime.
     pub link_ttl: String,
@@ -57,6 +57,8 @@ pub struct SettingsView {
     pub session_max_age: Option<String>,
     /// `any`, `same_browser`, `remote`.
     pub device_policy: DevicePolicy,
+    /// `off`, `optional`, `required_after_first_sign_in` (issue 15).
+    pub passkeys: PasskeyPolicy,
     /// Whether unknown addresses may sign up.
     pub signup: bool,
     /// Only these domains may sign in; empty: any.
@@ -78,7 +80,7 @@ pub struct SettingsView {
 }
 
 /// `branding` of [`AppView`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BrandingView {
     /// Display name.
     pub name: Option<String>,
@@ -110,6 +112,7 @@ impl From<&App> for AppView {
                 link_ttl: format_duration(s.link_ttl),
                 session_max_age: s.session_max_age.map(format_duration),
                 device_policy: s.device_policy,
+                passkeys: s.passkeys,
                 signup: s.signup_allowed,
                 allowed_domains: s.allowed_domains.clone(),
                 bind_ip_range: s.bind_ip_range,
@@ -153,6 +156,29 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
+impl utoipa::PartialSchema for Seconds {
+    /// What [`Seconds`] reads: `"15m"`-style text or a number of seconds.
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*[0-9]{1,9}[smhd]?\s*$"))
+                    .examples([serde_json::json!("15m")]),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+            )))
+            .description(Some(
+                "A duration: `90s`, `15m`, `24h`, `7d`, or a number of seconds.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Seconds {}
+
 /// A field that may be set, or cleared with `null`.
 fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,
@@ -161,7 +187,7 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 }
 
 /// `settings` of a POST or PATCH: any subset.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// Link lifetime.
@@ -171,6 +197,8 @@ pub struct SettingsPatch {
     pub session_max_age: Option<Option<Seconds>>,
     /// Device policy.
     pub device_policy: Option<DevicePolicy>,
+    /// Passkey policy.
+    pub passkeys: Option<PasskeyPolicy>,
     /// Sign-up allowed.
     pub signup: Option<bool>,
     /// Allowed domains (replaces).
@@ -193,7 +221,7 @@ pub struct SettingsPatch {
 }
 
 /// `branding` of a POST or PATCH: any subset; `null` or `""` clears.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandingPatch {
     /// Display name.
@@ -215,7 +243,7 @@ pub struct BrandingPatch {
 
 /// A change to an app (SPEC §3.5 PATCH): any subset of the app shape;
 /// nested objects merge; lists replace. Unknown fields are refused.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppPatch {
     /// Read-only: accepted when it is the app's own (a GET sent back).
@@ -306,6 +334,9 @@ impl AppPatch {
             }
             if let Some(v) = p.device_policy {
                 s.device_policy = v;
+            }
+            if let Some(v) = p.passkeys {
+                s.passkeys = v;
             }
             if let Some(v) = p.signup {
                 s.signup_allowed = v;
@@ -410,7 +441,7 @@ pub async fn read(svc: &Services, who: &Principal, client_id: &str) -> Result<Ap
 }
 
 /// A new app and its secret, shown this once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AppCreated {
     /// The app.
     #[serde(flatten)]
@@ -553,7 +584,7 @@ pub async fn delete(svc: &Services, who: &Principal, client_id: &str) -> Result<
 }
 
 /// `POST /apps/{client_id}/secrets` body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRotation {
     /// How long the current secret keeps working (≤ 30 days; default: ends
@@ -562,7 +593,7 @@ pub struct SecretRotation {
 }
 
 /// A new secret, shown once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewSecret {
     /// The app.
     pub client_id: String,
@@ -618,7 +649,7 @@ pub async fn rotate_secret(
 }
 
 /// `{"subject", "text", "html"}` of an app's email.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EmailPreview {
     /// Subject line.
     pub subject: String,
@@ -684,7 +715,7 @@ pub async fn email_preview(
 }
 
 /// `POST /apps/{client_id}/test-email` `{"to", "locale"?, "kind"?}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestEmail {
     /// Recipient.

@@ -235,7 +235,7 @@ impl PageRequest {
 }
 
 /// A page of a list: `{"items": [...], "next_cursor": "…" | null}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items, newest first.
     pub items: Vec<T>,

@@ -9,7 +9,7 @@ use crate::error::{AuthError, Result};
 use crate::Services;
 
 /// A signing key, never its private part.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     /// Key id.
     pub kid: String,
@@ -55,7 +55,7 @@ pub async fn rotate_keys(svc: &Services, who: &Principal) -> Result<Vec<String>>
 }
 
 /// `?state=pending|failed`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxState {
     /// Waiting to be delivered.
@@ -67,7 +67,7 @@ pub enum OutboxState {
 
 /// An outbox message: never the recipient's local part in full, the link
 /// or the code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutboxItem {
     /// Row id.
     pub id: String,
@@ -186,7 +186,7 @@ pub async fn retry(svc: &Services, who: &Principal, id: &str) -> Result<()> {
 }
 
 /// One change in the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Random id.
     pub id: String,

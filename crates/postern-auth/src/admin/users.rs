@@ -1,17 +1,19 @@
-//! People in administration: prefix search, one person, disable/enable
-//! (ending every session and refresh token at once), delete, and the
-//! admin-issued sign-in link (SPEC §3.5).
+//! People in administration: prefix search, one person (with their
+//! passkeys), disable/enable (ending every session and refresh token at
+//! once), delete, deleting one passkey, and the admin-issued sign-in link
+//! (SPEC §3.5).
 
-use postern_store::{AccountQueries, AdminQueries, Queries, SessionFilter, User};
+use postern_store::{AccountQueries, AdminQueries, PasskeyQueries, Queries, SessionFilter, User};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, Page, PageRequest, Principal, Target};
 use crate::error::{AuthError, Result};
+use crate::passkeys::PasskeyInfo;
 use crate::Services;
 
 /// A person in a list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserSummary {
     /// Internal id.
     pub id: String,
@@ -38,7 +40,7 @@ impl From<&User> for UserSummary {
 }
 
 /// An app a person allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserApp {
     /// The app.
     pub client_id: String,
@@ -49,7 +51,7 @@ pub struct UserApp {
 }
 
 /// One person (SPEC §3.5 `GET /users/{user_id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Internal id.
     pub id: String,
@@ -65,6 +67,9 @@ pub struct UserView {
     pub apps: Vec<UserApp>,
     /// Live sessions (owners: those used with their apps).
     pub live_sessions: i64,
+    /// Their passkeys, newest first (issue 15): name, created, last used,
+    /// device kind; never the key itself.
+    pub passkeys: Vec<PasskeyInfo>,
 }
 
 /// `GET /users?q=`: people whose address starts with `q` (owners: people
@@ -138,6 +143,12 @@ pub async fn read(svc: &Services, who: &Principal, user_id: &str) -> Result<User
         )
         .await?
         .len() as i64;
+    let passkeys = conn
+        .passkeys_of_user(user_id)
+        .await?
+        .iter()
+        .map(PasskeyInfo::of)
+        .collect();
     Ok(UserView {
         id: u.id,
         email: u.email,
@@ -146,6 +157,7 @@ pub async fn read(svc: &Services, who: &Principal, user_id: &str) -> Result<User
         disabled: u.disabled_at.is_some(),
         apps,
         live_sessions: live,
+        passkeys,
     })
 }
 
@@ -193,8 +205,45 @@ pub async fn delete(svc: &Services, who: &Principal, user_id: &str) -> Result<()
     Ok(())
 }
 
+/// `DELETE /users/{user_id}/passkeys/{passkey_id}` (issue 15): that
+/// passkey signs no one in any more; the email link still does.
+/// Administrators only: a passkey signs in to every app, not only an
+/// owner's.
+pub async fn delete_passkey(
+    svc: &Services,
+    who: &Principal,
+    user_id: &str,
+    passkey_id: &str,
+) -> Result<()> {
+    who.authorize(svc, Target::User(user_id)).await?;
+    if !who.is_admin() {
+        return Err(AuthError::Forbidden(
+            "Only administrators delete a person's passkeys: a passkey signs in to every app.",
+        ));
+    }
+    if postern_core::LoginId::parse(passkey_id).is_err() {
+        return Err(AuthError::NotFound);
+    }
+    let mut tx = svc.store.begin().await?;
+    if !tx.delete_passkey(user_id, passkey_id).await? {
+        return Err(AuthError::NotFound);
+    }
+    let detail = json!({ "passkey_id": passkey_id });
+    audit(
+        svc,
+        &mut tx,
+        who,
+        "user.passkey_delete",
+        Some(user_id),
+        Some(detail),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// `POST /users/{user_id}/sign-in-link` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInLinkRequest {
     /// The app to sign in to.
@@ -216,7 +265,7 @@ fn yes() -> bool {
 }
 
 /// Which sign-in an admin-issued link starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkFlow {
     /// `/verify-email?token=`: signs in to Postern, then on to the app.
@@ -227,7 +276,7 @@ pub enum LinkFlow {
 }
 
 /// What an admin-issued link answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SignInLink {
     /// Whether it was emailed.
     pub sent: bool,

@@ -6,9 +6,10 @@ use super::*;
 // ---- the token endpoint ----------------------------------------------------
 
 /// The `/token` form (RFC 6749 §4.1.3, §6).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     /// `authorization_code` or `refresh_token`.
+    #[schema(value_type = String, required = true)]
     pub grant_type: Option<String>,
     /// The authorization code.
     pub code: Option<String>,
@@ -27,7 +28,7 @@ pub struct TokenRequest {
 }
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// JWT, `typ: at+jwt`, EdDSA.
     pub access_token: String,
@@ -358,7 +359,8 @@ pub(crate) async fn issue_tokens(
         "exp": now + TOKEN_TTL,
         "iat": now,
         "auth_time": c.auth_time,
-        "amr": [c.amr],
+        // A passkey's `amr` is stored as "hwk user": one entry each.
+        "amr": c.amr.split_whitespace().collect::<Vec<_>>(),
         "sid": c.session.id,
         "azp": c.app.client_id,
     });
@@ -379,7 +381,7 @@ pub(crate) async fn issue_tokens(
         client_id: c.app.client_id.clone(),
         scope: c.scope.to_string(),
         sid: c.session.id.clone(),
-        amr: vec![c.amr.to_owned()],
+        amr: c.amr.split_whitespace().map(str::to_owned).collect(),
         // SPEC §2: private unless the app asked for it, and never beyond
         // what the person granted.
         email: (c.app.settings.token_email && c.scope.contains("email"))

@@ -37,6 +37,10 @@ pub struct SignedIn {
     pub session_ttl: i64,
     /// What comes next.
     pub next: Next,
+    /// After an email sign-in for an app that takes passkeys: the sign-in,
+    /// so a face may offer to make a passkey first and then continue it
+    /// (issue 15).
+    pub passkey_offer: Option<Box<Flow>>,
 }
 
 /// The common part of every successful sign-in, inside the transaction that
@@ -95,6 +99,16 @@ pub(crate) async fn finish(
     who: &Requester,
 ) -> Result<SignedIn> {
     let now = svc.now();
+    let method = match crate::passkeys::gate(&mut tx, app, &request, method, who).await? {
+        crate::passkeys::Gate::Pass(m) => m,
+        crate::passkeys::Gate::Refuse => {
+            // Nothing of this sign-in is kept: the link or code still works
+            // once the person says they lost their passkey.
+            drop(tx);
+            return Err(crate::passkeys::refuse(svc, app, &request, method, who).await);
+        }
+    };
+    let passkey_offer = crate::passkeys::offer_after(svc, app, method, &request);
     let user = sign_in_user(svc, &mut tx, app, &request, method, who).await?;
     let session_secret = random_token(32);
     let session_id = random_id();
@@ -157,6 +171,7 @@ pub(crate) async fn finish(
         session_secret,
         session_ttl: svc.settings.session_idle_ttl,
         next,
+        passkey_offer,
     })
 }
 

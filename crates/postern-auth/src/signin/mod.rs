@@ -66,11 +66,13 @@ pub(crate) mod purpose {
 }
 
 /// Authorization parameters as they arrive (query, JSON or form).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 pub struct RawAuthParams {
     /// Required.
+    #[schema(value_type = String, required = true)]
     pub client_id: Option<String>,
     /// Required, exact match.
+    #[schema(value_type = String, required = true)]
     pub redirect_uri: Option<String>,
     /// Space-separated.
     pub scope: Option<String>,
@@ -205,6 +207,9 @@ pub struct Requester {
     /// A headless API request: the link goes to the app's redirect URI with
     /// `?token=` and only the API can redeem it (SPEC §3.4).
     pub headless: bool,
+    /// The person said they lost their passkey: a link or code signs them
+    /// in even to an app that wants a passkey once they have one.
+    pub passkey_lost: bool,
 }
 
 /// Whether a login request was made through the headless API.
@@ -497,28 +502,61 @@ pub fn ip_allowed(app: &App, req: &LoginRequest, ip: IpAddr) -> bool {
         .is_some_and(|asked| postern_core::net::same_binding_range(asked, ip))
 }
 
-/// How a sign-in proved the address (the `amr` claim, SPEC §3.2).
+/// How a sign-in proved who it is (the `amr` claim, SPEC §3.2; RFC 8176).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// Clicked the link.
     Link,
     /// Typed the code.
     Code,
+    /// Clicked the link after saying the passkey was lost.
+    LinkPasskeyLost,
+    /// Typed the code after saying the passkey was lost.
+    CodePasskeyLost,
+    /// Used a passkey (issue 15).
+    Passkey {
+        /// A key that stays on one device (`hwk`); a synced one is `swk`.
+        hardware: bool,
+        /// The authenticator verified the person (`user`).
+        verified: bool,
+    },
 }
 
 impl Method {
-    /// `link` or `code`, for history.
+    /// `link`, `code`, `passkey`, or `link_passkey_lost` /
+    /// `code_passkey_lost`, for history.
     pub fn event(self) -> &'static str {
         match self {
             Method::Link => "link",
             Method::Code => "code",
+            Method::LinkPasskeyLost => "link_passkey_lost",
+            Method::CodePasskeyLost => "code_passkey_lost",
+            Method::Passkey { .. } => "passkey",
         }
     }
-    /// `email` or `otp` (SPEC §3.2 `amr`).
+    /// `email` or `otp` (SPEC §3.2 `amr`); a passkey is `hwk` or `swk`,
+    /// plus `user` when the person was verified (RFC 8176), stored space
+    /// separated and issued as one `amr` entry each.
     pub fn amr(self) -> &'static str {
         match self {
-            Method::Link => "email",
-            Method::Code => "otp",
+            Method::Link | Method::LinkPasskeyLost => "email",
+            Method::Code | Method::CodePasskeyLost => "otp",
+            Method::Passkey {
+                hardware: true,
+                verified: true,
+            } => "hwk user",
+            Method::Passkey {
+                hardware: true,
+                verified: false,
+            } => "hwk",
+            Method::Passkey {
+                hardware: false,
+                verified: true,
+            } => "swk user",
+            Method::Passkey {
+                hardware: false,
+                verified: false,
+            } => "swk",
         }
     }
 }

@@ -104,6 +104,7 @@ impl Browser {
             binding: Some(self.binding.clone()),
             ip_known: true,
             headless: false,
+            passkey_lost: false,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod admin;
 mod de;
 mod en;
 mod fr;
+pub mod passkeys;
 
 use postern_core::duration::{say_duration, DurationWords, Rounding};
 pub use postern_mail::i18n::fill;

@@ -146,6 +146,10 @@ pub fn error_page(t: &'static Strings, cx: ErrorContext<'_>, err: &RenderedError
                 }
             }
             "invalid_code" => (t.invalid_code_title, t.invalid_code_text.to_owned()),
+            "invalid_passkey" => {
+                let (title, text) = crate::routes::passkeys::error_words(t, description);
+                (title, text.to_owned())
+            }
             "invalid_csrf" if err.retry.is_some() => (t.csrf_title, t.csrf_text_retry.to_owned()),
             "invalid_csrf" => (t.csrf_title, t.csrf_text.to_owned()),
             "not_found" => (t.not_found_title, t.not_found_text.to_owned()),

@@ -236,6 +236,8 @@ pub struct LoginPage {
     pub suggestion: Option<Suggestion>,
     /// "Back" to the account chooser this form was reached from.
     pub back: Option<String>,
+    /// "Sign in with a passkey", when the app takes passkeys (issue 15).
+    pub passkey: Option<&'static crate::i18n::passkeys::PasskeyStrings>,
 }
 
 /// "Check your email", with code entry, "send again" and, under

@@ -3,7 +3,7 @@
 //! deletion.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use postern_auth::admin;
@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::dashboard::PreviewQuery;
 use super::{Ctx, Frame};
 use crate::error::Result;
-use crate::extract::AppForm;
+use crate::extract::{AppForm, AppPath};
 use crate::i18n::admin::AdminStrings;
 use crate::i18n::Strings;
 use crate::AppState;
@@ -209,6 +209,19 @@ pub fn settings_view(a: &'static AdminStrings, app: &App) -> SettingsView {
                 value: str_of(json!(s.device_policy)),
             },
             SelectView {
+                name: "passkeys",
+                label: a.field_passkeys,
+                options: vec![
+                    ("off", "off"),
+                    ("optional", "optional"),
+                    (
+                        "required_after_first_sign_in",
+                        "required_after_first_sign_in",
+                    ),
+                ],
+                value: str_of(json!(s.passkeys)),
+            },
+            SelectView {
                 name: "consent",
                 label: a.field_consent,
                 options: vec![("", "—"), ("required", "required"), ("skip", "skip")],
@@ -359,7 +372,7 @@ pub fn app_page(ctx: &Ctx, frame: Frame, app: &App, draft: &PreviewQuery) -> App
 pub async fn page(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     crate::extract::AppQuery(q): crate::extract::AppQuery<AppQuery>,
 ) -> Result<Response> {
     let app = admin::apps::app(&state, &ctx.who, &client_id).await?;
@@ -512,7 +525,7 @@ async fn save(
 pub async fn save_settings(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<SettingsForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -524,7 +537,7 @@ pub async fn save_settings(
 pub async fn save_branding(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<BrandingForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -548,7 +561,7 @@ pub struct TestEmailForm {
 pub async fn test_email(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<TestEmailForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -577,7 +590,7 @@ pub struct ConfirmForm {
 pub async fn rotate_secret(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<ConfirmForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -618,7 +631,7 @@ pub async fn rotate_secret(
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppForm(form): AppForm<ConfirmForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -661,6 +674,7 @@ pub struct SettingsForm {
     pub link_ttl: Option<String>,
     pub session_max_age: Option<String>,
     pub device_policy: Option<String>,
+    pub passkeys: Option<String>,
     pub consent: Option<String>,
     pub subject_type: Option<String>,
     pub id_token_alg: Option<String>,
@@ -700,6 +714,7 @@ pub fn settings_patch(form: &SettingsForm, with_owners: bool) -> Value {
             "link_ttl": opt_text(form.link_ttl.as_deref()),
             "session_max_age": opt_text(form.session_max_age.as_deref()),
             "device_policy": opt_text(form.device_policy.as_deref()),
+            "passkeys": opt_text(form.passkeys.as_deref()),
             "signup": on(&form.signup),
             "allowed_domains": split_lines(form.allowed_domains.as_deref()),
             "bind_ip_range": on(&form.bind_ip_range),

@@ -1,14 +1,14 @@
 //! `/admin`: the dashboard, and the email preview frame of an app's page.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::chart::{self, ChartWords, Hour};
 use super::{Ctx, Frame};
 use crate::error::Result;
-use crate::extract::AppQuery;
+use crate::extract::{AppPath, AppQuery};
 use crate::i18n::admin::AdminStrings;
 use crate::i18n::Strings;
 use crate::AppState;
@@ -162,7 +162,7 @@ pub struct PreviewQuery {
 pub async fn email_preview(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
     AppQuery(q): AppQuery<PreviewQuery>,
 ) -> Result<Response> {
     let email = postern_auth::admin::dashboard::sign_in_preview(

@@ -2,7 +2,7 @@
 //! `/admin/audit`: the lists of SPEC §3.5, newest first, a page at a time.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use postern_auth::admin::{self, EventQuery, OutboxState, PageRequest};
@@ -10,7 +10,7 @@ use postern_auth::admin::{self, EventQuery, OutboxState, PageRequest};
 use super::users::{app_names, event_rows, EventRow};
 use super::{Ctx, Frame};
 use crate::error::{AppError, Result};
-use crate::extract::{AppForm, AppQuery};
+use crate::extract::{AppForm, AppPath, AppQuery};
 use crate::i18n::admin::AdminStrings;
 use crate::i18n::Strings;
 use crate::AppState;
@@ -351,7 +351,7 @@ pub async fn outbox(
 pub async fn retry(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppForm(form): AppForm<PlainForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;

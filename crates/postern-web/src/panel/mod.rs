@@ -33,6 +33,7 @@ mod apps;
 pub mod chart;
 mod dashboard;
 mod lists;
+mod passkeys;
 mod users;
 
 /// Every `/admin` page.
@@ -65,6 +66,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(users::sign_in_link),
         )
         .route("/admin/users/{user_id}/delete", post(users::delete))
+        .route(
+            "/admin/users/{user_id}/passkeys/delete",
+            post(passkeys::delete_passkey),
+        )
         .route("/admin/sessions/{session_id}/end", post(users::end_session))
         .route("/admin/history", get(lists::history))
         .route("/admin/history.csv", get(lists::history_csv))

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use postern_auth::admin::{self, EventQuery, PageRequest, SessionQuery};
 use serde_json::json;
 
 use super::{Ctx, Frame};
 use crate::error::Result;
-use crate::extract::{AppForm, AppQuery};
+use crate::extract::{AppForm, AppPath, AppQuery};
 use crate::i18n::admin::AdminStrings;
 use crate::i18n::{fill, Strings};
 use crate::pages::{self, filters};
@@ -143,6 +143,20 @@ pub struct EventRow {
     pub browser: String,
 }
 
+/// One of a person's passkeys on their page (issue 15).
+pub struct PasskeyRow {
+    /// Its id (the delete form).
+    pub id: String,
+    /// The person's name for it.
+    pub name: String,
+    /// `synced`, `security_key`, `this_device` or `unknown`.
+    pub device: String,
+    /// When it was made.
+    pub created: String,
+    /// When it last signed in.
+    pub last_used: String,
+}
+
 /// `GET /admin/users/{user_id}`.
 #[derive(Template)]
 #[template(path = "admin/user.html")]
@@ -165,6 +179,8 @@ pub struct UserPage {
     pub last_sign_in: String,
     /// Live sessions.
     pub sessions: Vec<SessionRow>,
+    /// Their passkeys.
+    pub passkeys: Vec<PasskeyRow>,
     /// Apps with a grant ("Notes: openid email").
     pub grants: Vec<String>,
     /// Apps a sign-in link may be for.
@@ -182,6 +198,8 @@ pub fn method(a: &'static AdminStrings, m: &str) -> &'static str {
     match m {
         "code" => a.method_code,
         "admin_link" => a.method_admin_link,
+        "passkey" => a.method_passkey,
+        "link_passkey_lost" | "code_passkey_lost" => a.method_passkey_lost,
         _ => a.method_link,
     }
 }
@@ -261,7 +279,7 @@ pub fn event_rows(
 pub async fn page(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
 ) -> Result<Response> {
     let user = admin::users::read(&state, &ctx.who, &user_id).await?;
     let names = app_names(&state, &ctx).await?;
@@ -294,6 +312,7 @@ pub async fn page(
         "session-ended" => a.session_ended.to_owned(),
         "disabled" => a.user_now_disabled.to_owned(),
         "enabled" => a.user_now_enabled.to_owned(),
+        "passkey-deleted" => a.passkey_deleted.to_owned(),
         n => match n.strip_prefix("link-sent.") {
             Some(client_id) => fill(
                 a.link_sent,
@@ -318,6 +337,22 @@ pub async fn page(
                 last_seen: ctx.moment(s.last_seen_at),
                 created: ctx.moment(s.created_at),
                 id: s.id,
+            })
+            .collect(),
+        passkeys: user
+            .passkeys
+            .iter()
+            .map(|p| PasskeyRow {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                device: serde_json::to_value(p.device)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                created: ctx.moment(p.created_at),
+                last_used: p
+                    .last_used_at
+                    .map_or_else(|| a.never.to_owned(), |t| ctx.moment(t)),
             })
             .collect(),
         grants: user
@@ -360,12 +395,14 @@ pub struct UserForm {
     pub client_id: Option<String>,
     /// Whose session (to come back to their page).
     pub user_id: Option<String>,
+    /// The passkey to delete.
+    pub passkey_id: Option<String>,
     /// "yes" from the "Make a link to copy" button: show the link instead
     /// of emailing it.
     pub copy: Option<String>,
 }
 
-fn user_url(user_id: &str) -> String {
+pub(super) fn user_url(user_id: &str) -> String {
     format!("/admin/users/{user_id}")
 }
 
@@ -374,7 +411,7 @@ fn user_url(user_id: &str) -> String {
 pub async fn disable(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -397,7 +434,7 @@ pub async fn disable(
 pub async fn enable(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -410,7 +447,7 @@ pub async fn enable(
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -435,7 +472,7 @@ pub async fn delete(
 pub async fn sign_in_link(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(user_id): Path<String>,
+    AppPath(user_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
@@ -499,7 +536,7 @@ pub struct LinkPage {
 pub async fn end_session(
     State(state): State<AppState>,
     ctx: Ctx,
-    Path(session_id): Path<String>,
+    AppPath(session_id): AppPath<String>,
     AppForm(form): AppForm<UserForm>,
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;

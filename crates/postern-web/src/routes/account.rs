@@ -86,6 +86,8 @@ pub struct AccountPage {
     pub history: Vec<EventView>,
     /// Allowed apps.
     pub apps: Vec<AppView>,
+    /// The person's passkeys (issue 15).
+    pub passkeys: super::passkeys::AccountPasskeys,
 }
 
 /// `GET /account/delete`: "Delete {email}?".
@@ -186,10 +188,13 @@ pub async fn account_page(
             } else {
                 name.clone().unwrap_or_else(|| a.removed_app.to_owned())
             },
-            method: match e.method.as_str() {
-                "code" => a.method_code,
-                "admin_link" => a.method_admin_link,
-                _ => a.method_link,
+            method: match super::passkeys::method_words(t, &e.method) {
+                Some(words) => words,
+                None => match e.method.as_str() {
+                    "code" => a.method_code,
+                    "admin_link" => a.method_admin_link,
+                    _ => a.method_link,
+                },
             },
             outcome: if e.outcome == "success" {
                 a.outcome_success
@@ -211,6 +216,7 @@ pub async fn account_page(
     // What the form before did, said once.
     let notice = match cookies::get(&state, &jar, cookies::NOTICE) {
         Some(n) if n == "signed-out" => Some(a.notice_signed_out.to_owned()),
+        Some(n) if n.starts_with("passkey-") => super::passkeys::account_notice(t, &n),
         Some(n) => match n.strip_prefix("revoked.") {
             Some(client_id) => postern_auth::signin::app_named(&state, Some(client_id))
                 .await
@@ -230,10 +236,12 @@ pub async fn account_page(
     } else {
         jar
     };
+    let passkeys = super::passkeys::account_section(&state, t, &viewer.live.user.id).await?;
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
     let page = AccountPage {
         t,
         a,
+        passkeys,
         brand: Brand::default(),
         signed_in_as: pages::with_address(a.signed_in_as, &viewer.live.user.email),
         notice,

@@ -1,11 +1,12 @@
 //! Static assets, compiled into the binary, and each app's brand stylesheet.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use postern_auth::AuthError;
 
 use crate::error::{AppError, Result};
+use crate::extract::AppPath;
 use crate::AppState;
 
 /// `GET /static/postern.css`: the one stylesheet of every page.
@@ -64,7 +65,7 @@ pub fn valid_color(color: &str) -> bool {
 /// colour is a new URL.
 pub async fn brand_stylesheet(
     State(state): State<AppState>,
-    Path(file): Path<String>,
+    AppPath(file): AppPath<String>,
 ) -> Result<Response> {
     let client_id = file.strip_suffix(".css").ok_or(AppError::NotFound)?;
     let app = postern_auth::signin::app_named(&state, Some(client_id))

@@ -13,14 +13,15 @@ use serde::{Deserialize, Serialize};
 
 use super::signin::{request_strings, requester, require, RESEND_AFTER};
 use crate::cookies;
-use crate::error::{AppError, ErrorHint, Result, TokenProblem};
+use crate::error::{AppError, ErrorBody, ErrorHint, Result, TokenProblem};
 use crate::extract::{wants_json, AppForm, AppQuery, ClientIp, UserAgent};
 use crate::i18n::{self, fill};
 use crate::pages::{self, Brand, CheckPage};
 use crate::{render, AppState};
 
-/// Query of `GET /login/check`.
-#[derive(Debug, Deserialize)]
+/// Query of `GET /login/check` and `GET /login/status`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CheckQuery {
     /// The login request.
     pub id: Option<String>,
@@ -128,15 +129,27 @@ pub(crate) fn login_url_for(
 }
 
 /// Answer of `GET /login/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatusBody {
     /// `pending`, `approved` or `dead`.
+    #[schema(value_type = String)]
     pub status: &'static str,
 }
 
 /// `GET /login/status?id=…`: where a `remote` request stands, polled by the
 /// asking page's script. Only the asking browser (its binding cookie) gets
 /// an answer; any other gets the same 404 as an unknown id.
+#[utoipa::path(
+    get,
+    path = "/login/status",
+    tag = "sign-in",
+    params(CheckQuery),
+    responses(
+        (status = 200, description = "Where the request stands.", body = StatusBody),
+        (status = 400, description = "`invalid_request`: the query could not be read.", body = ErrorBody),
+        (status = 404, description = "`not_found`: unknown request, or not the asking browser.", body = ErrorBody),
+    ),
+)]
 pub async fn login_status(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -243,9 +256,14 @@ pub async fn submit_code(
     if code.is_empty() {
         require("code", &None)?;
     }
-    let who = requester(ip, ua, &headers, binding.clone());
+    let mut who = requester(ip, ua, &headers, binding.clone());
+    who.passkey_lost = super::passkeys::lost(&state, &jar);
     let signed_in = match signin::redeem_code(&state, login_id, &code, &who).await {
         Ok(signed_in) => signed_in,
+        Err(e) if super::verify::is_passkey_required(&e) => {
+            let next = format!("/login/check?id={login_id}");
+            return super::passkeys::required_or(&state, jar, &headers, e, next);
+        }
         Err(e) => return code_refused(&state, jar, login_id, binding, e, typed, in_page).await,
     };
     render::signed_in(&state, jar, signed_in).await

@@ -1,12 +1,12 @@
 //! SPEC §3.3 `/_dev/mail`: the local inbox of a development setup.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use postern_mail::DevInbox;
 
 use crate::error::{AppError, Result};
-use crate::extract::{accept_language, Peer};
+use crate::extract::{accept_language, AppPath, Peer};
 use crate::i18n::{self, fill};
 use crate::pages::{self, Brand, DevMailPage, DevMessage};
 use crate::AppState;
@@ -100,7 +100,7 @@ pub async fn dev_mail_html(
     State(state): State<AppState>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    Path(file): Path<String>,
+    AppPath(file): AppPath<String>,
 ) -> Result<Response> {
     let inbox = inbox(&state, peer, &headers)?;
     let id = file

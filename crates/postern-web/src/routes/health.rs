@@ -6,25 +6,48 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use postern_auth::AuthError;
 use postern_store::StoreError;
 
-use crate::error::{AppError, Result};
+use crate::error::{AppError, ErrorBody, Result};
 use crate::extract::ClientIp;
 use crate::metrics::{may_scrape, Scraper};
 use crate::AppState;
 
+/// Answer of `/healthz` and `/readyz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `ok` (`/healthz`) or `ready` (`/readyz`).
+    #[schema(value_type = String)]
+    pub status: &'static str,
+}
+
 /// `GET /healthz`: the process is up.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is up.", body = Status)),
+)]
+pub async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
 }
 
 /// `GET /readyz`: the database answers and is migrated; 503 otherwise.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers and is migrated.", body = Status),
+        (status = 503, description = "`temporarily_unavailable`: the database is unreachable or not migrated.", body = ErrorBody),
+    ),
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>> {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ready()).await {
-        Ok(Ok(true)) => Ok(Json(json!({ "status": "ready" }))),
+        Ok(Ok(true)) => Ok(Json(Status { status: "ready" })),
         Ok(Ok(false)) => Err(unavailable(StoreError::Corrupt(
             "migrations pending".into(),
         ))),

@@ -9,5 +9,6 @@ pub mod headless;
 pub mod health;
 pub mod logout;
 pub mod oidc;
+pub mod passkeys;
 pub mod signin;
 pub mod verify;

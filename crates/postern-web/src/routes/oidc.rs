@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cookies;
-use crate::error::{AppError, Result};
+use crate::error::{AppError, ErrorBody, Result};
 use crate::extract::{accept_language, AppForm, AppQuery, ClientIp};
 use crate::i18n;
 use crate::{render, AppState};
@@ -18,6 +18,12 @@ use postern_auth::oidc::{self, AuthorizeInput, Chosen, TokenRequest};
 use postern_auth::AuthError;
 
 /// OIDC Discovery 1.0 §4: `GET /.well-known/openid-configuration`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "oidc",
+    responses((status = 200, description = "The provider metadata.", body = crate::openapi::Discovery)),
+)]
 pub async fn discovery(State(state): State<AppState>) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=3600")],
@@ -27,6 +33,12 @@ pub async fn discovery(State(state): State<AppState>) -> Response {
 }
 
 /// RFC 7517: `GET /jwks.json`, the active, next and recently retired keys.
+#[utoipa::path(
+    get,
+    path = "/jwks.json",
+    tag = "oidc",
+    responses((status = 200, description = "The JWK Set.", body = crate::openapi::Jwks)),
+)]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     (
         [(
@@ -123,6 +135,19 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// OIDC Core §3.1.3 / RFC 6749 §4.1.3, §6: `POST /token`.
+#[utoipa::path(
+    post,
+    path = "/token",
+    tag = "oidc",
+    security((), ("client_basic" = [])),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens (RFC 6749 §5.1, OIDC Core §3.1.3.3).", body = postern_auth::oidc::TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2: `invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`.", body = ErrorBody),
+        (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"postern\"`"))),
+    ),
+)]
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -139,6 +164,17 @@ pub async fn token(
 }
 
 /// OIDC Core §5.3: `GET /userinfo` with a Bearer token.
+#[utoipa::path(
+    get,
+    path = "/userinfo",
+    tag = "oidc",
+    security(("access_token" = [])),
+    responses(
+        (status = 200, description = "Claims about the person.", body = crate::openapi::Userinfo),
+        (status = 401, description = "No access token (`invalid_request`) or an invalid one (`invalid_token`).", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 §3"))),
+    ),
+)]
 pub async fn userinfo_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -152,6 +188,19 @@ pub async fn userinfo_get(
 /// `access_token` of an `application/x-www-form-urlencoded` body (RFC 6750
 /// §2.2; other bodies are not read). Both at once is 400 `invalid_request`
 /// (RFC 6750 §2: one method per request).
+#[utoipa::path(
+    post,
+    path = "/userinfo",
+    tag = "oidc",
+    security((), ("access_token" = [])),
+    request_body(content = Option<UserinfoForm>, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Claims about the person.", body = crate::openapi::Userinfo),
+        (status = 400, description = "`invalid_request`: the token both in the header and in the form, or twice in the form.", body = ErrorBody),
+        (status = 401, description = "No access token (`invalid_request`) or an invalid one (`invalid_token`).", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 §3"))),
+    ),
+)]
 pub async fn userinfo_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -205,10 +254,19 @@ fn form_access_token(body: &[u8]) -> Result<Option<String>> {
     Ok(found)
 }
 
+/// The form body `POST /userinfo` reads (RFC 6750 §2.2); other bodies are
+/// ignored. Only for the document: the handler reads the raw body.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct UserinfoForm {
+    /// The access token, instead of the `Authorization` header.
+    pub access_token: Option<String>,
+}
+
 /// Form of `/revoke` and `/introspect`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     /// The token.
+    #[schema(value_type = String, required = true)]
     pub token: Option<String>,
     /// Ignored hint (RFC 7009 §2.1).
     pub token_type_hint: Option<String>,
@@ -232,6 +290,19 @@ async fn token_endpoint_client(
 }
 
 /// RFC 7009: `POST /revoke`.
+#[utoipa::path(
+    post,
+    path = "/revoke",
+    tag = "oidc",
+    security((), ("client_basic" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2): an empty body."),
+        (status = 400, description = "`invalid_request`: no token.", body = ErrorBody),
+        (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"postern\"`"))),
+    ),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -247,6 +318,19 @@ pub async fn revoke(
 }
 
 /// RFC 7662: `POST /introspect` (confidential clients).
+#[utoipa::path(
+    post,
+    path = "/introspect",
+    tag = "oidc",
+    security(("client_basic" = []), ()),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "What the token is; `{\"active\": false}` for anything not live.", body = crate::openapi::Introspection),
+        (status = 400, description = "`invalid_request`: no token.", body = ErrorBody),
+        (status = 401, description = "`invalid_client`: client authentication failed.", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"postern\"`"))),
+    ),
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -13,7 +13,7 @@ use postern_core::App;
 use serde::{Deserialize, Serialize};
 
 use crate::cookies;
-use crate::error::{AppError, ErrorHint, Result};
+use crate::error::{AppError, ErrorBody, ErrorHint, Result};
 use crate::extract::{
     accept_language, wants_json, AppForm, AppQuery, ClientIp, JsonOrForm, UserAgent,
 };
@@ -25,9 +25,10 @@ use crate::AppState;
 pub const RESEND_AFTER: i64 = 30;
 
 /// Body of `POST /request-magic-link` (JSON or form).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RequestLinkBody {
     /// The address to sign in.
+    #[schema(value_type = String, required = true)]
     pub email: Option<String>,
     /// Authorization parameters, validated as `/authorize` does.
     #[serde(flatten)]
@@ -35,9 +36,10 @@ pub struct RequestLinkBody {
 }
 
 /// SPEC §3.1 success body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkSentBody {
     /// Always "Magic link sent successfully".
+    #[schema(value_type = String)]
     pub message: &'static str,
     /// The normalized address.
     pub email: String,
@@ -70,6 +72,7 @@ pub(crate) fn requester(
         binding,
         ip_known: true,
         headless: false,
+        passkey_lost: false,
     }
 }
 
@@ -97,6 +100,21 @@ pub(crate) fn require<'a>(field: &'static str, v: &'a Option<String>) -> Result<
 }
 
 /// SPEC §3.1 `POST /request-magic-link`.
+#[utoipa::path(
+    post,
+    path = "/request-magic-link",
+    tag = "sign-in",
+    request_body(content(
+        (RequestLinkBody = "application/json"),
+        (RequestLinkBody = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The same answer whether or not the address has an account.", body = LinkSentBody),
+        (status = 400, description = "`invalid_request` (malformed email, missing field), `invalid_client` (unknown or disabled app), `invalid_redirect_uri` (not registered).", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`: a limit per address or per IP is spent.", body = ErrorBody,
+            headers(("Retry-After" = i64, description = "Seconds until a request may succeed."))),
+    ),
+)]
 pub async fn request_magic_link(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -218,6 +236,9 @@ fn login_form(
         error: error.map(str::to_owned),
         suggestion,
         back: back_to_chooser(state, params, from),
+        passkey: (params.app.settings.passkeys != postern_core::PasskeyPolicy::Off
+            && postern_auth::passkeys::available(state))
+        .then(|| crate::routes::passkeys::words(t)),
     };
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST

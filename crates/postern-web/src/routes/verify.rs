@@ -49,10 +49,15 @@ pub async fn verify_get(
             .ok_or_else(|| toward_account(&state, &jar, AppError::token(TokenProblem::Missing)))?,
     };
     let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let who = requester(ip, ua, &headers, binding);
-    let visit = signin::visit(&state, &token, &who)
-        .await
-        .map_err(|e| toward_account(&state, &jar, e.into()))?;
+    let mut who = requester(ip, ua, &headers, binding);
+    who.passkey_lost = super::passkeys::lost(&state, &jar);
+    let visit = match signin::visit(&state, &token, &who).await {
+        Err(e @ AuthError::InApp { .. }) if is_passkey_required(&e) => {
+            let next = format!("/verify-email?token={token}");
+            return super::passkeys::required_or(&state, jar, &headers, e, next);
+        }
+        other => other.map_err(|e| toward_account(&state, &jar, e.into()))?,
+    };
     let (opened, other) = match visit {
         Visit::SignedIn(signed_in) => {
             let jar = forget_link(&state, jar, from_query);
@@ -76,6 +81,12 @@ pub async fn verify_get(
         OtherDevice::TypeNumber => ConfirmMode::Remote,
     };
     Ok((jar, confirm_page(&state, &opened, token, csrf_token, mode)).into_response())
+}
+
+/// Whether `e` is an app's refusal of a link or code because the person
+/// has a passkey (issue 15 `required_after_first_sign_in`).
+pub(crate) fn is_passkey_required(e: &AuthError) -> bool {
+    matches!(e.inner(), AuthError::PasskeyRequired { .. })
 }
 
 /// A link as it may arrive after an email program or a person mangled it:
@@ -187,13 +198,21 @@ pub async fn verify_post(
         .or_else(|| cookies::link_token(&state, &jar))
         .unwrap_or_default();
     let binding = cookies::get(&state, &jar, cookies::BINDING);
-    let who = requester(ip, ua, &headers, binding);
+    let mut who = requester(ip, ua, &headers, binding);
+    who.passkey_lost = super::passkeys::lost(&state, &jar);
     let number = form.number.as_deref();
     let page = |jar, opened: &signin::OpenedLink, token, mode| {
         let (jar, csrf_token) = cookies::csrf_token(&state, jar);
         Ok((jar, confirm_page(&state, opened, token, csrf_token, mode)).into_response())
     };
-    match signin::confirm(&state, &token, number, &who).await? {
+    let confirmed = match signin::confirm(&state, &token, number, &who).await {
+        Err(e) if is_passkey_required(&e) => {
+            let next = format!("/verify-email?token={token}");
+            return super::passkeys::required_or(&state, jar, &headers, e, next);
+        }
+        other => other?,
+    };
+    match confirmed {
         Confirmed::SignedIn(signed_in) => {
             let jar = forget_link(&state, jar, false);
             render::signed_in(&state, jar, signed_in).await

@@ -240,6 +240,65 @@ impl Browser {
         browser
     }
 
+    /// Adds a WebDriver virtual authenticator (WebAuthn Level 2 §11.3:
+    /// CTAP2, internal transport, resident keys, user verification that
+    /// succeeds) to this browser, as a platform authenticator with a
+    /// fingerprint would be. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("a WebDriver session")
+            .expect("a session id");
+        let url = format!(
+            "{}/session/{session}/webauthn/authenticator",
+            self.driver.url
+        );
+        let res: Value = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            }))
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .expect("a JSON answer");
+        res["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no virtual authenticator: {res}"))
+            .to_owned()
+    }
+
+    /// The credentials a virtual authenticator holds (WebAuthn Level 2
+    /// §11.7), as chromedriver lists them.
+    pub async fn virtual_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("a WebDriver session")
+            .expect("a session id");
+        let url = format!(
+            "{}/session/{session}/webauthn/authenticator/{authenticator}/credentials",
+            self.driver.url
+        );
+        let res: Value = reqwest::get(&url)
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .expect("a JSON answer");
+        res["value"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Sizes the window so that the viewport is `width`×`height` CSS pixels.
     pub async fn set_viewport(&self, width: u32, height: u32) {
         self.client

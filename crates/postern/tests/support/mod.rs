@@ -137,6 +137,37 @@ pub async fn spawn_oidc_app_with(extra: &[(&str, &str)]) -> TestApp {
     panic!("build the application: {:?}", last_error);
 }
 
+/// A test server at `http://localhost:<port>` (its public URL and the
+/// address tests use): WebAuthn needs a domain as its relying party's id,
+/// and browsers take `localhost` as a secure context.
+pub async fn spawn_localhost_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let mut db = TestDb::new().await;
+    let mut last_error = None;
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let bind = format!("127.0.0.1:{port}");
+        let public_url = format!("http://localhost:{port}");
+        let base = [
+            ("POSTERN_BIND", bind.as_str()),
+            ("POSTERN_PUBLIC_URL", public_url.as_str()),
+        ];
+        match spawn(db, &base, extra).await {
+            Ok(mut app) => {
+                app.address = public_url;
+                return app;
+            }
+            Err((returned, e)) => {
+                db = returned;
+                last_error = Some(e);
+            }
+        }
+    }
+    panic!("build the application: {:?}", last_error);
+}
+
 /// Builds and starts a server on `db` with the usual test environment,
 /// `base` (bind address and public URL), then `extra`. On failure hands
 /// the database back with the error.

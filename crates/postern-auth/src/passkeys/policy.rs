@@ -1,0 +1,106 @@
+//! The rule of `required_after_first_sign_in`, and when to offer a
+//! passkey after an email sign-in.
+
+use postern_core::crypto::random_id;
+use postern_core::{App, PasskeyPolicy};
+use postern_store::{LoginRequest, PasskeyQueries, Queries, SignInEvent, Tx};
+
+use super::*;
+use crate::error::Flow;
+use crate::signin::{flow_of, Method};
+
+/// What [`gate`] decided for a link or code sign-in.
+#[derive(Debug)]
+pub(crate) enum Gate {
+    /// Go on, recorded with this method.
+    Pass(Method),
+    /// Refused: the person has a passkey and this app wants it.
+    Refuse,
+}
+
+/// Issue 15 `required_after_first_sign_in`: once a person has a passkey, a
+/// link or code alone does not sign them in to such an app, unless they
+/// said they lost their passkey (`who.passkey_lost`): then it does, and
+/// history says so.
+pub(crate) async fn gate(
+    tx: &mut Tx,
+    app: &App,
+    request: &LoginRequest,
+    method: Method,
+    who: &Requester,
+) -> Result<Gate> {
+    let email_based = matches!(method, Method::Link | Method::Code);
+    if !email_based || app.settings.passkeys != PasskeyPolicy::RequiredAfterFirstSignIn {
+        return Ok(Gate::Pass(method));
+    }
+    let Some(user) = tx.user_by_email(&request.email).await? else {
+        return Ok(Gate::Pass(method));
+    };
+    if tx.count_passkeys(&user.id).await? == 0 {
+        return Ok(Gate::Pass(method));
+    }
+    if !who.passkey_lost {
+        return Ok(Gate::Refuse);
+    }
+    Ok(Gate::Pass(match method {
+        Method::Link => Method::LinkPasskeyLost,
+        _ => Method::CodePasskeyLost,
+    }))
+}
+
+/// Records the refusal of [`gate`] (after the sign-in's transaction was
+/// rolled back, so the link or code still works once the person says they
+/// lost their passkey) and returns its error.
+pub(crate) async fn refuse(
+    svc: &Services,
+    app: &App,
+    request: &LoginRequest,
+    method: Method,
+    who: &Requester,
+) -> AuthError {
+    let record = async {
+        let mut conn = svc.store.conn().await?;
+        let user = conn.user_by_email(&request.email).await?;
+        conn.insert_sign_in_event(&SignInEvent {
+            id: random_id(),
+            user_id: user.map(|u| u.id),
+            client_id: app.client_id.clone(),
+            at: svc.now(),
+            ip: Some(who.ip.to_string()),
+            user_agent: who.user_agent.clone(),
+            method: method.event().to_owned(),
+            outcome: "refused".to_owned(),
+        })
+        .await?;
+        Ok::<_, AuthError>(())
+    };
+    if let Err(e) = record.await {
+        return e;
+    }
+    AuthError::in_app(
+        app,
+        AuthError::PasskeyRequired {
+            flow: Box::new(flow_of(request)),
+        },
+    )
+}
+
+/// Whether to offer making a passkey after this finished sign-in: an email
+/// sign-in (link or code) in a browser, for an app that takes passkeys.
+/// The face decides the rest (the browser said "not now", or made one).
+pub(crate) fn offer_after(
+    svc: &Services,
+    app: &App,
+    method: Method,
+    request: &LoginRequest,
+) -> Option<Box<Flow>> {
+    if !available(svc) {
+        return None;
+    }
+    let email_based = matches!(
+        method,
+        Method::Link | Method::Code | Method::LinkPasskeyLost | Method::CodePasskeyLost
+    );
+    (email_based && !request.headless && app.settings.passkeys != PasskeyPolicy::Off)
+        .then(|| Box::new(flow_of(request)))
+}

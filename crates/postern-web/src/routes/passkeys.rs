@@ -1,0 +1,579 @@
+//! Issue 15 passkeys, in the browser: the offer after an email sign-in,
+//! "Sign in with a passkey" on `/login` (a button and the browser's
+//! autofill), the list on `/account`, and the page of an app that wants the
+//! passkey. `/static/passkeys.js` runs the WebAuthn calls; every page works
+//! without it (the passkey parts stay hidden), and every form is
+//! CSRF-protected. Headless `POST /api/v1/passkeys/...` is out of scope.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use axum_extra::extract::cookie::CookieJar;
+use postern_auth::passkeys::{self, DeviceKind, PasskeyProblem, Started};
+use postern_auth::signin::{self, RawAuthParams};
+use postern_auth::{AuthError, Flow};
+use serde::Deserialize;
+
+use super::signin::{ensure_binding, requester};
+use crate::cookies;
+use crate::error::{AppError, Result};
+use crate::extract::{accept_language, wants_json, AppForm, ClientIp, UserAgent};
+use crate::i18n::passkeys::PasskeyStrings;
+use crate::i18n::{self, Strings};
+use crate::pages::{self, Brand, MomentStyle};
+use crate::{render, AppState};
+
+/// Remembers the offer's answer in this browser: `later` ("Not now", for
+/// [`NOT_NOW_TTL`]) or `made` (a passkey was made here).
+pub const OFFER_COOKIE: &str = "postern_passkey_offer";
+/// "I lost my passkey": for a few minutes, a link or code signs in even to
+/// an app that wants a passkey.
+pub const LOST_COOKIE: &str = "postern_passkey_lost";
+/// "Not now" is remembered for 30 days (issue 15).
+pub const NOT_NOW_TTL: i64 = 30 * 86_400;
+/// How long "I lost my passkey" holds.
+pub const LOST_TTL: i64 = 600;
+/// How long "made here" is remembered.
+const MADE_TTL: i64 = 400 * 86_400;
+
+/// The passkey words in the language of `t`.
+pub fn words(t: &Strings) -> &'static PasskeyStrings {
+    i18n::passkeys::strings(t.lang)
+}
+
+/// Whether this browser said it lost its passkey a moment ago.
+pub fn lost(state: &AppState, jar: &CookieJar) -> bool {
+    cookies::get(state, jar, LOST_COOKIE).is_some()
+}
+
+/// A path on this server to go on to, or `/`: never another site.
+fn local(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn json_ok(jar: CookieJar, started: Started) -> Response {
+    (jar, [(header::CACHE_CONTROL, "no-store")], Json(started)).into_response()
+}
+
+// ---- sign in with a passkey --------------------------------------------------
+
+/// Form of `POST /passkeys/authenticate/start`.
+#[derive(Debug, Deserialize)]
+pub struct StartSignInForm {
+    /// CSRF token of the `/login` page.
+    pub csrf_token: Option<String>,
+    /// The authorization request the sign-in answers.
+    #[serde(flatten)]
+    pub params: RawAuthParams,
+}
+
+/// `POST /passkeys/authenticate/start`: the options for
+/// `navigator.credentials.get` (discoverable credentials, conditional
+/// mediation), bound to this browser.
+pub async fn authenticate_start(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(form): AppForm<StartSignInForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let params = signin::validate_auth_params(&state, &form.params).await?;
+    let (jar, binding) = ensure_binding(&state, jar);
+    let who = requester(ip, ua, &headers, Some(binding));
+    let started = passkeys::start_authentication(&state, &params, &who).await?;
+    Ok(json_ok(jar, started))
+}
+
+/// Form of the `finish` endpoints: the browser's answer.
+#[derive(Debug, Deserialize)]
+pub struct FinishForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// The ceremony.
+    pub challenge_id: Option<String>,
+    /// The credential, as JSON (binary fields base64url).
+    pub credential: Option<String>,
+    /// Registration: `offer` or `account`.
+    pub from: Option<String>,
+    /// Registration from the offer: where the sign-in goes on.
+    pub next: Option<String>,
+}
+
+/// `POST /passkeys/authenticate/finish`: a passkey sign-in, finished like
+/// any other (session, history, consent or the app's code); a refused one
+/// is a clear page (or the JSON error) and signs no one in.
+pub async fn authenticate_finish(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(form): AppForm<FinishForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let binding = cookies::get(&state, &jar, cookies::BINDING);
+    let who = requester(ip, ua, &headers, binding);
+    let signed_in = passkeys::finish_authentication(
+        &state,
+        form.challenge_id.as_deref().unwrap_or_default(),
+        form.credential.as_deref().unwrap_or_default(),
+        &who,
+    )
+    .await?;
+    render::signed_in(&state, jar, signed_in).await
+}
+
+// ---- make a passkey ---------------------------------------------------------
+
+/// Form of `POST /passkeys/register/start`.
+#[derive(Debug, Deserialize)]
+pub struct StartRegisterForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// `offer` (the browser's current account, just signed in) or
+    /// `account` (the account `/account` shows).
+    pub from: Option<String>,
+}
+
+/// Who is making a passkey: the account `/account` shows, or, from the
+/// offer, the browser's current account (the one that just signed in).
+async fn maker(state: &AppState, jar: &CookieJar, from: Option<&str>) -> Result<String> {
+    let account = if from == Some("account") {
+        crate::browser::viewer(state, jar).await?
+    } else {
+        crate::browser::accounts(state, jar)
+            .await?
+            .into_iter()
+            .next()
+    };
+    account
+        .map(|a| a.live.user.id)
+        .ok_or(AppError::Auth(AuthError::InvalidSession))
+}
+
+/// `POST /passkeys/register/start`: the options for
+/// `navigator.credentials.create` for the signed-in person.
+pub async fn register_start(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(form): AppForm<StartRegisterForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let user_id = maker(&state, &jar, form.from.as_deref()).await?;
+    let t = i18n::negotiate(None, accept_language(&headers).as_deref(), "en");
+    let name = t.describe_browser(ua.0.as_deref());
+    let (jar, binding) = ensure_binding(&state, jar);
+    let who = requester(ip, ua, &headers, Some(binding));
+    let started = passkeys::start_registration(&state, &user_id, &name, &who).await?;
+    Ok(json_ok(jar, started))
+}
+
+/// `POST /passkeys/register/finish`: stores the new passkey, then goes on:
+/// from the offer, to the sign-in it interrupted; from `/account`, back
+/// there with a notice.
+pub async fn register_finish(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ip: ClientIp,
+    ua: UserAgent,
+    AppForm(form): AppForm<FinishForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let from = form.from.as_deref();
+    let user_id = maker(&state, &jar, from).await?;
+    let binding = cookies::get(&state, &jar, cookies::BINDING);
+    let who = requester(ip, ua, &headers, binding);
+    passkeys::finish_registration(
+        &state,
+        &user_id,
+        form.challenge_id.as_deref().unwrap_or_default(),
+        form.credential.as_deref().unwrap_or_default(),
+        &who,
+    )
+    .await
+    .map_err(|e| {
+        let back = if from == Some("account") {
+            "/account".to_owned()
+        } else {
+            local(form.next.as_deref())
+        };
+        AppError::from(e).with_retry(back)
+    })?;
+    let jar = jar.add(cookies::build(
+        &state,
+        OFFER_COOKIE,
+        "made".to_owned(),
+        Some(MADE_TTL),
+    ));
+    if from == Some("account") {
+        let jar = jar.add(notice(&state, "passkey-added"));
+        return Ok((jar, Redirect::to("/account")).into_response());
+    }
+    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+}
+
+// ---- the offer --------------------------------------------------------------
+
+/// The offer after an email sign-in.
+#[derive(Template)]
+#[template(path = "passkey_offer.html")]
+pub struct OfferPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The passkey words.
+    pub p: &'static PasskeyStrings,
+    /// The app.
+    pub brand: Brand,
+    /// CSRF token.
+    pub csrf_token: String,
+    /// Where the sign-in goes on (`/authorize`, completing by the new
+    /// session).
+    pub next: String,
+}
+
+/// Set by `/static/passkeys.js` (not HttpOnly: the script writes it) when
+/// the browser has a platform authenticator (fingerprint, face, screen
+/// lock): only such a browser is offered a passkey.
+pub const CAPABLE_COOKIE: &str = "postern_passkeys_ok";
+
+/// Whether this browser may be offered a passkey: it can make one, and it
+/// did not say "not now" lately nor make one here.
+pub fn may_offer(state: &AppState, jar: &CookieJar) -> bool {
+    jar.get(CAPABLE_COOKIE).is_some_and(|c| c.value() == "1")
+        && cookies::get(state, jar, OFFER_COOKIE).is_none()
+}
+
+/// `/authorize` for the sign-in `flow` (it completes at once by the session
+/// just made: no `prompt`, the address as `login_hint` so the chooser does
+/// not ask again).
+pub fn continue_url(flow: &Flow) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code");
+    q.append_pair("client_id", &flow.client_id);
+    q.append_pair("redirect_uri", &flow.redirect_uri);
+    q.append_pair("scope", &flow.scope);
+    for (k, v) in [
+        ("state", &flow.state),
+        ("nonce", &flow.nonce),
+        ("code_challenge", &flow.code_challenge),
+    ] {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    if flow.code_challenge.is_some() {
+        q.append_pair("code_challenge_method", "S256");
+    }
+    q.append_pair("ui_locales", &flow.locale);
+    q.append_pair("login_hint", &flow.email);
+    format!("/authorize?{}", q.finish())
+}
+
+/// The offer page for a finished email sign-in of `flow`.
+pub async fn offer_page(state: &AppState, jar: CookieJar, flow: &Flow) -> Result<Response> {
+    let app = signin::app_named(state, Some(&flow.client_id)).await?;
+    let t = i18n::negotiate(Some(&flow.locale), None, &app.settings.locale);
+    let (jar, csrf_token) = cookies::csrf_token(state, jar);
+    let page = OfferPage {
+        t,
+        p: words(t),
+        brand: Brand::of(&app, &state.config, t),
+        csrf_token,
+        next: continue_url(flow),
+    };
+    Ok((jar, pages::render(&page)).into_response())
+}
+
+/// Form of "Not now" and "I lost my passkey".
+#[derive(Debug, Deserialize)]
+pub struct NextForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// Where to go on (a path on this server).
+    pub next: Option<String>,
+}
+
+/// `POST /passkeys/not-now`: no offer in this browser for 30 days; the
+/// sign-in goes on.
+pub async fn not_now(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppForm(form): AppForm<NextForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let jar = jar.add(cookies::build(
+        &state,
+        OFFER_COOKIE,
+        "later".to_owned(),
+        Some(NOT_NOW_TTL),
+    ));
+    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+}
+
+/// `POST /passkeys/lost`: "I lost my passkey": for ten minutes this
+/// browser's link or code signs in even to an app that wants a passkey
+/// (and history says so); back to the link or code.
+pub async fn lost_passkey(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppForm(form): AppForm<NextForm>,
+) -> Result<Response> {
+    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
+        return Err(AppError::Csrf);
+    }
+    let jar = jar.add(cookies::build(
+        &state,
+        LOST_COOKIE,
+        "1".to_owned(),
+        Some(LOST_TTL),
+    ));
+    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+}
+
+// ---- required_after_first_sign_in -----------------------------------------------
+
+/// An app that wants the person's passkey refused their link or code.
+#[derive(Template)]
+#[template(path = "passkey_required.html")]
+pub struct RequiredPage {
+    /// The page's language.
+    pub t: &'static Strings,
+    /// The passkey words.
+    pub p: &'static PasskeyStrings,
+    /// The app.
+    pub brand: Brand,
+    /// Why.
+    pub text: String,
+    /// `/login` for the same sign-in, to use the passkey.
+    pub login_url: String,
+    /// CSRF token.
+    pub csrf_token: String,
+    /// Back to the link or the code after "I lost my passkey".
+    pub next: String,
+}
+
+/// When `e` says the app wants the passkey, its page (a way to use the
+/// passkey, and "I lost my passkey" leading back to `next`); otherwise `e`.
+pub fn required_or(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    e: AuthError,
+    next: String,
+) -> Result<Response> {
+    let (app, flow) = match &e {
+        AuthError::InApp { app, error } => match error.as_ref() {
+            AuthError::PasskeyRequired { flow } => (app.clone(), flow.clone()),
+            _ => return Err(e.into()),
+        },
+        _ => return Err(e.into()),
+    };
+    if wants_json(headers) {
+        return Err(e.into());
+    }
+    let t = i18n::negotiate(Some(&flow.locale), None, &app.settings.locale);
+    let brand = Brand::of(&app, &state.config, t);
+    let (jar, csrf_token) = cookies::csrf_token(state, jar);
+    let p = words(t);
+    let page = RequiredPage {
+        t,
+        p,
+        text: brand.fill(p.required_text),
+        brand,
+        login_url: render::login_url(state, &flow, None),
+        csrf_token,
+        next,
+    };
+    Ok((jar, pages::render_with(StatusCode::FORBIDDEN, &page)).into_response())
+}
+
+// ---- /account ---------------------------------------------------------------
+
+/// One passkey on `/account`.
+pub struct PasskeyView {
+    /// Its id (the forms' `id`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// "Synced passkey", "Security key", …, when known.
+    pub kind: Option<&'static str>,
+    /// When it was made (HTML: a `<time>`).
+    pub created: String,
+    /// When it last signed in (HTML), or "never".
+    pub last_used: String,
+}
+
+/// The passkey part of `/account`.
+pub struct AccountPasskeys {
+    /// The words.
+    pub p: &'static PasskeyStrings,
+    /// The person's passkeys, newest first.
+    pub items: Vec<PasskeyView>,
+    /// Whether a passkey can be made here (the public URL is a domain).
+    pub available: bool,
+}
+
+/// The passkey part of `/account` for `user_id`.
+pub async fn account_section(
+    state: &AppState,
+    t: &'static Strings,
+    user_id: &str,
+) -> Result<AccountPasskeys> {
+    let p = words(t);
+    let items = passkeys::list_for_user(state, user_id)
+        .await?
+        .into_iter()
+        .map(|k| PasskeyView {
+            id: k.id,
+            name: k.name,
+            kind: match k.device {
+                DeviceKind::Synced => Some(p.kind_synced),
+                DeviceKind::SecurityKey => Some(p.kind_security_key),
+                DeviceKind::ThisDevice => Some(p.kind_this_device),
+                DeviceKind::Unknown => None,
+            },
+            created: pages::moment_html(t, k.created_at, MomentStyle::DateTime),
+            last_used: match k.last_used_at {
+                Some(at) => pages::moment_html(t, at, MomentStyle::DateTime),
+                None => p.never_used.to_owned(),
+            },
+        })
+        .collect();
+    Ok(AccountPasskeys {
+        p,
+        items,
+        available: passkeys::available(state),
+    })
+}
+
+/// The notice of `/account` after a passkey form (`passkey-added`, …).
+pub fn account_notice(t: &Strings, notice: &str) -> Option<String> {
+    let p = words(t);
+    match notice {
+        "passkey-added" => Some(p.notice_added.to_owned()),
+        "passkey-deleted" => Some(p.notice_deleted.to_owned()),
+        "passkey-renamed" => Some(p.notice_renamed.to_owned()),
+        _ => None,
+    }
+}
+
+/// History's words for the passkey methods.
+pub fn method_words(t: &Strings, method: &str) -> Option<&'static str> {
+    let p = words(t);
+    match method {
+        "passkey" => Some(p.method_passkey),
+        "link_passkey_lost" | "code_passkey_lost" => Some(p.method_lost),
+        _ => None,
+    }
+}
+
+fn notice(state: &AppState, what: &str) -> axum_extra::extract::cookie::Cookie<'static> {
+    cookies::build(state, cookies::NOTICE, what.to_owned(), Some(60))
+}
+
+/// The forms of the passkey list.
+#[derive(Debug, Deserialize)]
+pub struct PasskeyForm {
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// The passkey.
+    pub id: Option<String>,
+    /// Rename: the new name.
+    pub name: Option<String>,
+}
+
+async fn account_user(state: &AppState, jar: &CookieJar, csrf: Option<&str>) -> Result<String> {
+    if !cookies::csrf_ok(state, jar, csrf) {
+        return Err(AppError::Csrf.with_retry("/account".to_owned()));
+    }
+    crate::browser::viewer(state, jar)
+        .await?
+        .map(|v| v.live.user.id)
+        .ok_or(AppError::Auth(AuthError::InvalidSession).with_retry("/account".to_owned()))
+}
+
+/// `POST /account/passkeys/rename` (`id`, `name`).
+pub async fn rename(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppForm(form): AppForm<PasskeyForm>,
+) -> Result<Response> {
+    let user_id = account_user(&state, &jar, form.csrf_token.as_deref()).await?;
+    let id = form.id.as_deref().unwrap_or_default();
+    passkeys::rename(
+        &state,
+        &user_id,
+        id,
+        form.name.as_deref().unwrap_or_default(),
+    )
+    .await
+    .map_err(|e| AppError::from(e).with_retry("/account".to_owned()))?;
+    let jar = jar.add(notice(&state, "passkey-renamed"));
+    Ok((jar, Redirect::to("/account")).into_response())
+}
+
+/// `POST /account/passkeys/delete` (`id`): it signs no one in any more.
+pub async fn delete(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppForm(form): AppForm<PasskeyForm>,
+) -> Result<Response> {
+    let user_id = account_user(&state, &jar, form.csrf_token.as_deref()).await?;
+    let id = form.id.as_deref().unwrap_or_default();
+    passkeys::delete(&state, &user_id, id)
+        .await
+        .map_err(|e| AppError::from(e).with_retry("/account".to_owned()))?;
+    let jar = jar.add(notice(&state, "passkey-deleted"));
+    Ok((jar, Redirect::to("/account")).into_response())
+}
+
+/// `GET /static/passkeys.js`: the WebAuthn calls of the passkey pages.
+pub async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/passkeys.js"),
+    )
+}
+
+/// The error page's words for a passkey error (its description names it).
+pub fn error_words(t: &Strings, description: &str) -> (&'static str, &'static str) {
+    let p = words(t);
+    let all = [
+        (PasskeyProblem::Challenge, p.error_challenge),
+        (PasskeyProblem::Rejected, p.error_rejected),
+        (PasskeyProblem::UnknownCredential, p.error_unknown),
+        (PasskeyProblem::UserDisabled, p.error_disabled),
+        (PasskeyProblem::Off, p.error_off),
+        (PasskeyProblem::Duplicate, p.error_duplicate),
+        (PasskeyProblem::TooMany, p.error_duplicate),
+    ];
+    let text = all
+        .iter()
+        .find(|(problem, _)| problem.describe() == description)
+        .map_or(p.error_rejected, |(_, text)| text);
+    (p.error_title, text)
+}
