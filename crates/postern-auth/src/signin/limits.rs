@@ -85,6 +85,47 @@ pub(crate) async fn peek_limits(
     Ok(())
 }
 
+/// One limit counted inside `tx` (the passkey paths, which count one
+/// limit at a time); [`hit_limits`] counts several in one statement.
+pub(crate) async fn hit_limit(
+    svc: &Services,
+    tx: &mut Tx,
+    name: &str,
+    subject: &str,
+    limit: i64,
+    window: i64,
+) -> Result<RateSlot> {
+    let now = svc.now();
+    let window_start = window_start(now, window);
+    let key = rate_key(svc, name, subject);
+    if !tx.rate_hit(&key, window_start, limit).await? {
+        return Err(AuthError::RateLimited {
+            retry_after: window_start + window - now,
+        });
+    }
+    Ok(RateSlot { key, window_start })
+}
+
+/// [`peek_limits`] for one limit.
+pub(crate) async fn peek_limit(
+    svc: &Services,
+    conn: &mut postern_store::Conn,
+    name: &str,
+    subject: &str,
+    limit: i64,
+    window: i64,
+) -> Result<()> {
+    let now = svc.now();
+    let window_start = window_start(now, window);
+    let key = rate_key(svc, name, subject);
+    if conn.rate_count(&key, window_start).await? >= limit {
+        return Err(AuthError::RateLimited {
+            retry_after: window_start + window - now,
+        });
+    }
+    Ok(())
+}
+
 /// Gives back every slot, in one statement.
 pub(crate) async fn release_limits(tx: &mut Tx, slots: &[RateSlot]) -> Result<()> {
     let slots: Vec<&RateSlot> = slots.iter().collect();
