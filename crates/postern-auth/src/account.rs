@@ -81,7 +81,7 @@ pub async fn overview(svc: &Services, user_id: &str) -> Result<Overview> {
         if app_names.contains_key(&client_id) {
             continue;
         }
-        if let Some(app) = conn.app(&client_id).await? {
+        if let Some(app) = conn.cached_app(&client_id).await? {
             app_names.insert(client_id, app.display_name().to_owned());
         }
     }
@@ -226,8 +226,6 @@ pub async fn finish_own_sign_in(
     }
     let app = svc
         .store
-        .conn()
-        .await?
         .app(ACCOUNT_CLIENT_ID)
         .await?
         .ok_or(AuthError::NotFound)?;

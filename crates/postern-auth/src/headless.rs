@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use postern_core::crypto::{random_id, random_token};
 use postern_core::jose::Alg;
 use postern_core::{App, SessionId, Subject};
-use postern_store::{LoginKind, Queries, Session, SessionQueries, Tx, User};
+use postern_store::{Consume, LoginKind, Queries, Session, SessionQueries, Tx, User};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AuthError, Result, TokenProblem};
@@ -242,7 +242,7 @@ async fn verify_uncounted(
             let now = svc.now();
             let mut tx = svc.store.begin().await?;
             let consumed = tx
-                .consume_login_request_by_token(&r.token_hash, now)
+                .consume_burning_siblings(Consume::Token(&r.token_hash), now)
                 .await?
                 .ok_or(AuthError::token(TokenProblem::Used))?;
             (tx, consumed, Method::Link)

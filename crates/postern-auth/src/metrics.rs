@@ -141,14 +141,11 @@ impl AuthMetrics {
             .inc();
     }
 
-    /// Counts a link request refused by `limit` when `result` is a full
-    /// rate limit.
-    pub(crate) fn link_refused<T>(&self, limit: &'static str, result: &Result<T, AuthError>) {
-        if let Err(AuthError::RateLimited { .. }) = result {
-            self.link_requests_refused
-                .get_or_create(&LimitLabels { limit })
-                .inc();
-        }
+    /// Counts a link request refused by the full rate limit `limit`.
+    pub(crate) fn link_refused(&self, limit: &'static str) {
+        self.link_requests_refused
+            .get_or_create(&LimitLabels { limit })
+            .inc();
     }
 
     /// Counts one typed code by what came of it.

@@ -131,3 +131,99 @@ fn page_requests_check_limit_and_cursor() {
     let (_, key) = p(Some("12.abc"), None).parse().unwrap();
     assert_eq!(key.unwrap().at, 12);
 }
+
+/// The app cache (`Store::app`, issue 13) never outlives an admin change:
+/// on the instance that made it the very next request sees it; another
+/// instance on the same database (its own cache) within `APP_CACHE_TTL`.
+#[tokio::test]
+async fn an_app_changed_through_the_admin_api_is_seen_at_once_here_and_within_the_cache_ttl_elsewhere(
+) {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let id = app.app.client_id.clone();
+    // A second instance: the same services on a store of its own.
+    let other_store = postern_store::Store::connect(&env.db.url).await.unwrap();
+    let other = Env2 {
+        svc: postern_auth::Services {
+            store: other_store,
+            ..env.svc.clone()
+        },
+    };
+    let b = Browser::at("203.0.113.7");
+    // Both instances cache the app.
+    env.request_link(&app, &b, "amy@example.com", "openid")
+        .await
+        .unwrap();
+    other
+        .request_link(&env, &app, &b, "amy@example.com")
+        .await
+        .unwrap();
+
+    // A new redirect URI works here at once.
+    let new_uri = "https://app.example/new-callback";
+    let patch: AppPatch = apps::from_json(serde_json::json!({
+        "redirect_uris": [support::REDIRECT_URI, new_uri]
+    }))
+    .unwrap();
+    apps::update(&env.svc, &Principal::cli(), &id, patch)
+        .await
+        .unwrap();
+    let mut raw = env.raw_params(&app, "openid");
+    raw.redirect_uri = Some(new_uri.to_owned());
+    postern_auth::signin::validate_auth_params(&env.svc, &raw)
+        .await
+        .expect("the new redirect URI, on the instance that added it");
+
+    // Disabled: refused here at once.
+    let patch: AppPatch = apps::from_json(serde_json::json!({"enabled": false})).unwrap();
+    apps::update(&env.svc, &Principal::cli(), &id, patch)
+        .await
+        .unwrap();
+    assert!(matches!(
+        env.request_link(&app, &b, "amy@example.com", "openid")
+            .await
+            .map_err(|e| e.into_inner()),
+        Err(AuthError::AppDisabled)
+    ));
+    // Elsewhere within the cache's lifetime, and from then on.
+    tokio::time::sleep(postern_store::APP_CACHE_TTL + std::time::Duration::from_millis(100)).await;
+    assert!(matches!(
+        other
+            .request_link(&env, &app, &b, "amy@example.com")
+            .await
+            .map_err(|e| e.into_inner()),
+        Err(AuthError::AppDisabled)
+    ));
+    postern_auth::signin::validate_auth_params(&other.svc, &raw)
+        .await
+        .expect("the new redirect URI, on the other instance");
+
+    // Deleted: unknown here at once.
+    apps::delete(&env.svc, &Principal::cli(), &id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        postern_auth::signin::app_named(&env.svc, Some(&id)).await,
+        Err(AuthError::UnknownClient)
+    ));
+}
+
+/// Another instance's services.
+struct Env2 {
+    svc: postern_auth::Services,
+}
+
+impl Env2 {
+    async fn request_link(
+        &self,
+        env: &Env,
+        app: &TestApp,
+        browser: &Browser,
+        email: &str,
+    ) -> Result<postern_auth::signin::LinkSent, AuthError> {
+        let params =
+            postern_auth::signin::validate_auth_params(&self.svc, &env.raw_params(app, "openid"))
+                .await?;
+        postern_auth::signin::request_link(&self.svc, &params, email, &browser.who()).await
+    }
+}

@@ -607,10 +607,7 @@ impl<C: crate::Connection> AdminQueries for C {
         client_id: Option<&str>,
         hint: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE outbox SET client_id = $2, recipient_hint = $3 WHERE id = $1")
-            .bind(id)
-            .bind(client_id)
-            .bind(hint)
+        outbox_meta_op(id, client_id, hint)
             .execute(self.raw())
             .await?;
         Ok(())
@@ -627,6 +624,7 @@ impl<C: crate::Connection> AdminQueries for C {
         ] {
             sqlx::query(sql).bind(client_id).execute(self.raw()).await?;
         }
+        self.apps_changed();
         Ok(sqlx::query("DELETE FROM apps WHERE client_id = $1")
             .bind(client_id)
             .execute(self.raw())
@@ -663,4 +661,14 @@ impl<C: crate::Connection> AdminQueries for C {
         .await?;
         Ok(())
     }
+}
+
+/// [`AdminQueries::set_outbox_meta`]'s statement, also sent deferred
+/// ([`crate::Tx::defer_outbox_meta`]).
+pub(crate) fn outbox_meta_op(id: &str, client_id: Option<&str>, hint: &str) -> crate::deferred::Op {
+    use crate::deferred::Value;
+    crate::deferred::Op::new(
+        "UPDATE outbox SET client_id = $2, recipient_hint = $3 WHERE id = $1",
+        vec![Value::from(id), Value::from(client_id), Value::from(hint)],
+    )
 }

@@ -18,8 +18,10 @@
 
 mod account;
 mod admin;
+mod apps;
 mod backup;
 mod dashboard;
+mod deferred;
 mod keys;
 mod outbox;
 mod passkeys;
@@ -39,9 +41,13 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use thiserror::Error;
 
+use postern_core::App;
+
 pub use account::{AccountQueries, UserGrant};
 pub use admin::*;
+pub use apps::APP_CACHE_TTL;
 pub use dashboard::DashboardQueries;
+pub use deferred::Consume;
 pub use keys::{KeyQueries, StoredKey};
 pub use outbox::OutboxDepth;
 pub use passkeys::{PasskeyChallenge, PasskeyQueries, StoredPasskey};
@@ -121,12 +127,19 @@ pub enum Backend {
 /// A pooled connection to Postern's database.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Readers (and every statement on PostgreSQL).
     pool: AnyPool,
+    /// SQLite: the one connection [`Store::begin`] writes on, so its page
+    /// cache stays warm instead of being invalidated by other connections'
+    /// writes. PostgreSQL: the same pool as `pool`.
+    write_pool: AnyPool,
     backend: Backend,
     /// SQLite's one writer, taken by [`Store::begin`] (see [`Tx`]).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Callers waiting for a pooled connection now ([`Store::pool_stats`]).
     waiting: std::sync::Arc<AtomicUsize>,
+    /// Apps by client id, for the request paths ([`Store::app`]).
+    apps: std::sync::Arc<apps::AppCache>,
 }
 
 /// The connection pool at one instant, for `/metrics`.
@@ -162,6 +175,7 @@ impl Drop for Waiting {
 /// A pooled connection; [`Queries`] methods run on it directly.
 pub struct Conn {
     inner: PoolConnection<Any>,
+    apps: std::sync::Arc<apps::AppCache>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -179,6 +193,13 @@ impl std::fmt::Debug for Conn {
 pub struct Tx {
     inner: Transaction<'static, Any>,
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+    backend: Backend,
+    apps: std::sync::Arc<apps::AppCache>,
+    /// An app was written: the cache forgets every app at commit.
+    apps_changed: bool,
+    /// Writes whose answer nobody needs, sent in one round trip at commit
+    /// (see [`Tx::defer_session`] and its siblings).
+    deferred: deferred::Deferred,
 }
 
 impl std::fmt::Debug for Tx {
@@ -188,9 +209,15 @@ impl std::fmt::Debug for Tx {
 }
 
 impl Tx {
-    /// Commits the transaction (and releases the writer lock).
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.inner.commit().await?)
+    /// Runs the deferred writes, then commits the transaction (and
+    /// releases the writer lock).
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush().await?;
+        self.inner.commit().await?;
+        if self.apps_changed {
+            self.apps.clear();
+        }
+        Ok(())
     }
 
     /// Rolls the transaction back now (dropping it does so too).
@@ -209,15 +236,33 @@ pub(crate) mod sealed {
     /// The driver connection under a [`super::Conn`] or [`super::Tx`].
     pub trait Raw {
         fn raw(&mut self) -> &mut sqlx::AnyConnection;
+        /// An app was written through this connection: the app cache
+        /// forgets every app (a [`super::Tx`] at its commit).
+        fn apps_changed(&mut self);
+        /// The app cache, and whether what this connection reads may go
+        /// into it (not inside a transaction that changed an app).
+        fn app_cache(&self) -> (&crate::apps::AppCache, bool);
     }
     impl Raw for super::Conn {
         fn raw(&mut self) -> &mut sqlx::AnyConnection {
             &mut self.inner
         }
+        fn apps_changed(&mut self) {
+            self.apps.clear();
+        }
+        fn app_cache(&self) -> (&crate::apps::AppCache, bool) {
+            (&self.apps, true)
+        }
     }
     impl Raw for super::Tx {
         fn raw(&mut self) -> &mut sqlx::AnyConnection {
             &mut self.inner
+        }
+        fn apps_changed(&mut self) {
+            self.apps_changed = true;
+        }
+        fn app_cache(&self) -> (&crate::apps::AppCache, bool) {
+            (&self.apps, !self.apps_changed)
         }
     }
 }
@@ -273,41 +318,37 @@ impl Store {
             return Err(StoreError::UnsupportedUrl);
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
+        let (pool, write_pool) = match backend {
             Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the one writer; NORMAL
-                            // sync is durable in WAL mode except on power loss;
-                            // busy_timeout makes writers queue instead of failing.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA temp_store = MEMORY;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
+                // Readers: a small page cache each, and the file mapped so a
+                // read of a page the writer changed costs no copy.
+                let readers = sqlite_pool(8, "PRAGMA cache_size = -2000;")
+                    .connect_with(options.clone())
+                    .await?;
+                // The writer: one connection, so the pages every sign-in
+                // touches (the ends of the indexes, the rate-limit rows)
+                // stay in its cache between transactions.
+                let writer = sqlite_pool(1, "PRAGMA cache_size = -8000;")
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (readers, writer)
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (pool.clone(), pool)
             }
         };
         Ok(Self {
             pool,
+            write_pool,
             backend,
             writer: Default::default(),
             waiting: Default::default(),
+            apps: Default::default(),
         })
     }
 
@@ -364,7 +405,38 @@ impl Store {
         let _waiting = Waiting::start(&self.waiting);
         Ok(Conn {
             inner: self.pool.acquire().await?,
+            apps: self.apps.clone(),
         })
+    }
+
+    /// The app with this client id, from memory when it was read less than
+    /// [`APP_CACHE_TTL`] ago. For the request paths; anything that reads an
+    /// app in order to change it uses [`Queries::app`], which always reads
+    /// the database.
+    ///
+    /// Writes through [`Queries::insert_app`] and [`Queries::update_app`]
+    /// empty this instance's cache (at commit, in a transaction); any other
+    /// write to `apps` or `app_secrets` must call [`Store::apps_changed`]
+    /// after it commits. Other instances (and the CLI, a process of its
+    /// own) see a change within [`APP_CACHE_TTL`].
+    pub async fn app(&self, client_id: &str) -> Result<Option<App>> {
+        let generation = match self.apps.get(client_id) {
+            apps::Lookup::Hit(app) => return Ok(Some(*app)),
+            apps::Lookup::Miss(generation) => generation,
+        };
+        let app = self.conn().await?.app(client_id).await?;
+        if let Some(app) = &app {
+            self.apps.put(generation, app);
+        }
+        Ok(app)
+    }
+
+    /// Forgets every cached app on this instance: the one invalidation of
+    /// the app cache, for any write path that changes an app other than
+    /// [`Queries::insert_app`] and [`Queries::update_app`] (which call it
+    /// themselves). Call it after the write commits.
+    pub fn apps_changed(&self) {
+        self.apps.clear();
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock at once
@@ -381,7 +453,7 @@ impl Store {
             Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let pool = self.pool.clone();
+        let pool = self.write_pool.clone();
         let sqlite = self.backend == Backend::Sqlite;
         let waiting = Waiting::start(&self.waiting);
         let inner = tokio::spawn(async move {
@@ -397,6 +469,10 @@ impl Store {
         Ok(Tx {
             inner,
             _writer: writer,
+            backend: self.backend,
+            apps: self.apps.clone(),
+            apps_changed: false,
+            deferred: Default::default(),
         })
     }
 
@@ -450,7 +526,30 @@ impl Store {
     /// Closes every connection (used at shutdown and by tests).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.write_pool.close().await;
     }
+}
+
+/// A pool of SQLite connections set up for Postern, with `extra` pragmas.
+fn sqlite_pool(max: u32, extra: &'static str) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the one writer; NORMAL
+                // sync is durable in WAL mode except on power loss;
+                // busy_timeout makes writers queue instead of failing.
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                     PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 67108864;",
+                )
+                .await?;
+                conn.execute(extra).await?;
+                Ok(())
+            })
+        })
 }
 
 fn migrator(backend: Backend) -> Migrator {

@@ -4,6 +4,7 @@ use postern_core::{App, AppSettings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::deferred::{Consume, Op, Value};
 use crate::sealed::Raw;
 
 use crate::rows::*;
@@ -19,6 +20,10 @@ pub trait Queries {
     async fn insert_app(&mut self, app: &App, secret_hash: Option<&str>) -> Result<()>;
     /// The app with this client id.
     async fn app(&mut self, client_id: &str) -> Result<Option<App>>;
+    /// The app with this client id from the app cache, read on this
+    /// connection when not cached (see [`crate::Store::app`]). For request
+    /// paths; read-modify-write paths use [`Queries::app`].
+    async fn cached_app(&mut self, client_id: &str) -> Result<Option<App>>;
     /// All apps, oldest first.
     async fn apps(&mut self) -> Result<Vec<App>>;
     /// Replaces an app's name and settings; false when it does not exist.
@@ -80,6 +85,16 @@ pub trait Queries {
     /// Marks a consumed request as finished (an authorization code or a
     /// denial was issued for it); true for exactly one caller.
     async fn complete_login_request(&mut self, id: &str, now: i64) -> Result<bool>;
+    /// Consumes the live link request `which` names and, in the same
+    /// statement, burns every other live request of its email and app (the
+    /// start of every sign-in). Same guarantee as
+    /// [`Queries::consume_login_request`]: exactly one of concurrent
+    /// callers gets `Some`, and a caller that gets `None` changed nothing.
+    async fn consume_burning_siblings(
+        &mut self,
+        which: Consume<'_>,
+        now: i64,
+    ) -> Result<Option<LoginRequest>>;
     /// Burns every other live request of this email and app.
     async fn burn_sibling_requests(
         &mut self,
@@ -146,6 +161,16 @@ pub trait Queries {
     /// the window holds fewer than `limit`; false (and nothing counted) when
     /// it is full. Atomic on both databases.
     async fn rate_hit(&mut self, key: &str, window_start: i64, limit: i64) -> Result<bool>;
+    /// [`Queries::rate_hit`] for several limits in one statement: each
+    /// `(key, window_start, limit)` counts one hit if its window holds fewer
+    /// than its limit. Returns, in order, whether each was counted; the
+    /// caller drops the transaction when any was not, so that a refused
+    /// request counts in none.
+    async fn rate_hits(&mut self, hits: &[(&str, i64, i64)]) -> Result<Vec<bool>>;
+    /// Hits counted for each `(key, window_start)`, in order, in one statement.
+    async fn rate_counts(&mut self, keys: &[(&str, i64)]) -> Result<Vec<i64>>;
+    /// [`Queries::rate_release`] of several slots in one statement.
+    async fn rate_releases(&mut self, slots: &[&RateSlot]) -> Result<()>;
     /// Hits counted for `key` in the window starting at `window_start`.
     async fn rate_count(&mut self, key: &str, window_start: i64) -> Result<i64>;
     /// Gives back one hit of `key` in that window (never below zero).
@@ -197,7 +222,7 @@ pub trait Queries {
     async fn purge_expired(&mut self, now: i64, retain_before: i64) -> Result<Purged>;
 }
 
-fn conflict(e: sqlx::Error) -> StoreError {
+pub(crate) fn conflict(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => e.into(),
@@ -384,6 +409,7 @@ impl<C: crate::Connection> Queries for C {
         .execute(self.raw())
         .await
         .map_err(conflict)?;
+        self.apps_changed();
         if let Some(hash) = secret_hash {
             self.add_app_secret(&app.client_id, hash, app.created_at)
                 .await?;
@@ -399,6 +425,18 @@ impl<C: crate::Connection> Queries for C {
             .as_ref()
             .map(app_from_row)
             .transpose()
+    }
+
+    async fn cached_app(&mut self, client_id: &str) -> Result<Option<App>> {
+        let generation = match self.app_cache().0.get(client_id) {
+            crate::apps::Lookup::Hit(app) => return Ok(Some(*app)),
+            crate::apps::Lookup::Miss(generation) => generation,
+        };
+        let app = self.app(client_id).await?;
+        if let (Some(app), (cache, true)) = (&app, self.app_cache()) {
+            cache.put(generation, app);
+        }
+        Ok(app)
     }
 
     async fn apps(&mut self) -> Result<Vec<App>> {
@@ -420,6 +458,7 @@ impl<C: crate::Connection> Queries for C {
         .bind(&app.client_id)
         .execute(self.raw())
         .await?;
+        self.apps_changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -431,6 +470,7 @@ impl<C: crate::Connection> Queries for C {
             .bind(now)
             .execute(self.raw())
             .await?;
+        self.apps_changed();
         Ok(())
     }
 
@@ -481,39 +521,7 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn insert_login_request(&mut self, r: &LoginRequest) -> Result<()> {
-        let kind = stored_kind(r.kind);
-        let auth_params = channel_mark(r.headless, r.admin_issued);
-        sqlx::query(&format!(
-            "INSERT INTO login_requests ({LOGIN_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
-        ))
-        .bind(&r.id)
-        .bind(&r.client_id)
-        .bind(&r.email)
-        .bind(kind)
-        .bind(&r.token_hash)
-        .bind(&r.code_hash)
-        .bind(r.code_attempts)
-        .bind(&r.redirect_uri)
-        .bind(&r.state)
-        .bind(&r.nonce)
-        .bind(&r.code_challenge)
-        .bind(&r.scope)
-        .bind(&r.locale)
-        .bind(auth_params)
-        .bind(&r.ip)
-        .bind(&r.user_agent)
-        .bind(&r.binding_hash)
-        .bind(&r.remote_number)
-        .bind(r.approved_at)
-        .bind(r.completed_at)
-        .bind(r.rate_slot.as_ref().map(RateSlot::to_stored))
-        .bind(r.created_at)
-        .bind(r.expires_at)
-        .bind(r.consumed_at)
-        .execute(self.raw())
-        .await
-        .map_err(conflict)?;
+        insert_login_request_op(r).execute(self.raw()).await?;
         Ok(())
     }
 
@@ -626,15 +634,49 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn complete_login_request(&mut self, id: &str, now: i64) -> Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE login_requests SET completed_at = $2 WHERE id = $1 AND completed_at IS NULL AND consumed_at IS NOT NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(self.raw())
-        .await?
-        .rows_affected()
+        Ok(complete_login_request_op(id, now)
+            .execute(self.raw())
+            .await?
             == 1)
+    }
+
+    async fn consume_burning_siblings(
+        &mut self,
+        which: Consume<'_>,
+        now: i64,
+    ) -> Result<Option<LoginRequest>> {
+        let (target, value) = match which {
+            Consume::Token(hash) => ("token_hash = $2 AND kind = 'link'", hash),
+            Consume::Id(id) => ("id = $2 AND kind = 'link'", id),
+            Consume::Approved(id) => ("id = $2 AND kind = 'link' AND approved_at IS NOT NULL", id),
+        };
+        // The target is live exactly when the subquery finds it, and then
+        // it is one of its pair's live requests: one statement consumes it
+        // and burns its siblings, or (not live) changes nothing. On
+        // PostgreSQL a concurrent caller waits on the row lock and then
+        // finds the target consumed.
+        let rows = sqlx::query(&format!(
+            "UPDATE login_requests SET consumed_at = $1 \
+             WHERE consumed_at IS NULL AND expires_at > $1 AND (client_id, email) = \
+               (SELECT client_id, email FROM login_requests \
+                WHERE {target} AND consumed_at IS NULL AND expires_at > $1) \
+             RETURNING {LOGIN_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(value)
+        .fetch_all(self.raw())
+        .await?;
+        for row in &rows {
+            let request = login_from_row(row)?;
+            let is_target = match which {
+                Consume::Token(hash) => request.token_hash == hash,
+                Consume::Id(id) | Consume::Approved(id) => request.id == id,
+            };
+            if is_target {
+                return Ok(Some(request));
+            }
+        }
+        Ok(None)
     }
 
     async fn burn_sibling_requests(
@@ -693,25 +735,7 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn insert_authorization_code(&mut self, c: &AuthorizationCode) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(&c.code_hash)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(&c.session_id)
-        .bind(&c.redirect_uri)
-        .bind(&c.code_challenge)
-        .bind(&c.nonce)
-        .bind(&c.scope)
-        .bind(&c.amr)
-        .bind(c.auth_time)
-        .bind(c.created_at)
-        .bind(c.expires_at)
-        .bind(c.consumed_at)
-        .execute(self.raw())
-        .await
-        .map_err(conflict)?;
+        insert_code_op(c).execute(self.raw()).await?;
         Ok(())
     }
 
@@ -764,25 +788,7 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn insert_session(&mut self, s: &Session) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(&s.id)
-        .bind(&s.token_hash)
-        .bind(&s.user_id)
-        .bind(&s.client_id)
-        .bind(&s.kind)
-        .bind(&s.amr)
-        .bind(s.auth_time)
-        .bind(s.created_at)
-        .bind(s.last_seen_at)
-        .bind(s.expires_at)
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .bind(s.revoked_at)
-        .execute(self.raw())
-        .await
-        .map_err(conflict)?;
+        insert_session_op(s).execute(self.raw()).await?;
         Ok(())
     }
 
@@ -799,20 +805,7 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn insert_sign_in_event(&mut self, e: &SignInEvent) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sign_in_events (id, user_id, client_id, at, ip, user_agent, method, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&e.id)
-        .bind(&e.user_id)
-        .bind(&e.client_id)
-        .bind(e.at)
-        .bind(&e.ip)
-        .bind(&e.user_agent)
-        .bind(&e.method)
-        .bind(&e.outcome)
-        .execute(self.raw())
-        .await?;
+        insert_event_op(e).execute(self.raw()).await?;
         Ok(())
     }
 
@@ -865,11 +858,110 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn rate_release(&mut self, key: &str, window_start: i64) -> Result<()> {
-        sqlx::query("UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND window_start = $2 AND count > 0")
-            .bind(key)
-            .bind(window_start)
-            .execute(self.raw())
+        let slot = RateSlot {
+            key: key.to_owned(),
+            window_start,
+        };
+        rate_release_op(&[&slot]).execute(self.raw()).await?;
+        Ok(())
+    }
+
+    async fn rate_hits(&mut self, hits: &[(&str, i64, i64)]) -> Result<Vec<bool>> {
+        let distinct = hits
+            .iter()
+            .map(|h| h.0)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            == hits.len();
+        if !distinct {
+            // One statement may not change a row twice.
+            let mut counted = Vec::with_capacity(hits.len());
+            for (key, window_start, limit) in hits {
+                counted.push(self.rate_hit(key, *window_start, *limit).await?);
+            }
+            return Ok(counted);
+        }
+        // A limit of zero or less counts nothing; the rest go in one upsert
+        // whose rows are in key order, so that two transactions counting
+        // overlapping keys on PostgreSQL lock them in the same order (no
+        // deadlock). A new window starts at one; a known one counts only
+        // while below its limit (re-checked under the row lock on
+        // PostgreSQL, under the write lock on SQLite); RETURNING names the
+        // rows that counted.
+        let mut todo: Vec<&(&str, i64, i64)> = hits.iter().filter(|h| h.2 > 0).collect();
+        if todo.is_empty() {
+            return Ok(vec![false; hits.len()]);
+        }
+        todo.sort_by(|a, b| a.0.cmp(b.0));
+        let mut values = Vec::with_capacity(todo.len());
+        let mut limits = String::new();
+        let mut args: Vec<Value> = Vec::with_capacity(todo.len() * 3);
+        for (key, window_start, limit) in &todo {
+            let n = args.len();
+            values.push(format!("(${}, ${}, 1)", n + 1, n + 2));
+            limits.push_str(&format!(" WHEN ${} THEN ${}", n + 1, n + 3));
+            args.extend([
+                Value::from(*key),
+                Value::from(*window_start),
+                Value::from(*limit),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES {} \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
+             WHERE rate_limits.count < CASE rate_limits.key{limits} END \
+             RETURNING key",
+            values.join(", ")
+        );
+        let counted: Vec<String> = sqlx::query_scalar_with(&sql, crate::deferred::arguments(args)?)
+            .fetch_all(self.raw())
             .await?;
+        Ok(hits
+            .iter()
+            .map(|(key, _, limit)| *limit > 0 && counted.iter().any(|c| c.as_str() == *key))
+            .collect())
+    }
+
+    async fn rate_counts(&mut self, keys: &[(&str, i64)]) -> Result<Vec<i64>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut terms = Vec::with_capacity(keys.len());
+        let mut args: Vec<Value> = Vec::with_capacity(keys.len() * 2);
+        for (key, window_start) in keys {
+            let n = args.len();
+            terms.push(format!("(key = ${} AND window_start = ${})", n + 1, n + 2));
+            args.extend([Value::from(*key), Value::from(*window_start)]);
+        }
+        let sql = format!(
+            "SELECT key, window_start, count FROM rate_limits WHERE {}",
+            terms.join(" OR ")
+        );
+        let rows = sqlx::query_with(&sql, crate::deferred::arguments(args)?)
+            .fetch_all(self.raw())
+            .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key: String = row.try_get("key")?;
+            let window_start: i64 = row.try_get("window_start")?;
+            let count: i64 = row.try_get("count")?;
+            found.push((key, window_start, count));
+        }
+        Ok(keys
+            .iter()
+            .map(|(key, window_start)| {
+                found
+                    .iter()
+                    .find(|(k, w, _)| k.as_str() == *key && w == window_start)
+                    .map_or(0, |f| f.2)
+            })
+            .collect())
+    }
+
+    async fn rate_releases(&mut self, slots: &[&RateSlot]) -> Result<()> {
+        if !slots.is_empty() {
+            rate_release_op(slots).execute(self.raw()).await?;
+        }
         Ok(())
     }
 
@@ -1009,4 +1101,136 @@ impl<C: crate::Connection> Queries for C {
             revoked_access_tokens: run(self, "DELETE FROM revoked_access_tokens WHERE expires_at < $1", grace).await?,
         })
     }
+}
+
+// ---- statements shared by direct and deferred writes ----------------------
+
+pub(crate) fn insert_login_request_op(r: &LoginRequest) -> Op {
+    let auth_params = channel_mark(r.headless, r.admin_issued);
+    Op::new(
+        format!(
+            "INSERT INTO login_requests ({LOGIN_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+        ),
+        vec![
+            Value::from(&r.id),
+            Value::from(&r.client_id),
+            Value::from(&r.email),
+            Value::from(stored_kind(r.kind)),
+            Value::from(&r.token_hash),
+            Value::from(&r.code_hash),
+            Value::from(r.code_attempts),
+            Value::from(&r.redirect_uri),
+            Value::from(&r.state),
+            Value::from(&r.nonce),
+            Value::from(&r.code_challenge),
+            Value::from(&r.scope),
+            Value::from(&r.locale),
+            Value::from(auth_params),
+            Value::from(&r.ip),
+            Value::from(&r.user_agent),
+            Value::from(&r.binding_hash),
+            Value::from(&r.remote_number),
+            Value::from(r.approved_at),
+            Value::from(r.completed_at),
+            Value::from(r.rate_slot.as_ref().map(RateSlot::to_stored)),
+            Value::from(r.created_at),
+            Value::from(r.expires_at),
+            Value::from(r.consumed_at),
+        ],
+    )
+}
+
+pub(crate) fn complete_login_request_op(id: &str, now: i64) -> Op {
+    Op::new(
+        "UPDATE login_requests SET completed_at = $2 WHERE id = $1 AND completed_at IS NULL AND consumed_at IS NOT NULL",
+        vec![Value::from(id), Value::from(now)],
+    )
+}
+
+pub(crate) fn burn_browser_op(client_id: &str, binding_hash: &str, now: i64) -> Op {
+    Op::new(
+        "UPDATE login_requests SET consumed_at = $1 WHERE client_id = $2 AND binding_hash = $3 AND consumed_at IS NULL AND expires_at > $1",
+        vec![Value::from(now), Value::from(client_id), Value::from(binding_hash)],
+    )
+}
+
+pub(crate) fn insert_code_op(c: &AuthorizationCode) -> Op {
+    Op::new(
+        format!(
+            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ),
+        vec![
+            Value::from(&c.code_hash),
+            Value::from(&c.client_id),
+            Value::from(&c.user_id),
+            Value::from(&c.session_id),
+            Value::from(&c.redirect_uri),
+            Value::from(&c.code_challenge),
+            Value::from(&c.nonce),
+            Value::from(&c.scope),
+            Value::from(&c.amr),
+            Value::from(c.auth_time),
+            Value::from(c.created_at),
+            Value::from(c.expires_at),
+            Value::from(c.consumed_at),
+        ],
+    )
+}
+
+pub(crate) fn insert_session_op(s: &Session) -> Op {
+    Op::new(
+        format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ),
+        vec![
+            Value::from(&s.id),
+            Value::from(&s.token_hash),
+            Value::from(&s.user_id),
+            Value::from(&s.client_id),
+            Value::from(&s.kind),
+            Value::from(&s.amr),
+            Value::from(s.auth_time),
+            Value::from(s.created_at),
+            Value::from(s.last_seen_at),
+            Value::from(s.expires_at),
+            Value::from(&s.ip),
+            Value::from(&s.user_agent),
+            Value::from(s.revoked_at),
+        ],
+    )
+}
+
+pub(crate) fn insert_event_op(e: &SignInEvent) -> Op {
+    Op::new(
+        "INSERT INTO sign_in_events (id, user_id, client_id, at, ip, user_agent, method, outcome) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        vec![
+            Value::from(&e.id),
+            Value::from(&e.user_id),
+            Value::from(&e.client_id),
+            Value::from(e.at),
+            Value::from(&e.ip),
+            Value::from(&e.user_agent),
+            Value::from(&e.method),
+            Value::from(&e.outcome),
+        ],
+    )
+}
+
+pub(crate) fn rate_release_op(slots: &[&RateSlot]) -> Op {
+    let mut terms = Vec::with_capacity(slots.len());
+    let mut args = Vec::with_capacity(slots.len() * 2);
+    for slot in slots {
+        let n = args.len();
+        terms.push(format!("(key = ${} AND window_start = ${})", n + 1, n + 2));
+        args.extend([Value::from(&slot.key), Value::from(slot.window_start)]);
+    }
+    Op::new(
+        format!(
+            "UPDATE rate_limits SET count = count - 1 WHERE count > 0 AND ({})",
+            terms.join(" OR ")
+        ),
+        args,
+    )
 }

@@ -291,6 +291,12 @@ pub(crate) async fn audit(
     Ok(())
 }
 
-/// Called after every committed change to an app: the in-memory app cache
-/// (when there is one) drops what it holds.
-pub(crate) fn apps_changed(_svc: &Services, _client_id: &str) {}
+/// Called after every committed change to an app: this instance's app
+/// cache ([`postern_store::Store::app`]) forgets every app at once, so the
+/// change (a disabled app, a new redirect URI) holds for the very next
+/// request here; other instances see it within
+/// [`postern_store::APP_CACHE_TTL`]. (The store's own app writes clear the
+/// cache at commit too; this names the rule where the admin API keeps it.)
+pub(crate) fn apps_changed(svc: &Services, _client_id: &str) {
+    svc.store.apps_changed();
+}

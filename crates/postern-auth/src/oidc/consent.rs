@@ -79,8 +79,6 @@ pub async fn decide_pending_consent(
     let live = answering.ok_or_else(unknown)?;
     let app = svc
         .store
-        .conn()
-        .await?
         .app(&pending.client_id)
         .await?
         .filter(|a| a.has_redirect_uri(&pending.redirect_uri))

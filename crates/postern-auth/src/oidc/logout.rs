@@ -2,7 +2,7 @@
 //! the person goes next.
 
 use postern_core::ClientId;
-use postern_store::{Queries, SessionQueries};
+use postern_store::SessionQueries;
 
 use super::*;
 
@@ -67,7 +67,7 @@ pub async fn logout_request(svc: &Services, p: &LogoutInput) -> Result<LogoutReq
         (None, c) => c.map(str::to_owned),
     };
     let app = match &client_id {
-        Some(c) if ClientId::parse(c).is_ok() => svc.store.conn().await?.app(c).await?,
+        Some(c) if ClientId::parse(c).is_ok() => svc.store.app(c).await?,
         _ => None,
     };
     let redirect = match p

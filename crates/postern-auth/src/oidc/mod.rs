@@ -97,9 +97,22 @@ pub fn subject(svc: &Services, app: &App, user_id: &str) -> String {
 /// Mints a single-use authorization code (60 s) for a signed-in user and
 /// returns the code to put in the redirect.
 pub async fn mint_code(svc: &Services, tx: &mut Tx, grant: CodeGrant<'_>) -> Result<String> {
+    let (code, row) = new_code(svc, grant);
+    tx.insert_authorization_code(&row).await?;
+    Ok(code)
+}
+
+/// [`mint_code`], its row written with the transaction's commit.
+pub fn defer_code(svc: &Services, tx: &mut Tx, grant: CodeGrant<'_>) -> String {
+    let (code, row) = new_code(svc, grant);
+    tx.defer_authorization_code(&row);
+    code
+}
+
+fn new_code(svc: &Services, grant: CodeGrant<'_>) -> (String, AuthorizationCode) {
     let now = svc.now();
     let code = random_token(32);
-    tx.insert_authorization_code(&AuthorizationCode {
+    let row = AuthorizationCode {
         code_hash: svc.secrets.keyed_hash(purpose::AUTHZ_CODE, code.as_bytes()),
         client_id: grant.client_id.to_owned(),
         user_id: grant.user_id.to_owned(),
@@ -113,9 +126,8 @@ pub async fn mint_code(svc: &Services, tx: &mut Tx, grant: CodeGrant<'_>) -> Res
         created_at: now,
         expires_at: now + crate::signin::AUTHORIZATION_CODE_TTL,
         consumed_at: None,
-    })
-    .await?;
-    Ok(code)
+    };
+    (code, row)
 }
 
 /// Unredeemed codes one browser session may hold for one app at a time.
@@ -202,8 +214,7 @@ pub async fn authenticate_client(svc: &Services, creds: &ClientCredentials) -> R
     // reaches SQL).
     let id = creds.client_id.as_deref().map(ClientId::parse);
     let id = id.and_then(Result::ok).ok_or(AuthError::ClientAuth)?;
-    let mut conn = svc.store.conn().await?;
-    let app = conn.app(&id).await?.ok_or(AuthError::ClientAuth)?;
+    let app = svc.store.app(&id).await?.ok_or(AuthError::ClientAuth)?;
     if app.settings.public {
         return if creds.client_secret.is_none() {
             Ok(app)
@@ -216,7 +227,12 @@ pub async fn authenticate_client(svc: &Services, creds: &ClientCredentials) -> R
         .as_deref()
         .ok_or(AuthError::ClientAuth)?;
     let presented = sha256_b64(secret.as_bytes());
-    let hashes = conn.app_secret_hashes(&app.client_id, svc.now()).await?;
+    let hashes = svc
+        .store
+        .conn()
+        .await?
+        .app_secret_hashes(&app.client_id, svc.now())
+        .await?;
     // Compare with every stored hash, so timing does not say which matched.
     let ok = hashes.iter().fold(false, |ok, h| {
         constant_time_eq(presented.as_bytes(), h.as_bytes()) | ok

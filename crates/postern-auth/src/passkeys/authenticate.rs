@@ -311,6 +311,11 @@ pub async fn finish_authentication(
         expires_at: now + CHALLENGE_TTL,
         consumed_at: Some(now),
     };
+    // Every sign-in burns the person's other live requests for this app;
+    // link sign-ins do it in the statement that consumes their request
+    // (`consume_burning_siblings`), a passkey has no such request.
+    tx.burn_sibling_requests(&app.client_id, &request.email, now)
+        .await?;
     tx.insert_login_request(&request).await?;
     signin::finish(svc, tx, &app, request, method, who)
         .await

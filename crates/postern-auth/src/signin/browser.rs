@@ -52,13 +52,7 @@ pub async fn check(
     let req = asked_by(svc, login_id, who.binding.as_deref())
         .await?
         .ok_or_else(unknown)?;
-    let app = svc
-        .store
-        .conn()
-        .await?
-        .app(&req.client_id)
-        .await?
-        .ok_or_else(unknown)?;
+    let app = svc.store.app(&req.client_id).await?.ok_or_else(unknown)?;
     let dead = |problem| {
         Err(AuthError::in_app(
             &app,
@@ -154,7 +148,7 @@ pub async fn request_and_app(
             return None;
         }
     }
-    let app = conn.app(&req.client_id).await.ok()??;
+    let app = conn.cached_app(&req.client_id).await.ok()??;
     Some((app, req))
 }
 

@@ -44,8 +44,9 @@ pub struct SignedIn {
 }
 
 /// The common part of every successful sign-in, inside the transaction that
-/// consumed the request: burn the siblings, find or create the user, free
-/// the rate slot, record history.
+/// consumed the request (and burnt its siblings with it,
+/// [`Queries::consume_burning_siblings`]): find or create the user, free
+/// the rate slot, record history. The last two are deferred to the commit.
 pub async fn sign_in_user(
     svc: &Services,
     tx: &mut Tx,
@@ -55,8 +56,6 @@ pub async fn sign_in_user(
     who: &Requester,
 ) -> Result<postern_store::User> {
     let now = svc.now();
-    tx.burn_sibling_requests(&request.client_id, &request.email, now)
-        .await?;
     let user = tx
         .upsert_user_sign_in(&random_id(), &request.email, now)
         .await?;
@@ -64,9 +63,9 @@ pub async fn sign_in_user(
         return Err(AuthError::token(TokenProblem::Unknown));
     }
     if let Some(slot) = &request.rate_slot {
-        release_limit(tx, slot).await?;
+        tx.defer_rate_release(slot);
     }
-    tx.insert_sign_in_event(&SignInEvent {
+    tx.defer_sign_in_event(&SignInEvent {
         id: random_id(),
         user_id: Some(user.id.clone()),
         client_id: app.client_id.clone(),
@@ -75,8 +74,7 @@ pub async fn sign_in_user(
         user_agent: who.user_agent.clone(),
         method: event_method(request, method).to_owned(),
         outcome: "success".to_owned(),
-    })
-    .await?;
+    });
     Ok(user)
 }
 
@@ -114,7 +112,7 @@ pub(crate) async fn finish(
     let user = sign_in_user(svc, &mut tx, app, &request, method, who).await?;
     let session_secret = random_token(32);
     let session_id = random_id();
-    tx.insert_session(&Session {
+    tx.defer_session(&Session {
         id: session_id.clone(),
         token_hash: svc
             .secrets
@@ -130,18 +128,21 @@ pub(crate) async fn finish(
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
         revoked_at: None,
-    })
-    .await?;
+    });
     let scope = Scope::parse(Some(&request.scope));
-    let granted = match tx.grant(&user.id, &app.client_id).await? {
-        Some(g) => scope.is_subset_of(&Scope::parse(Some(&g))),
-        None => false,
-    };
+    // An admin-issued link goes on without a code, and an app that needs
+    // no consent (first party) needs no grant read.
+    let granted = !request.admin_issued
+        && app.needs_consent()
+        && match tx.grant(&user.id, &app.client_id).await? {
+            Some(g) => scope.is_subset_of(&Scope::parse(Some(&g))),
+            None => false,
+        };
     let next = if request.admin_issued {
         // Once: the request is complete, as if a code had been issued.
-        if !tx.complete_login_request(&request.id, now).await? {
-            return Err(AuthError::token(TokenProblem::Used));
-        }
+        // This transaction consumed it, so completing it cannot miss and
+        // goes with the commit.
+        tx.defer_complete_login_request(&request.id, now);
         Next::Continue(request.redirect_uri.clone())
     } else if app.needs_consent() && !granted {
         Next::Consent {
@@ -153,8 +154,17 @@ pub(crate) async fn finish(
             flow: Box::new(flow_of(&request)),
         }
     } else {
+        // This transaction consumed the request: completing it cannot
+        // miss, so it and the code go with the commit too.
         let session = (session_id.as_str(), method.amr(), now);
-        Next::Redirect(issue_code(svc, &mut tx, &request, session, &user.id).await?)
+        tx.defer_complete_login_request(&request.id, now);
+        let code = crate::oidc::defer_code(svc, &mut tx, code_grant(&request, session, &user.id));
+        Next::Redirect(AuthorizationResponse::code(
+            &request.redirect_uri,
+            request.state.as_deref(),
+            svc.settings.issuer(),
+            code,
+        ))
     };
     tx.commit().await?;
     Ok(SignedIn {
@@ -175,32 +185,37 @@ pub(crate) async fn issue_code(
     session: (&str, &str, i64),
     user_id: &str,
 ) -> Result<AuthorizationResponse> {
-    let (session_id, amr, auth_time) = session;
     if !tx.complete_login_request(&request.id, svc.now()).await? {
         return Err(AuthError::token(TokenProblem::Used));
     }
-    let code = crate::oidc::mint_code(
-        svc,
-        tx,
-        crate::oidc::CodeGrant {
-            client_id: &request.client_id,
-            user_id,
-            session_id,
-            redirect_uri: &request.redirect_uri,
-            code_challenge: request.code_challenge.as_deref(),
-            nonce: request.nonce.as_deref(),
-            scope: &request.scope,
-            amr,
-            auth_time,
-        },
-    )
-    .await?;
+    let code = crate::oidc::mint_code(svc, tx, code_grant(request, session, user_id)).await?;
     Ok(AuthorizationResponse::code(
         &request.redirect_uri,
         request.state.as_deref(),
         svc.settings.issuer(),
         code,
     ))
+}
+
+/// The authorization code `request` leads to, for `session` (id, `amr`,
+/// `auth_time`) of `user_id`.
+fn code_grant<'a>(
+    request: &'a LoginRequest,
+    session: (&'a str, &'a str, i64),
+    user_id: &'a str,
+) -> crate::oidc::CodeGrant<'a> {
+    let (session_id, amr, auth_time) = session;
+    crate::oidc::CodeGrant {
+        client_id: &request.client_id,
+        user_id,
+        session_id,
+        redirect_uri: &request.redirect_uri,
+        code_challenge: request.code_challenge.as_deref(),
+        nonce: request.nonce.as_deref(),
+        scope: &request.scope,
+        amr,
+        auth_time,
+    }
 }
 
 /// The person's answer on the consent screen.

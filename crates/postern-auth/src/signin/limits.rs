@@ -16,8 +16,77 @@ pub(crate) fn window_start(now: i64, window: i64) -> i64 {
     now - now.rem_euclid(window)
 }
 
-/// Counts one hit of a limit inside `tx`; a full window is a 429 and, since
-/// the caller's transaction is dropped, counts nothing anywhere.
+/// One limit: its name, the subject it counts, the hits a window allows
+/// and the window's length in seconds.
+pub(crate) type Limit<'a> = (&'static str, &'a str, i64, i64);
+
+/// Counts one hit of every limit inside `tx`, in one statement; a full
+/// window is a 429 (the first full one's wait) and, since the caller's
+/// transaction is dropped, counts nothing anywhere. Returns the slots in
+/// the order of `limits`. `refused` hears the name of the limit that
+/// refused (for metrics).
+pub(crate) async fn hit_limits(
+    svc: &Services,
+    tx: &mut Tx,
+    limits: &[Limit<'_>],
+    refused: impl FnOnce(&'static str),
+) -> Result<Vec<RateSlot>> {
+    let now = svc.now();
+    let slots: Vec<RateSlot> = limits
+        .iter()
+        .map(|(name, subject, _, window)| RateSlot {
+            key: rate_key(svc, name, subject),
+            window_start: window_start(now, *window),
+        })
+        .collect();
+    let hits: Vec<(&str, i64, i64)> = slots
+        .iter()
+        .zip(limits)
+        .map(|(slot, limit)| (slot.key.as_str(), slot.window_start, limit.2))
+        .collect();
+    let counted = tx.rate_hits(&hits).await?;
+    if let Some(i) = counted.iter().position(|ok| !ok) {
+        refused(limits[i].0);
+        return Err(AuthError::RateLimited {
+            retry_after: slots[i].window_start + limits[i].3 - now,
+        });
+    }
+    Ok(slots)
+}
+
+/// A 429 when a limit's window is already full, counting nothing: the
+/// cheap early answer, one read for every limit. Only [`hit_limits`],
+/// inside the transaction that stores the request, decides that a request
+/// is within its limits. `refused` hears the name of the limit that
+/// refused (for metrics).
+pub(crate) async fn peek_limits(
+    svc: &Services,
+    conn: &mut postern_store::Conn,
+    limits: &[Limit<'_>],
+    refused: impl FnOnce(&'static str),
+) -> Result<()> {
+    let now = svc.now();
+    let keys: Vec<(String, i64)> = limits
+        .iter()
+        .map(|(name, subject, _, window)| {
+            (rate_key(svc, name, subject), window_start(now, *window))
+        })
+        .collect();
+    let refs: Vec<(&str, i64)> = keys.iter().map(|(k, w)| (k.as_str(), *w)).collect();
+    let counts = conn.rate_counts(&refs).await?;
+    for ((count, limit), (_, window_start)) in counts.iter().zip(limits).zip(&keys) {
+        if *count >= limit.2 {
+            refused(limit.0);
+            return Err(AuthError::RateLimited {
+                retry_after: window_start + limit.3 - now,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One limit counted inside `tx` (the passkey paths, which count one
+/// limit at a time); [`hit_limits`] counts several in one statement.
 pub(crate) async fn hit_limit(
     svc: &Services,
     tx: &mut Tx,
@@ -37,9 +106,7 @@ pub(crate) async fn hit_limit(
     Ok(RateSlot { key, window_start })
 }
 
-/// A 429 when a limit's window is already full, counting nothing: the
-/// cheap early answer. Only [`hit_limit`], inside the transaction that
-/// stores the request, decides that a request is within its limits.
+/// [`peek_limits`] for one limit.
 pub(crate) async fn peek_limit(
     svc: &Services,
     conn: &mut postern_store::Conn,
@@ -59,8 +126,10 @@ pub(crate) async fn peek_limit(
     Ok(())
 }
 
-pub(crate) async fn release_limit(tx: &mut Tx, slot: &RateSlot) -> Result<()> {
-    tx.rate_release(&slot.key, slot.window_start).await?;
+/// Gives back every slot, in one statement.
+pub(crate) async fn release_limits(tx: &mut Tx, slots: &[RateSlot]) -> Result<()> {
+    let slots: Vec<&RateSlot> = slots.iter().collect();
+    tx.rate_releases(&slots).await?;
     Ok(())
 }
 
@@ -83,9 +152,5 @@ pub(crate) async fn spend_code_budgets(
     if who.ip_known {
         budgets.push(("code-ip-hour", ip.as_str(), CODE_TRIES_PER_IP_HOUR, HOUR));
     }
-    let mut slots = Vec::with_capacity(budgets.len());
-    for (name, subject, limit, window) in budgets {
-        slots.push(hit_limit(svc, tx, name, subject, limit, window).await?);
-    }
-    Ok(slots)
+    hit_limits(svc, tx, &budgets, |_| {}).await
 }

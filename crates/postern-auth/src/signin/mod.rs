@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use postern_core::crypto::{constant_time_eq, random_digits, random_id, random_token};
 use postern_core::oauth::{check_pkce, check_text, Scope};
 use postern_core::{App, ClientId, EmailAddress, LoginId};
-use postern_store::{LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent, Tx};
+use postern_store::{
+    Consume, LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent, Tx,
+};
 use serde::Deserialize;
 
 use crate::error::{AuthError, Flow, Result, TokenProblem};
@@ -145,8 +147,6 @@ pub async fn app_named(svc: &Services, client_id: Option<&str>) -> Result<App> {
         .ok_or(AuthError::missing("client_id"))?;
     let client_id = ClientId::parse(client_id).map_err(|_| AuthError::UnknownClient)?;
     svc.store
-        .conn()
-        .await?
         .app(&client_id)
         .await?
         .ok_or(AuthError::UnknownClient)
@@ -262,16 +262,19 @@ pub async fn request_link(
         let per_hour = i64::from(app.settings.link_requests_per_hour);
         ("app", app.client_id.as_str(), per_hour, HOUR)
     });
-    let limits = || ip_limit.into_iter().chain([email_limit]).chain(app_limit);
+    let limits: Vec<Limit> = ip_limit
+        .into_iter()
+        .chain([email_limit])
+        .chain(app_limit)
+        .collect();
 
-    // Limits first: a request refused by a full window costs one read per
-    // limit, and no user lookup, rendered email or write lock.
+    // Limits first: a request refused by a full window costs one read, and
+    // no user lookup, rendered email or write lock.
     let mut conn = svc.store.conn().await?;
-    for (name, subject, limit, window) in limits() {
-        let peeked = peek_limit(svc, &mut conn, name, subject, limit, window).await;
-        svc.metrics.link_refused(name, &peeked);
-        peeked?;
-    }
+    peek_limits(svc, &mut conn, &limits, |name| {
+        svc.metrics.link_refused(name)
+    })
+    .await?;
     // Known and unknown addresses take this same path: one lookup, one
     // rendered email, one request row, one outbox row.
     let user = conn.user_by_email(email.as_str()).await?;
@@ -311,22 +314,21 @@ pub async fn request_link(
     // The hits decide (the windows may have filled since the peek); one that
     // trips drops the transaction, so a refused request counts in none.
     let mut tx = svc.store.begin().await?;
-    let mut email_slot = None;
-    for (name, subject, limit, window) in limits() {
-        let hit = hit_limit(svc, &mut tx, name, subject, limit, window).await;
-        svc.metrics.link_refused(name, &hit);
-        let slot = hit?;
-        if name == email_limit.0 {
-            email_slot = Some(slot);
-        }
-    }
+    let slots = hit_limits(svc, &mut tx, &limits, |name| svc.metrics.link_refused(name)).await?;
+    let email_slot = limits
+        .iter()
+        .zip(slots)
+        .find(|(limit, _)| limit.0 == email_limit.0)
+        .map(|(_, slot)| slot);
     let binding_hash = who
         .binding
         .as_ref()
         .map(|b| svc.secrets.keyed_hash(purpose::BINDING, b.as_bytes()));
+    // The request's own writes need no answer: they go in one round trip
+    // with the commit (the outbox row, written directly, goes first).
     if let Some(b) = &binding_hash {
         // "Send again" from the same browser replaces its earlier request.
-        tx.burn_browser_requests(&app.client_id, b, now).await?;
+        tx.defer_burn_browser_requests(&app.client_id, b, now);
     }
     let request = LoginRequest {
         id: id.clone(),
@@ -371,26 +373,23 @@ pub async fn request_link(
         expires_at,
         consumed_at: None,
     };
-    tx.insert_login_request(&request).await?;
+    tx.defer_login_request(&request);
     if !allowed {
         // History names every refusal (SPEC §3.5 `refused`): disabled
         // person, sign-up closed, domain not allowed.
-        tx.insert_sign_in_event(&refused_event(
+        tx.defer_sign_in_event(&refused_event(
             app,
             user.as_ref().map(|u| u.id.clone()),
             who,
             now,
-        ))
-        .await?;
+        ));
     }
     let queued = crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
-    postern_store::AdminQueries::set_outbox_meta(
-        &mut tx,
+    tx.defer_outbox_meta(
         queued.id(),
         Some(&app.client_id),
         &crate::admin::ops::mask_address(email.as_str()),
-    )
-    .await?;
+    );
     tx.commit().await?;
     svc.mail_wake.hand_over(queued);
     Ok(LinkSent {

@@ -38,7 +38,7 @@ pub async fn open_link(svc: &Services, token: &str, ip: IpAddr) -> Result<Opened
         .filter(|r| r.kind == LoginKind::Link && !r.headless)
         .ok_or(AuthError::token(TokenProblem::Unknown))?;
     let app = conn
-        .app(&request.client_id)
+        .cached_app(&request.client_id)
         .await?
         .ok_or(AuthError::token(TokenProblem::Unknown))?;
     let retry = flow_of(&request);
@@ -93,7 +93,10 @@ pub async fn open_headless_link(svc: &Services, token: &str) -> Result<OpenedLin
     if request.expires_at <= svc.now() {
         return Err(AuthError::token(TokenProblem::Expired));
     }
-    let app = conn.app(&request.client_id).await?.ok_or_else(unknown)?;
+    let app = conn
+        .cached_app(&request.client_id)
+        .await?
+        .ok_or_else(unknown)?;
     Ok(OpenedLink { request, app })
 }
 
@@ -107,7 +110,7 @@ pub async fn consume_link(
     let now = svc.now();
     let mut tx = svc.store.begin().await?;
     let request = tx
-        .consume_login_request_by_token(&opened.request.token_hash, now)
+        .consume_burning_siblings(Consume::Token(&opened.request.token_hash), now)
         .await?
         .ok_or_else(|| AuthError::token_in(TokenProblem::Used, flow_of(&opened.request)))?;
     finish(svc, tx, &opened.app, request, Method::Link, who).await
@@ -191,7 +194,10 @@ async fn take_code_counted(
         tx.commit().await?;
         return Err(AuthError::token_in(problem, retry));
     }
-    let app = tx.app(&request.client_id).await?.ok_or_else(unknown)?;
+    let app = tx
+        .cached_app(&request.client_id)
+        .await?
+        .ok_or_else(unknown)?;
     if !ip_allowed(&app, &request, who.ip) {
         return Err(unknown());
     }
@@ -235,11 +241,9 @@ async fn take_code_counted(
         });
     }
     *outcome = CodeOutcome::Right;
-    for slot in &slots {
-        release_limit(&mut tx, slot).await?;
-    }
+    release_limits(&mut tx, &slots).await?;
     let request = tx
-        .consume_login_request(login_id, now)
+        .consume_burning_siblings(Consume::Id(login_id), now)
         .await?
         .ok_or_else(|| AuthError::token_in(TokenProblem::Used, retry))?;
     Ok((tx, app, request))
@@ -312,9 +316,7 @@ pub async fn approve_remote(
         tx.commit().await?;
         return Err(AuthError::token_in(TokenProblem::WrongNumber, retry));
     }
-    for slot in &slots {
-        release_limit(&mut tx, slot).await?;
-    }
+    release_limits(&mut tx, &slots).await?;
     if !tx.approve_remote(&request.id, now).await? {
         // Approved already (a second right answer changes nothing), or no
         // longer live.
@@ -340,7 +342,7 @@ pub async fn continue_approved(
         let now = svc.now();
         let mut tx = svc.store.begin().await?;
         let request = tx
-            .consume_approved_login_request(&request.id, now)
+            .consume_burning_siblings(Consume::Approved(&request.id), now)
             .await?
             .ok_or_else(|| AuthError::token_in(TokenProblem::Used, flow_of(request)))?;
         finish(svc, tx, app, request, Method::Link, who).await
