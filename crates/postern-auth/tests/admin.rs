@@ -227,3 +227,79 @@ impl Env2 {
         postern_auth::signin::request_link(&self.svc, &params, email, &browser.who()).await
     }
 }
+
+/// A browser link an administrator issues has no asking browser and no
+/// asking network: under `same_browser`, `remote` or `bind_ip_range` it
+/// could never be used, so none is issued (and nothing is queued); the
+/// headless flow and `device_policy = any` still get one.
+#[tokio::test]
+async fn a_browser_admin_link_is_refused_where_only_the_asking_browser_could_use_it() {
+    use postern_auth::admin::users::{LinkFlow, SignInLinkRequest};
+    use postern_core::app::DevicePolicy;
+
+    let env = env().await;
+    let b = Browser::at("203.0.113.9");
+    let open = env.app(|_| {}).await;
+    env.request_link(&open, &b, "ada@example.com", "openid email")
+        .await
+        .unwrap();
+    let (token, _) = env.last_link_and_code().await;
+    let opened = postern_auth::signin::open_link(&env.svc, &token, b.who().ip)
+        .await
+        .unwrap();
+    postern_auth::signin::consume_link(&env.svc, &opened, &b.who())
+        .await
+        .unwrap();
+    let user = users::search(&env.svc, &Principal::cli(), "ada@", &PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let request = |client_id: &str, flow: LinkFlow| SignInLinkRequest {
+        client_id: client_id.to_owned(),
+        flow,
+        redirect_uri: None,
+        send: true,
+    };
+    let refused: [Box<dyn FnOnce(&mut postern_core::app::AppSettings)>; 3] = [
+        Box::new(|s| s.device_policy = DevicePolicy::SameBrowser),
+        Box::new(|s| s.device_policy = DevicePolicy::Remote),
+        Box::new(|s| s.bind_ip_range = true),
+    ];
+    for change in refused {
+        let app = env.app(change).await;
+        env.emails().await; // drained: each call returns what is new
+        let outcome = users::sign_in_link(
+            &env.svc,
+            &Principal::cli(),
+            &user.id,
+            request(&app.app.client_id, LinkFlow::Browser),
+        )
+        .await;
+        assert!(
+            matches!(&outcome, Err(AuthError::Conflict(why)) if why.contains("device_policy")),
+            "refused: {:?}",
+            outcome.map(|_| ())
+        );
+        assert!(env.emails().await.is_empty(), "nothing queued");
+        // The headless flow has no browser to bind: it still gets a link.
+        users::sign_in_link(
+            &env.svc,
+            &Principal::cli(),
+            &user.id,
+            request(&app.app.client_id, LinkFlow::Headless),
+        )
+        .await
+        .expect("a headless link is issued");
+        assert_eq!(env.emails().await.len(), 1, "and emailed");
+    }
+    users::sign_in_link(
+        &env.svc,
+        &Principal::cli(),
+        &user.id,
+        request(&open.app.client_id, LinkFlow::Browser),
+    )
+    .await
+    .expect("device_policy = any: a browser link is issued");
+    assert_eq!(env.emails().await.len(), 1, "and emailed");
+}
