@@ -60,16 +60,19 @@ fn json_ok(jar: CookieJar, started: Started) -> Response {
     (jar, [(header::CACHE_CONTROL, "no-store")], Json(started)).into_response()
 }
 
-/// Every passkey form starts here: its CSRF token, or 403 `invalid_csrf`
-/// (with a way back to `retry`, when there is one to offer).
+/// Every passkey form starts here: its CSRF token, or 403 `invalid_csrf`.
 fn csrf(state: &AppState, jar: &CookieJar, token: Option<&str>, retry: Option<&str>) -> Result<()> {
-    if cookies::csrf_ok(state, jar, token) {
-        return Ok(());
+    let ok = cookies::csrf_ok(state, jar, token);
+    ok.then_some(())
+        .ok_or_else(|| offering(AppError::Csrf, retry))
+}
+
+/// `e`, with a way back to `retry` when there is one to offer.
+fn offering(e: AppError, retry: Option<&str>) -> AppError {
+    match retry {
+        Some(back) => e.with_retry(back.to_owned()),
+        None => e,
     }
-    Err(match retry {
-        Some(back) => AppError::Csrf.with_retry(back.to_owned()),
-        None => AppError::Csrf,
-    })
 }
 
 /// The shape of the forms that change a person's passkeys: the CSRF token
@@ -196,13 +199,8 @@ async fn maker(
             .into_iter()
             .next()
     };
-    account.map(|a| a.live.user.id).ok_or_else(|| {
-        let nobody = AppError::Auth(AuthError::InvalidSession);
-        match retry {
-            Some(back) => nobody.with_retry(back.to_owned()),
-            None => nobody,
-        }
-    })
+    let nobody = || offering(AppError::Auth(AuthError::InvalidSession), retry);
+    account.map(|a| a.live.user.id).ok_or_else(nobody)
 }
 
 /// `POST /passkeys/register/start`: the options for
