@@ -33,7 +33,6 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;
-pub mod panel;
 pub mod render;
 pub mod routes;
 pub mod server;
@@ -188,8 +187,9 @@ route_table! {
     }
 }
 
-/// Every JSON endpoint the router serves, `(method, path)` with the
-/// method in lower case: what `/openapi.json` must describe, each one.
+/// Every JSON endpoint of this crate's routes, `(method, path)` with the
+/// method in lower case: what `/openapi.json` must describe, each one,
+/// besides the [`Faces`] mounted with them.
 pub fn json_routes() -> Vec<(&'static str, String)> {
     let tables = [
         SIGNIN_JSON_ROUTES,
@@ -198,20 +198,29 @@ pub fn json_routes() -> Vec<(&'static str, String)> {
         OPS_JSON_ROUTES,
         routes::headless::ROUTES,
     ];
-    let mut all: Vec<(&'static str, String)> = tables
+    tables
         .iter()
         .flat_map(|t| t.iter().map(|(m, p)| (*m, (*p).to_owned())))
-        .collect();
-    all.extend(
-        routes::admin_api::ROUTES
-            .iter()
-            .map(|(m, p)| (*m, format!("{}{p}", routes::admin_api::PREFIX))),
-    );
-    all
+        .collect()
 }
 
-/// The whole application: every route with its middleware.
-pub fn router(state: AppState) -> Router {
+/// Routes served beside the web crate's own, inside the same middleware
+/// (error negotiation, security headers, body limit, deadline, tracing,
+/// metrics), and their part of `/openapi.json`: the administration faces
+/// of `postern-admin-web`, which the binary mounts (this crate does not
+/// know them).
+pub struct Faces {
+    /// Their routes, with their own per-route layers.
+    pub router: Router<AppState>,
+    /// Their operations and schemas; [`openapi::document`] adds what every
+    /// operation can answer and the security schemes.
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+/// The whole application: every route, `faces`' among them, with its
+/// middleware.
+pub fn router(state: AppState, faces: Faces) -> Router {
+    let document = openapi::Document::new(openapi::document(faces.openapi));
     let browser = Router::new()
         .route(
             "/login",
@@ -306,12 +315,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(state.clone());
     Router::new()
-        .merge(ops_json_router())
+        .merge(ops_json_router().layer(axum::Extension(document)))
         .route("/metrics", get(routes::health::metrics))
         .route("/static/postern.css", get(routes::assets::stylesheet))
         .route("/static/postern.js", get(routes::assets::script))
-        .route("/static/admin.css", get(routes::assets::admin_stylesheet))
-        .route("/static/admin.js", get(routes::assets::admin_script))
         .route("/static/passkeys.js", get(routes::passkeys::script))
         .route(
             "/static/brand/{file}",
@@ -322,9 +329,8 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc_cors)
         .merge(oidc_api)
         .merge(headless_api)
-        .merge(routes::admin_api::router())
         .merge(oidc_browser)
-        .merge(panel::router(&state))
+        .merge(faces.router)
         .fallback_service(not_found)
         .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))

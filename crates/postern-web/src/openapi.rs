@@ -10,22 +10,28 @@
 //!
 //! What every operation can answer besides its own list — 408 after the
 //! request deadline, 503 while the database is unreachable, 413 and 415 for
-//! a body — is added by [`CommonAnswers`] rather than repeated on each
-//! handler.
+//! a body, 401 and 403 for an admin operation — is added by
+//! [`CommonAnswers`] rather than repeated on each handler.
+//!
+//! The administration faces live in `postern-admin-web`, which this crate
+//! does not know: their operations come in with the [`Faces`](crate::Faces)
+//! the binary mounts, and [`document`] assembles the whole.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Serialize;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, ServerBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, ServerBuilder, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::ErrorBody;
-use crate::routes::{admin_api, check, headless, health, oidc, signin};
+use crate::routes::{check, headless, health, oidc, signin};
 use crate::AppState;
 
 /// Security scheme of apps: HTTP Basic `client_id:client_secret` (each part
@@ -63,36 +69,11 @@ The admin API also accepts the Postern browser session of an administrator or ap
         headless::verify_session,
         headless::delete_session,
         headless::revoke_user_sessions,
-        admin_api::list_apps,
-        admin_api::create_app,
-        admin_api::read_app,
-        admin_api::update_app,
-        admin_api::delete_app,
-        admin_api::rotate_secret,
-        admin_api::email_preview,
-        admin_api::test_email,
-        admin_api::search_users,
-        admin_api::read_user,
-        admin_api::delete_user,
-        admin_api::delete_passkey,
-        admin_api::disable_user,
-        admin_api::enable_user,
-        admin_api::sign_in_link,
-        admin_api::list_sessions,
-        admin_api::end_session,
-        admin_api::list_events,
-        admin_api::events_csv,
-        admin_api::list_keys,
-        admin_api::rotate_keys,
-        admin_api::list_outbox,
-        admin_api::retry_outbox,
-        admin_api::list_audit,
         health::healthz,
         health::readyz,
         serve,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&SecuritySchemes, &CommonAnswers),
     tags(
         (name = "sign-in", description = "SPEC §3.1: asking for a magic link"),
         (name = "oidc", description = "SPEC §3.2: OpenID Connect's JSON endpoints"),
@@ -103,19 +84,34 @@ The admin API also accepts the Postern browser session of an administrator or ap
 )]
 struct ApiDoc;
 
-/// The document, built once.
-pub fn document() -> &'static utoipa::openapi::OpenApi {
-    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    DOC.get_or_init(ApiDoc::openapi)
+/// The whole document: this crate's operations, the `faces`' (the admin
+/// API's), the answers any operation can give and the security schemes.
+pub fn document(faces: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(faces);
+    SecuritySchemes.modify(&mut doc);
+    CommonAnswers.modify(&mut doc);
+    doc
 }
 
-/// The document as JSON, with this server's public URL as its server.
-pub fn document_for(public_url: &str) -> serde_json::Value {
-    let mut doc = document().clone();
-    doc.servers = Some(vec![ServerBuilder::new()
-        .url(public_url.trim_end_matches('/'))
-        .build()]);
-    serde_json::to_value(doc).unwrap_or_default()
+/// The document `/openapi.json` serves, built once per router.
+#[derive(Clone)]
+pub struct Document(Arc<utoipa::openapi::OpenApi>);
+
+impl Document {
+    /// Wraps a built document.
+    pub fn new(doc: utoipa::openapi::OpenApi) -> Self {
+        Self(Arc::new(doc))
+    }
+
+    /// The document as JSON, with this server's public URL as its server.
+    pub fn for_server(&self, public_url: &str) -> serde_json::Value {
+        let mut doc = (*self.0).clone();
+        doc.servers = Some(vec![ServerBuilder::new()
+            .url(public_url.trim_end_matches('/'))
+            .build()]);
+        serde_json::to_value(doc).unwrap_or_default()
+    }
 }
 
 /// SPEC §3.6 `GET /openapi.json`.
@@ -125,10 +121,10 @@ pub fn document_for(public_url: &str) -> serde_json::Value {
     tag = "operations",
     responses((status = 200, description = "This document (OpenAPI 3.1).", body = Object)),
 )]
-pub async fn serve(State(state): State<AppState>) -> Response {
+pub async fn serve(State(state): State<AppState>, Extension(doc): Extension<Document>) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=3600")],
-        axum::Json(document_for(state.config.public_url.as_str())),
+        axum::Json(doc.for_server(state.config.public_url.as_str())),
     )
         .into_response()
 }
@@ -164,21 +160,28 @@ impl Modify for SecuritySchemes {
 
 /// Answers any operation may give, added where the handler's own list
 /// lacks them: the request deadline (408), the database being down (503),
-/// and for a body, too large (413) or of another type (415) — each in the
-/// SPEC §3 error shape.
+/// for a body, too large (413) or of another type (415), and for an admin
+/// operation (secured by [`ADMIN_TOKEN`]), no or a bad credential (401)
+/// and not allowed (403) — each in the SPEC §3 error shape.
 struct CommonAnswers;
 
 fn error_answer(description: &str) -> RefOr<utoipa::openapi::Response> {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                .build(),
-        )
-        .build()
-        .into()
+    error_response(description).build().into()
+}
+
+fn error_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build(),
+    )
+}
+
+/// Whether `op` is the admin API's: authenticated by an admin token.
+fn is_admin(op: &Operation) -> bool {
+    let admin = SecurityRequirement::new(ADMIN_TOKEN, Vec::<String>::new());
+    op.security.iter().flatten().any(|r| *r == admin)
 }
 
 fn add_common(op: &mut Operation) {
@@ -197,6 +200,25 @@ fn add_common(op: &mut Operation) {
         answers.push((
             "415",
             "`invalid_request`: the body is of a content type this operation does not read.",
+        ));
+    }
+    if is_admin(op) {
+        let unauthenticated =
+            error_response("`invalid_token`: no admin token or session, or a bad one.").header(
+                "WWW-Authenticate",
+                HeaderBuilder::new()
+                    .schema(Object::with_type(Type::String))
+                    .description(Some("`Bearer realm=\"postern\"`"))
+                    .build(),
+            );
+        op.responses
+            .responses
+            .entry("401".to_owned())
+            .or_insert_with(|| unauthenticated.build().into());
+        answers.push((
+            "403",
+            "`forbidden`: signed in but not allowed (an app owner outside their apps), \
+or `invalid_csrf` (a session's write from another origin).",
         ));
     }
     for (status, description) in answers {

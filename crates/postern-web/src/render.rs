@@ -142,7 +142,27 @@ pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<
 /// `/login` with a sign-in's original destination and language, and
 /// `email` filled in (none: "Use another account"): one click to a new link.
 pub fn login_url(state: &AppState, flow: &Flow, email: Option<&str>) -> String {
+    state
+        .config
+        .url(&format!("/login?{}", flow_query(None, flow, email)))
+}
+
+/// `/authorize` for the sign-in `flow` (it completes at once by the session
+/// just made: no `prompt`, the address as `login_hint` so the chooser does
+/// not ask again).
+pub fn continue_url(flow: &Flow) -> String {
+    let code = Some(("response_type", "code"));
+    format!("/authorize?{}", flow_query(code, flow, Some(&flow.email)))
+}
+
+/// The query of `flow`'s authorization request: `lead` first, then the
+/// app, destination, scope, `state`, `nonce`, PKCE and language, then
+/// `login_hint`.
+fn flow_query(lead: Option<(&str, &str)>, flow: &Flow, login_hint: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some((k, v)) = lead {
+        q.append_pair(k, v);
+    }
     q.append_pair("client_id", &flow.client_id);
     q.append_pair("redirect_uri", &flow.redirect_uri);
     q.append_pair("scope", &flow.scope);
@@ -159,8 +179,8 @@ pub fn login_url(state: &AppState, flow: &Flow, email: Option<&str>) -> String {
         q.append_pair("code_challenge_method", "S256");
     }
     q.append_pair("ui_locales", &flow.locale);
-    if let Some(e) = email {
+    if let Some(e) = login_hint {
         q.append_pair("login_hint", e);
     }
-    state.config.url(&format!("/login?{}", q.finish()))
+    q.finish()
 }

@@ -25,6 +25,15 @@ const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// How often signing keys are checked for rotation steps.
 const KEY_TICK: Duration = postern_auth::keys::TICK_INTERVAL;
 
+/// Every JSON endpoint the server serves, `(method, path)` with the method
+/// in lower case: the web crate's tables and the admin API's, what
+/// `/openapi.json` must describe, each one.
+pub fn json_routes() -> Vec<(&'static str, String)> {
+    let mut all = postern_web::json_routes();
+    all.extend(postern_admin_web::json_routes());
+    all
+}
+
 /// A built server: listening, migrated, not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -187,7 +196,9 @@ impl Application {
             stopped(stop_rx.clone()),
         ));
         let key_ticker = tokio::spawn(key_loop(self.state.clone(), stopped(stop_rx)));
-        let router = postern_web::router(self.state.clone());
+        // The composition root: the web crate's routes and the
+        // administration faces, under one set of middleware.
+        let router = postern_web::router(self.state.clone(), postern_admin_web::faces(&self.state));
         tracing::info!(port = self.port, url = %self.state.config.issuer(), "Postern is listening");
         // When the signal comes, the HTTP server stops accepting; the timer
         // starts then.

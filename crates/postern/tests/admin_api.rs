@@ -6,8 +6,8 @@
 mod support;
 
 use openidconnect::OAuth2TokenResponse;
+use postern_admin_web::api::{PREFIX, ROUTES};
 use postern_auth::admin::{tokens, Principal};
-use postern_web::routes::admin_api::{PREFIX, ROUTES};
 use reqwest::{Client, Method, Response};
 use serde_json::{json, Value};
 use support::*;

@@ -126,6 +126,18 @@ fn each_crate_depends_only_on_what_its_layer_may_use() {
             &["sqlx", "sqlx-core"],
             "the web face reaches the database only through the services and the store",
         ),
+        (
+            "postern-web",
+            Anywhere,
+            &["postern-admin-web"],
+            "the administration faces are mounted by the binary, beside the web crate",
+        ),
+        (
+            "postern-admin-web",
+            Direct,
+            &["sqlx", "sqlx-core"],
+            "the administration faces reach the database only through the services",
+        ),
     ];
     let mut broken = Vec::new();
     for (krate, reach, forbidden, why) in rules {

@@ -55,7 +55,7 @@ async fn the_document_is_openapi_3_1_and_describes_exactly_the_json_routes() {
         "the server is the public URL"
     );
 
-    let served: BTreeSet<(String, String)> = postern_web::json_routes()
+    let served: BTreeSet<(String, String)> = postern::serve::json_routes()
         .into_iter()
         .map(|(m, p)| (m.to_owned(), p))
         .collect();
@@ -83,8 +83,8 @@ async fn the_document_is_openapi_3_1_and_describes_exactly_the_json_routes() {
     );
     // Every admin API route and every headless one by name, so a table
     // that lost a line fails here too.
-    for (m, p) in postern_web::routes::admin_api::ROUTES {
-        let path = format!("{}{p}", postern_web::routes::admin_api::PREFIX);
+    for (m, p) in postern_admin_web::api::ROUTES {
+        let path = format!("{}{p}", postern_admin_web::api::PREFIX);
         assert!(
             !doc["paths"][&path][m].is_null(),
             "admin {m} {path} is described"

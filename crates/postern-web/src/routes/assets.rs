@@ -32,28 +32,6 @@ pub async fn script() -> impl IntoResponse {
     )
 }
 
-/// `GET /static/admin.css`: the administration panel's additions.
-pub async fn admin_stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../static/admin.css"),
-    )
-}
-
-/// `GET /static/admin.js`: the panel's script (the live email preview).
-pub async fn admin_script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../static/admin.js"),
-    )
-}
-
 /// Whether `color` is `#rrggbb` (what app settings accept).
 pub fn valid_color(color: &str) -> bool {
     color.len() == 7 && color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit())

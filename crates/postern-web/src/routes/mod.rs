@@ -1,7 +1,6 @@
 //! Handlers, grouped by the part of SPEC they implement.
 
 pub mod account;
-pub mod admin_api;
 pub mod assets;
 pub mod check;
 pub mod dev;

@@ -60,6 +60,46 @@ fn json_ok(jar: CookieJar, started: Started) -> Response {
     (jar, [(header::CACHE_CONTROL, "no-store")], Json(started)).into_response()
 }
 
+/// Every passkey form starts here: its CSRF token, or 403 `invalid_csrf`.
+fn csrf(state: &AppState, jar: &CookieJar, token: Option<&str>, retry: Option<&str>) -> Result<()> {
+    let ok = cookies::csrf_ok(state, jar, token);
+    ok.then_some(())
+        .ok_or_else(|| offering(AppError::Csrf, retry))
+}
+
+/// `e`, with a way back to `retry` when there is one to offer.
+fn offering(e: AppError, retry: Option<&str>) -> AppError {
+    match retry {
+        Some(back) => e.with_retry(back.to_owned()),
+        None => e,
+    }
+}
+
+/// The shape of the forms that change a person's passkeys: the CSRF token
+/// and the person ([`maker`]; a failure of either offers `retry`, if any),
+/// then the service's `change` for them, whose refusal leads back to `back`.
+async fn for_person<T>(
+    state: &AppState,
+    jar: &CookieJar,
+    form: (Option<&str>, Option<&str>),
+    retry: Option<&str>,
+    back: String,
+    change: impl AsyncFnOnce(String) -> std::result::Result<T, AuthError>,
+) -> Result<T> {
+    let (token, from) = form;
+    csrf(state, jar, token, retry)?;
+    let user_id = maker(state, jar, from, retry).await?;
+    change(user_id)
+        .await
+        .map_err(|e| AppError::from(e).with_retry(back))
+}
+
+/// Back to `/account`, saying `what` there once.
+fn to_account(state: &AppState, jar: CookieJar, what: &str) -> Response {
+    let jar = jar.add(notice(state, what));
+    (jar, Redirect::to("/account")).into_response()
+}
+
 // ---- sign in with a passkey --------------------------------------------------
 
 /// Form of `POST /passkeys/authenticate/start`.
@@ -83,9 +123,7 @@ pub async fn authenticate_start(
     ua: UserAgent,
     AppForm(form): AppForm<StartSignInForm>,
 ) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
-    }
+    csrf(&state, &jar, form.csrf_token.as_deref(), None)?;
     let params = signin::validate_auth_params(&state, &form.params).await?;
     let (jar, binding) = ensure_binding(&state, jar);
     let who = requester(ip, ua, &headers, Some(binding));
@@ -119,9 +157,7 @@ pub async fn authenticate_finish(
     ua: UserAgent,
     AppForm(form): AppForm<FinishForm>,
 ) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
-    }
+    csrf(&state, &jar, form.csrf_token.as_deref(), None)?;
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     let who = requester(ip, ua, &headers, binding);
     let signed_in = passkeys::finish_authentication(
@@ -148,7 +184,13 @@ pub struct StartRegisterForm {
 
 /// Who is making a passkey: the account `/account` shows, or, from the
 /// offer, the browser's current account (the one that just signed in).
-async fn maker(state: &AppState, jar: &CookieJar, from: Option<&str>) -> Result<String> {
+/// Nobody signed in is `invalid_session`, offering `retry` if any.
+async fn maker(
+    state: &AppState,
+    jar: &CookieJar,
+    from: Option<&str>,
+    retry: Option<&str>,
+) -> Result<String> {
     let account = if from == Some("account") {
         crate::browser::viewer(state, jar).await?
     } else {
@@ -157,9 +199,8 @@ async fn maker(state: &AppState, jar: &CookieJar, from: Option<&str>) -> Result<
             .into_iter()
             .next()
     };
-    account
-        .map(|a| a.live.user.id)
-        .ok_or(AppError::Auth(AuthError::InvalidSession))
+    let nobody = || offering(AppError::Auth(AuthError::InvalidSession), retry);
+    account.map(|a| a.live.user.id).ok_or_else(nobody)
 }
 
 /// `POST /passkeys/register/start`: the options for
@@ -172,10 +213,8 @@ pub async fn register_start(
     ua: UserAgent,
     AppForm(form): AppForm<StartRegisterForm>,
 ) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
-    }
-    let user_id = maker(&state, &jar, form.from.as_deref()).await?;
+    csrf(&state, &jar, form.csrf_token.as_deref(), None)?;
+    let user_id = maker(&state, &jar, form.from.as_deref(), None).await?;
     let t = i18n::negotiate(None, accept_language(&headers).as_deref(), "en");
     let name = t.describe_browser(ua.0.as_deref());
     let (jar, binding) = ensure_binding(&state, jar);
@@ -195,29 +234,23 @@ pub async fn register_finish(
     ua: UserAgent,
     AppForm(form): AppForm<FinishForm>,
 ) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
-    }
     let from = form.from.as_deref();
-    let user_id = maker(&state, &jar, from).await?;
+    let back = if from == Some("account") {
+        "/account".to_owned()
+    } else {
+        local(form.next.as_deref())
+    };
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     let who = requester(ip, ua, &headers, binding);
-    passkeys::finish_registration(
-        &state,
-        &user_id,
+    let (challenge_id, credential) = (
         form.challenge_id.as_deref().unwrap_or_default(),
         form.credential.as_deref().unwrap_or_default(),
-        &who,
-    )
-    .await
-    .map_err(|e| {
-        let back = if from == Some("account") {
-            "/account".to_owned()
-        } else {
-            local(form.next.as_deref())
-        };
-        AppError::from(e).with_retry(back)
-    })?;
+    );
+    let token = form.csrf_token.as_deref();
+    for_person(&state, &jar, (token, from), None, back, async |user_id| {
+        passkeys::finish_registration(&state, &user_id, challenge_id, credential, &who).await
+    })
+    .await?;
     let jar = jar.add(cookies::build(
         &state,
         OFFER_COOKIE,
@@ -225,8 +258,7 @@ pub async fn register_finish(
         Some(MADE_TTL),
     ));
     if from == Some("account") {
-        let jar = jar.add(notice(&state, "passkey-added"));
-        return Ok((jar, Redirect::to("/account")).into_response());
+        return Ok(to_account(&state, jar, "passkey-added"));
     }
     Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
 }
@@ -262,32 +294,6 @@ pub fn may_offer(state: &AppState, jar: &CookieJar) -> bool {
         && cookies::get(state, jar, OFFER_COOKIE).is_none()
 }
 
-/// `/authorize` for the sign-in `flow` (it completes at once by the session
-/// just made: no `prompt`, the address as `login_hint` so the chooser does
-/// not ask again).
-pub fn continue_url(flow: &Flow) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("response_type", "code");
-    q.append_pair("client_id", &flow.client_id);
-    q.append_pair("redirect_uri", &flow.redirect_uri);
-    q.append_pair("scope", &flow.scope);
-    for (k, v) in [
-        ("state", &flow.state),
-        ("nonce", &flow.nonce),
-        ("code_challenge", &flow.code_challenge),
-    ] {
-        if let Some(v) = v {
-            q.append_pair(k, v);
-        }
-    }
-    if flow.code_challenge.is_some() {
-        q.append_pair("code_challenge_method", "S256");
-    }
-    q.append_pair("ui_locales", &flow.locale);
-    q.append_pair("login_hint", &flow.email);
-    format!("/authorize?{}", q.finish())
-}
-
 /// The offer page for a finished email sign-in of `flow`.
 pub async fn offer_page(state: &AppState, jar: CookieJar, flow: &Flow) -> Result<Response> {
     let app = signin::app_named(state, Some(&flow.client_id)).await?;
@@ -298,7 +304,7 @@ pub async fn offer_page(state: &AppState, jar: CookieJar, flow: &Flow) -> Result
         p: words(t),
         brand: Brand::of(&app, &state.config, t),
         csrf_token,
-        next: continue_url(flow),
+        next: render::continue_url(flow),
     };
     Ok((jar, pages::render(&page)).into_response())
 }
@@ -312,6 +318,20 @@ pub struct NextForm {
     pub next: Option<String>,
 }
 
+/// Remembers `cookie` (name, value, lifetime) in this browser, then goes
+/// on to the form's `next`.
+fn go_on(
+    state: &AppState,
+    jar: CookieJar,
+    form: NextForm,
+    cookie: (&'static str, &str, i64),
+) -> Result<Response> {
+    csrf(state, &jar, form.csrf_token.as_deref(), None)?;
+    let (name, value, ttl) = cookie;
+    let jar = jar.add(cookies::build(state, name, value.to_owned(), Some(ttl)));
+    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+}
+
 /// `POST /passkeys/not-now`: no offer in this browser for 30 days; the
 /// sign-in goes on.
 pub async fn not_now(
@@ -319,16 +339,7 @@ pub async fn not_now(
     jar: CookieJar,
     AppForm(form): AppForm<NextForm>,
 ) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
-    }
-    let jar = jar.add(cookies::build(
-        &state,
-        OFFER_COOKIE,
-        "later".to_owned(),
-        Some(NOT_NOW_TTL),
-    ));
-    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+    go_on(&state, jar, form, (OFFER_COOKIE, "later", NOT_NOW_TTL))
 }
 
 /// `POST /passkeys/lost`: "I lost my passkey": for ten minutes this
@@ -339,16 +350,7 @@ pub async fn lost_passkey(
     jar: CookieJar,
     AppForm(form): AppForm<NextForm>,
 ) -> Result<Response> {
-    if !cookies::csrf_ok(&state, &jar, form.csrf_token.as_deref()) {
-        return Err(AppError::Csrf);
-    }
-    let jar = jar.add(cookies::build(
-        &state,
-        LOST_COOKIE,
-        "1".to_owned(),
-        Some(LOST_TTL),
-    ));
-    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+    go_on(&state, jar, form, (LOST_COOKIE, "1", LOST_TTL))
 }
 
 // ---- required_after_first_sign_in -----------------------------------------------
@@ -503,34 +505,26 @@ pub struct PasskeyForm {
     pub name: Option<String>,
 }
 
-async fn account_user(state: &AppState, jar: &CookieJar, csrf: Option<&str>) -> Result<String> {
-    if !cookies::csrf_ok(state, jar, csrf) {
-        return Err(AppError::Csrf.with_retry("/account".to_owned()));
-    }
-    crate::browser::viewer(state, jar)
-        .await?
-        .map(|v| v.live.user.id)
-        .ok_or(AppError::Auth(AuthError::InvalidSession).with_retry("/account".to_owned()))
-}
-
 /// `POST /account/passkeys/rename` (`id`, `name`).
 pub async fn rename(
     State(state): State<AppState>,
     jar: CookieJar,
     AppForm(form): AppForm<PasskeyForm>,
 ) -> Result<Response> {
-    let user_id = account_user(&state, &jar, form.csrf_token.as_deref()).await?;
     let id = form.id.as_deref().unwrap_or_default();
-    passkeys::rename(
+    let name = form.name.as_deref().unwrap_or_default();
+    let person = (form.csrf_token.as_deref(), Some("account"));
+    let back = "/account".to_owned();
+    for_person(
         &state,
-        &user_id,
-        id,
-        form.name.as_deref().unwrap_or_default(),
+        &jar,
+        person,
+        Some("/account"),
+        back,
+        async |user_id| passkeys::rename(&state, &user_id, id, name).await,
     )
-    .await
-    .map_err(|e| AppError::from(e).with_retry("/account".to_owned()))?;
-    let jar = jar.add(notice(&state, "passkey-renamed"));
-    Ok((jar, Redirect::to("/account")).into_response())
+    .await?;
+    Ok(to_account(&state, jar, "passkey-renamed"))
 }
 
 /// `POST /account/passkeys/delete` (`id`): it signs no one in any more.
@@ -539,13 +533,19 @@ pub async fn delete(
     jar: CookieJar,
     AppForm(form): AppForm<PasskeyForm>,
 ) -> Result<Response> {
-    let user_id = account_user(&state, &jar, form.csrf_token.as_deref()).await?;
     let id = form.id.as_deref().unwrap_or_default();
-    passkeys::delete(&state, &user_id, id)
-        .await
-        .map_err(|e| AppError::from(e).with_retry("/account".to_owned()))?;
-    let jar = jar.add(notice(&state, "passkey-deleted"));
-    Ok((jar, Redirect::to("/account")).into_response())
+    let person = (form.csrf_token.as_deref(), Some("account"));
+    let back = "/account".to_owned();
+    for_person(
+        &state,
+        &jar,
+        person,
+        Some("/account"),
+        back,
+        async |user_id| passkeys::delete(&state, &user_id, id).await,
+    )
+    .await?;
+    Ok(to_account(&state, jar, "passkey-deleted"))
 }
 
 /// `GET /static/passkeys.js`: the WebAuthn calls of the passkey pages.

@@ -48,7 +48,7 @@ pub struct LinkSentBody {
 /// Whether a request comes from our own origin (SPEC §3.1: only then may
 /// `/request-magic-link` bind the browser). `Sec-Fetch-Site` where the
 /// browser sends it, else `Origin`; neither means not a browser page of ours.
-pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return site == "same-origin";
     }

@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::chart::{self, ChartWords, Hour};
 use super::{Ctx, Frame};
-use crate::error::Result;
-use crate::extract::{AppPath, AppQuery};
-use crate::i18n::admin::AdminStrings;
-use crate::i18n::Strings;
-use crate::AppState;
+use postern_web::error::Result;
+use postern_web::extract::{AppPath, AppQuery};
+use postern_web::i18n::admin::AdminStrings;
+use postern_web::i18n::Strings;
+use postern_web::AppState;
 
 /// A number with its words, linking to its list when there is one.
 pub struct Tile {
@@ -169,7 +169,7 @@ pub async fn email_preview(
         &state,
         &ctx.who,
         &client_id,
-        super::apps::branding_patch(&q),
+        super::app_forms::branding_patch(&q),
         q.preview_locale.as_deref().filter(|l| !l.is_empty()),
     )
     .await?;

@@ -11,12 +11,12 @@ use postern_auth::admin::{self, EventQuery, PageRequest, SessionQuery};
 use serde_json::json;
 
 use super::{Ctx, Frame};
-use crate::error::Result;
-use crate::extract::{AppForm, AppPath, AppQuery};
-use crate::i18n::admin::AdminStrings;
-use crate::i18n::{fill, Strings};
-use crate::pages::{self, filters};
-use crate::AppState;
+use postern_web::error::Result;
+use postern_web::extract::{AppForm, AppPath, AppQuery};
+use postern_web::i18n::admin::AdminStrings;
+use postern_web::i18n::{fill, Strings};
+use postern_web::pages::{self, filters};
+use postern_web::AppState;
 
 /// One person in the search results.
 pub struct UserRow {
@@ -561,7 +561,7 @@ pub async fn end_session(
             .iter()
             .find(|s| s.id == session_id)
             .map(|s| ctx.t.describe_browser(s.user_agent.as_deref()))
-            .ok_or(crate::error::AppError::NotFound)?;
+            .ok_or(postern_web::error::AppError::NotFound)?;
         let question = fill(
             ctx.a.confirm_end_session,
             &[("email", &user.email), ("browser", &browser)],

@@ -3,7 +3,7 @@
 //! needs no script and no third-party library to show it. Colours come from
 //! the stylesheet (classes, no inline style: CSP `style-src 'self'`).
 
-use crate::pages::escape;
+use postern_web::pages::escape;
 
 /// The sign-ins of one hour.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>) -> String {
     }
     for (i, h) in hours.iter().enumerate() {
         let x = f64::from(LEFT) + slot * i as f64 + (slot - bar_w) / 2.0;
-        let tip = crate::i18n::fill(
+        let tip = postern_web::i18n::fill(
             words.bar,
             &[
                 ("time", &hh(h.start)),

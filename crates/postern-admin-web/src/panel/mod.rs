@@ -21,14 +21,15 @@ use postern_auth::admin::{self, Principal};
 use postern_auth::oidc::BrowserAccount;
 use postern_auth::AuthError;
 
-use crate::cookies;
-use crate::error::{AppError, Result};
-use crate::extract::{accept_language, ClientIp};
-use crate::i18n::admin::AdminStrings;
-use crate::i18n::{self, fill, Strings};
-use crate::pages::{self, Brand, MomentStyle};
-use crate::AppState;
+use postern_web::cookies;
+use postern_web::error::{AppError, Result};
+use postern_web::extract::{accept_language, ClientIp};
+use postern_web::i18n::admin::AdminStrings;
+use postern_web::i18n::{self, fill, Strings};
+use postern_web::pages::{self, Brand, MomentStyle};
+use postern_web::AppState;
 
+mod app_forms;
 mod apps;
 pub mod chart;
 mod dashboard;
@@ -80,7 +81,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/audit", get(lists::audit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::middleware::negotiate,
+            postern_web::middleware::negotiate,
         ))
 }
 
@@ -292,14 +293,14 @@ async fn enter(
     ip: String,
 ) -> Result<std::result::Result<Ctx, Response>> {
     let (t, a) = languages(headers);
-    let Some(viewer) = crate::browser::viewer(state, &jar).await? else {
+    let Some(viewer) = postern_web::browser::viewer(state, &jar).await? else {
         let jar = jar.add(cookies::build(
             state,
             cookies::RETURN_TO,
             back.to_owned(),
             Some(postern_auth::account::FLOW_TTL),
         ));
-        return Ok(Err(crate::routes::account::start_sign_in(state, jar)));
+        return Ok(Err(postern_web::routes::account::start_sign_in(state, jar)));
     };
     postern_auth::oidc::touch(state, &viewer.live.session).await?;
     let who = match admin::principal_for_user(state, &viewer.live.user, Some(ip)).await {

@@ -9,11 +9,11 @@ use postern_auth::admin::{self, EventQuery, OutboxState, PageRequest};
 
 use super::users::{app_names, event_rows, EventRow};
 use super::{Ctx, Frame};
-use crate::error::{AppError, Result};
-use crate::extract::{AppForm, AppPath, AppQuery};
-use crate::i18n::admin::AdminStrings;
-use crate::i18n::Strings;
-use crate::AppState;
+use postern_web::error::{AppError, Result};
+use postern_web::extract::{AppForm, AppPath, AppQuery};
+use postern_web::i18n::admin::AdminStrings;
+use postern_web::i18n::Strings;
+use postern_web::AppState;
 
 /// `GET /admin/history`.
 #[derive(Template)]

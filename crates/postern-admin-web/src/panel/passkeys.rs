@@ -7,10 +7,10 @@ use postern_auth::admin;
 
 use super::users::{user_url, UserForm};
 use super::Ctx;
-use crate::error::Result;
-use crate::extract::AppForm;
-use crate::i18n::fill;
-use crate::AppState;
+use postern_web::error::Result;
+use postern_web::extract::AppForm;
+use postern_web::i18n::fill;
+use postern_web::AppState;
 
 /// Issue 15 `POST /admin/users/{user_id}/passkeys/delete`: after
 /// confirmation, one of the person's passkeys signs no one in any more.
@@ -29,7 +29,7 @@ pub async fn delete_passkey(
             .iter()
             .find(|p| p.id == passkey_id)
             .map(|p| p.name.clone())
-            .ok_or(crate::error::AppError::NotFound)?;
+            .ok_or(postern_web::error::AppError::NotFound)?;
         let question = fill(
             ctx.a.confirm_delete_passkey,
             &[("name", &name), ("email", &user.email)],
