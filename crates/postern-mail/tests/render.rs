@@ -1,8 +1,6 @@
 //! The emails read right, in every language, and escape what they must.
 
-use postern_mail::{
-    pick_locale, render_no_account, render_sign_in, Brand, NoAccountEmail, SignInEmail,
-};
+use postern_mail::{render_no_account, render_sign_in, Brand, NoAccountEmail, SignInEmail};
 
 const LINK: &str = "http://127.0.0.1:8080/verify-email?token=pml_AbC-123_xyz";
 const IGNORE: &str = "If you didn't request this, you can safely ignore this email.";
@@ -163,7 +161,8 @@ fn each_language_has_its_own_subject_and_sentences() {
 }
 
 #[test]
-fn pick_locale_takes_the_first_supported_language() {
+fn the_emails_language_is_picked_by_the_one_negotiator() {
+    use postern_core::locale::pick as pick_locale;
     assert_eq!(pick_locale(&["de-CH", "fr"]), "de");
     assert_eq!(pick_locale(&["it", "fr-FR"]), "fr");
     assert_eq!(pick_locale(&["it"]), "en");
