@@ -161,11 +161,18 @@ fn each_language_has_its_own_subject_and_sentences() {
 }
 
 #[test]
-fn the_emails_language_is_picked_by_the_one_negotiator() {
-    use postern_core::locale::pick as pick_locale;
-    assert_eq!(pick_locale(&["de-CH", "fr"]), "de");
-    assert_eq!(pick_locale(&["it", "fr-FR"]), "fr");
-    assert_eq!(pick_locale(&["it"]), "en");
+fn the_emails_language_is_picked_as_the_pages_pick_theirs() {
+    // postern_core::locale::pick, the pages' negotiator too: region
+    // subtags and case are tolerated, an unsupported language is English.
+    let cases = [
+        ("de-CH", "Bei Acme anmelden: 123456"),
+        ("FR_fr", "Connexion à Acme : 123456"),
+        ("it", "Sign in to Acme: 123456"),
+    ];
+    for (locale, subject) in cases {
+        let r = render_sign_in(&sign_in(locale, "Acme", 900)).unwrap();
+        assert_eq!(r.subject, subject, "{locale}");
+    }
 }
 
 #[test]
