@@ -22,7 +22,7 @@ pub fn sign_in_email(
     // language.
     let own = app.client_id == crate::account::ACCOUNT_CLIENT_ID;
     let app_name = if own {
-        postern_mail::i18n::strings_for(locale).own_account
+        postern_core::i18n::strings(locale).own_account
     } else {
         app.display_name()
     };

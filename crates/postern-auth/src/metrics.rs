@@ -1,13 +1,19 @@
 //! What `/metrics` tells of the services (SPEC §3.6): counters moved where
 //! a decision is made (sign-ins, refused link requests, code attempts) and
 //! gauges read at each scrape (outbox backlog, database pool, signing-key
-//! age).
+//! age). And [`Metrics`]: the one registry every crate adds its series to,
+//! encoded as the Prometheus text `/metrics` answers, with the HTTP
+//! layer's requests and latency, which the web middleware records (no
+//! HTTP type here: route templates, method names and statuses as words
+//! and numbers).
 //!
-//! Every label value is one of a fixed set of words chosen here: never an
-//! address, a token, an IP, a client id or anything else a request brings,
-//! so neither privacy nor the number of series depends on what callers
-//! send.
+//! Every label value is one of a fixed set of words chosen here (or, for
+//! the HTTP series, a route template and a method from a fixed set): never
+//! an address, a token, an IP, a client id or anything else a request
+//! brings, so neither privacy nor the number of series depends on what
+//! callers send.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use postern_core::jose::Alg;
@@ -16,11 +22,104 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::error::{AuthError, TokenProblem};
 use crate::signin::Method;
 use crate::Services;
+
+/// Upper bounds of the latency buckets, seconds: Prometheus' defaults,
+/// from a cached page (milliseconds) to a request near its deadline.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: &'static str,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// Every series `/metrics` shows (the registry each crate added its series
+/// to), and the HTTP layer's own: requests and latency by the route
+/// template and method its middleware names. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+}
+
+impl Default for Metrics {
+    /// The HTTP series alone, in a registry of their own (tests).
+    fn default() -> Self {
+        Self::new(Registry::with_prefix("postern"))
+    }
+}
+
+impl Metrics {
+    /// Adds the HTTP series to `registry`, which holds the other crates'
+    /// series already, and keeps it for `/metrics`.
+    pub fn new(mut registry: Registry) -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: Latency = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by matched route template, method and status",
+            requests.clone(),
+        );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from a request's head to its answer's head, by matched route template and method",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+        }
+    }
+
+    /// Counts one answered request: its matched route template (never a
+    /// path as requested), its method from a fixed set, its status.
+    pub fn observe(&self, route: String, method: &'static str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.clone(),
+                method,
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels { route, method })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Every series in the Prometheus text format 0.0.4.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// The `Content-Type` of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// How long a scrape waits for the database before reporting it down.
 pub const SCRAPE_DB_TIMEOUT: Duration = Duration::from_secs(2);

@@ -6,11 +6,13 @@ pub mod clock;
 pub mod crypto;
 pub mod duration;
 pub mod email;
+pub mod i18n;
 pub mod ids;
 pub mod jose;
 pub mod locale;
 pub mod net;
 pub mod oauth;
+pub mod typo;
 
 pub use app::{
     App, AppSettings, Branding, ConsentMode, DevicePolicy, IdTokenAlg, PasskeyPolicy, SubjectType,

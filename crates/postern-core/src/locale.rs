@@ -1,7 +1,7 @@
 //! Choosing a language: `ui_locales`, then `Accept-Language`, then the
 //! app's default (SPEC §3.3), among the languages Postern has. The one
-//! negotiator of pages and emails: both crates pick their catalogue with
-//! [`negotiate`] or [`pick`].
+//! negotiator of pages and emails: [`crate::i18n`] picks their one
+//! catalogue per language with [`negotiate`] or [`pick`].
 
 /// Languages every page and email is translated into.
 pub const SUPPORTED: &[&str] = &["en", "de", "fr"];

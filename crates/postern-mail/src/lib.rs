@@ -2,7 +2,7 @@
 //!
 //! * [`render`]: the sign-in and no-account emails, each a subject plus a
 //!   text and an HTML part from one context, in English, German and French
-//!   ([`i18n`]).
+//!   (the `mail` section of [`postern_core::i18n`]'s catalogues).
 //! * [`message`]: the queued [`OutgoingEmail`] and its RFC 5322 form.
 //! * [`outbox`]: [`enqueue`] inside the caller's transaction (encrypted under
 //!   the master key), and the [`Outbox`] worker that delivers with retries.
@@ -10,7 +10,6 @@
 //!   SMTP through [`smtp`]), and [`dkim`] signing.
 
 pub mod dkim;
-pub mod i18n;
 pub mod message;
 pub mod outbox;
 pub mod render;
@@ -18,7 +17,6 @@ pub mod smtp;
 pub mod transport;
 
 pub use dkim::Dkim;
-pub use i18n::pick_locale;
 pub use lettre::message::Mailbox;
 pub use message::{build_message, OutgoingEmail};
 pub use outbox::{

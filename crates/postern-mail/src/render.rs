@@ -8,8 +8,8 @@
 
 use askama::Template;
 
-use crate::i18n::{fill, lifetime, strings_for, Strings};
 use crate::MailError;
+use postern_core::i18n::{fill, for_tag, MailStrings};
 
 /// Button colour when the app has none (or an unusable one).
 const DEFAULT_COLOR: &str = "#2563eb";
@@ -92,7 +92,7 @@ struct Common {
 }
 
 impl Common {
-    fn new(strings: &'static Strings, brand: &Brand<'_>) -> Self {
+    fn new(strings: &'static MailStrings, brand: &Brand<'_>) -> Self {
         let color = brand
             .color
             .filter(|c| parse_hex_color(c).is_some())
@@ -163,7 +163,8 @@ struct NoAccountHtml<'a> {
 /// read from a notification; both parts carry the link, the code, the
 /// expiry sentence and the "ignore" line.
 pub fn render_sign_in(ctx: &SignInEmail<'_>) -> Result<Rendered, MailError> {
-    let s = strings_for(ctx.locale);
+    let all = for_tag(ctx.locale);
+    let s = &all.mail;
     let app = ctx.brand.app_name;
     let view = SignInView {
         c: Common::new(s, &ctx.brand),
@@ -174,7 +175,11 @@ pub fn render_sign_in(ctx: &SignInEmail<'_>) -> Result<Rendered, MailError> {
         link_fallback: s.link_fallback,
         link: ctx.link.to_owned(),
         code: ctx.code.to_owned(),
-        expiry: fill(s.expires_in, &[("duration", &lifetime(s, ctx.link_ttl))]),
+        // Said as the check page says what is left of the link.
+        expiry: fill(
+            s.expires_in,
+            &[("duration", &all.pages.duration_down(ctx.link_ttl))],
+        ),
     };
     Ok(Rendered {
         subject: fill(s.sign_in_subject, &[("app", app), ("code", ctx.code)]),
@@ -185,7 +190,7 @@ pub fn render_sign_in(ctx: &SignInEmail<'_>) -> Result<Rendered, MailError> {
 
 /// Renders the "no account for this address" email: no link, no code.
 pub fn render_no_account(ctx: &NoAccountEmail<'_>) -> Result<Rendered, MailError> {
-    let s = strings_for(ctx.locale);
+    let s = &for_tag(ctx.locale).mail;
     let values = [("app", ctx.brand.app_name), ("email", ctx.email)];
     let view = NoAccountView {
         c: Common::new(s, &ctx.brand),
@@ -242,8 +247,40 @@ mod tests {
             note: None,
             header: None,
         };
-        let c = Common::new(strings_for("en"), &brand);
+        let c = Common::new(&for_tag("en").mail, &brand);
         assert_eq!(c.color, DEFAULT_COLOR);
         assert_eq!(c.logo_url, None);
+    }
+
+    #[test]
+    fn the_email_says_150_minutes_as_the_check_page_does() {
+        for lang in postern_core::locale::SUPPORTED {
+            let email = render_sign_in(&SignInEmail {
+                locale: lang,
+                brand: Brand {
+                    app_name: "Acme",
+                    logo_url: None,
+                    color: None,
+                    note: None,
+                    header: None,
+                },
+                link: "https://id.example/verify-email?token=pml_x",
+                code: "123456",
+                link_ttl: 9000,
+            })
+            .unwrap();
+            // The check page's words for what is left of a link.
+            let t = postern_core::i18n::strings(lang);
+            let page = fill(t.check_expires, &[("duration", &t.duration_down(9000))]);
+            let span = t.duration_down(9000);
+            assert!(
+                page.contains(&span) && email.text.contains(&span),
+                "{lang}: {span}"
+            );
+        }
+        assert_eq!(
+            postern_core::i18n::strings("en").duration_down(9000),
+            "2 hours 30 minutes"
+        );
     }
 }

@@ -1,8 +1,6 @@
 //! The emails read right, in every language, and escape what they must.
 
-use postern_mail::{
-    pick_locale, render_no_account, render_sign_in, Brand, NoAccountEmail, SignInEmail,
-};
+use postern_mail::{render_no_account, render_sign_in, Brand, NoAccountEmail, SignInEmail};
 
 const LINK: &str = "http://127.0.0.1:8080/verify-email?token=pml_AbC-123_xyz";
 const IGNORE: &str = "If you didn't request this, you can safely ignore this email.";
@@ -163,10 +161,18 @@ fn each_language_has_its_own_subject_and_sentences() {
 }
 
 #[test]
-fn pick_locale_takes_the_first_supported_language() {
-    assert_eq!(pick_locale(&["de-CH", "fr"]), "de");
-    assert_eq!(pick_locale(&["it", "fr-FR"]), "fr");
-    assert_eq!(pick_locale(&["it"]), "en");
+fn the_emails_language_is_picked_as_the_pages_pick_theirs() {
+    // postern_core::locale::pick, the pages' negotiator too: region
+    // subtags and case are tolerated, an unsupported language is English.
+    let cases = [
+        ("de-CH", "Bei Acme anmelden: 123456"),
+        ("FR_fr", "Connexion à Acme : 123456"),
+        ("it", "Sign in to Acme: 123456"),
+    ];
+    for (locale, subject) in cases {
+        let r = render_sign_in(&sign_in(locale, "Acme", 900)).unwrap();
+        assert_eq!(r.subject, subject, "{locale}");
+    }
 }
 
 #[test]

@@ -27,7 +27,9 @@ pub mod browser;
 pub mod cookies;
 pub mod error;
 pub mod extract;
-pub mod geoip;
+/// The GeoIP lookup lives with the services ([`postern_auth::geoip`]);
+/// `postern_web::geoip::GeoIp` stays a path for the binary.
+pub use postern_auth::geoip;
 pub mod i18n;
 pub mod metrics;
 pub mod middleware;
@@ -36,7 +38,6 @@ pub mod pages;
 pub mod render;
 pub mod routes;
 pub mod server;
-pub mod typo;
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
-//! `GET /metrics` (SPEC §3.6): the HTTP layer's own series (requests by
-//! matched route and status, latency by route), the registry that every
-//! crate's series are shown from, and who may read it.
+//! `GET /metrics` (SPEC §3.6): the middleware that counts requests by
+//! matched route and status and times them by route, and who may read
+//! `/metrics`. The series and the registry every crate's series are shown
+//! from are [`Metrics`] (`postern_auth::metrics`).
 //!
 //! Labels name route templates (`/api/v1/sessions/{session_id}`), never a
 //! path as requested: a path may carry an id, and an unknown one is just
@@ -8,114 +9,24 @@
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use postern_auth::AuthError;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::{Registry, Unit};
 
 use crate::error::AppError;
 use crate::AppState;
 
-/// Upper bounds of the latency buckets, seconds: Prometheus' defaults,
-/// from a cached page (milliseconds) to a request near its deadline.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    route: String,
-    method: &'static str,
-    status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: String,
-    method: &'static str,
-}
-
-type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
-
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
-}
-
-/// Every series `/metrics` shows, and the HTTP layer's own. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Metrics {
-    registry: Arc<Registry>,
-    requests: Family<RequestLabels, Counter>,
-    latency: Latency,
-}
-
-impl Default for Metrics {
-    /// The HTTP series alone, in a registry of their own (tests).
-    fn default() -> Self {
-        Self::new(Registry::with_prefix("postern"))
-    }
-}
-
-impl Metrics {
-    /// Adds the HTTP series to `registry`, which holds the other crates'
-    /// series already, and keeps it for `/metrics`.
-    pub fn new(mut registry: Registry) -> Self {
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency: Latency = Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by matched route template, method and status",
-            requests.clone(),
-        );
-        registry.register_with_unit(
-            "http_request_duration",
-            "Time from a request's head to its answer's head, by matched route template and method",
-            Unit::Seconds,
-            latency.clone(),
-        );
-        Self {
-            registry: Arc::new(registry),
-            requests,
-            latency,
-        }
-    }
-
-    /// Counts one answered request.
-    fn observe(&self, route: String, method: &'static str, status: StatusCode, took: Duration) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: route.clone(),
-                method,
-                status: status.as_u16(),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabels { route, method })
-            .observe(took.as_secs_f64());
-    }
-
-    /// Every series in the Prometheus text format 0.0.4.
-    pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut text = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
-        Ok(text)
-    }
-}
-
-/// The `Content-Type` of [`Metrics::encode`]'s text.
-pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+/// The registry of every series, with the HTTP layer's own, lives with the
+/// services' counters: nothing in it is HTTP but the labels this
+/// middleware chooses.
+pub use postern_auth::metrics::{Metrics, CONTENT_TYPE};
 
 /// A method as a label: the standard ones by name, anything else `other`
 /// (a client may send any token as a method).
@@ -146,7 +57,7 @@ pub async fn count_requests(State(state): State<AppState>, req: Request, next: N
     let res = next.run(req).await;
     state
         .metrics
-        .observe(route, method, res.status(), started.elapsed());
+        .observe(route, method, res.status().as_u16(), started.elapsed());
     res
 }
 
@@ -220,6 +131,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -339,14 +251,14 @@ mod tests {
         m.observe(
             "/api/v1/sessions/{session_id}".into(),
             method_label(&Method::DELETE),
-            StatusCode::NO_CONTENT,
-            Duration::from_millis(3),
+            StatusCode::NO_CONTENT.as_u16(),
+            std::time::Duration::from_millis(3),
         );
         m.observe(
             UNMATCHED.into(),
             method_label(&Method::from_bytes(b"BREW").unwrap()),
-            StatusCode::NOT_FOUND,
-            Duration::from_millis(1),
+            StatusCode::NOT_FOUND.as_u16(),
+            std::time::Duration::from_millis(1),
         );
         let text = m.encode().unwrap();
         assert!(

@@ -204,7 +204,7 @@ pub struct Suggestion {
 impl Suggestion {
     /// The suggestion for `typed`, if its domain looks like a slip.
     pub fn of(t: &Strings, typed: &str, url: impl FnOnce(&str) -> String) -> Option<Self> {
-        let email = crate::typo::suggest(typed)?;
+        let email = postern_core::typo::suggest(typed)?;
         let (before, after) = t.did_you_mean.split_once("{email}").unwrap_or(("", ""));
         Some(Suggestion {
             before: before.to_owned(),

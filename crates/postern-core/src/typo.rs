@@ -2,7 +2,7 @@
 //! domain looks like a slip on a common mail provider (`jens@gmail`,
 //! `jens@gmial.com`, `jens@gmail.con`). Pure: no lookup, no network.
 
-use postern_core::EmailAddress;
+use crate::EmailAddress;
 
 /// Mail domains common among the people of the languages Postern speaks.
 /// A domain on this list is never "corrected"; near-misses of two listed

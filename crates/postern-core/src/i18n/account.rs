@@ -1,15 +1,8 @@
 //! The words of Postern's own account pages (`/account`, its confirmation
-//! and "deleted" pages) and of the logout confirmation, one catalogue per
-//! language as for [`super::Strings`]: a `const` [`AccountStrings`] per
-//! language, so a key missing from one language is a compile error.
+//! and "deleted" pages) and of the logout confirmation, the `account`
+//! section of each language's [`super::Catalogue`], so a key missing from
+//! one language is a compile error.
 //! Placeholders (`{email}`, `{app}`, `{ip}`) are filled by [`super::fill`].
-
-#[path = "account_de.rs"]
-mod de;
-#[path = "account_en.rs"]
-mod en;
-#[path = "account_fr.rs"]
-mod fr;
 
 /// The account pages' strings of one language.
 #[derive(Debug)]
@@ -105,11 +98,7 @@ pub struct AccountStrings {
 
 /// The account strings for a primary language tag, English when unsupported.
 pub fn strings(lang: &str) -> &'static AccountStrings {
-    match lang {
-        "de" => &de::STRINGS,
-        "fr" => &fr::STRINGS,
-        _ => &en::STRINGS,
-    }
+    &super::exact_or_english(lang).account
 }
 
 #[cfg(test)]
@@ -118,14 +107,14 @@ mod tests {
 
     #[test]
     fn every_supported_language_has_account_strings_named_after_it() {
-        for lang in postern_core::locale::SUPPORTED {
+        for lang in crate::locale::SUPPORTED {
             assert_eq!(strings(lang).lang, *lang);
         }
     }
 
     #[test]
     fn the_placeholders_each_account_string_needs_are_there_in_every_language() {
-        for lang in postern_core::locale::SUPPORTED {
+        for lang in crate::locale::SUPPORTED {
             let s = strings(lang);
             let cases: &[(&str, &str, &[&str])] = &[
                 ("signed_in_as", s.signed_in_as, &["{email}"]),

@@ -1,26 +1,13 @@
-//! Every user-visible string of the hosted pages, one catalogue per language
-//! (SPEC §3.3: English, German and French at least).
-//!
-//! A catalogue is a `const` [`Strings`]: a key missing from one language is
-//! a compile error. Adding a language is one file plus one arm in
-//! [`catalogue`] (and its tag in `postern_core::locale::SUPPORTED`).
-//! Placeholders are `{app}`, `{email}`, `{n}`, `{duration}`, `{browser}`,
-//! `{os}`, `{day}`, `{month}`, `{year}`, `{time}`, `{host}` and `{reference}`,
-//! substituted in one pass by [`fill`] (the emails' filler), so a value that
-//! itself contains `{app}` is never expanded again. `{s}` in
-//! [`Strings::resend_countdown`] is left for `/static/postern.js`.
+//! The words of the hosted pages (`/login`, the check page, the other
+//! browser's confirmation, consent, the chooser, errors, `/_dev/mail`), and
+//! the words every part of the catalogue shares: time spans
+//! ([`Strings::duration_down`], which the emails say a link's lifetime
+//! with too), dates, browsers, "your Postern account".
 
-pub mod account;
-pub mod admin;
-mod de;
-mod en;
-mod fr;
-pub mod passkeys;
+use super::fill;
+use crate::duration::{say_duration, DurationWords, Rounding};
 
-use postern_core::duration::{say_duration, DurationWords, Rounding};
-pub use postern_mail::i18n::fill;
-
-/// The strings of one language.
+/// The pages' strings of one language, and the words all parts share.
 #[derive(Debug)]
 pub struct Strings {
     /// BCP 47 primary language tag of this catalogue (`"en"`), the pages'
@@ -301,35 +288,6 @@ pub struct Strings {
     pub dev_html: &'static str,
 }
 
-/// The catalogue for a primary language tag (`"de"`), if Postern speaks it.
-pub fn catalogue(lang: &str) -> Option<&'static Strings> {
-    match lang {
-        "en" => Some(&en::STRINGS),
-        "de" => Some(&de::STRINGS),
-        "fr" => Some(&fr::STRINGS),
-        _ => None,
-    }
-}
-
-/// The catalogue for a language tag, English when unsupported
-/// ([`postern_core::locale::pick`], as the emails choose theirs).
-pub fn strings(lang: &str) -> &'static Strings {
-    catalogue(postern_core::locale::pick(&[lang])).unwrap_or(&en::STRINGS)
-}
-
-/// SPEC §3.3: `ui_locales`, then `Accept-Language`, then the app's default.
-pub fn negotiate(
-    ui_locales: Option<&str>,
-    accept_language: Option<&str>,
-    app_default: &str,
-) -> &'static Strings {
-    strings(postern_core::locale::negotiate(
-        ui_locales,
-        accept_language,
-        app_default,
-    ))
-}
-
 impl Strings {
     /// `template` with `{app}` filled in.
     pub fn with_app(&self, template: &str, app: &str) -> String {
@@ -338,13 +296,14 @@ impl Strings {
 
     /// A time span in words, rounded up to whole minutes (never promising
     /// less waiting than there is): "1 minute", "12 minutes", "2 hours".
-    /// One formatter with the emails: [`postern_core::duration::say_duration`].
+    /// One formatter with the emails: [`crate::duration::say_duration`].
     pub fn duration_up(&self, seconds: i64) -> String {
         say_duration(&self.duration_words(), seconds, Rounding::Up)
     }
 
     /// A time span in words, rounded down to whole minutes (never promising
-    /// more time than there is), at least one minute.
+    /// more time than there is), at least one minute: what is left of a
+    /// link on the check page, and a link's lifetime in its email.
     pub fn duration_down(&self, seconds: i64) -> String {
         say_duration(&self.duration_words(), seconds, Rounding::Down)
     }
@@ -414,32 +373,11 @@ impl Strings {
 
 #[cfg(test)]
 mod tests {
-
-    /// Negotiation offers only languages the emails have too: adding a
-    /// language to the pages and not to the emails fails here.
-    #[test]
-    fn every_supported_language_has_an_email_catalogue() {
-        for lang in postern_core::locale::SUPPORTED {
-            let s = postern_mail::i18n::catalogue(lang)
-                .unwrap_or_else(|| panic!("no email catalogue for {lang}"));
-            assert_eq!(s.lang, *lang);
-        }
-    }
-    use super::*;
-
-    #[test]
-    fn every_supported_language_has_a_catalogue_named_after_it() {
-        for lang in postern_core::locale::SUPPORTED {
-            let s = catalogue(lang).unwrap_or_else(|| panic!("no catalogue for {lang}"));
-            assert_eq!(s.lang, *lang);
-        }
-        assert_eq!(strings("de-CH").lang, "de");
-        assert_eq!(strings("es").lang, "en");
-    }
+    use super::super::strings;
 
     #[test]
     fn the_placeholders_each_string_needs_are_there_in_every_language() {
-        for lang in postern_core::locale::SUPPORTED {
+        for lang in crate::locale::SUPPORTED {
             let s = strings(lang);
             let cases: &[(&str, &str, &[&str])] = &[
                 ("login_title", s.login_title, &["{app}"]),
@@ -502,21 +440,6 @@ mod tests {
         assert_eq!(en.duration_down(0), "1 minute");
         assert_eq!(strings("de").duration_up(7200), "2 Stunden");
         assert_eq!(strings("fr").duration_up(1), "1 minute");
-    }
-
-    #[test]
-    fn pages_and_emails_say_a_time_left_the_same_way() {
-        for lang in postern_core::locale::SUPPORTED {
-            let mail = postern_mail::i18n::strings_for(lang);
-            for secs in [0, 59, 900, 5400, 8999, 9000, 86_399, 86_400] {
-                assert_eq!(
-                    strings(lang).duration_down(secs),
-                    postern_mail::i18n::lifetime(mail, secs),
-                    "{lang} {secs} s"
-                );
-            }
-        }
-        assert_eq!(strings("en").duration_down(9000), "2 hours 30 minutes");
     }
 
     #[test]

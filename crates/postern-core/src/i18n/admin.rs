@@ -1,15 +1,7 @@
-//! The words of the administration panel (`/admin`, SPEC §3.5), one
-//! catalogue per language as for [`super::Strings`]: a `const`
-//! [`AdminStrings`] per language, so a key missing from one language is a
-//! compile error. Kept apart from the sign-in pages' catalogues so it moves
-//! as one piece. Placeholders are filled by [`super::fill`].
-
-#[path = "admin_de.rs"]
-mod de;
-#[path = "admin_en.rs"]
-mod en;
-#[path = "admin_fr.rs"]
-mod fr;
+//! The words of the administration panel (`/admin`, SPEC §3.5), the
+//! `admin` section of each language's [`super::Catalogue`], so a key
+//! missing from one language is a compile error. Placeholders are filled
+//! by [`super::fill`].
 
 /// The panel's strings of one language.
 #[derive(Debug)]
@@ -271,11 +263,7 @@ pub struct AdminStrings {
 
 /// The panel strings for a primary language tag, English when unsupported.
 pub fn strings(lang: &str) -> &'static AdminStrings {
-    match lang {
-        "de" => &de::STRINGS,
-        "fr" => &fr::STRINGS,
-        _ => &en::STRINGS,
-    }
+    &super::exact_or_english(lang).admin
 }
 
 #[cfg(test)]
@@ -284,14 +272,14 @@ mod tests {
 
     #[test]
     fn every_supported_language_has_admin_strings_named_after_it() {
-        for lang in postern_core::locale::SUPPORTED {
+        for lang in crate::locale::SUPPORTED {
             assert_eq!(strings(lang).lang, *lang);
         }
     }
 
     #[test]
     fn the_placeholders_each_admin_string_needs_are_there_in_every_language() {
-        for lang in postern_core::locale::SUPPORTED {
+        for lang in crate::locale::SUPPORTED {
             let s = strings(lang);
             let cases: &[(&str, &str, &[&str])] = &[
                 ("no_access_text", s.no_access_text, &["{email}"]),
