@@ -261,7 +261,8 @@ async fn a_browser_admin_link_is_refused_where_only_the_asking_browser_could_use
         redirect_uri: None,
         send: true,
     };
-    let refused: [Box<dyn FnOnce(&mut postern_core::app::AppSettings)>; 3] = [
+    type Change = Box<dyn FnOnce(&mut postern_core::app::AppSettings)>;
+    let refused: [Change; 3] = [
         Box::new(|s| s.device_policy = DevicePolicy::SameBrowser),
         Box::new(|s| s.device_policy = DevicePolicy::Remote),
         Box::new(|s| s.bind_ip_range = true),
