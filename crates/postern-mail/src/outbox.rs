@@ -784,12 +784,7 @@ impl Worker {
     /// Delivers one held message and records what happened. `slot` is
     /// given back once the outcome is recorded. Logs
     /// carry the outbox id and Message-ID only, never content.
-    async fn handle(
-        &self,
-        m: &OutboxMessage,
-        slot: Slot,
-        recorder: &Recorder,
-    ) -> Outcome {
+    async fn handle(&self, m: &OutboxMessage, slot: Slot, recorder: &Recorder) -> Outcome {
         let (id, message_id, attempts) = (m.id.as_str(), m.message_id.as_str(), m.attempts);
         let now = self.clock.now();
         let lease = lock(&self.held).get(id).copied();
