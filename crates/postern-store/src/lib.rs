@@ -543,7 +543,7 @@ fn sqlite_pool(max: u32, extra: &'static str) -> AnyPoolOptions {
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                     PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 67108864;",
+                     PRAGMA temp_store = MEMORY;",
                 )
                 .await?;
                 conn.execute(extra).await?;

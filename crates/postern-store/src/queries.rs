@@ -203,6 +203,8 @@ pub trait Queries {
     ) -> Result<()>;
     /// Marks a message delivered and erases its content.
     async fn outbox_sent(&mut self, id: &str, now: i64) -> Result<()>;
+    /// [`Queries::outbox_sent`] of several messages in one statement.
+    async fn outbox_sent_all(&mut self, ids: &[&str], now: i64) -> Result<()>;
     /// Schedules another attempt and records why this one failed.
     async fn outbox_retry(&mut self, id: &str, next_attempt_at: i64, error: &str) -> Result<()>;
     /// Gives a message up and records why; its sealed content stays for an
@@ -1022,6 +1024,25 @@ impl<C: crate::Connection> Queries for C {
         .bind(now)
         .execute(self.raw())
         .await?;
+        Ok(())
+    }
+
+    async fn outbox_sent_all(&mut self, ids: &[&str], now: i64) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list = (0..ids.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE outbox SET payload = NULL, sent_at = $1, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id IN ({list})"
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.execute(self.raw()).await?;
         Ok(())
     }
 

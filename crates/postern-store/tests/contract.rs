@@ -2395,6 +2395,37 @@ async fn a_sent_message_loses_its_payload_and_is_never_claimed_again() {
 }
 
 #[tokio::test]
+async fn messages_sent_together_lose_their_payloads_in_one_statement_and_others_keep_theirs() {
+    let (_db, store) = TestDb::store().await;
+    for id in ["a", "b", "c"] {
+        insert_outbox(&store, id, NOW).await;
+    }
+    claim(&store, NOW, "w", 10).await;
+    let mut c = conn(&store).await;
+    c.outbox_sent_all(&[], NOW + 1).await.unwrap();
+    c.outbox_sent_all(&["a", "c"], NOW + 1).await.unwrap();
+    let rows: Vec<(String, Option<String>, Option<i64>, Option<String>)> =
+        sqlx::query_as("SELECT id, payload, sent_at, lease_owner FROM outbox ORDER BY id")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("a".to_owned(), None, Some(NOW + 1), None),
+            (
+                "b".to_owned(),
+                Some("sealed:b".to_owned()),
+                None,
+                Some("w".to_owned())
+            ),
+            ("c".to_owned(), None, Some(NOW + 1), None),
+        ]
+    );
+    assert_eq!(c.outbox_pending().await.unwrap(), 1);
+}
+
+#[tokio::test]
 async fn a_retried_message_waits_until_its_next_attempt() {
     let (_db, store) = TestDb::store().await;
     insert_outbox(&store, "m1", NOW).await;
