@@ -529,7 +529,7 @@ impl Outbox {
         let recorder = Recorder::start(w.store.clone());
         let (stop_renewing, renewing) = watch::channel(false);
         let renewer = tokio::spawn(renew_loop(Arc::clone(&w), renewing));
-        let slots = Slots::new(w.transport.parallelism());
+        let slots = Arc::new(Semaphore::new(w.transport.parallelism()));
         let mut tasks = JoinSet::new();
         let mut next_claim = Instant::now();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -621,7 +621,7 @@ impl Outbox {
     pub async fn drain_once(&self) -> Result<usize, MailError> {
         let w = &self.worker;
         let recorder = Recorder::start(w.store.clone());
-        let slots = Slots::new(w.transport.parallelism());
+        let slots = Arc::new(Semaphore::new(w.transport.parallelism()));
         let mut sent = 0;
         loop {
             let claimed = w.claim().await?;
@@ -752,20 +752,13 @@ impl Worker {
     async fn dispatch(
         self: &Arc<Self>,
         m: OutboxMessage,
-        slots: &Slots,
+        slots: &Arc<Semaphore>,
         tasks: &mut JoinSet<Outcome>,
         recorder: &Recorder,
     ) {
         // Never closed.
-        let (Ok(unrecorded), Ok(sending)) = (
-            Arc::clone(&slots.unrecorded).acquire_owned().await,
-            Arc::clone(&slots.sending).acquire_owned().await,
-        ) else {
+        let Ok(slot) = Arc::clone(slots).acquire_owned().await else {
             return;
-        };
-        let slot = Slot {
-            sending,
-            _unrecorded: unrecorded,
         };
         let worker = Arc::clone(self);
         let recorder = recorder.clone();
@@ -784,7 +777,12 @@ impl Worker {
     /// Delivers one held message and records what happened. `slot` is
     /// given back once the outcome is recorded. Logs
     /// carry the outbox id and Message-ID only, never content.
-    async fn handle(&self, m: &OutboxMessage, slot: Slot, recorder: &Recorder) -> Outcome {
+    async fn handle(
+        &self,
+        m: &OutboxMessage,
+        slot: OwnedSemaphorePermit,
+        recorder: &Recorder,
+    ) -> Outcome {
         let (id, message_id, attempts) = (m.id.as_str(), m.message_id.as_str(), m.attempts);
         let now = self.clock.now();
         let lease = lock(&self.held).get(id).copied();
@@ -824,15 +822,10 @@ impl Worker {
                 .await;
         }
         let result = self.attempt(m, now).await;
-        // The connection is free for the next message; this one's
-        // `unrecorded` place is held until its outcome is written: at any
-        // instant at most `UNRECORDED` messages have been accepted and not
-        // yet recorded, so a crash duplicates at most that many.
-        let Slot {
-            sending,
-            _unrecorded,
-        } = slot;
-        drop(sending);
+        // The slot is held until the outcome is recorded: at any instant at
+        // most one message per slot has been accepted and not yet recorded,
+        // so a crash duplicates at most that many.
+        let _slot = slot;
         self.metrics.count(match &result {
             Ok(_) => DeliveryResult::Sent,
             Err(DeliveryError::Permanent(_)) => DeliveryResult::PermanentFailure,
@@ -945,36 +938,6 @@ enum Mark {
 /// mark back if it could not be written).
 type Pending = (String, Mark, oneshot::Sender<Option<Mark>>);
 
-/// Deliveries whose outcome is not yet written, at most: what a crash can
-/// duplicate. Outcomes are written in groups (one transaction, one
-/// statement for the deliveries), and a group waits its turn for the
-/// database behind sign-ins; letting only one message per SMTP connection
-/// wait for it held delivery to a few hundred messages a second under
-/// load (issue 13).
-const UNRECORDED: usize = 128;
-
-/// What a delivery may start with: a place among the SMTP connections and
-/// one among the unrecorded deliveries.
-struct Slots {
-    sending: Arc<Semaphore>,
-    unrecorded: Arc<Semaphore>,
-}
-
-impl Slots {
-    fn new(sending: usize) -> Self {
-        Slots {
-            sending: Arc::new(Semaphore::new(sending)),
-            unrecorded: Arc::new(Semaphore::new(UNRECORDED.max(sending))),
-        }
-    }
-}
-
-/// The two places a delivery holds (see [`Slots`]).
-struct Slot {
-    sending: OwnedSemaphorePermit,
-    _unrecorded: OwnedSemaphorePermit,
-}
-
 /// Writes outcomes as they come: whatever has queued up while the last
 /// group was committing goes into one transaction, so an outcome waits for
 /// at most one commit before its own. Clones share the writer, which stops
@@ -1037,7 +1000,9 @@ async fn apply(
 
 async fn write_group(store: &Store, group: &[Pending]) -> Result<(), ()> {
     let result = async {
-        let mut tx = store.begin().await?;
+        // Ahead of the sign-ins waiting for SQLite's writer: every delivery
+        // slot waits for this write, so its turn sets the delivery rate.
+        let mut tx = store.begin_first().await?;
         // Deliveries, the common outcome, in one statement per second they
         // were recorded in; retries and failures one by one.
         let mut sent: BTreeMap<i64, Vec<&str>> = BTreeMap::new();

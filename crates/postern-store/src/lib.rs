@@ -136,6 +136,10 @@ pub struct Store {
     backend: Backend,
     /// SQLite's one writer, taken by [`Store::begin`] (see [`Tx`]).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite: where [`Store::begin`] callers queue before the writer, so
+    /// that at most one of them waits on `writer` and a
+    /// [`Store::begin_first`] caller is next but one.
+    queue: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Callers waiting for a pooled connection now ([`Store::pool_stats`]).
     waiting: std::sync::Arc<AtomicUsize>,
     /// Apps by client id, for the request paths ([`Store::app`]).
@@ -347,6 +351,7 @@ impl Store {
             write_pool,
             backend,
             writer: Default::default(),
+            queue: Default::default(),
             waiting: Default::default(),
             apps: Default::default(),
         })
@@ -450,9 +455,28 @@ impl Store {
     /// transaction nobody ends, holding SQLite's write lock for good.
     pub async fn begin(&self) -> Result<Tx> {
         let writer = match self.backend {
+            Backend::Sqlite => {
+                let _queued = self.queue.lock().await;
+                Some(self.writer.clone().lock_owned().await)
+            }
+            Backend::Postgres => None,
+        };
+        self.start(writer).await
+    }
+
+    /// [`Store::begin`] ahead of the callers queued there: on SQLite it
+    /// waits for the transaction under way and at most one other. For
+    /// short writes that others wait on (the outbox recording a group of
+    /// deliveries, whose SMTP connections stay busy until it is written).
+    pub async fn begin_first(&self) -> Result<Tx> {
+        let writer = match self.backend {
             Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
             Backend::Postgres => None,
         };
+        self.start(writer).await
+    }
+
+    async fn start(&self, writer: Option<tokio::sync::OwnedMutexGuard<()>>) -> Result<Tx> {
         let pool = self.write_pool.clone();
         let sqlite = self.backend == Backend::Sqlite;
         let waiting = Waiting::start(&self.waiting);
