@@ -324,9 +324,13 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?;
         let (pool, write_pool) = match backend {
             Backend::Sqlite => {
-                // Readers: a small page cache each, and the file mapped so a
-                // read of a page the writer changed costs no copy.
-                let readers = sqlite_pool(8, "PRAGMA cache_size = -2000;")
+                // Readers: a small page cache each, no mapping of the file
+                // (each connection's mapping counted in the process's memory
+                // again: 390 MB resident with nine under load). Four: every
+                // statement is a hop to the connection's own thread, and on
+                // two cores two readers were as fast as eight under the
+                // benchmark with 9 MB less memory (docs/PERFORMANCE.md).
+                let readers = sqlite_pool(4, "PRAGMA cache_size = -2000;")
                     .connect_with(options.clone())
                     .await?;
                 // The writer: one connection, so the pages every sign-in
