@@ -205,6 +205,39 @@ pub struct Flow {
     pub email: String,
 }
 
+impl Flow {
+    /// The query of this sign-in's authorization request: `lead` first,
+    /// then the app, destination, scope, `state`, `nonce`, PKCE and
+    /// language, then `login_hint` — for `/login` ("send a new link") and
+    /// `/authorize` (continuing it).
+    pub fn query(&self, lead: Option<(&str, &str)>, login_hint: Option<&str>) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some((k, v)) = lead {
+            q.append_pair(k, v);
+        }
+        q.append_pair("client_id", &self.client_id);
+        q.append_pair("redirect_uri", &self.redirect_uri);
+        q.append_pair("scope", &self.scope);
+        for (k, v) in [
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+        ] {
+            if let Some(v) = v {
+                q.append_pair(k, v);
+            }
+        }
+        if self.code_challenge.is_some() {
+            q.append_pair("code_challenge_method", "S256");
+        }
+        q.append_pair("ui_locales", &self.locale);
+        if let Some(e) = login_hint {
+            q.append_pair("login_hint", e);
+        }
+        q.finish()
+    }
+}
+
 /// Why a code or refresh token grants nothing (RFC 6749 §5.2
 /// `invalid_grant`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

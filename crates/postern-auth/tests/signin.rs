@@ -280,3 +280,50 @@ async fn a_headless_link_is_redeemed_only_by_its_own_app_through_the_api() {
         .await
         .expect("its own session");
 }
+
+#[test]
+fn a_flow_starts_again_with_its_destination_language_and_address() {
+    let flow = postern_auth::Flow {
+        client_id: "notes".to_owned(),
+        redirect_uri: "https://notes.example/cb?x=1".to_owned(),
+        scope: "openid email".to_owned(),
+        state: Some("s t".to_owned()),
+        nonce: None,
+        code_challenge: Some("abc".to_owned()),
+        locale: "de".to_owned(),
+        email: "ann@example.com".to_owned(),
+    };
+    assert_eq!(
+        flow.query(None, Some("ann@example.com")),
+        "client_id=notes&redirect_uri=https%3A%2F%2Fnotes.example%2Fcb%3Fx%3D1\
+         &scope=openid+email&state=s+t&code_challenge=abc&code_challenge_method=S256\
+         &ui_locales=de&login_hint=ann%40example.com"
+    );
+    assert!(flow
+        .query(Some(("response_type", "code")), None)
+        .starts_with("response_type=code&client_id=notes&"));
+    assert!(!flow.query(None, None).contains("login_hint"));
+}
+
+#[tokio::test]
+async fn the_email_form_carries_the_validated_parameters_and_pkce_method() {
+    let env = env().await;
+    let app = env.app(|s| s.public = true).await;
+    let params = signin::validate_auth_params(&env.svc, &env.raw_params(&app, "openid"))
+        .await
+        .unwrap();
+    let fields = params.form_fields();
+    let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method"
+        ]
+    );
+    assert_eq!(fields[5].1, "S256");
+}

@@ -133,6 +133,30 @@ impl AuthParams {
         }
         q.finish()
     }
+
+    /// The same parameters as `(name, value)` pairs, for a form that
+    /// posts them back (the email form, the account chooser).
+    pub fn form_fields(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![
+            ("client_id", self.app.client_id.clone()),
+            ("redirect_uri", self.redirect_uri.clone()),
+            ("scope", self.scope.to_string()),
+        ];
+        for (k, val) in [
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+            ("ui_locales", &self.ui_locales),
+        ] {
+            if let Some(val) = val {
+                v.push((k, val.clone()));
+            }
+        }
+        if self.code_challenge.is_some() {
+            v.push(("code_challenge_method", "S256".to_owned()));
+        }
+        v
+    }
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> AuthError {

@@ -158,7 +158,7 @@ impl Brand {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
         let css = match (&b.color, safe_id) {
-            (Some(color), true) if crate::routes::assets::valid_color(color) => Some(format!(
+            (Some(color), true) if postern_core::brand::valid_color(color) => Some(format!(
                 "/static/brand/{}.css?v={}",
                 app.client_id,
                 color.trim_start_matches('#').to_ascii_lowercase()

@@ -199,15 +199,6 @@ pub(crate) fn dressed(e: AppError, app: Option<App>) -> AppError {
     }
 }
 
-/// A code as people paste it ("123 456", "123-456", " 123456 "): the
-/// digits and nothing between them. Other characters are kept, so that a
-/// code with letters stays wrong.
-pub fn clean_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '‐' | '‑' | '–' | '—' | '.'))
-        .collect()
-}
-
 /// SPEC §3.1 `POST /login/code`: same outcome as the link, from the asking
 /// browser. In a browser, a wrong code is answered on the same page (status
 /// 400), with the code kept and the tries left; JSON clients get the SPEC
@@ -230,10 +221,10 @@ pub async fn submit_code(
     }
     let login_id = require("login_id", &form.login_id)?;
     let typed = form.code.as_deref().unwrap_or_default();
-    let code = clean_code(typed);
+    let code = postern_core::code::clean(typed);
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     let in_page = !wants_json(&headers);
-    if in_page && (code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit())) {
+    if in_page && !postern_core::code::is_code(&code) {
         // Not a code at all: said on the page, and no try is spent.
         let shown: String = typed.trim().chars().take(16).collect();
         if let Some((app, req)) =
