@@ -480,16 +480,6 @@ pub fn account_notice(t: &Strings, notice: &str) -> Option<String> {
     }
 }
 
-/// History's words for the passkey methods.
-pub fn method_words(t: &Strings, method: &str) -> Option<&'static str> {
-    let p = words(t);
-    match method {
-        "passkey" => Some(p.method_passkey),
-        "link_passkey_lost" | "code_passkey_lost" => Some(p.method_lost),
-        _ => None,
-    }
-}
-
 fn notice(state: &AppState, what: &str) -> axum_extra::extract::cookie::Cookie<'static> {
     cookies::build(state, cookies::NOTICE, what.to_owned(), Some(60))
 }
