@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use postern_auth::passkeys::{self, DeviceKind, PasskeyProblem, Started};
+use postern_auth::passkeys::{self, PasskeyProblem, Started};
 use postern_auth::signin::{self, RawAuthParams};
 use postern_auth::{AuthError, Flow};
 use serde::Deserialize;
@@ -449,12 +449,7 @@ pub async fn account_section(
         .map(|k| PasskeyView {
             id: k.id,
             name: k.name,
-            kind: match k.device {
-                DeviceKind::Synced => Some(p.kind_synced),
-                DeviceKind::SecurityKey => Some(p.kind_security_key),
-                DeviceKind::ThisDevice => Some(p.kind_this_device),
-                DeviceKind::Unknown => None,
-            },
+            kind: k.device.words(p),
             created: pages::moment_html(t, k.created_at, MomentStyle::DateTime),
             last_used: match k.last_used_at {
                 Some(at) => pages::moment_html(t, at, MomentStyle::DateTime),
@@ -552,18 +547,6 @@ pub async fn script() -> impl IntoResponse {
 /// The error page's words for a passkey error (its description names it).
 pub fn error_words(t: &Strings, description: &str) -> (&'static str, &'static str) {
     let p = words(t);
-    let all = [
-        (PasskeyProblem::Challenge, p.error_challenge),
-        (PasskeyProblem::Rejected, p.error_rejected),
-        (PasskeyProblem::UnknownCredential, p.error_unknown),
-        (PasskeyProblem::UserDisabled, p.error_disabled),
-        (PasskeyProblem::Off, p.error_off),
-        (PasskeyProblem::Duplicate, p.error_duplicate),
-        (PasskeyProblem::TooMany, p.error_duplicate),
-    ];
-    let text = all
-        .iter()
-        .find(|(problem, _)| problem.describe() == description)
-        .map_or(p.error_rejected, |(_, text)| text);
+    let text = PasskeyProblem::named_by(description).map_or(p.error_rejected, |k| k.words(p));
     (p.error_title, text)
 }
