@@ -279,18 +279,6 @@ pub struct CheckPage {
     pub suggestion: Option<Suggestion>,
 }
 
-/// How the confirmation page lets another browser go on (SPEC §3.1
-/// `device_policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmMode {
-    /// `any`: one button signs in this browser.
-    Continue,
-    /// `same_browser`: use the code on the asking device.
-    SameBrowser,
-    /// `remote`: type the number the asking device shows.
-    Remote,
-}
-
 /// The page another browser sees when it opens a link (SPEC §3.1).
 #[derive(Template)]
 #[template(path = "confirm.html")]
@@ -305,8 +293,10 @@ pub struct ConfirmPage {
     pub asked_from: String,
     /// When it asked (HTML: a `<time>`).
     pub asked_at: String,
-    /// What this page offers.
-    pub mode: ConfirmMode,
+    /// What this page offers (SPEC §3.1 `device_policy`): one button
+    /// (`any`), the code on the asking device (`same_browser`), or the
+    /// asking device's number (`remote`).
+    pub mode: postern_auth::signin::OtherDevice,
     /// CSRF token for the form.
     pub csrf_token: String,
     /// The link token, posted back (empty where nothing may be posted).
@@ -316,11 +306,11 @@ pub struct ConfirmPage {
 impl ConfirmPage {
     /// Whether the page carries the one-button form.
     pub fn continues(&self) -> bool {
-        self.mode == ConfirmMode::Continue
+        self.mode == postern_auth::signin::OtherDevice::MayContinue
     }
     /// Whether the page asks for the asking device's number.
     pub fn remote(&self) -> bool {
-        self.mode == ConfirmMode::Remote
+        self.mode == postern_auth::signin::OtherDevice::TypeNumber
     }
 }
 
