@@ -8,6 +8,30 @@ pub fn valid_color(color: &str) -> bool {
     color.len() == 7 && color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// The path of an app's stylesheet, `/static/brand/{client_id}.css?v=…`
+/// (a new colour is a new URL), when it has a valid colour. Client ids are
+/// URL-safe tokens; one that is not gets no stylesheet rather than a path
+/// that needs escaping.
+pub fn stylesheet_path(client_id: &str, color: Option<&str>) -> Option<String> {
+    let safe_id = !client_id.is_empty()
+        && client_id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    let color = color.filter(|c| safe_id && valid_color(c))?;
+    Some(format!(
+        "/static/brand/{client_id}.css?v={}",
+        color.trim_start_matches('#').to_ascii_lowercase()
+    ))
+}
+
+/// The logo a page may show: only one Postern itself serves (the public
+/// URL's origin), as SPEC §3.3 allows no third-party images on any page.
+pub fn own_logo(logo_url: Option<&str>, public_url: &url::Url) -> Option<String> {
+    logo_url
+        .filter(|u| url::Url::parse(u).is_ok_and(|u| u.origin() == public_url.origin()))
+        .map(str::to_owned)
+}
+
 /// Light and dark card backgrounds of `postern.css`, for contrast checks.
 const LIGHT_CARD: Rgb = (0xff, 0xff, 0xff);
 const DARK_CARD: Rgb = (0x1f, 0x29, 0x37);
@@ -97,6 +121,38 @@ impl Palette {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_safe_ids_with_a_valid_colour_get_a_stylesheet() {
+        assert_eq!(
+            stylesheet_path("notes.app-1_x", Some("#A0B1C2")).as_deref(),
+            Some("/static/brand/notes.app-1_x.css?v=a0b1c2")
+        );
+        assert_eq!(stylesheet_path("notes", None), None, "no colour");
+        assert_eq!(stylesheet_path("notes", Some("red")), None, "not #rrggbb");
+        assert_eq!(
+            stylesheet_path("no/tes", Some("#000000")),
+            None,
+            "unsafe id"
+        );
+        assert_eq!(stylesheet_path("", Some("#000000")), None, "no id");
+    }
+
+    #[test]
+    fn only_logos_postern_serves_are_shown() {
+        let public = url::Url::parse("https://id.example.com/").unwrap();
+        let own = "https://id.example.com/static/logo.png";
+        assert_eq!(own_logo(Some(own), &public).as_deref(), Some(own));
+        for other in [
+            "https://cdn.example.net/logo.png",
+            "http://id.example.com/logo.png",
+            "https://id.example.com:8443/logo.png",
+            "not a url",
+        ] {
+            assert_eq!(own_logo(Some(other), &public), None, "{other}");
+        }
+        assert_eq!(own_logo(None, &public), None);
+    }
 
     #[test]
     fn brand_colours_stay_readable() {

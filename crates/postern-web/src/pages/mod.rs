@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use postern_core::App;
+use postern_core::{brand, App};
 
 use crate::error::{ErrorHint, RenderedError, TokenProblem};
 use crate::i18n::{fill, Strings};
@@ -150,21 +150,6 @@ impl Brand {
     /// own account page is "your Postern account" in the page's language.
     pub fn of(app: &App, config: &crate::WebConfig, t: &Strings) -> Self {
         let b = &app.settings.branding;
-        // Client ids are URL-safe tokens; one that is not gets no stylesheet
-        // rather than a path that needs escaping.
-        let safe_id = !app.client_id.is_empty()
-            && app
-                .client_id
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
-        let css = match (&b.color, safe_id) {
-            (Some(color), true) if postern_core::brand::valid_color(color) => Some(format!(
-                "/static/brand/{}.css?v={}",
-                app.client_id,
-                color.trim_start_matches('#').to_ascii_lowercase()
-            )),
-            _ => None,
-        };
         let own = app.client_id == postern_auth::account::ACCOUNT_CLIENT_ID;
         let name = if own {
             t.own_account.to_owned()
@@ -174,10 +159,8 @@ impl Brand {
         Brand {
             name,
             header: !own && (b.name.is_some() || b.logo_url.is_some() || b.color.is_some()),
-            logo_url: b.logo_url.clone().filter(|u| {
-                url::Url::parse(u).is_ok_and(|u| u.origin() == config.public_url.origin())
-            }),
-            css,
+            logo_url: brand::own_logo(b.logo_url.as_deref(), &config.public_url),
+            css: brand::stylesheet_path(&app.client_id, b.color.as_deref()),
         }
     }
 
