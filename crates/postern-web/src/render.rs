@@ -46,7 +46,7 @@ pub fn authorize(
                 brand: Brand::of(&params.app, &state.config, t),
                 items: ConsentPage::items(t, &params.scope, email),
                 email: email.clone(),
-                returns_to: ConsentPage::returns_to(t, &params.redirect_uri),
+                returns_to: t.returns_to(&params.redirect_uri),
                 other_account: state
                     .config
                     .url(&format!("/login?{}", params.login_query(None))),
@@ -120,7 +120,7 @@ pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<
                 brand: Brand::of(&app, &state.config, t),
                 items: ConsentPage::items(t, &scope, &flow.email),
                 email: flow.email.clone(),
-                returns_to: ConsentPage::returns_to(t, &flow.redirect_uri),
+                returns_to: t.returns_to(&flow.redirect_uri),
                 other_account: login_url(state, &flow, None),
                 login_id,
                 csrf_token,

@@ -317,6 +317,35 @@ impl Strings {
         }
     }
 
+    /// What an app will see for each scope of `scope`, one line each (the
+    /// consent screen, the apps on `/account`); scopes without words show
+    /// nothing.
+    pub fn scope_items(&self, scope: &crate::oauth::Scope) -> Vec<&'static str> {
+        scope
+            .iter()
+            .filter_map(|s| match s {
+                "openid" => Some(self.scope_openid),
+                "email" => Some(self.scope_email),
+                "profile" => Some(self.scope_profile),
+                "offline_access" => Some(self.scope_offline),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// "You will go back to {host}." for a redirect URI: its host, or the
+    /// scheme of a native app's private-use URI.
+    pub fn returns_to(&self, redirect_uri: &str) -> String {
+        let host = url::Url::parse(redirect_uri)
+            .ok()
+            .map(|u| match u.host_str() {
+                Some(h) if !h.is_empty() => h.to_owned(),
+                _ => u.scheme().to_owned(),
+            })
+            .unwrap_or_default();
+        fill(self.consent_returns_to, &[("host", &host)])
+    }
+
     /// A unix time as people read it, in UTC: "14 March 2025, 09:05 UTC".
     pub fn date_time(&self, unix: i64) -> String {
         let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
@@ -463,5 +492,33 @@ mod tests {
             "Firefox sous Linux"
         );
         assert_eq!(strings("en").describe_browser(None), "an unknown browser");
+    }
+}
+
+#[cfg(test)]
+mod consent_tests {
+    use crate::i18n::strings;
+    use crate::oauth::Scope;
+
+    #[test]
+    fn the_consent_screen_says_what_each_known_scope_shares() {
+        let t = strings("en");
+        let scope = Scope::parse(Some("openid email offline_access"));
+        assert_eq!(
+            t.scope_items(&scope),
+            [t.scope_openid, t.scope_email, t.scope_offline]
+        );
+    }
+
+    #[test]
+    fn the_way_back_names_the_host_or_a_native_apps_scheme() {
+        let t = strings("en");
+        let say = |host: &str| crate::i18n::fill(t.consent_returns_to, &[("host", host)]);
+        assert_eq!(
+            t.returns_to("https://notes.acme.example/cb"),
+            say("notes.acme.example")
+        );
+        assert_eq!(t.returns_to("com.acme.notes:/cb"), say("com.acme.notes"));
+        assert_eq!(t.returns_to("not a uri"), say(""));
     }
 }

@@ -350,7 +350,7 @@ impl ConsentPage {
         scope: &postern_core::oauth::Scope,
         email: &str,
     ) -> Vec<String> {
-        scope_items(t, scope)
+        t.scope_items(scope)
             .into_iter()
             .map(|item| {
                 if item == t.scope_email {
@@ -360,19 +360,6 @@ impl ConsentPage {
                 }
             })
             .collect()
-    }
-
-    /// "You will go back to {host}." for a redirect URI: its host, or the
-    /// scheme of a native app's private-use URI.
-    pub fn returns_to(t: &'static Strings, redirect_uri: &str) -> String {
-        let host = url::Url::parse(redirect_uri)
-            .ok()
-            .map(|u| match u.host_str() {
-                Some(h) if !h.is_empty() => h.to_owned(),
-                _ => u.scheme().to_owned(),
-            })
-            .unwrap_or_default();
-        fill(t.consent_returns_to, &[("host", &host)])
     }
 }
 
@@ -402,20 +389,6 @@ pub struct DevMailPage {
     pub brand: Brand,
     /// Newest first.
     pub messages: Vec<DevMessage>,
-}
-
-/// What an app will see for each scope, for the consent screen.
-pub fn scope_items(t: &'static Strings, scope: &postern_core::oauth::Scope) -> Vec<&'static str> {
-    scope
-        .iter()
-        .filter_map(|s| match s {
-            "openid" => Some(t.scope_openid),
-            "email" => Some(t.scope_email),
-            "profile" => Some(t.scope_profile),
-            "offline_access" => Some(t.scope_offline),
-            _ => None,
-        })
-        .collect()
 }
 
 /// One account on the chooser.

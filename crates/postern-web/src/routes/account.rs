@@ -161,7 +161,7 @@ pub async fn account_page(
         .map(|g| AppView {
             client_id: g.app.client_id.clone(),
             name: g.app.display_name().to_owned(),
-            items: pages::scope_items(t, &account::grant_scope(g)),
+            items: t.scope_items(&account::grant_scope(g)),
         })
         .collect();
     // What the form before did, said once.
