@@ -169,6 +169,21 @@ impl TokenProblem {
             TokenProblem::Used
         }
     }
+
+    /// The error page's title and text for this problem, in `t`'s language.
+    pub fn words(self, t: &postern_core::i18n::Strings) -> (&'static str, &'static str) {
+        match self {
+            TokenProblem::Expired => (t.expired_title, t.expired_text),
+            TokenProblem::Used => (t.used_title, t.used_text),
+            TokenProblem::CodeUsed => (t.code_used_title, t.code_used_text),
+            TokenProblem::FinishedElsewhere => (t.finished_title, t.finished_text),
+            TokenProblem::TooManyTries => (t.too_many_tries_title, t.too_many_tries_text),
+            TokenProblem::StoppedByWrongNumber => (t.stopped_title, t.stopped_text),
+            TokenProblem::Unknown => (t.unknown_title, t.unknown_text),
+            TokenProblem::WrongNumber => (t.wrong_number_title, t.wrong_number_text),
+            TokenProblem::Missing => (t.no_link_title, t.no_link_text),
+        }
+    }
 }
 
 /// Whether a consumed `remote` request was killed by a wrong number typed

@@ -327,3 +327,27 @@ async fn the_email_form_carries_the_validated_parameters_and_pkce_method() {
     );
     assert_eq!(fields[5].1, "S256");
 }
+
+#[test]
+fn every_dead_link_has_its_own_words_in_every_language() {
+    let all = [
+        TokenProblem::Expired,
+        TokenProblem::Used,
+        TokenProblem::CodeUsed,
+        TokenProblem::FinishedElsewhere,
+        TokenProblem::TooManyTries,
+        TokenProblem::StoppedByWrongNumber,
+        TokenProblem::Unknown,
+        TokenProblem::WrongNumber,
+        TokenProblem::Missing,
+    ];
+    for lang in ["en", "de", "fr"] {
+        let t = postern_core::i18n::strings(lang);
+        let titles: std::collections::HashSet<_> = all.iter().map(|p| p.words(t).0).collect();
+        assert_eq!(titles.len(), all.len(), "{lang}: one title per problem");
+        assert_eq!(
+            TokenProblem::Expired.words(t),
+            (t.expired_title, t.expired_text)
+        );
+    }
+}
