@@ -351,3 +351,37 @@ fn every_dead_link_has_its_own_words_in_every_language() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_check_page_counts_tries_left_and_the_wait_before_send_again() {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let browser = Browser::at("192.0.2.1");
+    let sent = env
+        .request_link(&app, &browser, "ann@example.com", "openid")
+        .await
+        .unwrap();
+    let (_, code) = env.last_link_and_code().await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let _ = signin::redeem_code(&env.svc, &sent.login_id, wrong, &browser.who()).await;
+    let (_, req) = signin::request_and_app(
+        &env.svc,
+        Some(&sent.login_id),
+        Some(Some(browser.binding.as_str())),
+    )
+    .await
+    .expect("the asking browser reads its request");
+    assert_eq!(signin::tries_left(&req), CODE_TRIES_PER_REQUEST - 1);
+    let made = req.created_at;
+    assert_eq!(signin::resend_wait(&req, made), signin::RESEND_AFTER);
+    assert_eq!(
+        signin::resend_wait(&req, made + 10),
+        signin::RESEND_AFTER - 10
+    );
+    assert_eq!(signin::resend_wait(&req, made + 600), 0, "never negative");
+    assert_eq!(
+        signin::resend_wait(&req, made - 5),
+        signin::RESEND_AFTER,
+        "clock skew"
+    );
+}

@@ -317,6 +317,16 @@ impl Strings {
         }
     }
 
+    /// "Wrong code. 3 tries left." for a wrong code with `left` tries left.
+    pub fn wrong_code(&self, left: i64) -> String {
+        let tries = if left == 1 {
+            self.tries_left_one.to_owned()
+        } else {
+            fill(self.tries_left, &[("n", &left.to_string())])
+        };
+        format!("{} {tries}", self.code_wrong)
+    }
+
     /// What an app will see for each scope of `scope`, one line each (the
     /// consent screen, the apps on `/account`); scopes without words show
     /// nothing.
@@ -499,6 +509,17 @@ mod tests {
 mod consent_tests {
     use crate::i18n::strings;
     use crate::oauth::Scope;
+
+    #[test]
+    fn a_wrong_code_says_how_many_tries_are_left_one_said_apart() {
+        let t = strings("en");
+        assert_eq!(
+            t.wrong_code(1),
+            format!("{} {}", t.code_wrong, t.tries_left_one)
+        );
+        let three = crate::i18n::fill(t.tries_left, &[("n", "3")]);
+        assert_eq!(t.wrong_code(3), format!("{} {three}", t.code_wrong));
+    }
 
     #[test]
     fn the_consent_screen_says_what_each_known_scope_shares() {

@@ -11,7 +11,7 @@ use postern_auth::AuthError;
 use postern_core::App;
 use serde::{Deserialize, Serialize};
 
-use super::signin::{request_strings, requester, require, RESEND_AFTER};
+use super::signin::{request_strings, requester, require};
 use crate::cookies;
 use crate::error::{AppError, ErrorBody, ErrorHint, Result, TokenProblem};
 use crate::extract::{wants_json, AppForm, AppQuery, ClientIp, UserAgent};
@@ -102,7 +102,7 @@ fn check_view(
             t.check_expires,
             &[("duration", &t.duration_down(req.expires_at - now))],
         ),
-        resend_wait: (req.created_at + RESEND_AFTER - now).clamp(0, RESEND_AFTER),
+        resend_wait: signin::resend_wait(req, now),
         another_address,
         remote_number: req.remote_number.clone(),
         status_url: format!("/login/status?id={}", req.id),
@@ -280,16 +280,10 @@ async fn code_refused(
     let retry = login_url_for(state, &req, Some(&req.email));
     Err(match e.inner() {
         AuthError::WrongCode { .. } if in_page => {
-            let left = (signin::CODE_TRIES_PER_REQUEST - req.code_attempts).max(0);
             let t = request_strings(&req, &app.settings.locale);
-            let tries = if left == 1 {
-                t.tries_left_one.to_owned()
-            } else {
-                fill(t.tries_left, &[("n", &left.to_string())])
-            };
             let view = CheckView {
                 code: typed.trim().chars().take(16).collect(),
-                error: Some(format!("{} {tries}", t.code_wrong)),
+                error: Some(t.wrong_code(signin::tries_left(&req))),
                 resent: false,
             };
             return Ok(check_view(state, jar, &app, &req, view));

@@ -21,8 +21,8 @@ use crate::i18n::{self, Strings};
 use crate::pages::{self, Brand, LoginPage};
 use crate::AppState;
 
-/// How long "send again" waits after a link was sent (the page's countdown).
-pub const RESEND_AFTER: i64 = 30;
+/// How long "send again" waits (the rule is the sign-in service's).
+pub use postern_auth::signin::RESEND_AFTER;
 
 /// Body of `POST /request-magic-link` (JSON or form).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
