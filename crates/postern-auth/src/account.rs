@@ -103,6 +103,16 @@ pub async fn overview(svc: &Services, user_id: &str) -> Result<Overview> {
     })
 }
 
+/// Where the account page's own sign-in lands: `/account`, or the
+/// administration panel when it started the sign-in and asked to come back
+/// (`return_to`, a path under `/admin`; nothing else, so it is no open
+/// redirect).
+pub fn back_after_sign_in(return_to: Option<String>) -> String {
+    return_to
+        .filter(|p| p == "/admin" || p.starts_with("/admin/"))
+        .unwrap_or_else(|| "/account".to_owned())
+}
+
 /// What `/account` says of one live session, in the page's words; times
 /// stay unix seconds for the page to show.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,3 +43,34 @@ async fn the_account_page_words_sessions_and_sign_ins_in_the_readers_language() 
         assert_eq!(e.outcome, a.outcome_success);
     }
 }
+
+#[test]
+fn the_account_sign_in_returns_only_to_the_account_page_or_the_panel() {
+    let cases = [
+        (None, "/account", "nothing asked"),
+        (Some("/admin"), "/admin", "the panel"),
+        (
+            Some("/admin/apps/notes"),
+            "/admin/apps/notes",
+            "a panel page",
+        ),
+        (Some("/administrator"), "/account", "only the panel's paths"),
+        (
+            Some("https://evil.example/admin"),
+            "/account",
+            "no other site",
+        ),
+        (
+            Some("//evil.example/admin/"),
+            "/account",
+            "protocol-relative",
+        ),
+    ];
+    for (asked, expected, why) in cases {
+        assert_eq!(
+            account::back_after_sign_in(asked.map(str::to_owned)),
+            expected,
+            "{why}"
+        );
+    }
+}

@@ -217,9 +217,7 @@ pub async fn callback(
         .await
         .map_err(|e| AppError::from(e).with_retry("/account".to_owned()))?;
     // `/admin` signs in the same way and asks to come back to itself.
-    let back = cookies::get(&state, &jar, cookies::RETURN_TO)
-        .filter(|p| p == "/admin" || p.starts_with("/admin/"))
-        .unwrap_or_else(|| "/account".to_owned());
+    let back = account::back_after_sign_in(cookies::get(&state, &jar, cookies::RETURN_TO));
     let jar = jar
         .add(cookies::build(
             &state,

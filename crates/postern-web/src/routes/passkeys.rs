@@ -14,6 +14,7 @@ use axum_extra::extract::cookie::CookieJar;
 use postern_auth::passkeys::{self, PasskeyProblem, Started};
 use postern_auth::signin::{self, RawAuthParams};
 use postern_auth::{AuthError, Flow};
+use postern_core::net::local_path;
 use serde::Deserialize;
 
 use super::signin::{ensure_binding, requester};
@@ -46,14 +47,6 @@ pub fn words(t: &Strings) -> &'static PasskeyStrings {
 /// Whether this browser said it lost its passkey a moment ago.
 pub fn lost(state: &AppState, jar: &CookieJar) -> bool {
     cookies::get(state, jar, LOST_COOKIE).is_some()
-}
-
-/// A path on this server to go on to, or `/`: never another site.
-fn local(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
 }
 
 fn json_ok(jar: CookieJar, started: Started) -> Response {
@@ -238,7 +231,7 @@ pub async fn register_finish(
     let back = if from == Some("account") {
         "/account".to_owned()
     } else {
-        local(form.next.as_deref())
+        local_path(form.next.as_deref())
     };
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     let who = requester(ip, ua, &headers, binding);
@@ -260,7 +253,7 @@ pub async fn register_finish(
     if from == Some("account") {
         return Ok(to_account(&state, jar, "passkey-added"));
     }
-    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+    Ok((jar, Redirect::to(&local_path(form.next.as_deref()))).into_response())
 }
 
 // ---- the offer --------------------------------------------------------------
@@ -329,7 +322,7 @@ fn go_on(
     csrf(state, &jar, form.csrf_token.as_deref(), None)?;
     let (name, value, ttl) = cookie;
     let jar = jar.add(cookies::build(state, name, value.to_owned(), Some(ttl)));
-    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+    Ok((jar, Redirect::to(&local_path(form.next.as_deref()))).into_response())
 }
 
 /// `POST /passkeys/not-now`: no offer in this browser for 30 days; the
