@@ -18,12 +18,11 @@ use axum::Router;
 use postern_web::{AppState, Faces};
 use utoipa::OpenApi;
 
-/// The panel, its assets and the admin API, with their OpenAPI part, ready
-/// for `postern_web::router`.
+/// The panel, its assets and the admin API, ready for
+/// `postern_web::router` (their OpenAPI part is [`openapi`]).
 pub fn faces(state: &AppState) -> Faces {
     Faces {
         router: router(state),
-        openapi: openapi(),
     }
 }
 
@@ -47,8 +46,9 @@ pub fn json_routes() -> Vec<(&'static str, String)> {
 }
 
 /// The admin API's part of the OpenAPI document: its operations and the
-/// schemas they name. The web crate adds the rest (the 401/403 every admin
-/// operation can answer among them) when it assembles the document.
+/// schemas they name. The binary adds the rest (the 401/403 every admin
+/// operation can answer among them) when it assembles the document
+/// (`postern::openapi::document`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api::ApiDoc::openapi()
 }

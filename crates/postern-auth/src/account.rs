@@ -8,12 +8,14 @@
 
 use std::collections::HashMap;
 
+use postern_core::i18n::{self, fill, Strings};
 use postern_core::oauth::Scope;
 use postern_store::{AccountQueries, Queries, Session, SessionQueries, UserGrant};
 
 use postern_core::crypto::{constant_time_eq, random_token, sha256_b64};
 
 use crate::error::{AuthError, Result};
+use crate::geoip::GeoIp;
 use crate::oidc::{self, BrowserAccount};
 use crate::Services;
 
@@ -99,6 +101,116 @@ pub async fn overview(svc: &Services, user_id: &str) -> Result<Overview> {
         grants,
         app_names,
     })
+}
+
+/// Where the account page's own sign-in lands: `/account`, or the
+/// administration panel when it started the sign-in and asked to come back
+/// (`return_to`, a path under `/admin`; nothing else, so it is no open
+/// redirect).
+pub fn back_after_sign_in(return_to: Option<String>) -> String {
+    return_to
+        .filter(|p| p == "/admin" || p.starts_with("/admin/"))
+        .unwrap_or_else(|| "/account".to_owned())
+}
+
+/// What `/account` says of one live session, in the page's words; times
+/// stay unix seconds for the page to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLine {
+    /// Public id (its sign-out form's `session_id`).
+    pub id: String,
+    /// "Firefox on Linux".
+    pub browser: String,
+    /// "through {app}" for a session an app holds through the headless API.
+    pub through: Option<String>,
+    /// "IP address 203.0.113.7", with "near Berlin, Germany" when the GeoIP
+    /// database places it.
+    pub ip: Option<String>,
+    /// Last used.
+    pub last_seen_at: i64,
+    /// Began.
+    pub created_at: i64,
+    /// Whether it is the session of the browser asking.
+    pub this_browser: bool,
+}
+
+/// What `/account` says of one sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLine {
+    /// When, unix seconds.
+    pub at: i64,
+    /// The app's name ("Your account" for the account page's own, "a
+    /// removed app" for one that is gone).
+    pub app: String,
+    /// "Email link", "Code", "Passkey", "Link from an admin"…
+    pub method: &'static str,
+    /// "Signed in" or "Refused".
+    pub outcome: &'static str,
+    /// "Firefox on Linux".
+    pub browser: String,
+}
+
+impl Overview {
+    /// The sessions and sign-ins as `/account` words them in `t`'s
+    /// language, `this_session` marked as the asking browser's, each
+    /// session's address placed by `geoip` when there is one.
+    pub fn lines(
+        &self,
+        t: &Strings,
+        this_session: &str,
+        geoip: Option<&GeoIp>,
+    ) -> (Vec<SessionLine>, Vec<EventLine>) {
+        let a = i18n::account::strings(t.lang);
+        let p = i18n::passkeys::strings(t.lang);
+        let sessions = self
+            .sessions
+            .iter()
+            .map(|s| SessionLine {
+                id: s.id.clone(),
+                browser: t.describe_browser(s.user_agent.as_deref()),
+                through: s.client_id.as_ref().map(|c| {
+                    let name = self.app_names.get(c).map_or(a.removed_app, |n| n);
+                    fill(a.through_app, &[("app", name)])
+                }),
+                ip: s
+                    .ip
+                    .as_ref()
+                    .map(|ip| match geoip.and_then(|g| g.place(ip.parse().ok()?)) {
+                        Some(place) => fill(a.ip_address_place, &[("ip", ip), ("place", &place)]),
+                        None => fill(a.ip_address, &[("ip", ip)]),
+                    }),
+                last_seen_at: s.last_seen_at,
+                created_at: s.created_at,
+                this_browser: s.id == this_session,
+            })
+            .collect();
+        let history = self
+            .history
+            .iter()
+            .map(|(e, name)| EventLine {
+                at: e.at,
+                app: if e.client_id == ACCOUNT_CLIENT_ID {
+                    a.own_account_app.to_owned()
+                } else {
+                    name.clone().unwrap_or_else(|| a.removed_app.to_owned())
+                },
+                method: match e.method.as_str() {
+                    "passkey" => p.method_passkey,
+                    "link_passkey_lost" | "code_passkey_lost" => p.method_lost,
+                    "code" => a.method_code,
+                    "admin_link" => a.method_admin_link,
+                    _ => a.method_link,
+                },
+                outcome: if e.outcome == "success" {
+                    a.outcome_success
+                } else {
+                    a.outcome_failed
+                },
+                browser: t.describe_browser(e.user_agent.as_deref()),
+            })
+            .collect();
+        (sessions, history)
+    }
 }
 
 /// "Sign out" of one of the person's sessions (and its refresh tokens).

@@ -169,6 +169,21 @@ impl TokenProblem {
             TokenProblem::Used
         }
     }
+
+    /// The error page's title and text for this problem, in `t`'s language.
+    pub fn words(self, t: &postern_core::i18n::Strings) -> (&'static str, &'static str) {
+        match self {
+            TokenProblem::Expired => (t.expired_title, t.expired_text),
+            TokenProblem::Used => (t.used_title, t.used_text),
+            TokenProblem::CodeUsed => (t.code_used_title, t.code_used_text),
+            TokenProblem::FinishedElsewhere => (t.finished_title, t.finished_text),
+            TokenProblem::TooManyTries => (t.too_many_tries_title, t.too_many_tries_text),
+            TokenProblem::StoppedByWrongNumber => (t.stopped_title, t.stopped_text),
+            TokenProblem::Unknown => (t.unknown_title, t.unknown_text),
+            TokenProblem::WrongNumber => (t.wrong_number_title, t.wrong_number_text),
+            TokenProblem::Missing => (t.no_link_title, t.no_link_text),
+        }
+    }
 }
 
 /// Whether a consumed `remote` request was killed by a wrong number typed
@@ -203,6 +218,39 @@ pub struct Flow {
     pub locale: String,
     /// The address it was for.
     pub email: String,
+}
+
+impl Flow {
+    /// The query of this sign-in's authorization request: `lead` first,
+    /// then the app, destination, scope, `state`, `nonce`, PKCE and
+    /// language, then `login_hint` — for `/login` ("send a new link") and
+    /// `/authorize` (continuing it).
+    pub fn query(&self, lead: Option<(&str, &str)>, login_hint: Option<&str>) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some((k, v)) = lead {
+            q.append_pair(k, v);
+        }
+        q.append_pair("client_id", &self.client_id);
+        q.append_pair("redirect_uri", &self.redirect_uri);
+        q.append_pair("scope", &self.scope);
+        for (k, v) in [
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+        ] {
+            if let Some(v) = v {
+                q.append_pair(k, v);
+            }
+        }
+        if self.code_challenge.is_some() {
+            q.append_pair("code_challenge_method", "S256");
+        }
+        q.append_pair("ui_locales", &self.locale);
+        if let Some(e) = login_hint {
+            q.append_pair("login_hint", e);
+        }
+        q.finish()
+    }
 }
 
 /// Why a code or refresh token grants nothing (RFC 6749 §5.2

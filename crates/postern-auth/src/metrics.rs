@@ -13,6 +13,8 @@
 //! brings, so neither privacy nor the number of series depends on what
 //! callers send.
 
+use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -371,6 +373,173 @@ pub async fn refresh(svc: &Services) {
         Err(_) => {
             tracing::warn!("metrics: the database did not answer in time");
             m.database_up.set(0);
+        }
+    }
+}
+
+/// Who asks for `/metrics`, as the web layer read the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Scraper<'a> {
+    /// The client's address as derived through `POSTERN_TRUSTED_PROXIES`.
+    pub client: IpAddr,
+    /// Whether the request came through a proxy (it carries
+    /// `X-Forwarded-For`, `Forwarded` or `X-Real-IP`).
+    pub forwarded: bool,
+    /// Its `Authorization` header.
+    pub authorization: Option<&'a str>,
+}
+
+/// The answer to a scraper that is not refused outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scrape {
+    /// It may read `/metrics`.
+    Allowed,
+    /// It must present an admin token first (a face asks for a bearer).
+    NoCredential,
+}
+
+/// SPEC §3.6: `/metrics` answers a loopback client, a request bearing an
+/// admin token (`Authorization: Bearer pat_…`, checked by
+/// `verify_admin_token`), or anyone when `public` (`POSTERN_METRICS_PUBLIC`).
+///
+/// Loopback means the client as derived through the trusted proxies, and
+/// a request that came through any proxy is never loopback: a reverse
+/// proxy on the same host would otherwise open `/metrics` to the world,
+/// whether or not it is listed in `POSTERN_TRUSTED_PROXIES`.
+///
+/// Others without a credential get [`Scrape::NoCredential`], and with one
+/// that is not a live admin token [`AuthError::InvalidAccessToken`].
+pub async fn may_scrape<F, Fut>(
+    who: Scraper<'_>,
+    public: bool,
+    verify_admin_token: F,
+) -> Result<Scrape, AuthError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<bool, AuthError>>,
+{
+    if public || (who.client.to_canonical().is_loopback() && !who.forwarded) {
+        return Ok(Scrape::Allowed);
+    }
+    let Some(authorization) = who.authorization else {
+        return Ok(Scrape::NoCredential);
+    };
+    // RFC 6750 §2.1; the scheme is case-insensitive (RFC 9110 §11.1).
+    let token = authorization
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("bearer "))
+        .map(|_| authorization[7..].trim())
+        .filter(|t| !t.is_empty() && t.len() <= 200)
+        .ok_or(AuthError::InvalidAccessToken)?;
+    if verify_admin_token(token.to_owned()).await? {
+        Ok(Scrape::Allowed)
+    } else {
+        Err(AuthError::InvalidAccessToken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn decide(
+        client: &str,
+        forwarded: bool,
+        authorization: Option<&str>,
+        public: bool,
+    ) -> &'static str {
+        let who = Scraper {
+            client: client.parse().unwrap(),
+            forwarded,
+            authorization,
+        };
+        match may_scrape(who, public, |token| async move { Ok(token == "pat_good") }).await {
+            Ok(Scrape::Allowed) => "allowed",
+            Ok(Scrape::NoCredential) => "no credential",
+            Err(AuthError::InvalidAccessToken) => "invalid token",
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_admin_tokens_and_public_mode_may_scrape_and_no_one_else() {
+        let (ok, ask, bad) = ("allowed", "no credential", "invalid token");
+        let cases = [
+            ("127.0.0.1", false, None, false, ok, "loopback"),
+            ("::1", false, None, false, ok, "IPv6 loopback"),
+            (
+                "::ffff:127.0.0.1",
+                false,
+                None,
+                false,
+                ok,
+                "mapped loopback",
+            ),
+            (
+                "127.0.0.1",
+                true,
+                None,
+                false,
+                ask,
+                "forwarded by a local proxy",
+            ),
+            ("203.0.113.9", false, None, false, ask, "remote"),
+            (
+                "10.0.0.2",
+                false,
+                None,
+                false,
+                ask,
+                "private is not loopback",
+            ),
+            (
+                "203.0.113.9",
+                false,
+                Some("Bearer pat_good"),
+                false,
+                ok,
+                "admin token",
+            ),
+            (
+                "203.0.113.9",
+                true,
+                Some("bearer pat_good"),
+                false,
+                ok,
+                "scheme any case",
+            ),
+            (
+                "203.0.113.9",
+                false,
+                Some("Bearer pat_bad"),
+                false,
+                bad,
+                "wrong token",
+            ),
+            (
+                "203.0.113.9",
+                false,
+                Some("Basic cGF0Og=="),
+                false,
+                bad,
+                "not bearer",
+            ),
+            (
+                "203.0.113.9",
+                false,
+                Some("Bearer "),
+                false,
+                bad,
+                "empty token",
+            ),
+            ("203.0.113.9", true, None, true, ok, "public"),
+        ];
+        for (client, forwarded, auth, public, expected, case) in cases {
+            assert_eq!(
+                decide(client, forwarded, auth, public).await,
+                expected,
+                "{case}"
+            );
         }
     }
 }

@@ -7,6 +7,9 @@ use postern_auth::admin::{self, apps, users, Actor, AppPatch, PageRequest, Princ
 use postern_auth::AuthError;
 use support::*;
 
+/// A change to an app's settings, for tables of cases.
+type SettingsChange = Box<dyn FnOnce(&mut postern_core::app::AppSettings)>;
+
 fn owner_of(apps: &[&str]) -> Principal {
     Principal {
         actor: Actor::Owner {
@@ -261,8 +264,7 @@ async fn a_browser_admin_link_is_refused_where_only_the_asking_browser_could_use
         redirect_uri: None,
         send: true,
     };
-    type Change = Box<dyn FnOnce(&mut postern_core::app::AppSettings)>;
-    let refused: [Change; 3] = [
+    let refused: [SettingsChange; 3] = [
         Box::new(|s| s.device_policy = DevicePolicy::SameBrowser),
         Box::new(|s| s.device_policy = DevicePolicy::Remote),
         Box::new(|s| s.bind_ip_range = true),

@@ -362,3 +362,32 @@ async fn a_refresh_token_is_only_its_own_apps() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn the_chooser_posts_back_the_whole_request_with_what_it_still_asks() {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let mut input = input(&env, &app, Some("consent"));
+    input.max_age = Some("300".to_owned());
+    let req = oidc::authorize_request(&env.svc, &input).await.unwrap();
+    let fields = req.form_fields();
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("client_id"), Some(app.app.client_id.as_str()));
+    assert_eq!(get("redirect_uri"), Some(REDIRECT_URI));
+    assert_eq!(get("scope"), Some("openid email"));
+    assert_eq!(get("state"), Some("st"));
+    assert_eq!(get("response_type"), Some("code"));
+    assert_eq!(get("max_age"), Some("300"), "max_age still applies");
+    assert_eq!(get("prompt"), Some("consent"), "consent is still asked");
+    assert_eq!(get("nonce"), None, "no empty field for a missing value");
+    let plain = request(&env, &app, None).await.form_fields();
+    assert!(
+        plain.iter().all(|(n, _)| *n != "prompt" && *n != "max_age"),
+        "{plain:?}"
+    );
+}

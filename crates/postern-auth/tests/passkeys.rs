@@ -497,3 +497,24 @@ async fn failed_passkey_sign_ins_spend_the_code_entry_budget_of_the_ip() {
         "429 once the IP spent its budget: {e:?}"
     );
 }
+
+#[test]
+fn every_passkey_problem_is_named_by_its_description_and_has_words() {
+    use postern_auth::passkeys::{DeviceKind, PasskeyProblem};
+    let p = postern_core::i18n::passkeys::strings("fr");
+    for problem in PasskeyProblem::ALL {
+        assert_eq!(PasskeyProblem::named_by(problem.describe()), Some(problem));
+        assert!(!problem.words(p).is_empty(), "{problem:?}");
+    }
+    assert_eq!(PasskeyProblem::named_by("The code is wrong."), None);
+    assert_eq!(
+        PasskeyProblem::TooMany.words(p),
+        PasskeyProblem::Duplicate.words(p)
+    );
+    assert_eq!(DeviceKind::Synced.words(p), Some(p.kind_synced));
+    assert_eq!(
+        DeviceKind::Unknown.words(p),
+        None,
+        "nothing said, nothing shown"
+    );
+}

@@ -280,3 +280,108 @@ async fn a_headless_link_is_redeemed_only_by_its_own_app_through_the_api() {
         .await
         .expect("its own session");
 }
+
+#[test]
+fn a_flow_starts_again_with_its_destination_language_and_address() {
+    let flow = postern_auth::Flow {
+        client_id: "notes".to_owned(),
+        redirect_uri: "https://notes.example/cb?x=1".to_owned(),
+        scope: "openid email".to_owned(),
+        state: Some("s t".to_owned()),
+        nonce: None,
+        code_challenge: Some("abc".to_owned()),
+        locale: "de".to_owned(),
+        email: "ann@example.com".to_owned(),
+    };
+    assert_eq!(
+        flow.query(None, Some("ann@example.com")),
+        "client_id=notes&redirect_uri=https%3A%2F%2Fnotes.example%2Fcb%3Fx%3D1\
+         &scope=openid+email&state=s+t&code_challenge=abc&code_challenge_method=S256\
+         &ui_locales=de&login_hint=ann%40example.com"
+    );
+    assert!(flow
+        .query(Some(("response_type", "code")), None)
+        .starts_with("response_type=code&client_id=notes&"));
+    assert!(!flow.query(None, None).contains("login_hint"));
+}
+
+#[tokio::test]
+async fn the_email_form_carries_the_validated_parameters_and_pkce_method() {
+    let env = env().await;
+    let app = env.app(|s| s.public = true).await;
+    let params = signin::validate_auth_params(&env.svc, &env.raw_params(&app, "openid"))
+        .await
+        .unwrap();
+    let fields = params.form_fields();
+    let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method"
+        ]
+    );
+    assert_eq!(fields[5].1, "S256");
+}
+
+#[test]
+fn every_dead_link_has_its_own_words_in_every_language() {
+    let all = [
+        TokenProblem::Expired,
+        TokenProblem::Used,
+        TokenProblem::CodeUsed,
+        TokenProblem::FinishedElsewhere,
+        TokenProblem::TooManyTries,
+        TokenProblem::StoppedByWrongNumber,
+        TokenProblem::Unknown,
+        TokenProblem::WrongNumber,
+        TokenProblem::Missing,
+    ];
+    for lang in ["en", "de", "fr"] {
+        let t = postern_core::i18n::strings(lang);
+        let titles: std::collections::HashSet<_> = all.iter().map(|p| p.words(t).0).collect();
+        assert_eq!(titles.len(), all.len(), "{lang}: one title per problem");
+        assert_eq!(
+            TokenProblem::Expired.words(t),
+            (t.expired_title, t.expired_text)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_check_page_counts_tries_left_and_the_wait_before_send_again() {
+    let env = env().await;
+    let app = env.app(|_| {}).await;
+    let browser = Browser::at("192.0.2.1");
+    let sent = env
+        .request_link(&app, &browser, "ann@example.com", "openid")
+        .await
+        .unwrap();
+    let (_, code) = env.last_link_and_code().await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let _ = signin::redeem_code(&env.svc, &sent.login_id, wrong, &browser.who()).await;
+    let (_, req) = signin::request_and_app(
+        &env.svc,
+        Some(&sent.login_id),
+        Some(Some(browser.binding.as_str())),
+    )
+    .await
+    .expect("the asking browser reads its request");
+    assert_eq!(signin::tries_left(&req), CODE_TRIES_PER_REQUEST - 1);
+    let made = req.created_at;
+    assert_eq!(signin::resend_wait(&req, made), signin::RESEND_AFTER);
+    assert_eq!(
+        signin::resend_wait(&req, made + 10),
+        signin::RESEND_AFTER - 10
+    );
+    assert_eq!(signin::resend_wait(&req, made + 600), 0, "never negative");
+    assert_eq!(
+        signin::resend_wait(&req, made - 5),
+        signin::RESEND_AFTER,
+        "clock skew"
+    );
+}

@@ -181,6 +181,17 @@ pub fn random_array<const N: usize>() -> [u8; N] {
     out
 }
 
+/// A token as it may arrive after an email program or a person mangled a
+/// link: what follows the token (`>`, `)`, `.`, a quote, a space) is
+/// dropped. Tokens are base64url ([`random_token`]), so no character of
+/// the token itself is lost.
+pub fn ungarble_token(token: &str) -> String {
+    token
+        .trim()
+        .trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .to_owned()
+}
+
 /// A random base64url string carrying `bytes` bytes of entropy.
 pub fn random_token(bytes: usize) -> String {
     let mut out = vec![0u8; bytes];
@@ -214,6 +225,19 @@ pub fn sha256_b64(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mangled_link_keeps_its_whole_token() {
+        let token = "pml_aB3-x_Z9";
+        for (arrived, why) in [
+            ("pml_aB3-x_Z9", "as sent"),
+            ("pml_aB3-x_Z9>", "an angle bracket from a plain-text mail"),
+            ("pml_aB3-x_Z9).", "a parenthesis and a full stop"),
+            (" pml_aB3-x_Z9\" ", "a quote and spaces"),
+        ] {
+            assert_eq!(ungarble_token(arrived), token, "{why}");
+        }
+    }
 
     fn secrets() -> Secrets {
         Secrets::new(&MasterKey::from_hex(&"ab".repeat(32)).unwrap())

@@ -2,7 +2,9 @@
 //! knowledge of HTTP or SQL. Everything here is unit-testable without I/O.
 
 pub mod app;
+pub mod brand;
 pub mod clock;
+pub mod code;
 pub mod crypto;
 pub mod duration;
 pub mod email;

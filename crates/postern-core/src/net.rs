@@ -185,6 +185,16 @@ pub fn client_ip(peer: IpAddr, x_forwarded_for: &[&str], trusted: &[IpCidr]) -> 
     client
 }
 
+/// Where a form may send a person on to: a path on this server, or `/`;
+/// never another site (`//host`, `/\host` and absolute URLs are open
+/// redirects).
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,6 +436,29 @@ mod tests {
         ];
         for (addr, subject) in cases {
             assert_eq!(rate_limit_subject(ip(addr)), subject, "{addr}");
+        }
+    }
+
+    #[test]
+    fn forms_go_on_only_to_paths_of_this_server() {
+        let cases = [
+            (
+                Some("/authorize?client_id=x"),
+                "/authorize?client_id=x",
+                "a path",
+            ),
+            (Some("//evil.example/x"), "/", "protocol-relative"),
+            (
+                Some("/\\evil.example"),
+                "/",
+                "a backslash browsers read as a slash",
+            ),
+            (Some("https://evil.example/"), "/", "absolute"),
+            (Some(""), "/", "empty"),
+            (None, "/", "none"),
+        ];
+        for (next, expected, why) in cases {
+            assert_eq!(local_path(next), expected, "{why}");
         }
     }
 }

@@ -207,21 +207,18 @@ pub fn json_routes() -> Vec<(&'static str, String)> {
 
 /// Routes served beside the web crate's own, inside the same middleware
 /// (error negotiation, security headers, body limit, deadline, tracing,
-/// metrics), and their part of `/openapi.json`: the administration faces
-/// of `postern-admin-web`, which the binary mounts (this crate does not
-/// know them).
+/// metrics): the administration faces of `postern-admin-web`, which the
+/// binary mounts (this crate does not know them).
 pub struct Faces {
     /// Their routes, with their own per-route layers.
     pub router: Router<AppState>,
-    /// Their operations and schemas; [`openapi::document`] adds what every
-    /// operation can answer and the security schemes.
-    pub openapi: utoipa::openapi::OpenApi,
 }
 
 /// The whole application: every route, `faces`' among them, with its
-/// middleware.
-pub fn router(state: AppState, faces: Faces) -> Router {
-    let document = openapi::Document::new(openapi::document(faces.openapi));
+/// middleware. `document` is what `/openapi.json` serves: the binary
+/// assembles it from both faces' operations (`postern::openapi`).
+pub fn router(state: AppState, faces: Faces, document: utoipa::openapi::OpenApi) -> Router {
+    let document = openapi::Document::new(document);
     let browser = Router::new()
         .route(
             "/login",

@@ -1,21 +1,16 @@
-//! SPEC §3.6 `GET /openapi.json`: the OpenAPI 3.1 description of every JSON
-//! endpoint, generated from the code. Each handler carries its own
+//! SPEC §3.6 `GET /openapi.json`: the handler that serves the OpenAPI 3.1
+//! description of every JSON endpoint, and the schema-only types of the
+//! answers the services build as JSON values. Each handler carries its own
 //! `#[utoipa::path]` (method, path, parameters, body, answers) next to its
 //! code, and the request and response types derive their schemas where they
 //! live (postern-auth, postern-core, here), so a renamed field changes the
-//! document with it. [`json_routes`](crate::json_routes) lists what the
-//! router serves; the black-box test `tests/openapi.rs` checks that the
-//! document describes exactly those routes, and `scripts/schemathesis`
-//! checks the server's answers against it.
+//! document with it.
 //!
-//! What every operation can answer besides its own list — 408 after the
-//! request deadline, 503 while the database is unreachable, 413 and 415 for
-//! a body, 401 and 403 for an admin operation — is added by
-//! [`CommonAnswers`] rather than repeated on each handler.
-//!
-//! The administration faces live in `postern-admin-web`, which this crate
-//! does not know: their operations come in with the [`Faces`](crate::Faces)
-//! the binary mounts, and [`document`] assembles the whole.
+//! The document itself is assembled by the binary (`postern::openapi`),
+//! which mounts both faces: this crate's operations and the administration
+//! faces' (`postern-admin-web`, which this crate does not know), with the
+//! answers every operation can give and the security schemes. The router
+//! serves what it is given ([`crate::router`]).
 
 use std::sync::Arc;
 
@@ -23,76 +18,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use serde::Serialize;
-use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, ServerBuilder, Type};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::ServerBuilder;
 
-use crate::error::ErrorBody;
-use crate::routes::{check, headless, health, oidc, signin};
 use crate::AppState;
-
-/// Security scheme of apps: HTTP Basic `client_id:client_secret` (each part
-/// form-urlencoded, RFC 6749 §2.3.1).
-pub const CLIENT_BASIC: &str = "client_basic";
-/// Security scheme of the admin API: `Authorization: Bearer pat_…`.
-pub const ADMIN_TOKEN: &str = "admin_token";
-/// Security scheme of `/userinfo`: an access token from `/token`.
-pub const ACCESS_TOKEN: &str = "access_token";
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Postern",
-        description = "Passwordless sign-in server: magic links, one-time codes, OpenID Connect, \
-a headless API and an admin API. Every JSON error has the shape \
-`{\"error\": \"<code>\", \"error_description\": \"<human sentence>\"}` (`ErrorBody`). \
-The admin API also accepts the Postern browser session of an administrator or app owner \
-(the cookie `/account` uses; writes only from Postern's own origin).",
-        license(name = "Apache-2.0", identifier = "Apache-2.0"),
-    ),
-    paths(
-        signin::request_magic_link,
-        check::login_status,
-        oidc::discovery,
-        oidc::jwks,
-        oidc::token,
-        oidc::userinfo_get,
-        oidc::userinfo_post,
-        oidc::revoke,
-        oidc::introspect,
-        headless::create_link,
-        headless::verify_link,
-        headless::refresh,
-        headless::verify_session,
-        headless::delete_session,
-        headless::revoke_user_sessions,
-        health::healthz,
-        health::readyz,
-        serve,
-    ),
-    components(schemas(ErrorBody)),
-    tags(
-        (name = "sign-in", description = "SPEC §3.1: asking for a magic link"),
-        (name = "oidc", description = "SPEC §3.2: OpenID Connect's JSON endpoints"),
-        (name = "headless", description = "SPEC §3.4: the headless API, authenticated as the app"),
-        (name = "admin", description = "SPEC §3.5: the admin API"),
-        (name = "operations", description = "SPEC §3.6: health and this document"),
-    ),
-)]
-struct ApiDoc;
-
-/// The whole document: this crate's operations, the `faces`' (the admin
-/// API's), the answers any operation can give and the security schemes.
-pub fn document(faces: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi();
-    doc.merge(faces);
-    SecuritySchemes.modify(&mut doc);
-    CommonAnswers.modify(&mut doc);
-    doc
-}
 
 /// The document `/openapi.json` serves, built once per router.
 #[derive(Clone)]
@@ -129,216 +57,6 @@ pub async fn serve(State(state): State<AppState>, Extension(doc): Extension<Docu
         .into_response()
 }
 
-/// The three ways of authenticating that the operations name.
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let components = doc.components.get_or_insert_with(Default::default);
-        let mut basic = HttpBuilder::new().scheme(HttpAuthScheme::Basic).build();
-        basic.description = Some(
-            "The app's `client_id:client_secret`, each part form-urlencoded (RFC 6749 §2.3.1)."
-                .into(),
-        );
-        components.add_security_scheme(CLIENT_BASIC, SecurityScheme::Http(basic));
-        let admin = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("pat_…")
-            .description(Some(
-                "An admin token from `postern admin token create` (SPEC §3.5).",
-            ))
-            .build();
-        components.add_security_scheme(ADMIN_TOKEN, SecurityScheme::Http(admin));
-        let access = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("JWT")
-            .description(Some("An access token from `/token` (RFC 6750)."))
-            .build();
-        components.add_security_scheme(ACCESS_TOKEN, SecurityScheme::Http(access));
-    }
-}
-
-/// Answers any operation may give, added where the handler's own list
-/// lacks them: the request deadline (408), the database being down (503),
-/// for a body, too large (413) or of another type (415), and for an admin
-/// operation (secured by [`ADMIN_TOKEN`]), no or a bad credential (401)
-/// and not allowed (403) — each in the SPEC §3 error shape.
-struct CommonAnswers;
-
-fn error_answer(description: &str) -> RefOr<utoipa::openapi::Response> {
-    error_response(description).build().into()
-}
-
-fn error_response(description: &str) -> ResponseBuilder {
-    ResponseBuilder::new().description(description).content(
-        "application/json",
-        ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("ErrorBody")))
-            .build(),
-    )
-}
-
-/// Whether `op` is the admin API's: authenticated by an admin token.
-fn is_admin(op: &Operation) -> bool {
-    let admin = SecurityRequirement::new(ADMIN_TOKEN, Vec::<String>::new());
-    op.security.iter().flatten().any(|r| *r == admin)
-}
-
-fn add_common(op: &mut Operation) {
-    let mut answers: Vec<(&str, &str)> = vec![
-        (
-            "408",
-            "`invalid_request`: the request was not complete in time.",
-        ),
-        (
-            "503",
-            "`temporarily_unavailable`: the database is unreachable; try again.",
-        ),
-    ];
-    if op.request_body.is_some() {
-        answers.push(("413", "`invalid_request`: the body is over 64 KiB."));
-        answers.push((
-            "415",
-            "`invalid_request`: the body is of a content type this operation does not read.",
-        ));
-    }
-    if is_admin(op) {
-        let unauthenticated =
-            error_response("`invalid_token`: no admin token or session, or a bad one.").header(
-                "WWW-Authenticate",
-                HeaderBuilder::new()
-                    .schema(Object::with_type(Type::String))
-                    .description(Some("`Bearer realm=\"postern\"`"))
-                    .build(),
-            );
-        op.responses
-            .responses
-            .entry("401".to_owned())
-            .or_insert_with(|| unauthenticated.build().into());
-        answers.push((
-            "403",
-            "`forbidden`: signed in but not allowed (an app owner outside their apps), \
-or `invalid_csrf` (a session's write from another origin).",
-        ));
-    }
-    for (status, description) in answers {
-        op.responses
-            .responses
-            .entry(status.to_owned())
-            .or_insert_with(|| error_answer(description));
-    }
-}
-
-impl Modify for CommonAnswers {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        for item in doc.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                add_common(op);
-            }
-        }
-    }
-}
-
-// ---- schemas of answers the services build as JSON values ------------------
-
-/// OIDC Discovery 1.0 §3: the provider metadata (every member Postern
-/// publishes; see the live document for the values).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Discovery {
-    /// The issuer, the public URL.
-    pub issuer: String,
-    /// `/authorize`.
-    pub authorization_endpoint: String,
-    /// `/token`.
-    pub token_endpoint: String,
-    /// `/userinfo`.
-    pub userinfo_endpoint: String,
-    /// `/jwks.json`.
-    pub jwks_uri: String,
-    /// `/logout`.
-    pub end_session_endpoint: String,
-    /// `/revoke`.
-    pub revocation_endpoint: String,
-    /// `/introspect`.
-    pub introspection_endpoint: String,
-    /// Scopes Postern knows.
-    pub scopes_supported: Vec<String>,
-    /// `code`.
-    pub response_types_supported: Vec<String>,
-    /// `authorization_code`, `refresh_token`.
-    pub grant_types_supported: Vec<String>,
-    /// `pairwise`, `public`.
-    pub subject_types_supported: Vec<String>,
-    /// `RS256`, `EdDSA`, `ES256`.
-    pub id_token_signing_alg_values_supported: Vec<String>,
-    /// `client_secret_basic`, `client_secret_post`, `none`.
-    pub token_endpoint_auth_methods_supported: Vec<String>,
-    /// `S256`.
-    pub code_challenge_methods_supported: Vec<String>,
-}
-
-/// RFC 7517 §5: a JWK Set.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Jwks {
-    /// The active, next and recently retired public keys, active first.
-    pub keys: Vec<Jwk>,
-}
-
-/// RFC 7517 §4: one public key (members by key type: `n`/`e` for RSA,
-/// `crv`/`x`/`y` for EC and OKP).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Jwk {
-    /// `RSA`, `EC` or `OKP`.
-    pub kty: String,
-    /// Key id, as in the JWT header.
-    pub kid: String,
-    /// `RS256`, `ES256` or `EdDSA`.
-    pub alg: String,
-    /// `sig`.
-    #[serde(rename = "use")]
-    pub use_: String,
-}
-
-/// OIDC Core §5.3.2: the UserInfo response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Userinfo {
-    /// The app's subject for the person.
-    pub sub: String,
-    /// With the `email` scope.
-    pub email: Option<String>,
-    /// With the `email` scope: always true (the address signed in).
-    pub email_verified: Option<bool>,
-}
-
-/// RFC 7662 §2.2: an introspection answer; an unknown, expired, revoked
-/// or foreign token is `{"active": false}` alone.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Introspection {
-    /// Whether the token is live.
-    pub active: bool,
-    /// `access_token` or `refresh_token`.
-    pub token_type: Option<String>,
-    /// The app the token was issued to.
-    pub client_id: Option<String>,
-    /// Granted scope.
-    pub scope: Option<String>,
-    /// The app's subject for the person.
-    pub sub: Option<String>,
-    /// The issuer.
-    pub iss: Option<String>,
-    /// Issued at, unix seconds.
-    pub iat: Option<i64>,
-    /// Ends at, unix seconds.
-    pub exp: Option<i64>,
-    /// The session.
-    pub sid: Option<String>,
-}
+/// Schema-only types of the answers the services build as JSON values
+/// (discovery, JWKS, userinfo, introspection), kept with those services.
+pub use postern_auth::oidc::schema::{Discovery, Introspection, Jwk, Jwks, Userinfo};

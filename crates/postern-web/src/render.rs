@@ -46,7 +46,7 @@ pub fn authorize(
                 brand: Brand::of(&params.app, &state.config, t),
                 items: ConsentPage::items(t, &params.scope, email),
                 email: email.clone(),
-                returns_to: ConsentPage::returns_to(t, &params.redirect_uri),
+                returns_to: t.returns_to(&params.redirect_uri),
                 other_account: state
                     .config
                     .url(&format!("/login?{}", params.login_query(None))),
@@ -59,14 +59,7 @@ pub fn authorize(
         }
         AuthorizeOutcome::Chooser(candidates) => {
             let (jar, csrf_token) = cookies::csrf_token(state, jar);
-            let mut hidden = crate::routes::signin::hidden_fields(params);
-            hidden.push(("response_type", "code".to_owned()));
-            if let Some(m) = req.max_age {
-                hidden.push(("max_age", m.to_string()));
-            }
-            if req.prompt.consent {
-                hidden.push(("prompt", "consent".to_owned()));
-            }
+            let hidden = req.form_fields();
             let page = ChooserPage {
                 t,
                 brand: Brand::of(&params.app, &state.config, t),
@@ -127,7 +120,7 @@ pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<
                 brand: Brand::of(&app, &state.config, t),
                 items: ConsentPage::items(t, &scope, &flow.email),
                 email: flow.email.clone(),
-                returns_to: ConsentPage::returns_to(t, &flow.redirect_uri),
+                returns_to: t.returns_to(&flow.redirect_uri),
                 other_account: login_url(state, &flow, None),
                 login_id,
                 csrf_token,
@@ -144,7 +137,7 @@ pub async fn signed_in(state: &AppState, jar: CookieJar, s: SignedIn) -> Result<
 pub fn login_url(state: &AppState, flow: &Flow, email: Option<&str>) -> String {
     state
         .config
-        .url(&format!("/login?{}", flow_query(None, flow, email)))
+        .url(&format!("/login?{}", flow.query(None, email)))
 }
 
 /// `/authorize` for the sign-in `flow` (it completes at once by the session
@@ -152,35 +145,5 @@ pub fn login_url(state: &AppState, flow: &Flow, email: Option<&str>) -> String {
 /// not ask again).
 pub fn continue_url(flow: &Flow) -> String {
     let code = Some(("response_type", "code"));
-    format!("/authorize?{}", flow_query(code, flow, Some(&flow.email)))
-}
-
-/// The query of `flow`'s authorization request: `lead` first, then the
-/// app, destination, scope, `state`, `nonce`, PKCE and language, then
-/// `login_hint`.
-fn flow_query(lead: Option<(&str, &str)>, flow: &Flow, login_hint: Option<&str>) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    if let Some((k, v)) = lead {
-        q.append_pair(k, v);
-    }
-    q.append_pair("client_id", &flow.client_id);
-    q.append_pair("redirect_uri", &flow.redirect_uri);
-    q.append_pair("scope", &flow.scope);
-    for (k, v) in [
-        ("state", &flow.state),
-        ("nonce", &flow.nonce),
-        ("code_challenge", &flow.code_challenge),
-    ] {
-        if let Some(v) = v {
-            q.append_pair(k, v);
-        }
-    }
-    if flow.code_challenge.is_some() {
-        q.append_pair("code_challenge_method", "S256");
-    }
-    q.append_pair("ui_locales", &flow.locale);
-    if let Some(e) = login_hint {
-        q.append_pair("login_hint", e);
-    }
-    q.finish()
+    format!("/authorize?{}", flow.query(code, Some(&flow.email)))
 }

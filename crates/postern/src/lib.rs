@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod openapi;
 pub mod ops;
 pub mod serve;

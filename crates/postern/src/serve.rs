@@ -197,8 +197,13 @@ impl Application {
         ));
         let key_ticker = tokio::spawn(key_loop(self.state.clone(), stopped(stop_rx)));
         // The composition root: the web crate's routes and the
-        // administration faces, under one set of middleware.
-        let router = postern_web::router(self.state.clone(), postern_admin_web::faces(&self.state));
+        // administration faces, under one set of middleware, and the
+        // OpenAPI document of both.
+        let router = postern_web::router(
+            self.state.clone(),
+            postern_admin_web::faces(&self.state),
+            crate::openapi::document(),
+        );
         tracing::info!(port = self.port, url = %self.state.config.issuer(), "Postern is listening");
         // When the signal comes, the HTTP server stops accepting; the timer
         // starts then.

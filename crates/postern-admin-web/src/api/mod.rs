@@ -141,7 +141,7 @@ impl PageQ {
     }
 }
 
-/// The admin API's operations, for `postern_web::openapi::document`.
+/// The admin API's operations, for `postern::openapi::document`.
 #[derive(OpenApi)]
 #[openapi(paths(
     apps::list_apps,

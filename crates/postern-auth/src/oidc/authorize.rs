@@ -87,6 +87,23 @@ pub struct AuthorizeRequest {
     pub id_token_hint: Option<IdTokenHint>,
 }
 
+impl AuthorizeRequest {
+    /// The request as `(name, value)` pairs for the account chooser's form,
+    /// which posts it back to `/authorize`: the parameters, the response
+    /// type, `max_age` and a `prompt=consent` still to honour.
+    pub fn form_fields(&self) -> Vec<(&'static str, String)> {
+        let mut v = self.params.form_fields();
+        v.push(("response_type", "code".to_owned()));
+        if let Some(m) = self.max_age {
+            v.push(("max_age", m.to_string()));
+        }
+        if self.prompt.consent {
+            v.push(("prompt", "consent".to_owned()));
+        }
+        v
+    }
+}
+
 /// Which account the chooser's answer names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Chosen {

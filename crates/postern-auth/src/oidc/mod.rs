@@ -21,6 +21,7 @@ mod access;
 mod authorize;
 mod consent;
 mod logout;
+pub mod schema;
 mod sessions;
 mod token;
 

@@ -15,6 +15,7 @@
 //! history (method `passkey`), consent, authorization code.
 
 use postern_core::crypto::random_id;
+use postern_core::i18n::passkeys::PasskeyStrings;
 use postern_store::{PasskeyChallenge, PasskeyQueries, StoredPasskey, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -72,6 +73,35 @@ pub enum PasskeyProblem {
 }
 
 impl PasskeyProblem {
+    /// Every problem.
+    pub const ALL: [PasskeyProblem; 7] = [
+        PasskeyProblem::Challenge,
+        PasskeyProblem::Rejected,
+        PasskeyProblem::UnknownCredential,
+        PasskeyProblem::UserDisabled,
+        PasskeyProblem::Off,
+        PasskeyProblem::Duplicate,
+        PasskeyProblem::TooMany,
+    ];
+
+    /// The problem an error's `error_description` names (an error page is
+    /// rendered from the error body alone), if it is a passkey problem.
+    pub fn named_by(description: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.describe() == description)
+    }
+
+    /// What the error page says of it to a person, in `p`'s language.
+    pub fn words(self, p: &PasskeyStrings) -> &'static str {
+        match self {
+            PasskeyProblem::Challenge => p.error_challenge,
+            PasskeyProblem::Rejected => p.error_rejected,
+            PasskeyProblem::UnknownCredential => p.error_unknown,
+            PasskeyProblem::UserDisabled => p.error_disabled,
+            PasskeyProblem::Off => p.error_off,
+            PasskeyProblem::Duplicate | PasskeyProblem::TooMany => p.error_duplicate,
+        }
+    }
+
     /// The `error_description` a developer reads.
     pub fn describe(self) -> &'static str {
         match self {
@@ -100,6 +130,19 @@ pub enum DeviceKind {
     ThisDevice,
     /// The authenticator said nothing.
     Unknown,
+}
+
+impl DeviceKind {
+    /// "Synced passkey", "Security key", … in `p`'s language; nothing when
+    /// the authenticator said nothing.
+    pub fn words(self, p: &PasskeyStrings) -> Option<&'static str> {
+        match self {
+            DeviceKind::Synced => Some(p.kind_synced),
+            DeviceKind::SecurityKey => Some(p.kind_security_key),
+            DeviceKind::ThisDevice => Some(p.kind_this_device),
+            DeviceKind::Unknown => None,
+        }
+    }
 }
 
 /// One passkey as pages and the admin API show it.

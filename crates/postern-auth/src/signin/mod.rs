@@ -34,6 +34,20 @@ pub use redeem::*;
 /// Wrong codes a request survives before it dies (SPEC §2).
 pub const CODE_TRIES_PER_REQUEST: i64 = 5;
 
+/// How long "send again" waits after a link was sent (the check page's
+/// countdown).
+pub const RESEND_AFTER: i64 = 30;
+
+/// Wrong codes `req` still survives.
+pub fn tries_left(req: &postern_store::LoginRequest) -> i64 {
+    (CODE_TRIES_PER_REQUEST - req.code_attempts).max(0)
+}
+
+/// Seconds until "send again" is offered for `req`, at `now`.
+pub fn resend_wait(req: &postern_store::LoginRequest, now: i64) -> i64 {
+    (req.created_at + RESEND_AFTER - now).clamp(0, RESEND_AFTER)
+}
+
 /// Wrong codes per email address per hour (SPEC §2).
 pub const CODE_TRIES_PER_EMAIL_HOUR: i64 = 10;
 
@@ -132,6 +146,30 @@ impl AuthParams {
             q.append_pair("login_hint", e);
         }
         q.finish()
+    }
+
+    /// The same parameters as `(name, value)` pairs, for a form that
+    /// posts them back (the email form, the account chooser).
+    pub fn form_fields(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![
+            ("client_id", self.app.client_id.clone()),
+            ("redirect_uri", self.redirect_uri.clone()),
+            ("scope", self.scope.to_string()),
+        ];
+        for (k, val) in [
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+            ("ui_locales", &self.ui_locales),
+        ] {
+            if let Some(val) = val {
+                v.push((k, val.clone()));
+            }
+        }
+        if self.code_challenge.is_some() {
+            v.push(("code_challenge_method", "S256".to_owned()));
+        }
+        v
     }
 }
 

@@ -317,6 +317,45 @@ impl Strings {
         }
     }
 
+    /// "Wrong code. 3 tries left." for a wrong code with `left` tries left.
+    pub fn wrong_code(&self, left: i64) -> String {
+        let tries = if left == 1 {
+            self.tries_left_one.to_owned()
+        } else {
+            fill(self.tries_left, &[("n", &left.to_string())])
+        };
+        format!("{} {tries}", self.code_wrong)
+    }
+
+    /// What an app will see for each scope of `scope`, one line each (the
+    /// consent screen, the apps on `/account`); scopes without words show
+    /// nothing.
+    pub fn scope_items(&self, scope: &crate::oauth::Scope) -> Vec<&'static str> {
+        scope
+            .iter()
+            .filter_map(|s| match s {
+                "openid" => Some(self.scope_openid),
+                "email" => Some(self.scope_email),
+                "profile" => Some(self.scope_profile),
+                "offline_access" => Some(self.scope_offline),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// "You will go back to {host}." for a redirect URI: its host, or the
+    /// scheme of a native app's private-use URI.
+    pub fn returns_to(&self, redirect_uri: &str) -> String {
+        let host = url::Url::parse(redirect_uri)
+            .ok()
+            .map(|u| match u.host_str() {
+                Some(h) if !h.is_empty() => h.to_owned(),
+                _ => u.scheme().to_owned(),
+            })
+            .unwrap_or_default();
+        fill(self.consent_returns_to, &[("host", &host)])
+    }
+
     /// A unix time as people read it, in UTC: "14 March 2025, 09:05 UTC".
     pub fn date_time(&self, unix: i64) -> String {
         let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
@@ -463,5 +502,44 @@ mod tests {
             "Firefox sous Linux"
         );
         assert_eq!(strings("en").describe_browser(None), "an unknown browser");
+    }
+}
+
+#[cfg(test)]
+mod consent_tests {
+    use crate::i18n::strings;
+    use crate::oauth::Scope;
+
+    #[test]
+    fn a_wrong_code_says_how_many_tries_are_left_one_said_apart() {
+        let t = strings("en");
+        assert_eq!(
+            t.wrong_code(1),
+            format!("{} {}", t.code_wrong, t.tries_left_one)
+        );
+        let three = crate::i18n::fill(t.tries_left, &[("n", "3")]);
+        assert_eq!(t.wrong_code(3), format!("{} {three}", t.code_wrong));
+    }
+
+    #[test]
+    fn the_consent_screen_says_what_each_known_scope_shares() {
+        let t = strings("en");
+        let scope = Scope::parse(Some("openid email offline_access"));
+        assert_eq!(
+            t.scope_items(&scope),
+            [t.scope_openid, t.scope_email, t.scope_offline]
+        );
+    }
+
+    #[test]
+    fn the_way_back_names_the_host_or_a_native_apps_scheme() {
+        let t = strings("en");
+        let say = |host: &str| crate::i18n::fill(t.consent_returns_to, &[("host", host)]);
+        assert_eq!(
+            t.returns_to("https://notes.acme.example/cb"),
+            say("notes.acme.example")
+        );
+        assert_eq!(t.returns_to("com.acme.notes:/cb"), say("com.acme.notes"));
+        assert_eq!(t.returns_to("not a uri"), say(""));
     }
 }

@@ -109,17 +109,10 @@ pub fn error_page(t: &'static Strings, cx: ErrorContext<'_>, err: &RenderedError
     let mut retry = err.retry.clone();
     let mut retry_label = None;
     let (title, message): (&str, String) = match err.token_problem {
-        Some(TokenProblem::Expired) => (t.expired_title, t.expired_text.to_owned()),
-        Some(TokenProblem::Used) => (t.used_title, t.used_text.to_owned()),
-        Some(TokenProblem::CodeUsed) => (t.code_used_title, t.code_used_text.to_owned()),
-        Some(TokenProblem::FinishedElsewhere) => (t.finished_title, t.finished_text.to_owned()),
-        Some(TokenProblem::TooManyTries) => {
-            (t.too_many_tries_title, t.too_many_tries_text.to_owned())
+        Some(problem) => {
+            let (title, text) = problem.words(t);
+            (title, text.to_owned())
         }
-        Some(TokenProblem::StoppedByWrongNumber) => (t.stopped_title, t.stopped_text.to_owned()),
-        Some(TokenProblem::Unknown) => (t.unknown_title, t.unknown_text.to_owned()),
-        Some(TokenProblem::WrongNumber) => (t.wrong_number_title, t.wrong_number_text.to_owned()),
-        Some(TokenProblem::Missing) => (t.no_link_title, t.no_link_text.to_owned()),
         None => match err.body.error {
             "too_many_requests" => {
                 let again_in = err.retry_after.map(|s| t.duration_up(s));

@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use postern_core::App;
+use postern_core::{brand, App};
 
 use crate::error::{ErrorHint, RenderedError, TokenProblem};
 use crate::i18n::{fill, Strings};
@@ -150,21 +150,6 @@ impl Brand {
     /// own account page is "your Postern account" in the page's language.
     pub fn of(app: &App, config: &crate::WebConfig, t: &Strings) -> Self {
         let b = &app.settings.branding;
-        // Client ids are URL-safe tokens; one that is not gets no stylesheet
-        // rather than a path that needs escaping.
-        let safe_id = !app.client_id.is_empty()
-            && app
-                .client_id
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
-        let css = match (&b.color, safe_id) {
-            (Some(color), true) if crate::routes::assets::valid_color(color) => Some(format!(
-                "/static/brand/{}.css?v={}",
-                app.client_id,
-                color.trim_start_matches('#').to_ascii_lowercase()
-            )),
-            _ => None,
-        };
         let own = app.client_id == postern_auth::account::ACCOUNT_CLIENT_ID;
         let name = if own {
             t.own_account.to_owned()
@@ -174,10 +159,8 @@ impl Brand {
         Brand {
             name,
             header: !own && (b.name.is_some() || b.logo_url.is_some() || b.color.is_some()),
-            logo_url: b.logo_url.clone().filter(|u| {
-                url::Url::parse(u).is_ok_and(|u| u.origin() == config.public_url.origin())
-            }),
-            css,
+            logo_url: brand::own_logo(b.logo_url.as_deref(), &config.public_url),
+            css: brand::stylesheet_path(&app.client_id, b.color.as_deref()),
         }
     }
 
@@ -279,18 +262,6 @@ pub struct CheckPage {
     pub suggestion: Option<Suggestion>,
 }
 
-/// How the confirmation page lets another browser go on (SPEC §3.1
-/// `device_policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmMode {
-    /// `any`: one button signs in this browser.
-    Continue,
-    /// `same_browser`: use the code on the asking device.
-    SameBrowser,
-    /// `remote`: type the number the asking device shows.
-    Remote,
-}
-
 /// The page another browser sees when it opens a link (SPEC §3.1).
 #[derive(Template)]
 #[template(path = "confirm.html")]
@@ -305,8 +276,10 @@ pub struct ConfirmPage {
     pub asked_from: String,
     /// When it asked (HTML: a `<time>`).
     pub asked_at: String,
-    /// What this page offers.
-    pub mode: ConfirmMode,
+    /// What this page offers (SPEC §3.1 `device_policy`): one button
+    /// (`any`), the code on the asking device (`same_browser`), or the
+    /// asking device's number (`remote`).
+    pub mode: postern_auth::signin::OtherDevice,
     /// CSRF token for the form.
     pub csrf_token: String,
     /// The link token, posted back (empty where nothing may be posted).
@@ -316,11 +289,11 @@ pub struct ConfirmPage {
 impl ConfirmPage {
     /// Whether the page carries the one-button form.
     pub fn continues(&self) -> bool {
-        self.mode == ConfirmMode::Continue
+        self.mode == postern_auth::signin::OtherDevice::MayContinue
     }
     /// Whether the page asks for the asking device's number.
     pub fn remote(&self) -> bool {
-        self.mode == ConfirmMode::Remote
+        self.mode == postern_auth::signin::OtherDevice::TypeNumber
     }
 }
 
@@ -377,7 +350,7 @@ impl ConsentPage {
         scope: &postern_core::oauth::Scope,
         email: &str,
     ) -> Vec<String> {
-        scope_items(t, scope)
+        t.scope_items(scope)
             .into_iter()
             .map(|item| {
                 if item == t.scope_email {
@@ -387,19 +360,6 @@ impl ConsentPage {
                 }
             })
             .collect()
-    }
-
-    /// "You will go back to {host}." for a redirect URI: its host, or the
-    /// scheme of a native app's private-use URI.
-    pub fn returns_to(t: &'static Strings, redirect_uri: &str) -> String {
-        let host = url::Url::parse(redirect_uri)
-            .ok()
-            .map(|u| match u.host_str() {
-                Some(h) if !h.is_empty() => h.to_owned(),
-                _ => u.scheme().to_owned(),
-            })
-            .unwrap_or_default();
-        fill(t.consent_returns_to, &[("host", &host)])
     }
 }
 
@@ -429,20 +389,6 @@ pub struct DevMailPage {
     pub brand: Brand,
     /// Newest first.
     pub messages: Vec<DevMessage>,
-}
-
-/// What an app will see for each scope, for the consent screen.
-pub fn scope_items(t: &'static Strings, scope: &postern_core::oauth::Scope) -> Vec<&'static str> {
-    scope
-        .iter()
-        .filter_map(|s| match s {
-            "openid" => Some(t.scope_openid),
-            "email" => Some(t.scope_email),
-            "profile" => Some(t.scope_profile),
-            "offline_access" => Some(t.scope_offline),
-            _ => None,
-        })
-        .collect()
 }
 
 /// One account on the chooser.

@@ -18,40 +18,25 @@ use crate::i18n::account::AccountStrings;
 use crate::i18n::{self, fill, Strings};
 use crate::pages::{self, Brand, MomentStyle, SignedOutPage};
 use crate::AppState;
-use postern_auth::account::{self, ACCOUNT_CLIENT_ID, FLOW_TTL};
+use postern_auth::account::{self, FLOW_TTL};
 use postern_auth::oidc::{self, BrowserAccount};
 
-/// One session on `/account`.
+/// One session on `/account`: the service's words and its times as HTML.
 pub struct SessionView {
-    /// Public id, the value of the `session_id` field of its sign-out form.
-    pub id: String,
-    /// "Firefox on Linux".
-    pub browser: String,
-    /// "through {app}" for a session an app holds through the headless API.
-    pub through: Option<String>,
-    /// "IP address 203.0.113.7", when known; "IP address 203.0.113.7, near
-    /// Berlin, Germany" when a GeoIP database (`POSTERN_GEOIP_DB`) places it.
-    pub ip: Option<String>,
-    /// When it was last used, in words.
+    /// What the service says of it.
+    pub line: account::SessionLine,
+    /// When it was last used (HTML: a `<time>`).
     pub last_seen: String,
-    /// When it began, in words.
+    /// When it began (HTML).
     pub signed_in: String,
-    /// Whether it is the session of the browser showing the page.
-    pub this_browser: bool,
 }
 
 /// One sign-in on `/account`.
 pub struct EventView {
-    /// When, in words.
+    /// What the service says of it.
+    pub line: account::EventLine,
+    /// When (HTML: a `<time>`).
     pub time: String,
-    /// The app's name.
-    pub app: String,
-    /// "Email link", "Code" or "Link from an admin".
-    pub method: &'static str,
-    /// "Signed in" or "Refused".
-    pub outcome: &'static str,
-    /// "Firefox on Linux".
-    pub browser: String,
 }
 
 /// One allowed app on `/account`.
@@ -152,56 +137,22 @@ pub async fn account_page(
     oidc::touch(&state, &viewer.live.session).await?;
     let (t, a) = languages(&headers);
     let overview = account::overview(&state, &viewer.live.user.id).await?;
-    let sessions = overview
-        .sessions
-        .iter()
+    let geoip = state.config.geoip.as_deref();
+    let (sessions, history) = overview.lines(t, &viewer.live.session.id, geoip);
+    let moment = |at| pages::moment_html(t, at, MomentStyle::DateTime);
+    let sessions = sessions
+        .into_iter()
         .map(|s| SessionView {
-            id: s.id.clone(),
-            browser: t.describe_browser(s.user_agent.as_deref()),
-            through: s.client_id.as_ref().map(|c| {
-                let name = overview.app_names.get(c).map_or(a.removed_app, |n| n);
-                fill(a.through_app, &[("app", name)])
-            }),
-            ip: s.ip.as_ref().map(|ip| {
-                let place = state
-                    .config
-                    .geoip
-                    .as_ref()
-                    .and_then(|g| g.place(ip.parse().ok()?));
-                match place {
-                    Some(place) => fill(a.ip_address_place, &[("ip", ip), ("place", &place)]),
-                    None => fill(a.ip_address, &[("ip", ip)]),
-                }
-            }),
-            last_seen: pages::moment_html(t, s.last_seen_at, MomentStyle::DateTime),
-            signed_in: pages::moment_html(t, s.created_at, MomentStyle::DateTime),
-            this_browser: s.id == viewer.live.session.id,
+            last_seen: moment(s.last_seen_at),
+            signed_in: moment(s.created_at),
+            line: s,
         })
         .collect();
-    let history = overview
-        .history
-        .iter()
-        .map(|(e, name)| EventView {
-            time: pages::moment_html(t, e.at, MomentStyle::DateTime),
-            app: if e.client_id == ACCOUNT_CLIENT_ID {
-                a.own_account_app.to_owned()
-            } else {
-                name.clone().unwrap_or_else(|| a.removed_app.to_owned())
-            },
-            method: match super::passkeys::method_words(t, &e.method) {
-                Some(words) => words,
-                None => match e.method.as_str() {
-                    "code" => a.method_code,
-                    "admin_link" => a.method_admin_link,
-                    _ => a.method_link,
-                },
-            },
-            outcome: if e.outcome == "success" {
-                a.outcome_success
-            } else {
-                a.outcome_failed
-            },
-            browser: t.describe_browser(e.user_agent.as_deref()),
+    let history = history
+        .into_iter()
+        .map(|e| EventView {
+            time: moment(e.at),
+            line: e,
         })
         .collect();
     let apps = overview
@@ -210,7 +161,7 @@ pub async fn account_page(
         .map(|g| AppView {
             client_id: g.app.client_id.clone(),
             name: g.app.display_name().to_owned(),
-            items: pages::scope_items(t, &account::grant_scope(g)),
+            items: t.scope_items(&account::grant_scope(g)),
         })
         .collect();
     // What the form before did, said once.
@@ -266,9 +217,7 @@ pub async fn callback(
         .await
         .map_err(|e| AppError::from(e).with_retry("/account".to_owned()))?;
     // `/admin` signs in the same way and asks to come back to itself.
-    let back = cookies::get(&state, &jar, cookies::RETURN_TO)
-        .filter(|p| p == "/admin" || p.starts_with("/admin/"))
-        .unwrap_or_else(|| "/account".to_owned());
+    let back = account::back_after_sign_in(cookies::get(&state, &jar, cookies::RETURN_TO));
     let jar = jar
         .add(cookies::build(
             &state,

@@ -11,7 +11,7 @@ use postern_auth::AuthError;
 use postern_core::App;
 use serde::{Deserialize, Serialize};
 
-use super::signin::{request_strings, requester, require, RESEND_AFTER};
+use super::signin::{request_strings, requester, require};
 use crate::cookies;
 use crate::error::{AppError, ErrorBody, ErrorHint, Result, TokenProblem};
 use crate::extract::{wants_json, AppForm, AppQuery, ClientIp, UserAgent};
@@ -102,7 +102,7 @@ fn check_view(
             t.check_expires,
             &[("duration", &t.duration_down(req.expires_at - now))],
         ),
-        resend_wait: (req.created_at + RESEND_AFTER - now).clamp(0, RESEND_AFTER),
+        resend_wait: signin::resend_wait(req, now),
         another_address,
         remote_number: req.remote_number.clone(),
         status_url: format!("/login/status?id={}", req.id),
@@ -199,15 +199,6 @@ pub(crate) fn dressed(e: AppError, app: Option<App>) -> AppError {
     }
 }
 
-/// A code as people paste it ("123 456", "123-456", " 123456 "): the
-/// digits and nothing between them. Other characters are kept, so that a
-/// code with letters stays wrong.
-pub fn clean_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '‐' | '‑' | '–' | '—' | '.'))
-        .collect()
-}
-
 /// SPEC §3.1 `POST /login/code`: same outcome as the link, from the asking
 /// browser. In a browser, a wrong code is answered on the same page (status
 /// 400), with the code kept and the tries left; JSON clients get the SPEC
@@ -230,10 +221,10 @@ pub async fn submit_code(
     }
     let login_id = require("login_id", &form.login_id)?;
     let typed = form.code.as_deref().unwrap_or_default();
-    let code = clean_code(typed);
+    let code = postern_core::code::clean(typed);
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     let in_page = !wants_json(&headers);
-    if in_page && (code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit())) {
+    if in_page && !postern_core::code::is_code(&code) {
         // Not a code at all: said on the page, and no try is spent.
         let shown: String = typed.trim().chars().take(16).collect();
         if let Some((app, req)) =
@@ -289,16 +280,10 @@ async fn code_refused(
     let retry = login_url_for(state, &req, Some(&req.email));
     Err(match e.inner() {
         AuthError::WrongCode { .. } if in_page => {
-            let left = (signin::CODE_TRIES_PER_REQUEST - req.code_attempts).max(0);
             let t = request_strings(&req, &app.settings.locale);
-            let tries = if left == 1 {
-                t.tries_left_one.to_owned()
-            } else {
-                fill(t.tries_left, &[("n", &left.to_string())])
-            };
             let view = CheckView {
                 code: typed.trim().chars().take(16).collect(),
-                error: Some(format!("{} {tries}", t.code_wrong)),
+                error: Some(t.wrong_code(signin::tries_left(&req))),
                 resent: false,
             };
             return Ok(check_view(state, jar, &app, &req, view));

@@ -13,8 +13,8 @@ use postern_store::StoreError;
 
 use crate::error::{AppError, ErrorBody, Result};
 use crate::extract::ClientIp;
-use crate::metrics::{may_scrape, Scraper};
 use crate::AppState;
+use postern_auth::metrics::{may_scrape, Scrape};
 
 /// Answer of `/healthz` and `/readyz`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -64,9 +64,9 @@ pub async fn metrics(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse> {
-    let who = Scraper::of(client, &headers);
+    let who = crate::metrics::scraper(client, &headers);
     let services = &state.services;
-    may_scrape(who, state.config.metrics_public, |token| async move {
+    let scrape = may_scrape(who, state.config.metrics_public, |token| async move {
         match postern_auth::admin::tokens::authenticate(services, &token, None).await {
             Ok(_) => Ok(true),
             Err(AuthError::AdminUnauthenticated) => Ok(false),
@@ -74,6 +74,9 @@ pub async fn metrics(
         }
     })
     .await?;
+    if scrape == Scrape::NoCredential {
+        return Err(AppError::NoBearer);
+    }
     postern_auth::metrics::refresh(&state).await;
     let text = state.metrics.encode().map_err(AppError::internal)?;
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text))

@@ -11,9 +11,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use postern_auth::passkeys::{self, DeviceKind, PasskeyProblem, Started};
+use postern_auth::passkeys::{self, PasskeyProblem, Started};
 use postern_auth::signin::{self, RawAuthParams};
 use postern_auth::{AuthError, Flow};
+use postern_core::net::local_path;
 use serde::Deserialize;
 
 use super::signin::{ensure_binding, requester};
@@ -46,14 +47,6 @@ pub fn words(t: &Strings) -> &'static PasskeyStrings {
 /// Whether this browser said it lost its passkey a moment ago.
 pub fn lost(state: &AppState, jar: &CookieJar) -> bool {
     cookies::get(state, jar, LOST_COOKIE).is_some()
-}
-
-/// A path on this server to go on to, or `/`: never another site.
-fn local(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
 }
 
 fn json_ok(jar: CookieJar, started: Started) -> Response {
@@ -238,7 +231,7 @@ pub async fn register_finish(
     let back = if from == Some("account") {
         "/account".to_owned()
     } else {
-        local(form.next.as_deref())
+        local_path(form.next.as_deref())
     };
     let binding = cookies::get(&state, &jar, cookies::BINDING);
     let who = requester(ip, ua, &headers, binding);
@@ -260,7 +253,7 @@ pub async fn register_finish(
     if from == Some("account") {
         return Ok(to_account(&state, jar, "passkey-added"));
     }
-    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+    Ok((jar, Redirect::to(&local_path(form.next.as_deref()))).into_response())
 }
 
 // ---- the offer --------------------------------------------------------------
@@ -329,7 +322,7 @@ fn go_on(
     csrf(state, &jar, form.csrf_token.as_deref(), None)?;
     let (name, value, ttl) = cookie;
     let jar = jar.add(cookies::build(state, name, value.to_owned(), Some(ttl)));
-    Ok((jar, Redirect::to(&local(form.next.as_deref()))).into_response())
+    Ok((jar, Redirect::to(&local_path(form.next.as_deref()))).into_response())
 }
 
 /// `POST /passkeys/not-now`: no offer in this browser for 30 days; the
@@ -449,12 +442,7 @@ pub async fn account_section(
         .map(|k| PasskeyView {
             id: k.id,
             name: k.name,
-            kind: match k.device {
-                DeviceKind::Synced => Some(p.kind_synced),
-                DeviceKind::SecurityKey => Some(p.kind_security_key),
-                DeviceKind::ThisDevice => Some(p.kind_this_device),
-                DeviceKind::Unknown => None,
-            },
+            kind: k.device.words(p),
             created: pages::moment_html(t, k.created_at, MomentStyle::DateTime),
             last_used: match k.last_used_at {
                 Some(at) => pages::moment_html(t, at, MomentStyle::DateTime),
@@ -476,16 +464,6 @@ pub fn account_notice(t: &Strings, notice: &str) -> Option<String> {
         "passkey-added" => Some(p.notice_added.to_owned()),
         "passkey-deleted" => Some(p.notice_deleted.to_owned()),
         "passkey-renamed" => Some(p.notice_renamed.to_owned()),
-        _ => None,
-    }
-}
-
-/// History's words for the passkey methods.
-pub fn method_words(t: &Strings, method: &str) -> Option<&'static str> {
-    let p = words(t);
-    match method {
-        "passkey" => Some(p.method_passkey),
-        "link_passkey_lost" | "code_passkey_lost" => Some(p.method_lost),
         _ => None,
     }
 }
@@ -562,18 +540,6 @@ pub async fn script() -> impl IntoResponse {
 /// The error page's words for a passkey error (its description names it).
 pub fn error_words(t: &Strings, description: &str) -> (&'static str, &'static str) {
     let p = words(t);
-    let all = [
-        (PasskeyProblem::Challenge, p.error_challenge),
-        (PasskeyProblem::Rejected, p.error_rejected),
-        (PasskeyProblem::UnknownCredential, p.error_unknown),
-        (PasskeyProblem::UserDisabled, p.error_disabled),
-        (PasskeyProblem::Off, p.error_off),
-        (PasskeyProblem::Duplicate, p.error_duplicate),
-        (PasskeyProblem::TooMany, p.error_duplicate),
-    ];
-    let text = all
-        .iter()
-        .find(|(problem, _)| problem.describe() == description)
-        .map_or(p.error_rejected, |(_, text)| text);
+    let text = PasskeyProblem::named_by(description).map_or(p.error_rejected, |k| k.words(p));
     (p.error_title, text)
 }

@@ -21,8 +21,8 @@ use crate::i18n::{self, Strings};
 use crate::pages::{self, Brand, LoginPage};
 use crate::AppState;
 
-/// How long "send again" waits after a link was sent (the page's countdown).
-pub const RESEND_AFTER: i64 = 30;
+/// How long "send again" waits (the rule is the sign-in service's).
+pub use postern_auth::signin::RESEND_AFTER;
 
 /// Body of `POST /request-magic-link` (JSON or form).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -162,29 +162,6 @@ pub struct LoginQuery {
     pub params: RawAuthParams,
 }
 
-/// The authorization parameters as hidden form fields.
-pub fn hidden_fields(p: &signin::AuthParams) -> Vec<(&'static str, String)> {
-    let mut v = vec![
-        ("client_id", p.app.client_id.clone()),
-        ("redirect_uri", p.redirect_uri.clone()),
-        ("scope", p.scope.to_string()),
-    ];
-    for (k, val) in [
-        ("state", &p.state),
-        ("nonce", &p.nonce),
-        ("code_challenge", &p.code_challenge),
-        ("ui_locales", &p.ui_locales),
-    ] {
-        if let Some(val) = val {
-            v.push((k, val.clone()));
-        }
-    }
-    if p.code_challenge.is_some() {
-        v.push(("code_challenge_method", "S256".to_owned()));
-    }
-    v
-}
-
 /// The language of the pages of an app's flow (SPEC §3.3): `ui_locales`,
 /// then `Accept-Language`, then the app's default.
 fn flow_strings(params: &signin::AuthParams, headers: &HeaderMap) -> &'static Strings {
@@ -222,7 +199,7 @@ fn login_form(
     error: Option<&'static str>,
 ) -> Response {
     let (jar, csrf_token) = cookies::csrf_token(state, jar);
-    let mut hidden = hidden_fields(params);
+    let mut hidden = params.form_fields();
     if from == Some("chooser") {
         hidden.push(("from", "chooser".to_owned()));
     }

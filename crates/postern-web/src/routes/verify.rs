@@ -10,6 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use postern_auth::oidc;
 use postern_auth::signin::{self, Confirmed, Decision, OtherDevice, Visit};
 use postern_auth::AuthError;
+use postern_core::crypto::ungarble_token;
 use serde::Deserialize;
 
 use super::check::dressed;
@@ -17,7 +18,7 @@ use super::signin::{request_strings, requester, require};
 use crate::cookies;
 use crate::error::{AppError, Result, TokenProblem};
 use crate::extract::{AppForm, AppQuery, ClientIp, UserAgent};
-use crate::pages::{self, ApprovedPage, Brand, ConfirmMode, ConfirmPage};
+use crate::pages::{self, ApprovedPage, Brand, ConfirmPage};
 use crate::{render, AppState};
 
 /// Query of `GET /verify-email`.
@@ -43,7 +44,7 @@ pub async fn verify_get(
     AppQuery(q): AppQuery<VerifyQuery>,
 ) -> Result<Response> {
     let from_query = q.token.is_some();
-    let token = match q.token.as_deref().map(ungarble) {
+    let token = match q.token.as_deref().map(ungarble_token) {
         Some(t) => t,
         None => cookies::link_token(&state, &jar)
             .ok_or_else(|| toward_account(&state, &jar, AppError::token(TokenProblem::Missing)))?,
@@ -71,32 +72,17 @@ pub async fn verify_get(
         return Ok((jar, Redirect::to(cookies::LINK_PATH)).into_response());
     }
     let (jar, csrf_token) = cookies::csrf_token(&state, jar);
-    let mode = match other {
-        OtherDevice::MayContinue => ConfirmMode::Continue,
-        // SPEC §3.1: under `same_browser` nothing this browser can do signs
-        // anyone in, so the page says at once to use the code on the asking
-        // device rather than offering a button that leads to that sentence.
-        // The POST still answers the same (a scanner, an old page).
-        OtherDevice::UseCode => ConfirmMode::SameBrowser,
-        OtherDevice::TypeNumber => ConfirmMode::Remote,
-    };
-    Ok((jar, confirm_page(&state, &opened, token, csrf_token, mode)).into_response())
+    // SPEC §3.1: under `same_browser` nothing this browser can do signs
+    // anyone in, so the page says at once to use the code on the asking
+    // device rather than offering a button that leads to that sentence.
+    // The POST still answers the same (a scanner, an old page).
+    Ok((jar, confirm_page(&state, &opened, token, csrf_token, other)).into_response())
 }
 
 /// Whether `e` is an app's refusal of a link or code because the person
 /// has a passkey (issue 15 `required_after_first_sign_in`).
 pub(crate) fn is_passkey_required(e: &AuthError) -> bool {
     matches!(e.inner(), AuthError::PasskeyRequired { .. })
-}
-
-/// A link as it may arrive after an email program or a person mangled it:
-/// what follows the token (`>`, `)`, `.`, a quote, a space) is dropped.
-/// Tokens are base64url, so no character of the token itself is lost.
-fn ungarble(token: &str) -> String {
-    token
-        .trim()
-        .trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .to_owned()
 }
 
 /// An unknown or missing link has no app to go back to, except when this
@@ -132,7 +118,7 @@ fn confirm_page(
     opened: &signin::OpenedLink,
     token: String,
     csrf_token: String,
-    mode: ConfirmMode,
+    mode: OtherDevice,
 ) -> Response {
     let req = &opened.request;
     let t = request_strings(req, &opened.app.settings.locale);
@@ -145,7 +131,7 @@ fn confirm_page(
         mode,
         csrf_token,
         // Only a page with a form carries the token.
-        token: if mode == ConfirmMode::SameBrowser {
+        token: if mode == OtherDevice::UseCode {
             String::new()
         } else {
             token
@@ -183,7 +169,7 @@ pub async fn verify_post(
         return Err(match cookies::link_token(&state, &jar) {
             Some(token) => {
                 let e = AppError::Csrf.with_retry(cookies::LINK_PATH.to_owned());
-                match signin::open_link(&state, &ungarble(&token), ip.0).await {
+                match signin::open_link(&state, &ungarble_token(&token), ip.0).await {
                     Ok(opened) => e.for_app(&opened.app),
                     Err(_) => e,
                 }
@@ -193,7 +179,7 @@ pub async fn verify_post(
     }
     let token = form
         .token
-        .map(|t| ungarble(&t))
+        .map(|t| ungarble_token(&t))
         .filter(|t| !t.is_empty())
         .or_else(|| cookies::link_token(&state, &jar))
         .unwrap_or_default();
@@ -217,8 +203,8 @@ pub async fn verify_post(
             let jar = forget_link(&state, jar, false);
             render::signed_in(&state, jar, signed_in).await
         }
-        Confirmed::AskNumber(opened) => page(jar, &opened, token, ConfirmMode::Remote),
-        Confirmed::UseCode(opened) => page(jar, &opened, String::new(), ConfirmMode::SameBrowser),
+        Confirmed::AskNumber(opened) => page(jar, &opened, token, OtherDevice::TypeNumber),
+        Confirmed::UseCode(opened) => page(jar, &opened, String::new(), OtherDevice::UseCode),
         Confirmed::Approved(opened) => {
             let t = request_strings(&opened.request, &opened.app.settings.locale);
             let page = ApprovedPage {
