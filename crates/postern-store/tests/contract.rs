@@ -2394,6 +2394,9 @@ async fn a_sent_message_loses_its_payload_and_is_never_claimed_again() {
     assert_eq!(c.outbox_pending().await.unwrap(), 0);
 }
 
+/// `id, payload, sent_at, lease_owner` of an outbox row.
+type OutboxRow = (String, Option<String>, Option<i64>, Option<String>);
+
 #[tokio::test]
 async fn messages_sent_together_lose_their_payloads_in_one_statement_and_others_keep_theirs() {
     let (_db, store) = TestDb::store().await;
@@ -2404,7 +2407,7 @@ async fn messages_sent_together_lose_their_payloads_in_one_statement_and_others_
     let mut c = conn(&store).await;
     c.outbox_sent_all(&[], NOW + 1).await.unwrap();
     c.outbox_sent_all(&["a", "c"], NOW + 1).await.unwrap();
-    let rows: Vec<(String, Option<String>, Option<i64>, Option<String>)> =
+    let rows: Vec<OutboxRow> =
         sqlx::query_as("SELECT id, payload, sent_at, lease_owner FROM outbox ORDER BY id")
             .fetch_all(&mut *c)
             .await
