@@ -2404,7 +2404,9 @@ async fn messages_sent_together_lose_their_payloads_in_one_statement_and_others_
     let mut c = conn(&store).await;
     c.outbox_sent_all(&[], NOW + 1).await.unwrap();
     c.outbox_sent_all(&["a", "c"], NOW + 1).await.unwrap();
-    let rows: Vec<(String, Option<String>, Option<i64>, Option<String>)> =
+    // id, payload, sent_at, lease_owner.
+    type Row = (String, Option<String>, Option<i64>, Option<String>);
+    let rows: Vec<Row> =
         sqlx::query_as("SELECT id, payload, sent_at, lease_owner FROM outbox ORDER BY id")
             .fetch_all(&mut *c)
             .await

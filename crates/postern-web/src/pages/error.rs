@@ -97,16 +97,17 @@ pub fn error_page(t: &'static Strings, cx: ErrorContext<'_>, err: &RenderedError
             }),
         _ => None,
     };
-    let live_email = match &err.hint {
-        Some(ErrorHint::LiveEmail {
-            check_url,
-            expires_at,
-        }) => Some(postern_auth::signin::LiveEmail {
-            check_url: check_url.clone(),
-            expires_at: *expires_at,
-        }),
-        None => None,
-    };
+    let live_email = err.hint.as_ref().map(
+        |ErrorHint::LiveEmail {
+             check_url,
+             expires_at,
+         }| {
+            postern_auth::signin::LiveEmail {
+                check_url: check_url.clone(),
+                expires_at: *expires_at,
+            }
+        },
+    );
     let page = explain(
         t,
         &Failure {
