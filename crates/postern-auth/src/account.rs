@@ -19,6 +19,10 @@ use crate::geoip::GeoIp;
 use crate::oidc::{self, BrowserAccount};
 use crate::Services;
 
+mod view;
+
+pub use view::{notice, AccountView, AppView, EventView, SessionView};
+
 /// The built-in app behind `/account` (public, first-party, redirect
 /// `{public_url}/account/callback`), registered at start-up.
 pub const ACCOUNT_CLIENT_ID: &str = "postern-account";

@@ -10,6 +10,7 @@
 pub mod account;
 pub mod admin;
 pub mod error;
+pub mod explain;
 pub mod geoip;
 pub mod headless;
 pub mod keys;

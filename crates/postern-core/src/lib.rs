@@ -8,6 +8,7 @@ pub mod code;
 pub mod crypto;
 pub mod duration;
 pub mod email;
+pub mod html;
 pub mod i18n;
 pub mod ids;
 pub mod jose;

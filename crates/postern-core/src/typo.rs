@@ -2,6 +2,7 @@
 //! domain looks like a slip on a common mail provider (`jens@gmail`,
 //! `jens@gmial.com`, `jens@gmail.con`). Pure: no lookup, no network.
 
+use crate::i18n::Strings;
 use crate::EmailAddress;
 
 /// Mail domains common among the people of the languages Postern speaks.
@@ -115,6 +116,35 @@ fn within(domain: &str, key: impl Fn(&'static str) -> &'static str) -> Option<&'
     }
 }
 
+/// "Did you mean jens@gmail.com?", split around the address so the page
+/// can make the address a button or a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    /// Words before the address.
+    pub before: String,
+    /// The suggested address.
+    pub email: String,
+    /// Words after it.
+    pub after: String,
+    /// Where the address leads (a link), when it is not a button.
+    pub url: String,
+}
+
+impl Suggestion {
+    /// The suggestion for `typed` in `t`'s words, if its domain looks like
+    /// a slip; `url` makes the link of the suggested address.
+    pub fn of(t: &Strings, typed: &str, url: impl FnOnce(&str) -> String) -> Option<Self> {
+        let email = suggest(typed)?;
+        let (before, after) = t.did_you_mean.split_once("{email}").unwrap_or(("", ""));
+        Some(Suggestion {
+            before: before.to_owned(),
+            url: url(&email),
+            after: after.to_owned(),
+            email,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::suggest;
@@ -156,5 +186,20 @@ mod tests {
         for (typed, why) in cases {
             assert_eq!(suggest(typed), None, "{why}: {typed}");
         }
+    }
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::Suggestion;
+
+    #[test]
+    fn a_suggestion_is_split_around_the_address_with_its_link() {
+        let t = crate::i18n::strings("en");
+        let s = Suggestion::of(t, "jens@gmial.com", |e| format!("/login?login_hint={e}")).unwrap();
+        assert_eq!(s.email, "jens@gmail.com");
+        assert_eq!(s.url, "/login?login_hint=jens@gmail.com");
+        assert_eq!(format!("{}{{email}}{}", s.before, s.after), t.did_you_mean);
+        assert_eq!(Suggestion::of(t, "jens@gmail.com", |_| String::new()), None);
     }
 }

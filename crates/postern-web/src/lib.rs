@@ -103,13 +103,13 @@ pub struct Inner {
     pub dev_inbox: Option<DevInbox>,
     /// Origins of every registered redirect URI, for CORS; refreshed every
     /// [`ORIGINS_TTL`] seconds.
-    pub origins: tokio::sync::RwLock<(i64, std::collections::HashSet<String>)>,
+    pub origins: postern_auth::oidc::Origins,
     /// Every series `/metrics` shows.
     pub metrics: metrics::Metrics,
 }
 
-/// How long the CORS origin list is cached.
-pub const ORIGINS_TTL: i64 = 30;
+/// How long the CORS origin list is cached (the services' rule).
+pub use postern_auth::oidc::ORIGINS_TTL;
 
 impl std::ops::Deref for AppState {
     type Target = Inner;
@@ -134,19 +134,7 @@ impl AppState {
     /// Origins of the apps' redirect URIs (SPEC §3.2 CORS), cached briefly
     /// so a new app is allowed within [`ORIGINS_TTL`] seconds.
     pub async fn app_origins(&self) -> std::collections::HashSet<String> {
-        let now = self.now();
-        {
-            let cached = self.origins.read().await;
-            if now - cached.0 < ORIGINS_TTL && now >= cached.0 {
-                return cached.1.clone();
-            }
-        }
-        // A failing database allows no origin until it answers again.
-        let origins = postern_auth::oidc::app_origins(self)
-            .await
-            .unwrap_or_default();
-        *self.origins.write().await = (now, origins.clone());
-        origins
+        self.origins.get(self).await
     }
 }
 

@@ -134,7 +134,7 @@ impl Application {
             services,
             config: web,
             dev_inbox,
-            origins: tokio::sync::RwLock::new((0, Default::default())),
+            origins: postern_auth::oidc::Origins::new(),
             metrics: postern_web::metrics::Metrics::new(registry),
         });
         let listener = TcpListener::bind(config.bind)

@@ -21,6 +21,7 @@ mod access;
 mod authorize;
 mod consent;
 mod logout;
+mod origins;
 pub mod schema;
 mod sessions;
 mod token;
@@ -29,6 +30,7 @@ pub use access::*;
 pub use authorize::*;
 pub use consent::*;
 pub use logout::*;
+pub use origins::{Origins, ORIGINS_TTL};
 pub use sessions::*;
 pub use token::*;
 

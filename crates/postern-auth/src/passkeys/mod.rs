@@ -25,10 +25,12 @@ use crate::error::{AuthError, Result};
 use crate::signin::{self, hit_limit, Requester, HOUR};
 use crate::Services;
 
+mod account;
 mod authenticate;
 mod policy;
 mod register;
 
+pub use account::{account_notice, account_section, error_words, AccountPasskeys, PasskeyView};
 pub use authenticate::{finish_authentication, start_authentication};
 pub(crate) use policy::{gate, offer_after, refuse, Gate};
 pub use register::{finish_registration, start_registration};

@@ -3,6 +3,7 @@
 //! another device, under the app's `device_policy`.
 
 use postern_core::DevicePolicy;
+use url::Url;
 
 use super::*;
 
@@ -99,6 +100,69 @@ pub async fn live_request_for_browser(
         .await?
         .live_request_for_browser(client_id, &hash, svc.now())
         .await?)
+}
+
+/// The newest email a browser asked for an app that still works: what a
+/// rate-limited page points to ("your newest email still works until
+/// 10:35").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEmail {
+    /// `/login/check?id=…` of the live request.
+    pub check_url: String,
+    /// When it expires, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// The newest live email this browser (`binding`) asked for the app, if
+/// any; a failing database says none (the page only loses a hint).
+pub async fn live_email(svc: &Services, client_id: &str, binding: &str) -> Option<LiveEmail> {
+    let live = live_request_for_browser(svc, client_id, binding)
+        .await
+        .ok()??;
+    Some(LiveEmail {
+        check_url: format!("/login/check?id={}", live.id),
+        expires_at: live.expires_at,
+    })
+}
+
+/// The "check your email" page of `login_id`, when it looks like a login
+/// id: the way back a page may name (only the asking browser can open it,
+/// so naming it leaks nothing).
+pub fn check_url(login_id: &str) -> Option<String> {
+    let looks_right = !login_id.is_empty()
+        && login_id.len() <= 64
+        && login_id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'));
+    looks_right.then(|| format!("/login/check?id={login_id}"))
+}
+
+/// The hidden fields and the address of a one-click "send a new link" form,
+/// read back from a way forward to `/login` on `public_url` (the form keeps
+/// the original destination and address); none for any other URL or one
+/// without the address.
+pub fn resend_fields(public_url: &Url, retry: &str) -> Option<(Vec<(String, String)>, String)> {
+    let url = Url::parse(retry).ok()?;
+    if url.origin() != public_url.origin() || url.path() != "/login" {
+        return None;
+    }
+    let mut email = None;
+    let mut hidden = Vec::new();
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "login_hint" => email = Some(v.into_owned()),
+            "client_id"
+            | "redirect_uri"
+            | "scope"
+            | "state"
+            | "nonce"
+            | "code_challenge"
+            | "code_challenge_method"
+            | "ui_locales" => hidden.push((k.into_owned(), v.into_owned())),
+            _ => {}
+        }
+    }
+    Some((hidden, email?))
 }
 
 /// Why the asking browser's dead request can no longer be used, as its
@@ -313,4 +377,47 @@ async fn confirm_uncounted(
         .await
         .map_err(|e| AuthError::in_app(&opened.app, e))?;
     Ok(Confirmed::SignedIn(signed_in))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_id_that_looks_like_one_names_its_check_page() {
+        assert_eq!(
+            check_url("Ab-9_z").as_deref(),
+            Some("/login/check?id=Ab-9_z")
+        );
+        assert_eq!(check_url(""), None);
+        assert_eq!(check_url("a/b"), None);
+        assert_eq!(check_url("a&next=x"), None);
+        assert_eq!(check_url(&"a".repeat(65)), None);
+        assert!(check_url(&"a".repeat(64)).is_some());
+    }
+
+    #[test]
+    fn a_resend_form_is_read_back_from_our_own_login_url_only() {
+        let ours = Url::parse("https://id.example").unwrap();
+        let retry =
+            "https://id.example/login?client_id=notes&redirect_uri=https%3A%2F%2Fn.example%2Fcb\
+                     &scope=openid+email&state=s1&login_hint=jo%40example.com&from=chooser";
+        let (hidden, email) = resend_fields(&ours, retry).unwrap();
+        assert_eq!(email, "jo@example.com");
+        let names: Vec<&str> = hidden.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["client_id", "redirect_uri", "scope", "state"]);
+        assert_eq!(hidden[1].1, "https://n.example/cb");
+        // Another origin, another path, no address, not a URL: no form.
+        let theirs = retry.replace("id.example", "evil.example");
+        assert_eq!(resend_fields(&ours, &theirs), None);
+        assert_eq!(
+            resend_fields(&ours, &retry.replace("/login", "/logout")),
+            None
+        );
+        assert_eq!(
+            resend_fields(&ours, "https://id.example/login?client_id=notes"),
+            None
+        );
+        assert_eq!(resend_fields(&ours, "/account"), None);
+    }
 }

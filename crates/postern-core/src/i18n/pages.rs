@@ -408,6 +408,23 @@ impl Strings {
             (None, None) => self.unknown_browser.to_owned(),
         }
     }
+
+    /// Why the email form did not take an address: empty, or not an address.
+    pub fn email_error(&self, e: &crate::email::EmailError) -> &'static str {
+        match e {
+            crate::email::EmailError::Empty => self.email_error_empty,
+            _ => self.email_error_invalid,
+        }
+    }
+
+    /// "The link and the code expire in 15 minutes.", `seconds` from now
+    /// (rounded down: never more time than there is).
+    pub fn check_expires_in(&self, seconds: i64) -> String {
+        fill(
+            self.check_expires,
+            &[("duration", &self.duration_down(seconds))],
+        )
+    }
 }
 
 #[cfg(test)]
@@ -541,5 +558,27 @@ mod consent_tests {
         );
         assert_eq!(t.returns_to("com.acme.notes:/cb"), say("com.acme.notes"));
         assert_eq!(t.returns_to("not a uri"), say(""));
+    }
+}
+
+#[cfg(test)]
+mod form_tests {
+    use crate::email::EmailAddress;
+    use crate::i18n::strings;
+
+    #[test]
+    fn the_email_form_says_empty_or_invalid_and_the_check_page_its_expiry() {
+        let t = strings("en");
+        let empty = EmailAddress::parse("  ").unwrap_err();
+        assert_eq!(t.email_error(&empty), t.email_error_empty);
+        let bad = EmailAddress::parse("jo@@x").unwrap_err();
+        assert_eq!(t.email_error(&bad), t.email_error_invalid);
+        let fill = crate::i18n::fill;
+        let in_15 = fill(
+            t.check_expires,
+            &[("duration", &t.duration_down(15 * 60 + 59))],
+        );
+        assert_eq!(t.check_expires_in(15 * 60 + 59), in_15);
+        assert!(!in_15.contains("{duration}"));
     }
 }

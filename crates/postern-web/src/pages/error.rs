@@ -2,6 +2,8 @@
 //! and the app's look, with a way forward (for a dead link, one click sends
 //! a new one). Rendered from the error alone: never a database lookup.
 
+use postern_auth::explain::{explain, Failure};
+
 use super::*;
 
 /// The one-click "Send a new link" of a dead link's page: a form posting
@@ -47,32 +49,13 @@ pub struct ErrorPage {
 }
 
 /// The hidden fields and the address of a way forward to `/login` (the
-/// query of [`crate::signin::retry_url`]), for a one-click resend form.
+/// query of [`crate::signin::retry_url`]), for a one-click resend form: the
+/// sign-in service reads them back ([`postern_auth::signin::resend_fields`]).
 pub(crate) fn login_form_fields(
     config: &crate::WebConfig,
     retry: &str,
 ) -> Option<(Vec<(String, String)>, String)> {
-    let url = url::Url::parse(retry).ok()?;
-    if url.origin() != config.public_url.origin() || url.path() != "/login" {
-        return None;
-    }
-    let mut email = None;
-    let mut hidden = Vec::new();
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "login_hint" => email = Some(v.into_owned()),
-            "client_id"
-            | "redirect_uri"
-            | "scope"
-            | "state"
-            | "nonce"
-            | "code_challenge"
-            | "code_challenge_method"
-            | "ui_locales" => hidden.push((k.into_owned(), v.into_owned())),
-            _ => {}
-        }
-    }
-    Some((hidden, email?))
+    postern_auth::signin::resend_fields(&config.public_url, retry)
 }
 
 /// Whether the page of `err` offers a one-click resend form (and so needs
@@ -103,71 +86,6 @@ pub struct ErrorContext<'a> {
 /// a way forward that keeps the original destination where there is one:
 /// for a dead link, one click sends a new one.
 pub fn error_page(t: &'static Strings, cx: ErrorContext<'_>, err: &RenderedError) -> Response {
-    let description = err.body.error_description.as_str();
-    let mut detail = None;
-    let mut more = None;
-    let mut retry = err.retry.clone();
-    let mut retry_label = None;
-    let (title, message): (&str, String) = match err.token_problem {
-        Some(problem) => {
-            let (title, text) = problem.words(t);
-            (title, text.to_owned())
-        }
-        None => match err.body.error {
-            "too_many_requests" => {
-                let again_in = err.retry_after.map(|s| t.duration_up(s));
-                match &err.hint {
-                    Some(ErrorHint::LiveEmail {
-                        check_url,
-                        expires_at,
-                    }) => {
-                        retry = Some(check_url.clone());
-                        retry_label = Some(t.enter_code);
-                        more =
-                            again_in.map(|d| escape(&fill(t.rate_again_in, &[("duration", &d)])));
-                        let until = moment_html(t, *expires_at, MomentStyle::Clock);
-                        let text = escape(t.rate_live_text);
-                        (t.rate_live_title, text.replace("{time}", &until))
-                    }
-                    None => (
-                        t.rate_title,
-                        escape(&match again_in {
-                            Some(d) => fill(t.rate_text, &[("duration", &d)]),
-                            None => t.rate_text_later.to_owned(),
-                        }),
-                    ),
-                }
-            }
-            "invalid_code" => (t.invalid_code_title, t.invalid_code_text.to_owned()),
-            "invalid_passkey" => {
-                let (title, text) = crate::routes::passkeys::error_words(t, description);
-                (title, text.to_owned())
-            }
-            "invalid_csrf" if err.retry.is_some() => (t.csrf_title, t.csrf_text_retry.to_owned()),
-            "invalid_csrf" => (t.csrf_title, t.csrf_text.to_owned()),
-            "not_found" => (t.not_found_title, t.not_found_text.to_owned()),
-            "temporarily_unavailable" | "server_error" => {
-                if retry.is_none() {
-                    retry = cx.again.clone();
-                    retry_label = Some(t.try_again);
-                }
-                (t.server_title, t.server_text.to_owned())
-            }
-            _ => {
-                // The SPEC's error descriptions are English sentences about
-                // the request itself (a missing field), for the app's
-                // developers; shown marked as such.
-                detail = Some(description.to_owned());
-                (t.bad_request_title, t.bad_request_text.to_owned())
-            }
-        },
-    };
-    // Only the rate-limit text is HTML already (it may hold a `<time>`).
-    let message = if err.body.error == "too_many_requests" {
-        message
-    } else {
-        escape(&message)
-    };
     // A dead link: one click sends a new one to the same address and
     // destination; the link to the form stays for another address.
     let resend = match (&cx.csrf_token, err.retry.as_deref()) {
@@ -179,37 +97,43 @@ pub fn error_page(t: &'static Strings, cx: ErrorContext<'_>, err: &RenderedError
             }),
         _ => None,
     };
-    // `/account` starts its own sign-in again: no link to send from here.
-    let to_account = err.retry.as_deref() == Some("/account");
-    let retry_label = retry_label.unwrap_or(match (err.token_problem, err.body.error) {
-        (Some(_), _) if resend.is_some() => t.use_another_address,
-        (Some(_), _) if to_account => t.start_again,
-        (Some(_), _) => t.send_new_link,
-        (None, "invalid_csrf") => t.open_form_again,
-        (None, "invalid_code") => t.try_again,
-        (None, "too_many_requests") => t.go_back,
-        _ => t.start_again,
-    });
-    let resend_label = match err.token_problem {
-        Some(TokenProblem::FinishedElsewhere) => t.sign_in_here_too,
-        _ => t.send_new_link,
-    };
-    let back = retry.is_none() && resend.is_none();
+    let live_email = err.hint.as_ref().map(
+        |ErrorHint::LiveEmail {
+             check_url,
+             expires_at,
+         }| {
+            postern_auth::signin::LiveEmail {
+                check_url: check_url.clone(),
+                expires_at: *expires_at,
+            }
+        },
+    );
+    let page = explain(
+        t,
+        &Failure {
+            code: err.body.error,
+            description: &err.body.error_description,
+            token_problem: err.token_problem,
+            retry: err.retry.as_deref(),
+            retry_after: err.retry_after,
+            live_email: live_email.as_ref(),
+            again: cx.again.as_deref(),
+            reference: err.reference.as_deref(),
+            resend: resend.is_some(),
+        },
+    );
     render(&ErrorPage {
         t,
         brand: cx.brand,
-        title: title.to_owned(),
-        message,
-        more,
-        detail,
-        reference: err
-            .reference
-            .as_ref()
-            .map(|r| fill(t.reference, &[("reference", r)])),
+        title: page.title.to_owned(),
+        message: page.message,
+        more: page.more,
+        detail: page.detail,
+        reference: page.reference,
         resend,
-        resend_label,
-        retry,
-        retry_label,
-        back,
+        resend_label: page.resend_label,
+        retry: page.retry,
+        retry_label: page.retry_label,
+        back: page.back,
     })
 }

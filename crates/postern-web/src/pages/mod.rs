@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use postern_core::{brand, App};
 
-use crate::error::{ErrorHint, RenderedError, TokenProblem};
+use crate::error::{ErrorHint, RenderedError};
 use crate::i18n::{fill, Strings};
 
 mod error;
@@ -38,52 +38,9 @@ pub fn render_with(status: StatusCode, page: &impl Template) -> Response {
     res
 }
 
-/// HTML-escapes `s` for text and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// An email address as HTML that breaks only after `@` and `.` (each piece
-/// an unbreakable inline block, `.addr` in the stylesheet), so a long
-/// address never wraps as "hohenbe/rg-" or leaves a lone "m" on a line. A
-/// piece longer than the line still wraps inside itself.
-pub fn address_html(email: &str) -> String {
-    let mut out = String::from("<span class=\"addr\">");
-    let mut piece = String::new();
-    for c in email.chars() {
-        piece.push(c);
-        if c == '@' || c == '.' {
-            out.push_str("<span>");
-            out.push_str(&escape(&piece));
-            out.push_str("</span>");
-            piece.clear();
-        }
-    }
-    if !piece.is_empty() {
-        out.push_str("<span>");
-        out.push_str(&escape(&piece));
-        out.push_str("</span>");
-    }
-    out.push_str("</span>");
-    out
-}
-
-/// `template` (plain text from a catalogue) as HTML, with `{email}` as an
-/// address that breaks only after `@` and `.` ([`address_html`]).
-pub fn with_address(template: &str, email: &str) -> String {
-    fill(&escape(template), &[("email", &address_html(email))])
-}
+/// The HTML text helpers live in the core ([`postern_core::html`]): pure
+/// string functions over the catalogues, re-exported for the pages' paths.
+pub use postern_core::html::{address_html, escape, moment_html, with_address, MomentStyle};
 
 /// Template filters.
 pub mod filters {
@@ -93,38 +50,6 @@ pub mod filters {
     pub fn address(s: impl ToString, _: &dyn askama::Values) -> askama::Result<Safe<String>> {
         Ok(Safe(super::address_html(&s.to_string())))
     }
-}
-
-/// How a moment is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MomentStyle {
-    /// A date and time: without the script "14 March 2025, 09:05 UTC"; the
-    /// script shows "3 minutes ago (14 Mar 2025, 10:05)" in the browser's
-    /// time zone.
-    DateTime,
-    /// A time of day, soon: "09:05 UTC"; the script shows "10:05 (in 12
-    /// minutes)" in the browser's time zone.
-    Clock,
-}
-
-/// A moment as a `<time>` element: UTC in words for readers without the
-/// script, the browser's local time and a relative time with it.
-pub fn moment_html(t: &Strings, unix: i64, style: MomentStyle) -> String {
-    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(unix) else {
-        return String::new();
-    };
-    let iso = at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let (kind, text) = match style {
-        MomentStyle::DateTime => ("datetime", t.date_time(unix)),
-        MomentStyle::Clock => ("clock", format!("{:02}:{:02} UTC", at.hour(), at.minute())),
-    };
-    format!(
-        "<time datetime=\"{}\" data-time=\"{kind}\">{}</time>",
-        escape(&iso),
-        escape(&text)
-    )
 }
 
 /// What a page shows of the app it signs in to: name, logo, accent colour.
@@ -170,33 +95,8 @@ impl Brand {
     }
 }
 
-/// "Did you mean jens@gmail.com?", split around the address so the page
-/// can make the address a button or a link.
-#[derive(Debug, Clone)]
-pub struct Suggestion {
-    /// Words before the address.
-    pub before: String,
-    /// The suggested address.
-    pub email: String,
-    /// Words after it.
-    pub after: String,
-    /// Where the address leads (a link), when it is not a button.
-    pub url: String,
-}
-
-impl Suggestion {
-    /// The suggestion for `typed`, if its domain looks like a slip.
-    pub fn of(t: &Strings, typed: &str, url: impl FnOnce(&str) -> String) -> Option<Self> {
-        let email = postern_core::typo::suggest(typed)?;
-        let (before, after) = t.did_you_mean.split_once("{email}").unwrap_or(("", ""));
-        Some(Suggestion {
-            before: before.to_owned(),
-            url: url(&email),
-            after: after.to_owned(),
-            email,
-        })
-    }
-}
+/// "Did you mean …?" is the core's rule ([`postern_core::typo`]).
+pub use postern_core::typo::Suggestion;
 
 /// The email form of `/login`.
 #[derive(Template)]
@@ -344,22 +244,13 @@ impl ConsentPage {
     }
 
     /// The consent screen's words for `scope`, the address in the email
-    /// line, and where the app's redirect URI leads.
+    /// line ([`postern_core::html::consent_items`]).
     pub fn items(
         t: &'static Strings,
         scope: &postern_core::oauth::Scope,
         email: &str,
     ) -> Vec<String> {
-        t.scope_items(scope)
-            .into_iter()
-            .map(|item| {
-                if item == t.scope_email {
-                    with_address(t.scope_email_is, email)
-                } else {
-                    escape(item)
-                }
-            })
-            .collect()
+        postern_core::html::consent_items(t, scope, email)
     }
 }
 
@@ -422,11 +313,7 @@ pub struct ChooserPage {
 impl ChooserAccount {
     /// The first letter of the address, upper case, for its round mark.
     pub fn initial(&self) -> String {
-        self.email
-            .chars()
-            .next()
-            .map(|c| c.to_uppercase().collect())
-            .unwrap_or_default()
+        postern_core::html::initial(&self.email)
     }
 }
 
@@ -445,36 +332,4 @@ pub struct SignedOutPage {
     pub t: &'static Strings,
     /// No app.
     pub brand: Brand,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_break_only_after_at_and_dots_and_stay_escaped() {
-        assert_eq!(
-            address_html("jo.hohenberg-x@mail.example"),
-            "<span class=\"addr\"><span>jo.</span><span>hohenberg-x@</span>\
-             <span>mail.</span><span>example</span></span>"
-        );
-        assert_eq!(
-            address_html("<b>\"x\"&"),
-            "<span class=\"addr\"><span>&lt;b&gt;&quot;x&quot;&amp;</span></span>"
-        );
-    }
-
-    #[test]
-    fn moments_fall_back_to_utc_in_words() {
-        let t = crate::i18n::strings("de");
-        assert_eq!(
-            moment_html(t, 1_741_943_100, MomentStyle::DateTime),
-            "<time datetime=\"2025-03-14T09:05:00Z\" data-time=\"datetime\">\
-             14. März 2025, 09:05 UTC</time>"
-        );
-        assert_eq!(
-            moment_html(t, 1_741_943_100, MomentStyle::Clock),
-            "<time datetime=\"2025-03-14T09:05:00Z\" data-time=\"clock\">09:05 UTC</time>"
-        );
-    }
 }

@@ -16,38 +16,14 @@ use crate::error::{AppError, Result};
 use crate::extract::{accept_language, AppForm, AppQuery};
 use crate::i18n::account::AccountStrings;
 use crate::i18n::{self, fill, Strings};
-use crate::pages::{self, Brand, MomentStyle, SignedOutPage};
+use crate::pages::{self, Brand, SignedOutPage};
 use crate::AppState;
 use postern_auth::account::{self, FLOW_TTL};
 use postern_auth::oidc::{self, BrowserAccount};
 
-/// One session on `/account`: the service's words and its times as HTML.
-pub struct SessionView {
-    /// What the service says of it.
-    pub line: account::SessionLine,
-    /// When it was last used (HTML: a `<time>`).
-    pub last_seen: String,
-    /// When it began (HTML).
-    pub signed_in: String,
-}
-
-/// One sign-in on `/account`.
-pub struct EventView {
-    /// What the service says of it.
-    pub line: account::EventLine,
-    /// When (HTML: a `<time>`).
-    pub time: String,
-}
-
-/// One allowed app on `/account`.
-pub struct AppView {
-    /// The value of the `client_id` field of its "Revoke" form.
-    pub client_id: String,
-    /// Its name.
-    pub name: String,
-    /// What it may see, one line per scope.
-    pub items: Vec<&'static str>,
-}
+/// The lines of `/account` are the account service's (plain data in the
+/// page's language), re-exported for the page's paths.
+pub use postern_auth::account::{AppView, EventView, SessionView};
 
 /// `/account`.
 #[derive(Template)]
@@ -138,43 +114,10 @@ pub async fn account_page(
     let (t, a) = languages(&headers);
     let overview = account::overview(&state, &viewer.live.user.id).await?;
     let geoip = state.config.geoip.as_deref();
-    let (sessions, history) = overview.lines(t, &viewer.live.session.id, geoip);
-    let moment = |at| pages::moment_html(t, at, MomentStyle::DateTime);
-    let sessions = sessions
-        .into_iter()
-        .map(|s| SessionView {
-            last_seen: moment(s.last_seen_at),
-            signed_in: moment(s.created_at),
-            line: s,
-        })
-        .collect();
-    let history = history
-        .into_iter()
-        .map(|e| EventView {
-            time: moment(e.at),
-            line: e,
-        })
-        .collect();
-    let apps = overview
-        .grants
-        .iter()
-        .map(|g| AppView {
-            client_id: g.app.client_id.clone(),
-            name: g.app.display_name().to_owned(),
-            items: t.scope_items(&account::grant_scope(g)),
-        })
-        .collect();
+    let view = overview.view(t, &viewer.live.session.id, geoip);
     // What the form before did, said once.
     let notice = match cookies::get(&state, &jar, cookies::NOTICE) {
-        Some(n) if n == "signed-out" => Some(a.notice_signed_out.to_owned()),
-        Some(n) if n.starts_with("passkey-") => super::passkeys::account_notice(t, &n),
-        Some(n) => match n.strip_prefix("revoked.") {
-            Some(client_id) => postern_auth::signin::app_named(&state, Some(client_id))
-                .await
-                .ok()
-                .map(|app| fill(a.notice_revoked, &[("app", app.display_name())])),
-            None => None,
-        },
+        Some(n) => account::notice(&state, t, &n).await,
         None => None,
     };
     let jar = if notice.is_some() {
@@ -197,9 +140,9 @@ pub async fn account_page(
         signed_in_as: pages::with_address(a.signed_in_as, &viewer.live.user.email),
         notice,
         csrf_token,
-        sessions,
-        history,
-        apps,
+        sessions: view.sessions,
+        history: view.history,
+        apps: view.apps,
     };
     Ok((jar, pages::render(&page)).into_response())
 }

@@ -15,7 +15,7 @@ use super::signin::{request_strings, requester, require};
 use crate::cookies;
 use crate::error::{AppError, ErrorBody, ErrorHint, Result, TokenProblem};
 use crate::extract::{wants_json, AppForm, AppQuery, ClientIp, UserAgent};
-use crate::i18n::{self, fill};
+use crate::i18n;
 use crate::pages::{self, Brand, CheckPage};
 use crate::{render, AppState};
 
@@ -98,10 +98,7 @@ fn check_view(
         email: req.email.clone(),
         login_id: req.id.clone(),
         csrf_token,
-        expires: fill(
-            t.check_expires,
-            &[("duration", &t.duration_down(req.expires_at - now))],
-        ),
+        expires: t.check_expires_in(req.expires_at - now),
         resend_wait: signin::resend_wait(req, now),
         another_address,
         remote_number: req.remote_number.clone(),
@@ -109,10 +106,9 @@ fn check_view(
         check_url,
         code: view.code,
         error: view.error,
-        resent: view.resent.then(|| {
-            let at = pages::moment_html(t, req.created_at, pages::MomentStyle::Clock);
-            fill(&pages::escape(t.resent_at), &[("time", &at)])
-        }),
+        resent: view
+            .resent
+            .then(|| postern_core::html::resent_at(t, req.created_at)),
         suggestion,
     };
     (jar, pages::render_with(status, &page)).into_response()
@@ -178,15 +174,8 @@ pub struct CodeForm {
 /// the "check your email" page it came from (which only the asking browser
 /// can open, so naming it leaks nothing).
 fn csrf_back_to_check(form: &CodeForm) -> AppError {
-    let id = form.login_id.as_deref().filter(|id| {
-        !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
-    });
-    match id {
-        Some(id) => AppError::Csrf.with_retry(format!("/login/check?id={id}")),
+    match form.login_id.as_deref().and_then(signin::check_url) {
+        Some(url) => AppError::Csrf.with_retry(url),
         None => AppError::Csrf,
     }
 }

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use postern_auth::passkeys::{self, PasskeyProblem, Started};
+use postern_auth::passkeys::{self, Started};
 use postern_auth::signin::{self, RawAuthParams};
 use postern_auth::{AuthError, Flow};
 use postern_core::net::local_path;
@@ -23,7 +23,7 @@ use crate::error::{AppError, Result};
 use crate::extract::{accept_language, wants_json, AppForm, ClientIp, UserAgent};
 use crate::i18n::passkeys::PasskeyStrings;
 use crate::i18n::{self, Strings};
-use crate::pages::{self, Brand, MomentStyle};
+use crate::pages::{self, Brand};
 use crate::{render, AppState};
 
 /// Remembers the offer's answer in this browser: `later` ("Not now", for
@@ -405,68 +405,11 @@ pub fn required_or(
 
 // ---- /account ---------------------------------------------------------------
 
-/// One passkey on `/account`.
-pub struct PasskeyView {
-    /// Its id (the forms' `id`).
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// "Synced passkey", "Security key", …, when known.
-    pub kind: Option<&'static str>,
-    /// When it was made (HTML: a `<time>`).
-    pub created: String,
-    /// When it last signed in (HTML), or "never".
-    pub last_used: String,
-}
-
-/// The passkey part of `/account`.
-pub struct AccountPasskeys {
-    /// The words.
-    pub p: &'static PasskeyStrings,
-    /// The person's passkeys, newest first.
-    pub items: Vec<PasskeyView>,
-    /// Whether a passkey can be made here (the public URL is a domain).
-    pub available: bool,
-}
-
-/// The passkey part of `/account` for `user_id`.
-pub async fn account_section(
-    state: &AppState,
-    t: &'static Strings,
-    user_id: &str,
-) -> Result<AccountPasskeys> {
-    let p = words(t);
-    let items = passkeys::list_for_user(state, user_id)
-        .await?
-        .into_iter()
-        .map(|k| PasskeyView {
-            id: k.id,
-            name: k.name,
-            kind: k.device.words(p),
-            created: pages::moment_html(t, k.created_at, MomentStyle::DateTime),
-            last_used: match k.last_used_at {
-                Some(at) => pages::moment_html(t, at, MomentStyle::DateTime),
-                None => p.never_used.to_owned(),
-            },
-        })
-        .collect();
-    Ok(AccountPasskeys {
-        p,
-        items,
-        available: passkeys::available(state),
-    })
-}
-
-/// The notice of `/account` after a passkey form (`passkey-added`, …).
-pub fn account_notice(t: &Strings, notice: &str) -> Option<String> {
-    let p = words(t);
-    match notice {
-        "passkey-added" => Some(p.notice_added.to_owned()),
-        "passkey-deleted" => Some(p.notice_deleted.to_owned()),
-        "passkey-renamed" => Some(p.notice_renamed.to_owned()),
-        _ => None,
-    }
-}
+/// The passkey part of `/account`, its notices and the error page's words
+/// are the passkey service's (plain data in the page's language).
+pub use postern_auth::passkeys::{
+    account_notice, account_section, error_words, AccountPasskeys, PasskeyView,
+};
 
 fn notice(state: &AppState, what: &str) -> axum_extra::extract::cookie::Cookie<'static> {
     cookies::build(state, cookies::NOTICE, what.to_owned(), Some(60))
@@ -535,11 +478,4 @@ pub async fn script() -> impl IntoResponse {
         ],
         include_str!("../../static/passkeys.js"),
     )
-}
-
-/// The error page's words for a passkey error (its description names it).
-pub fn error_words(t: &Strings, description: &str) -> (&'static str, &'static str) {
-    let p = words(t);
-    let text = PasskeyProblem::named_by(description).map_or(p.error_rejected, |k| k.words(p));
-    (p.error_title, text)
 }

@@ -9,7 +9,6 @@ use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use postern_auth::signin::{self, RawAuthParams, Requester};
 use postern_auth::AuthError;
-use postern_core::App;
 use serde::{Deserialize, Serialize};
 
 use crate::cookies;
@@ -301,10 +300,7 @@ pub async fn login_submit(
         let typed = form.email.as_deref().unwrap_or_default();
         if let Err(e) = postern_core::EmailAddress::parse(typed) {
             let t = flow_strings(&params, &headers);
-            let message = match e {
-                postern_core::email::EmailError::Empty => t.email_error_empty,
-                _ => t.email_error_invalid,
-            };
+            let message = t.email_error(&e);
             let typed: String = typed.trim().chars().take(320).collect();
             let from = form.from.as_deref();
             return Ok(login_form(
@@ -333,10 +329,14 @@ pub async fn login_submit(
         Err(e) => {
             let e = match e.inner() {
                 AuthError::RateLimited { .. } => {
-                    let hint = live_email_of(&state, &app, &binding).await;
+                    // "Your newest email still works until 10:35."
+                    let live = signin::live_email(&state, &app.client_id, &binding).await;
                     let e = AppError::from(e).with_retry(back);
-                    match hint {
-                        Some(h) => e.with_hint(h),
+                    match live {
+                        Some(l) => e.with_hint(ErrorHint::LiveEmail {
+                            check_url: l.check_url,
+                            expires_at: l.expires_at,
+                        }),
                         None => e,
                     }
                 }
@@ -351,18 +351,6 @@ pub async fn login_submit(
         Redirect::to(&format!("/login/check?id={}", sent.login_id)),
     )
         .into_response())
-}
-
-/// The newest email this browser asked for the app that still works, for a
-/// rate-limited page ("your newest email still works until 10:35").
-async fn live_email_of(state: &AppState, app: &App, binding: &str) -> Option<ErrorHint> {
-    let live = signin::live_request_for_browser(state, &app.client_id, binding)
-        .await
-        .ok()??;
-    Some(ErrorHint::LiveEmail {
-        check_url: format!("/login/check?id={}", live.id),
-        expires_at: live.expires_at,
-    })
 }
 
 /// The language of the pages about a login request: the one it was made
