@@ -160,3 +160,29 @@ fn each_crate_depends_only_on_what_its_layer_may_use() {
         broken.join("\n")
     );
 }
+
+/// rsa's private-key operations are not constant-time (RUSTSEC-2023-0071):
+/// what signs with Postern's own keys — DKIM in `postern-mail`, JOSE in
+/// `postern-core` — does it on aws-lc-rs. Read from `cargo tree` (the
+/// graph as built: `cargo metadata` also lists sqlx's unbuilt MySQL driver,
+/// which would bring rsa in). Passkeys' webauthn-rs pulls rsa in elsewhere
+/// to verify signatures with public keys only (docs/ARCHITECTURE.md).
+#[test]
+fn nothing_that_signs_with_postern_keys_uses_the_rsa_crate() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
+        .args(["-p", "postern-mail", "-p", "postern-core"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.contains("aws-lc-rs "), "the graph was read: {tree}");
+    let rsa: Vec<&str> = tree.lines().filter(|l| l.starts_with("rsa ")).collect();
+    assert!(rsa.is_empty(), "DKIM or JOSE pulls in {rsa:?}");
+}
