@@ -1,7 +1,8 @@
-//! Property tests of the shape checks on link tokens and one-time codes, the
-//! first thing every presented token or code meets: thousands of generated
-//! inputs, never a panic; every token Postern issues passes, and nothing
-//! that passes can be more than an opaque, bounded, URL-safe string.
+//! Property tests of the shape check on link tokens, the first thing every
+//! presented token meets: thousands of generated inputs, never a panic;
+//! every token Postern issues passes, and nothing that passes can be more
+//! than an opaque, bounded, URL-safe string. One-time codes as typed
+//! (`postern_core::code`) are tested in `postern-core/tests/properties.rs`.
 
 use postern_auth::signin::well_formed_token;
 use postern_core::crypto::random_token;

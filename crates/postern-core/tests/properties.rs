@@ -1,7 +1,7 @@
 //! Property tests of every parser of untrusted input in the core: email
 //! addresses, identifiers, redirect URIs and their matching,
 //! `X-Forwarded-For`, `Accept-Language`, `ui_locales`, scopes, durations,
-//! PKCE verifiers and JWT headers. Each runs thousands of generated inputs
+//! one-time codes as typed, PKCE verifiers and JWT headers. Each runs thousands of generated inputs
 //! (hostile ones included: control characters, CR/LF, Unicode, huge
 //! lengths), must never panic, and states the invariant it checks.
 
@@ -644,5 +644,73 @@ proptest! {
         prop_assert!(r.is_err(), "a forged header verified: {}", header);
         // The untouched token does verify: the refusal is the forgery's.
         prop_assert!(keys().verify::<serde_json::Value>(&token, &Alg::ALL, Some("JWT"), &check()).is_ok());
+    }
+}
+
+/// A one-time code as people type or paste it: the digits, with the
+/// separators `postern_core::code::clean` drops between any of them.
+fn pasted_code() -> impl Strategy<Value = (String, String)> {
+    let separator = prop_oneof![
+        Just(""),
+        Just(" "),
+        Just("  "),
+        Just("-"),
+        Just("\u{2013}"),
+        Just("\u{2014}"),
+        Just("."),
+        Just("\t"),
+        Just("\n"),
+    ];
+    (
+        "[0-9]{6}",
+        proptest::collection::vec(separator, 7),
+    )
+        .prop_map(|(digits, seps)| {
+            let mut typed = seps[0].to_owned();
+            for (digit, sep) in digits.chars().zip(&seps[1..]) {
+                typed.push(digit);
+                typed.push_str(sep);
+            }
+            (typed, digits)
+        })
+}
+
+proptest! {
+    #![proptest_config(config(4_000))]
+
+    /// Cleaning a typed code is idempotent, never panics, and whatever it
+    /// calls a code is exactly six ASCII digits.
+    #[test]
+    fn a_cleaned_code_is_six_ascii_digits_or_not_a_code(typed in hostile_text(40)) {
+        let once = postern_core::code::clean(&typed);
+        prop_assert_eq!(postern_core::code::clean(&once), once.clone());
+        if postern_core::code::is_code(&once) {
+            prop_assert_eq!(once.len(), 6);
+            prop_assert!(once.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    /// Six digits pasted with spaces, dashes or dots anywhere between them
+    /// clean to those six digits, and they are a code.
+    #[test]
+    fn a_pasted_code_cleans_to_its_digits((typed, digits) in pasted_code()) {
+        let cleaned = postern_core::code::clean(&typed);
+        prop_assert_eq!(&cleaned, &digits);
+        prop_assert!(postern_core::code::is_code(&cleaned));
+    }
+
+    /// A letter or any other digit count never becomes a code by cleaning.
+    #[test]
+    fn letters_and_wrong_lengths_stay_no_code(
+        digits in "[0-9]{0,12}",
+        letter in "[a-zA-Z]",
+        at in 0usize..13,
+    ) {
+        if digits.len() != 6 {
+            prop_assert!(!postern_core::code::is_code(&postern_core::code::clean(&digits)));
+        }
+        let mut with_letter = digits.clone();
+        with_letter.insert_str(at.min(digits.len()), &letter);
+        prop_assert!(!postern_core::code::is_code(&postern_core::code::clean(&with_letter)));
     }
 }

@@ -662,6 +662,12 @@ fn migrator(backend: Backend) -> Migrator {
                 })
                 .collect(),
         ),
+        // A database one release ahead (a rolling upgrade, or a rollback)
+        // holds migrations this binary does not know; they are additive
+        // (docs/DEPLOYMENT.md, "Upgrading"), so an older instance still
+        // starts instead of failing with "migration N was previously
+        // applied but is missing".
+        ignore_missing: true,
         ..Migrator::DEFAULT
     }
 }
@@ -694,6 +700,30 @@ mod migration_order {
             .unwrap();
         assert_eq!(passkeys, 0);
         store.migrate().await.unwrap();
+        store.close().await;
+    }
+
+    /// A database migrated by a newer Postern (a rolling upgrade's other
+    /// half, or a rollback) still opens: the older binary starts, migrates
+    /// nothing and answers ready.
+    #[tokio::test]
+    async fn an_older_binary_starts_on_a_database_a_release_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("newer.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut newer = migrator(store.backend);
+        let mut migrations = newer.migrations.to_vec();
+        migrations.push(Migration::new(
+            9999,
+            Cow::Borrowed("from a later release"),
+            MigrationType::Simple,
+            Cow::Borrowed("CREATE TABLE later_feature (id INTEGER PRIMARY KEY);"),
+            false,
+        ));
+        newer.migrations = Cow::Owned(migrations);
+        newer.run(&store.pool).await.unwrap();
+        store.migrate().await.unwrap();
+        assert!(store.ready().await.unwrap());
         store.close().await;
     }
 
