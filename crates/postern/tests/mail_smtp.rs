@@ -2,7 +2,8 @@
 //! server (`smtp_sink.py`, on aiosmtpd): a link requested while the mail
 //! server is down still succeeds and its email arrives once the server is
 //! up; a message committed by an instance killed with SIGKILL before it
-//! could send is delivered once by the next instance.
+//! could send is delivered once by the next instance; `postern mail test`
+//! sends one message and says what the server answered.
 
 mod support;
 
@@ -149,4 +150,57 @@ async fn a_message_committed_before_a_sigkill_is_delivered_once_after_restart() 
         .await
         .unwrap();
     assert_eq!(header(&mails[0], "Message-ID"), Some(message_id));
+}
+
+/// `postern mail test ADDRESS` with `POSTERN_MAIL` pointing at `smtp_port`.
+fn mail_test(dir: &std::path::Path, smtp_port: u16, address: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(["mail", "test", address])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "POSTERN_DATABASE_URL",
+            format!("sqlite://{}", dir.join("postern.db").display()),
+        )
+        .env("POSTERN_MASTER_KEY", MASTER_KEY)
+        .env("POSTERN_MAIL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("POSTERN_MAIL_FROM", "Example sign-in <login@example.com>")
+        .env("POSTERN_LOG", "warn")
+        .output()
+        .expect("postern mail test runs")
+}
+
+#[tokio::test]
+async fn postern_mail_test_sends_one_message_and_prints_the_servers_answer_or_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&[]);
+    let port: u16 = sink.url().rsplit(':').next().unwrap().parse().unwrap();
+
+    let out = mail_test(dir.path(), port, "bob@example.com");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "accepted: {out:?}");
+    assert!(stdout.contains("250"), "the server's reply is printed: {stdout}");
+    let mails = sink.wait_for(1, 10).await;
+    assert_eq!(mails.len(), 1, "one message, sent at once without a server");
+    assert_eq!(header(&mails[0], "To").as_deref(), Some("bob@example.com"));
+    assert_eq!(
+        header(&mails[0], "Subject").as_deref(),
+        Some("Postern test message")
+    );
+    assert!(header(&mails[0], "From").unwrap().contains("login@example.com"));
+
+    // A server that refuses the recipient: exit 1, and the reason.
+    let refusing = Sink::start(&["--reject"]);
+    let port: u16 = refusing.url().rsplit(':').next().unwrap().parse().unwrap();
+    let out = mail_test(dir.path(), port, "bob@example.com");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "refused: {out:?}");
+    assert!(stderr.contains("not delivered") && stderr.contains("550"), "{stderr}");
+    assert!(refusing.messages().is_empty());
+
+    // Not an address: refused before anything is sent.
+    let out = mail_test(dir.path(), port, "not an address");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an email address"));
 }
