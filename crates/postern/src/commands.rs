@@ -147,17 +147,14 @@ pub async fn migrate(config: &Config) -> Result {
 pub async fn keys(command: KeysCommand, config: &Config) -> Result {
     match command {
         KeysCommand::Rotate => {
-            let store = open_store(config).await?;
-            let dir = std::env::current_dir().map_err(anyhow::Error::from)?;
-            let (master, _) = crate::config::resolve_master_key(config, store.backend(), &dir)?;
-            let secrets = std::sync::Arc::new(crate::ops::secrets_for(&store, &master).await?);
-            let clock: std::sync::Arc<dyn postern_core::Clock> =
-                std::sync::Arc::new(postern_core::SystemClock);
-            let keys = postern_auth::keys::KeyManager::load(store.clone(), secrets, clock)
+            // Through the admin service, as `POST /keys/rotate`: the same
+            // rule and an audit record (actor `cli`) in the rotation's
+            // own transaction.
+            let svc = cli_services(config).await?;
+            postern_auth::admin::ops::rotate_keys(&svc, &Principal::cli())
                 .await
-                .map_err(anyhow::Error::from)?;
-            keys.rotate().await.map_err(anyhow::Error::from)?;
-            store.close().await;
+                .map_err(service_error)?;
+            svc.store.close().await;
             eprintln!(
                 "postern: new signing keys are published; they start signing in {} and the old keys stay published until their tokens expire",
                 postern_core::duration::format_duration(postern_auth::keys::PUBLISH_BEFORE_USE)
@@ -455,7 +452,9 @@ async fn cli_services(config: &Config) -> Result<postern_auth::Services> {
     let store = open_store(config).await?;
     let dir = std::env::current_dir().map_err(anyhow::Error::from)?;
     let (master, _) = crate::config::resolve_master_key(config, store.backend(), &dir)?;
-    let secrets = std::sync::Arc::new(postern_core::Secrets::new(&master));
+    // The keyed-hash key survives master-key rotations (admin tokens are
+    // keyed hashes): the same working keys as `serve`.
+    let secrets = std::sync::Arc::new(crate::ops::secrets_for(&store, &master).await?);
     let clock: std::sync::Arc<dyn postern_core::Clock> = std::sync::Arc::new(SystemClock);
     let keys = postern_auth::keys::KeyManager::load(
         store.clone(),
