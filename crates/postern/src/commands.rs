@@ -223,6 +223,7 @@ fn patch_of(name: &str, s: &AppSettings) -> AppPatch {
         "redirect_uris": s.redirect_uris,
         "post_logout_redirect_uris": s.post_logout_redirect_uris,
         "initiate_login_uri": s.initiate_login_uri,
+        "owners": s.owners,
         "settings": {
             "link_ttl": s.link_ttl,
             "session_max_age": s.session_max_age,
@@ -316,11 +317,16 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
     if args.no_token_email {
         s.token_email = false;
     }
+    let owners_given = !args.settings.owners.is_empty() || args.settings.no_owners;
     apply_settings(s, args.settings);
     postern_auth::admin::apps::validate(&app.name, &mut app.settings).map_err(invalid)?;
     // The services re-read, apply and validate in one transaction.
     let mut patch = patch_of(&app.name, &app.settings);
     patch.public = None;
+    // Owners are sent only when given: the audit log then names the change.
+    if !owners_given {
+        patch.owners = None;
+    }
     let view = postern_auth::admin::apps::update(&svc, &Principal::cli(), &app.client_id, patch)
         .await
         .map_err(|e| match e {
@@ -336,6 +342,19 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
 /// empty text clears an optional setting.
 fn apply_settings(s: &mut AppSettings, args: SettingArgs) {
     let optional = |text: String| (!text.trim().is_empty()).then_some(text);
+    // clap refuses `--enabled` with `--disabled`, `--owner` with `--no-owners`.
+    if let Some(v) = args.enabled {
+        s.enabled = v;
+    }
+    if args.disabled {
+        s.enabled = false;
+    }
+    if !args.owners.is_empty() || args.no_owners {
+        s.owners = args.owners;
+    }
+    if let Some(v) = args.initiate_login_uri {
+        s.initiate_login_uri = optional(v);
+    }
     if let Some(v) = args.device_policy {
         s.device_policy = v.into();
     }

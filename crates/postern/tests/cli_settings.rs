@@ -49,6 +49,13 @@ async fn every_setting_can_be_given_at_creation() {
         "--token-email",
         "--passkeys",
         "required_after_first_sign_in",
+        "--disabled",
+        "--owner",
+        "Boss@Example.com",
+        "--owner",
+        "deputy@example.com",
+        "--initiate-login-uri",
+        "https://intra.example/login",
     ]);
     let (_, app) = p.show(created["client_id"].as_str().unwrap());
     // SPEC §3.5: the one shape of an app, durations as `5m`, `7d`.
@@ -57,11 +64,11 @@ async fn every_setting_can_be_given_at_creation() {
         "name": "Intranet",
         "public": false,
         "first_party": false,
-        "enabled": true,
-        "owners": [],
+        "enabled": false,
+        "owners": ["boss@example.com", "deputy@example.com"],
         "redirect_uris": ["https://intra.example/cb"],
         "post_logout_redirect_uris": ["https://intra.example/bye"],
-        "initiate_login_uri": null,
+        "initiate_login_uri": "https://intra.example/login",
         "settings": {
             "link_ttl": "5m",
             "session_max_age": "7d",
@@ -131,6 +138,11 @@ async fn app_update_changes_only_the_given_settings() {
         "--locale",
         "FR",
         "--token-email",
+        "--enabled=false",
+        "--owner",
+        "Editor@Blog.example",
+        "--initiate-login-uri",
+        "https://blog.example/login",
     ]);
     let printed: Value = serde_json::from_str(&stdout).expect("update prints the app");
     let (_, after) = p.show(id);
@@ -152,6 +164,9 @@ async fn app_update_changes_only_the_given_settings() {
     assert_eq!(s["id_token_alg"], "ES256");
     assert_eq!(s["locale"], "fr");
     assert_eq!(s["token_email"], true);
+    assert_eq!(after["enabled"], false);
+    assert_eq!(after["owners"], serde_json::json!(["editor@blog.example"]));
+    assert_eq!(after["initiate_login_uri"], "https://blog.example/login");
     assert_eq!(
         after["branding"]["color"], "#000000",
         "untouched settings stay"
@@ -174,6 +189,10 @@ async fn app_update_changes_only_the_given_settings() {
         "--brand-color",
         "",
         "--token-email=false",
+        "--enabled",
+        "--no-owners",
+        "--initiate-login-uri",
+        "",
     ]);
     let (_, reverted) = p.show(id);
     let s = &reverted["settings"];
@@ -185,11 +204,81 @@ async fn app_update_changes_only_the_given_settings() {
     assert_eq!(s["consent"], Value::Null);
     assert_eq!(reverted["branding"]["color"], Value::Null);
     assert_eq!(s["token_email"], false);
+    assert_eq!(reverted["enabled"], true);
+    assert_eq!(reverted["owners"], serde_json::json!([]));
+    assert_eq!(reverted["initiate_login_uri"], Value::Null);
     assert_eq!(s["link_ttl"], "1h", "settings not named stay");
+
+    // On update, --owner replaces the list; --disabled is --enabled=false.
+    p.ok(&["app", "update", id, "--owner", "a@blog.example"]);
+    p.ok(&[
+        "app",
+        "update",
+        id,
+        "--owner",
+        "b@blog.example",
+        "--disabled",
+    ]);
+    let (_, replaced) = p.show(id);
+    assert_eq!(replaced["owners"], serde_json::json!(["b@blog.example"]));
+    assert_eq!(replaced["enabled"], false);
+    p.ok(&["app", "update", id, "--name", "Blog 3"]);
+    assert_eq!(
+        p.show(id).1["owners"],
+        serde_json::json!(["b@blog.example"]),
+        "owners not named stay"
+    );
 
     // --no-token-email is the other spelling of --token-email=false.
     p.ok(&["app", "update", id, "--token-email=true"]);
     assert_eq!(p.show(id).1["settings"]["token_email"], true);
     p.ok(&["app", "update", id, "--no-token-email"]);
     assert_eq!(p.show(id).1["settings"]["token_email"], false);
+}
+
+/// The new flags go through the API's one validation: bad values are
+/// refused with the field named, and nothing is stored or changed.
+#[tokio::test]
+async fn owner_and_initiate_login_uri_flags_are_validated_like_the_api() {
+    let p = Postern::new().await;
+    let base = [
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+    ];
+    let cases: [(&[&str], &str); 3] = [
+        (&["--owner", "not an address"], "owners"),
+        (
+            &["--initiate-login-uri", "ftp://shop.example/"],
+            "initiate_login_uri",
+        ),
+        (&["--enabled=maybe"], "enabled"),
+    ];
+    for (extra, field) in cases {
+        let mut args = vec!["app", "create"];
+        args.extend_from_slice(&base);
+        args.extend_from_slice(extra);
+        let out = p.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra:?} accepted");
+        assert!(stderr.contains(field), "{extra:?}: {stderr}");
+    }
+    assert!(p.list().is_empty(), "nothing stored");
+    let created = p.create(&base);
+    let id = created["client_id"].as_str().unwrap();
+    let (_, before) = p.show(id);
+    for (extra, field) in [
+        (["--owner", "two@ex@ample.com"], "owners"),
+        (
+            ["--initiate-login-uri", "http://shop.example/login"],
+            "initiate_login_uri",
+        ),
+    ] {
+        let mut args = vec!["app", "update", id];
+        args.extend_from_slice(&extra);
+        let stderr = p.fails(&args, 2);
+        assert!(stderr.contains(field), "{extra:?}: {stderr}");
+    }
+    assert_eq!(p.show(id).1, before, "nothing changed");
 }
