@@ -227,9 +227,9 @@ async fn verify_uncounted(
     let unknown = || AuthError::token(TokenProblem::Unknown);
     let (mut tx, request, method) = match (&req.token, &req.login_id, &req.code) {
         (Some(token), login_id, None) => {
-            let opened = signin::open_headless_link(svc, token).await?;
+            let opened = signin::open_headless_link(svc, app, token, &who).await?;
             let r = &opened.request;
-            if r.client_id != app.client_id || !is_headless(r) {
+            if !is_headless(r) {
                 return Err(unknown());
             }
             let same_browser = app.settings.device_policy != postern_core::DevicePolicy::Any;
@@ -243,8 +243,11 @@ async fn verify_uncounted(
             let mut tx = svc.store.begin().await?;
             let consumed = tx
                 .consume_burning_siblings(Consume::Token(&r.token_hash), now)
-                .await?
-                .ok_or(AuthError::token(TokenProblem::Used))?;
+                .await?;
+            let Some(consumed) = consumed else {
+                // Another call consumed it since the open: history says so.
+                return Err(signin::lost_race(svc, tx, r, &who).await);
+            };
             (tx, consumed, Method::Link)
         }
         (None, Some(login_id), Some(code)) => {

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use postern_core::jose::{self, Alg, JoseError, KeySet, KeyState, SigningKey};
 use postern_core::{Clock, Secrets};
-use postern_store::{KeyQueries, Store, StoreError, StoredKey};
+use postern_store::{KeyQueries, Store, StoreError, StoredKey, Tx};
 use secrecy::{ExposeSecret, SecretBox};
 use serde::Serialize;
 use thiserror::Error;
@@ -152,19 +152,39 @@ impl KeyManager {
     /// `next` key, makes one. It is published at once and signs after
     /// [`PUBLISH_BEFORE_USE`]. Returns the kids of the new keys.
     pub async fn rotate(&self) -> Result<Vec<String>, KeyError> {
+        let rotation = self.prepare_rotation().await?;
+        let mut tx = self.store.begin().await?;
+        rotation.store(&mut tx).await?;
+        tx.commit().await?;
+        self.rotated(&rotation).await?;
+        Ok(rotation.kids())
+    }
+
+    /// The keys a rotation adds (one `next` key per algorithm without one),
+    /// generated and sealed but not yet stored: generating an RSA key takes
+    /// a while, and no transaction should be open meanwhile.
+    /// [`Rotation::store`] then writes them inside the caller's
+    /// transaction (the admin service's, with its audit record) and
+    /// [`KeyManager::rotated`] reloads after the commit.
+    pub async fn prepare_rotation(&self) -> Result<Rotation, KeyError> {
         let stored = self.store.conn().await?.signing_keys().await?;
-        let mut created = Vec::new();
+        let mut rows = Vec::new();
         for alg in Alg::ALL {
             if !stored
                 .iter()
                 .any(|k| k.alg == alg.as_str() && k.state == KeyState::Next.as_str())
             {
-                created.push(self.create(alg, KeyState::Next).await?);
+                rows.push(self.generate(alg, KeyState::Next).await?);
             }
         }
-        tracing::info!(kids = ?created, "signing key rotation started");
-        self.refresh().await?;
-        Ok(created)
+        Ok(Rotation { rows })
+    }
+
+    /// After a [`Rotation`] was committed: this instance publishes its keys
+    /// at once (others at their next tick).
+    pub async fn rotated(&self, rotation: &Rotation) -> Result<(), KeyError> {
+        tracing::info!(kids = ?rotation.kids(), "signing key rotation started");
+        self.refresh().await
     }
 
     /// The periodic step, run on every instance each [`TICK_INTERVAL`]:
@@ -288,6 +308,13 @@ impl KeyManager {
 
     /// Generates a key off the async executor and stores it, encrypted.
     async fn create(&self, alg: Alg, state: KeyState) -> Result<String, KeyError> {
+        let row = self.generate(alg, state).await?;
+        self.store.conn().await?.insert_signing_key(&row).await?;
+        Ok(row.kid)
+    }
+
+    /// A new key of `alg`, its private part sealed under the master key.
+    async fn generate(&self, alg: Alg, state: KeyState) -> Result<StoredKey, KeyError> {
         let key = tokio::task::spawn_blocking(move || jose::generate(alg)).await?;
         let now = self.clock.now();
         let row = StoredKey {
@@ -302,8 +329,29 @@ impl KeyManager {
             activated_at: (state == KeyState::Active).then_some(now),
             retired_at: None,
         };
-        self.store.conn().await?.insert_signing_key(&row).await?;
-        Ok(row.kid)
+        Ok(row)
+    }
+}
+
+/// A rotation's new keys, made by [`KeyManager::prepare_rotation`].
+#[derive(Debug)]
+pub struct Rotation {
+    rows: Vec<StoredKey>,
+}
+
+impl Rotation {
+    /// The new keys' kids.
+    pub fn kids(&self) -> Vec<String> {
+        self.rows.iter().map(|r| r.kid.clone()).collect()
+    }
+
+    /// Stores the new keys on `conn`: a transaction of the caller's, so
+    /// that the rotation and its audit record commit together.
+    pub async fn store(&self, tx: &mut Tx) -> Result<(), KeyError> {
+        for row in &self.rows {
+            tx.insert_signing_key(row).await?;
+        }
+        Ok(())
     }
 }
 

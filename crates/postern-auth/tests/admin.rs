@@ -55,7 +55,7 @@ async fn owners_reach_only_their_apps_and_never_server_wide_things() {
 }
 
 #[tokio::test]
-async fn a_person_is_the_owners_only_after_signing_in_to_their_app() {
+async fn a_person_is_the_owners_only_after_signing_in_to_their_app_and_their_account_never() {
     let env = env().await;
     let mine = env.app(|_| {}).await;
     let other = env.app(|_| {}).await;
@@ -92,6 +92,31 @@ async fn a_person_is_the_owners_only_after_signing_in_to_their_app() {
             .email,
         "pat@example.com"
     );
+    // Their account is never the owner's: it signs in to every app.
+    assert!(matches!(
+        insider.authorize(&env.svc, Target::Account(&user.id)).await,
+        Err(AuthError::Forbidden(_))
+    ));
+    assert!(matches!(
+        users::set_disabled(&env.svc, &insider, &user.id, true).await,
+        Err(AuthError::Forbidden(_))
+    ));
+    assert!(matches!(
+        users::set_disabled(&env.svc, &insider, &user.id, false).await,
+        Err(AuthError::Forbidden(_))
+    ));
+    assert!(matches!(
+        users::delete(&env.svc, &insider, &user.id).await,
+        Err(AuthError::Forbidden(_))
+    ));
+    let kept = users::read(&env.svc, &Principal::cli(), &user.id)
+        .await
+        .expect("still there");
+    assert!(!kept.disabled, "and still enabled");
+    assert!(Principal::cli()
+        .authorize(&env.svc, Target::Account(&user.id))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]

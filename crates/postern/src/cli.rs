@@ -263,6 +263,29 @@ pub struct UpdateApp {
 /// On update, an empty value (`--brand-logo-url ""`) clears an optional one.
 #[derive(Debug, Args)]
 pub struct SettingArgs {
+    /// Whether the app signs anyone in; `--enabled=false` is `--disabled`
+    /// [default: true].
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub enabled: Option<bool>,
+    /// A disabled app signs no one in (its sessions keep working).
+    #[arg(long, conflicts_with = "enabled")]
+    pub disabled: bool,
+    /// An address that manages the app in /admin (repeatable; on update
+    /// the list replaces the owners).
+    #[arg(long = "owner", value_name = "ADDRESS", conflicts_with = "no_owners")]
+    pub owners: Vec<String>,
+    /// Remove every owner.
+    #[arg(long)]
+    pub no_owners: bool,
+    /// Where the app starts its own sign-in (OIDC Core §4); empty clears.
+    #[arg(long, value_name = "URL")]
+    pub initiate_login_uri: Option<String>,
     /// What another browser may do with a link.
     #[arg(long, value_enum, ignore_case = true)]
     pub device_policy: Option<DevicePolicyArg>,
@@ -553,6 +576,8 @@ mod tests {
             ["--bind-ip-range", "--no-bind-ip-range"],
             ["--token-email", "--no-token-email"],
             ["--clear-allowed-domains", "--allowed-domain=a.example"],
+            ["--enabled", "--disabled"],
+            ["--owner=a@example.com", "--no-owners"],
         ] {
             let args = ["postern", "app", "update", "ID", pair[0], pair[1]];
             assert!(Cli::try_parse_from(args).is_err(), "{pair:?}");

@@ -147,17 +147,14 @@ pub async fn migrate(config: &Config) -> Result {
 pub async fn keys(command: KeysCommand, config: &Config) -> Result {
     match command {
         KeysCommand::Rotate => {
-            let store = open_store(config).await?;
-            let dir = std::env::current_dir().map_err(anyhow::Error::from)?;
-            let (master, _) = crate::config::resolve_master_key(config, store.backend(), &dir)?;
-            let secrets = std::sync::Arc::new(crate::ops::secrets_for(&store, &master).await?);
-            let clock: std::sync::Arc<dyn postern_core::Clock> =
-                std::sync::Arc::new(postern_core::SystemClock);
-            let keys = postern_auth::keys::KeyManager::load(store.clone(), secrets, clock)
+            // Through the admin service, as `POST /keys/rotate`: the same
+            // rule and an audit record (actor `cli`) in the rotation's
+            // own transaction.
+            let svc = cli_services(config).await?;
+            postern_auth::admin::ops::rotate_keys(&svc, &Principal::cli())
                 .await
-                .map_err(anyhow::Error::from)?;
-            keys.rotate().await.map_err(anyhow::Error::from)?;
-            store.close().await;
+                .map_err(service_error)?;
+            svc.store.close().await;
             eprintln!(
                 "postern: new signing keys are published; they start signing in {} and the old keys stay published until their tokens expire",
                 postern_core::duration::format_duration(postern_auth::keys::PUBLISH_BEFORE_USE)
@@ -226,6 +223,7 @@ fn patch_of(name: &str, s: &AppSettings) -> AppPatch {
         "redirect_uris": s.redirect_uris,
         "post_logout_redirect_uris": s.post_logout_redirect_uris,
         "initiate_login_uri": s.initiate_login_uri,
+        "owners": s.owners,
         "settings": {
             "link_ttl": s.link_ttl,
             "session_max_age": s.session_max_age,
@@ -319,11 +317,16 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
     if args.no_token_email {
         s.token_email = false;
     }
+    let owners_given = !args.settings.owners.is_empty() || args.settings.no_owners;
     apply_settings(s, args.settings);
     postern_auth::admin::apps::validate(&app.name, &mut app.settings).map_err(invalid)?;
     // The services re-read, apply and validate in one transaction.
     let mut patch = patch_of(&app.name, &app.settings);
     patch.public = None;
+    // Owners are sent only when given: the audit log then names the change.
+    if !owners_given {
+        patch.owners = None;
+    }
     let view = postern_auth::admin::apps::update(&svc, &Principal::cli(), &app.client_id, patch)
         .await
         .map_err(|e| match e {
@@ -339,6 +342,19 @@ async fn update_app(args: UpdateApp, config: &Config) -> Result {
 /// empty text clears an optional setting.
 fn apply_settings(s: &mut AppSettings, args: SettingArgs) {
     let optional = |text: String| (!text.trim().is_empty()).then_some(text);
+    // clap refuses `--enabled` with `--disabled`, `--owner` with `--no-owners`.
+    if let Some(v) = args.enabled {
+        s.enabled = v;
+    }
+    if args.disabled {
+        s.enabled = false;
+    }
+    if !args.owners.is_empty() || args.no_owners {
+        s.owners = args.owners;
+    }
+    if let Some(v) = args.initiate_login_uri {
+        s.initiate_login_uri = optional(v);
+    }
     if let Some(v) = args.device_policy {
         s.device_policy = v.into();
     }
@@ -455,7 +471,9 @@ async fn cli_services(config: &Config) -> Result<postern_auth::Services> {
     let store = open_store(config).await?;
     let dir = std::env::current_dir().map_err(anyhow::Error::from)?;
     let (master, _) = crate::config::resolve_master_key(config, store.backend(), &dir)?;
-    let secrets = std::sync::Arc::new(postern_core::Secrets::new(&master));
+    // The keyed-hash key survives master-key rotations (admin tokens are
+    // keyed hashes): the same working keys as `serve`.
+    let secrets = std::sync::Arc::new(crate::ops::secrets_for(&store, &master).await?);
     let clock: std::sync::Arc<dyn postern_core::Clock> = std::sync::Arc::new(SystemClock);
     let keys = postern_auth::keys::KeyManager::load(
         store.clone(),

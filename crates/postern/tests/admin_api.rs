@@ -8,107 +8,14 @@ mod support;
 use openidconnect::OAuth2TokenResponse;
 use postern_admin_web::api::{PREFIX, ROUTES};
 use postern_auth::admin::{tokens, Principal};
-use reqwest::{Client, Method, Response};
+use reqwest::{Client, Response};
 use serde_json::{json, Value};
 use support::*;
 
-const ADMIN: &str = "root@example.com";
-const OWNER: &str = "owner@example.com";
-const NOBODY: &str = "nobody@example.com";
-const PERSON: &str = "person@example.com";
-
-async fn spawn() -> TestApp {
-    spawn_oidc_app_with(&[
-        ("POSTERN_ADMIN_EMAILS", ADMIN),
-        ("POSTERN_ADMIN_LINKS", "copy"),
-    ])
-    .await
-}
-
-/// A fresh admin token.
-async fn token(app: &TestApp) -> String {
-    tokens::create(&app.state, &Principal::cli(), "ci", None)
-        .await
-        .unwrap()
-        .token
-}
-
-/// A browser signed in to Postern (through `/account`) as `email`.
-async fn signed_in_browser(app: &TestApp, email: &str) -> Client {
-    let b = browser();
-    let res = b.get(app.url("/account")).send().await.unwrap();
-    assert_eq!(res.status(), 303, "GET /account");
-    let res = b.get(location(&res)).send().await.unwrap();
-    assert_eq!(res.status(), 303);
-    let res = app
-        .sign_in_at(&b, &location(&res), email, Proof::Link)
-        .await;
-    assert_eq!(res.status(), 303, "sign-in of {email}");
-    let res = b.get(location(&res)).send().await.unwrap();
-    assert_eq!(res.status(), 303, "the account callback");
-    b
-}
-
-/// How a caller is identified.
-#[derive(Clone)]
-enum Who<'a> {
-    Nobody,
-    Token(&'a str),
-    Browser(&'a Client),
-}
-
-async fn call(
-    app: &TestApp,
-    who: Who<'_>,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Response {
-    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-    let url = app.url(&format!("{PREFIX}{path}"));
-    let plain = browser();
-    let client = match &who {
-        Who::Browser(b) => *b,
-        _ => &plain,
-    };
-    let mut req = client.request(method, &url);
-    match who {
-        Who::Token(t) => req = req.bearer_auth(t),
-        // Cookie-authenticated writes come from our own origin.
-        Who::Browser(_) => req = req.header("origin", &app.address),
-        Who::Nobody => {}
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    req.send().await.unwrap()
-}
-
-async fn ok_json(res: Response, what: &str) -> Value {
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    assert!(status.is_success(), "{what}: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-/// Creates an app through the API.
-async fn create_app(app: &TestApp, t: &str, name: &str, owners: &[&str]) -> Value {
-    let res = call(
-        app,
-        Who::Token(t),
-        "post",
-        "/apps",
-        Some(json!({
-            "name": name,
-            "first_party": true,
-            "redirect_uris": ["https://app.example/cb"],
-            "owners": owners,
-        })),
-    )
-    .await;
-    assert_eq!(res.status(), 201);
-    ok_json(res, "create").await
-}
+use support::admin::{
+    admin_token as token, call, create_api_app as create_app, ok_json, signed_in_browser,
+    spawn_admin_app as spawn, Who, ADMIN, NOBODY, OWNER, PERSON,
+};
 
 // ---- the authorization table -----------------------------------------------------
 
@@ -135,10 +42,13 @@ fn rule(method: &str, path: &str) -> Option<OwnerRule> {
         ("get", "/apps/{client_id}/email-preview") => Scoped,
         ("post", "/apps/{client_id}/test-email") => Scoped,
         ("get", "/users") => Filtered,
-        ("get" | "delete", "/users/{user_id}") => Scoped,
-        ("post", "/users/{user_id}/disable" | "/users/{user_id}/enable") => Scoped,
+        ("get", "/users/{user_id}") => Scoped,
         ("post", "/users/{user_id}/sign-in-link") => Scoped,
-        // A passkey signs in to every app: owners may not delete one.
+        // A person's account signs in to every app, not only an owner's:
+        // owners never disable, enable or delete it, nor its passkeys
+        // (admin_owners.rs checks this inside the owner's own app).
+        ("delete", "/users/{user_id}") => AdminOnly,
+        ("post", "/users/{user_id}/disable" | "/users/{user_id}/enable") => AdminOnly,
         ("delete", "/users/{user_id}/passkeys/{passkey_id}") => AdminOnly,
         ("get", "/sessions") => Filtered,
         ("delete", "/sessions/{session_id}") => Scoped,

@@ -241,6 +241,27 @@ async fn metrics_answer_only_loopback_clients_unless_public() {
         "a token that is no admin token",
     )
     .await;
+    // SPEC §3.6: a valid admin token answers from anywhere, and stops
+    // when revoked.
+    use postern_auth::admin::{tokens, Principal};
+    let made = tokens::create(&app.state, &Principal::cli(), "scraper", None)
+        .await
+        .unwrap();
+    let with_token = || {
+        browser()
+            .get(app.url("/metrics"))
+            .header("x-forwarded-for", "203.0.113.7")
+            .bearer_auth(&made.token)
+            .send()
+    };
+    let res = with_token().await.unwrap();
+    assert_eq!(res.status(), 200, "remote, with an admin token");
+    assert!(res.text().await.unwrap().contains("postern_database_up"));
+    tokens::revoke(&app.state, &Principal::cli(), &made.id)
+        .await
+        .unwrap();
+    let res = with_token().await.unwrap();
+    expect_error(res, 401, "invalid_token", "a revoked admin token").await;
 
     let public = spawn_app_with(&[
         ("POSTERN_TRUSTED_PROXIES", "127.0.0.1/32"),

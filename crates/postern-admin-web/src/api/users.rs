@@ -78,7 +78,7 @@ pub async fn read_user(
     delete,
     path = "/admin/api/v1/users/{user_id}",
     tag = "admin",
-    description = "Deletes the person and everything of theirs.",
+    description = "Deletes the person and everything of theirs (administrators only: a Postern account signs in to every app, so app owners get 403).",
     security(("admin_token" = [])),
     params(("user_id" = String, Path, description = "The person (Postern's user id).")),
     responses(
@@ -100,7 +100,7 @@ pub async fn delete_user(
     post,
     path = "/admin/api/v1/users/{user_id}/disable",
     tag = "admin",
-    description = "The person cannot sign in; every session and refresh token of theirs ends at once.",
+    description = "The person cannot sign in; every session and refresh token of theirs ends at once (administrators only: app owners get 403).",
     security(("admin_token" = [])),
     params(("user_id" = String, Path, description = "The person (Postern's user id).")),
     responses(
@@ -121,7 +121,7 @@ pub async fn disable_user(
     post,
     path = "/admin/api/v1/users/{user_id}/enable",
     tag = "admin",
-    description = "The person may sign in again.",
+    description = "The person may sign in again (administrators only: app owners get 403).",
     security(("admin_token" = [])),
     params(("user_id" = String, Path, description = "The person (Postern's user id).")),
     responses(

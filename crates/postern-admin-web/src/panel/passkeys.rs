@@ -23,6 +23,9 @@ pub async fn delete_passkey(
     ctx.csrf(&state, form.csrf_token.as_deref())?;
     let passkey_id = form.passkey_id.unwrap_or_default();
     if form.confirmed.as_deref() != Some("yes") {
+        ctx.who
+            .authorize(&state, admin::Target::Account(&user_id))
+            .await?;
         let user = admin::users::read(&state, &ctx.who, &user_id).await?;
         let name = user
             .passkeys

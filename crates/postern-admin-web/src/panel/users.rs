@@ -416,6 +416,10 @@ pub async fn disable(
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
     if form.confirmed.as_deref() != Some("yes") {
+        // Asked before the question: an owner is refused, not asked first.
+        ctx.who
+            .authorize(&state, admin::Target::Account(&user_id))
+            .await?;
         let user = admin::users::read(&state, &ctx.who, &user_id).await?;
         let question = fill(ctx.a.confirm_disable_user, &[("email", &user.email)]);
         return Ok(ctx.confirm(
@@ -452,6 +456,10 @@ pub async fn delete(
 ) -> Result<Response> {
     ctx.csrf(&state, form.csrf_token.as_deref())?;
     if form.confirmed.as_deref() != Some("yes") {
+        // Asked before the question: an owner is refused, not asked first.
+        ctx.who
+            .authorize(&state, admin::Target::Account(&user_id))
+            .await?;
         let user = admin::users::read(&state, &ctx.who, &user_id).await?;
         let question = fill(ctx.a.confirm_delete_user, &[("email", &user.email)]);
         return Ok(ctx.confirm(

@@ -7,9 +7,11 @@
 //! * an **administrator** (an address in `POSTERN_ADMIN_EMAILS`, an admin
 //!   token, or the CLI) may do everything;
 //! * an **app owner** (an address in an app's `owners`) may read and change
-//!   only their apps (not their `owners`), and see and end the sessions and
-//!   read the history of people who signed in to those apps; never signing
-//!   keys, admin tokens, the outbox, the audit log or another app;
+//!   only their apps (not their `owners`), read the people who signed in to
+//!   those apps, see and end their sessions and read their history there,
+//!   and send them a sign-in link to those apps; never a person's account
+//!   itself (disable, enable, delete, passkeys: it signs in to every app),
+//!   signing keys, admin tokens, the outbox, the audit log or another app;
 //! * anyone else is refused (403 `forbidden`).
 //!
 //! Every change is one transaction that also writes its audit record.
@@ -78,8 +80,13 @@ pub enum Target<'a> {
     Server,
     /// One app and what hangs off it (its settings, secrets, preview).
     App(&'a str),
-    /// One person (owners: people with history in one of their apps).
+    /// One person, to read or to reach through an owner's app (owners:
+    /// people with history in one of their apps).
     User(&'a str),
+    /// One person's Postern account as a whole — disable, enable, delete,
+    /// their passkeys. It signs in to every app, not only an owner's, so
+    /// administrators only (SPEC §3.5: owners never act server-wide).
+    Account(&'a str),
     /// One session (owners: sessions used with one of their apps).
     Session(&'a str),
 }
@@ -118,13 +125,19 @@ impl Principal {
 
     /// The one authorization decision of administration: may this principal
     /// act on `target`? Administrators may do everything; owners only their
-    /// apps, and the people and sessions of those apps. 403 otherwise.
+    /// apps, and the people and sessions of those apps — never a person's
+    /// account as a whole. 403 otherwise.
     pub async fn authorize(&self, svc: &Services, target: Target<'_>) -> Result<()> {
         let Some(apps) = self.apps() else {
             return Ok(());
         };
         let allowed = match target {
             Target::Server => false,
+            Target::Account(_) => {
+                return Err(AuthError::Forbidden(
+                    "Only administrators change a person's account: it signs in to every app.",
+                ))
+            }
             Target::App(client_id) => apps.iter().any(|a| a == client_id),
             Target::User(user_id) => {
                 let mut conn = svc.store.conn().await?;

@@ -42,15 +42,21 @@ pub async fn keys(svc: &Services, who: &Principal) -> Result<Vec<KeyView>> {
     Ok(keys)
 }
 
-/// `POST /keys/rotate`: a `next` key per algorithm (see
-/// [`crate::KeyManager::rotate`]). Returns the new kids.
+/// `POST /keys/rotate` and `postern keys rotate`: a `next` key per
+/// algorithm (see [`crate::KeyManager::rotate`]), stored in the same
+/// transaction as its audit record — no rotation without its record.
+/// Returns the new kids.
 pub async fn rotate_keys(svc: &Services, who: &Principal) -> Result<Vec<String>> {
     who.authorize(svc, Target::Server).await?;
-    let kids = svc.keys.rotate().await?;
+    // The keys are generated before the transaction opens (RSA is slow).
+    let rotation = svc.keys.prepare_rotation().await?;
+    let kids = rotation.kids();
     let mut tx = svc.store.begin().await?;
+    rotation.store(&mut tx).await?;
     let detail = serde_json::json!({ "kids": kids });
     audit(svc, &mut tx, who, "keys.rotate", None, Some(detail)).await?;
     tx.commit().await?;
+    svc.keys.rotated(&rotation).await?;
     Ok(kids)
 }
 

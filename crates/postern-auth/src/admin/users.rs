@@ -161,7 +161,8 @@ pub async fn read(svc: &Services, who: &Principal, user_id: &str) -> Result<User
     })
 }
 
-/// `POST /users/{user_id}/disable` and `…/enable`. Disabling ends every
+/// `POST /users/{user_id}/disable` and `…/enable` (administrators only:
+/// the account signs in to every app, [`Target::Account`]). Disabling ends every
 /// session and refresh token of the person in the same transaction; a
 /// disabled person cannot sign in (they get the "no account" email).
 pub async fn set_disabled(
@@ -170,7 +171,7 @@ pub async fn set_disabled(
     user_id: &str,
     disabled: bool,
 ) -> Result<UserView> {
-    who.authorize(svc, Target::User(user_id)).await?;
+    who.authorize(svc, Target::Account(user_id)).await?;
     let now = svc.now();
     let mut tx = svc.store.begin().await?;
     if !tx
@@ -193,9 +194,9 @@ pub async fn set_disabled(
 }
 
 /// `DELETE /users/{user_id}`: the person and everything of theirs, as
-/// "delete my account" does.
+/// "delete my account" does (administrators only, [`Target::Account`]).
 pub async fn delete(svc: &Services, who: &Principal, user_id: &str) -> Result<()> {
-    who.authorize(svc, Target::User(user_id)).await?;
+    who.authorize(svc, Target::Account(user_id)).await?;
     let mut tx = svc.store.begin().await?;
     if !tx.delete_user(user_id).await? {
         return Err(AuthError::NotFound);
@@ -215,12 +216,7 @@ pub async fn delete_passkey(
     user_id: &str,
     passkey_id: &str,
 ) -> Result<()> {
-    who.authorize(svc, Target::User(user_id)).await?;
-    if !who.is_admin() {
-        return Err(AuthError::Forbidden(
-            "Only administrators delete a person's passkeys: a passkey signs in to every app.",
-        ));
-    }
+    who.authorize(svc, Target::Account(user_id)).await?;
     if postern_core::LoginId::parse(passkey_id).is_err() {
         return Err(AuthError::NotFound);
     }

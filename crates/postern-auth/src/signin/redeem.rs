@@ -74,8 +74,17 @@ pub async fn open_link(svc: &Services, token: &str, ip: IpAddr) -> Result<Opened
     }
 }
 
-/// Finds the live headless link request for `token` without consuming it.
-pub async fn open_headless_link(svc: &Services, token: &str) -> Result<OpenedLink> {
+/// Finds `app`'s live headless link request for `token` without consuming
+/// it. A used or expired one is recorded in history (method `link`,
+/// outcome `used` / `expired`) as [`open_link`] does for browsers, with
+/// the person's IP and browser as the app passed them; another app's
+/// token is unknown and recorded nowhere (it is not this app's history).
+pub async fn open_headless_link(
+    svc: &Services,
+    app: &App,
+    token: &str,
+    who: &Requester,
+) -> Result<OpenedLink> {
     let unknown = || AuthError::token(TokenProblem::Unknown);
     if !well_formed_token(token) {
         return Err(unknown());
@@ -85,19 +94,49 @@ pub async fn open_headless_link(svc: &Services, token: &str) -> Result<OpenedLin
     let request = conn
         .login_request_by_token(&hash)
         .await?
-        .filter(|r| r.kind == LoginKind::Link && r.headless)
+        .filter(|r| r.kind == LoginKind::Link && r.headless && r.client_id == app.client_id)
         .ok_or_else(unknown)?;
-    if request.consumed_at.is_some() {
-        return Err(AuthError::token(TokenProblem::Used));
-    }
-    if request.expires_at <= svc.now() {
-        return Err(AuthError::token(TokenProblem::Expired));
+    let now = svc.now();
+    // The headless API answers `used` for every consumed request.
+    let problem = if request.consumed_at.is_some() {
+        Some((TokenProblem::Used, "used"))
+    } else if request.expires_at <= now {
+        Some((TokenProblem::Expired, "expired"))
+    } else {
+        None
+    };
+    if let Some((problem, outcome)) = problem {
+        let ip = Some(who.ip.to_string());
+        let ua = who.user_agent.clone();
+        record_outcome(&mut conn, &request, ip, ua, "link", outcome, now).await?;
+        return Err(AuthError::token(problem));
     }
     let app = conn
         .cached_app(&request.client_id)
         .await?
         .ok_or_else(unknown)?;
     Ok(OpenedLink { request, app })
+}
+
+/// A link whose request another click consumed between [`open_link`] (or
+/// [`open_headless_link`]) and its consumption: the lost race is recorded
+/// as `used` in the transaction that found it so, as the open would have.
+pub(crate) async fn lost_race(
+    svc: &Services,
+    mut tx: Tx,
+    request: &LoginRequest,
+    who: &Requester,
+) -> AuthError {
+    let (ip, ua) = (Some(who.ip.to_string()), who.user_agent.clone());
+    let recorded = async {
+        record_outcome(&mut tx, request, ip, ua, "link", "used", svc.now()).await?;
+        tx.commit().await?;
+        Ok::<(), AuthError>(())
+    };
+    match recorded.await {
+        Ok(()) => AuthError::token(TokenProblem::Used),
+        Err(e) => e,
+    }
 }
 
 /// Consumes the link (atomically: of concurrent clicks exactly one gets
@@ -109,10 +148,17 @@ pub async fn consume_link(
 ) -> Result<SignedIn> {
     let now = svc.now();
     let mut tx = svc.store.begin().await?;
-    let request = tx
+    let consumed = tx
         .consume_burning_siblings(Consume::Token(&opened.request.token_hash), now)
-        .await?
-        .ok_or_else(|| AuthError::token_in(TokenProblem::Used, flow_of(&opened.request)))?;
+        .await?;
+    let Some(request) = consumed else {
+        return Err(match lost_race(svc, tx, &opened.request, who).await {
+            AuthError::Token { problem, .. } => {
+                AuthError::token_in(problem, flow_of(&opened.request))
+            }
+            other => other,
+        });
+    };
     finish(svc, tx, &opened.app, request, Method::Link, who).await
 }
 

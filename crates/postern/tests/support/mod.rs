@@ -15,6 +15,7 @@ use postern_store::Queries;
 use postern_testkit::TestDb;
 use postern_web::AppState;
 
+pub mod admin;
 mod flows;
 // Each test binary uses some helpers only; a glob nobody uses is fine.
 #[allow(unused_imports)]
