@@ -303,6 +303,7 @@ async fn open_session(
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
         revoked_at: None,
+        passkey_ok: false,
     };
     tx.insert_session(&session).await?;
     let subject = crate::oidc::subject(svc, app, &user.id);

@@ -173,7 +173,7 @@ impl AuthMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "sign_ins",
-            "Sign-in attempts that ended, by method (link, code) and outcome (success, expired, used, invalid, wrong_code, too_many_tries, wrong_number, rate_limited, rejected, unavailable, error)",
+            "Sign-in attempts that ended, by method (link, code, passkey) and outcome (success, expired, used, invalid, wrong_code, too_many_tries, wrong_number, rate_limited, rejected, unavailable, error; a passkey also unknown_passkey, disabled, passkeys_off)",
             self.sign_ins.clone(),
         );
         registry.register(
@@ -237,6 +237,17 @@ impl AuthMetrics {
         self.sign_ins
             .get_or_create(&SignInLabels {
                 method: method.event(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts a passkey sign-in that ended (issue 15): `success` or what
+    /// refused it.
+    pub(crate) fn passkey_sign_in(&self, outcome: &'static str) {
+        self.sign_ins
+            .get_or_create(&SignInLabels {
+                method: "passkey",
                 outcome,
             })
             .inc();
@@ -310,7 +321,7 @@ impl CodeOutcome {
 }
 
 /// The outcome label of a failed sign-in.
-fn failure(e: &AuthError) -> &'static str {
+pub(crate) fn failure(e: &AuthError) -> &'static str {
     match e {
         AuthError::InApp { error, .. } => failure(error),
         AuthError::Token { problem, .. } => match problem {

@@ -402,7 +402,7 @@ async fn making_a_passkey_is_bound_to_its_person_and_browser_single_use_and_shor
     );
     let finish = |id: String, who: signin::Requester, user: String| {
         let svc = env.svc.clone();
-        async move { passkeys::finish_registration(&svc, &user, &id, "{}", &who).await }
+        async move { passkeys::finish_registration(&svc, &user, "s", &id, "{}", &who).await }
     };
     let problem = |r: Result<passkeys::PasskeyInfo, AuthError>| passkey_problem(&r.unwrap_err());
 
@@ -518,3 +518,8 @@ fn every_passkey_problem_is_named_by_its_description_and_has_words() {
         "nothing said, nothing shown"
     );
 }
+
+// Sessions and an app that requires the passkey: in a module of this test
+// binary, so each file stays short.
+#[path = "passkeys/sessions.rs"]
+mod sessions;

@@ -613,6 +613,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "master key state",
                 include_str!("../migrations/sqlite/0006_master_key_state.sql"),
             ),
+            (
+                7,
+                "session passkey ok",
+                include_str!("../migrations/sqlite/0007_session_passkey_ok.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -644,6 +649,11 @@ fn migrator(backend: Backend) -> Migrator {
                 6,
                 "master key state",
                 include_str!("../migrations/postgres/0006_master_key_state.sql"),
+            ),
+            (
+                7,
+                "session passkey ok",
+                include_str!("../migrations/postgres/0007_session_passkey_ok.sql"),
             ),
         ],
     };

@@ -361,7 +361,7 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCode> {
 
 pub(crate) const SESSION_COLUMNS: &str =
     "id, token_hash, user_id, client_id, kind, amr, auth_time, \
-    created_at, last_seen_at, expires_at, ip, user_agent, revoked_at";
+    created_at, last_seen_at, expires_at, ip, user_agent, revoked_at, passkey_ok";
 
 pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session> {
     Ok(Session {
@@ -378,6 +378,7 @@ pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session> {
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
         revoked_at: row.try_get("revoked_at")?,
+        passkey_ok: row.try_get::<i64, _>("passkey_ok")? != 0,
     })
 }
 
@@ -1202,7 +1203,7 @@ pub(crate) fn insert_code_op(c: &AuthorizationCode) -> Op {
 pub(crate) fn insert_session_op(s: &Session) -> Op {
     Op::new(
         format!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ),
         vec![
             Value::from(&s.id),
@@ -1218,6 +1219,7 @@ pub(crate) fn insert_session_op(s: &Session) -> Op {
             Value::from(&s.ip),
             Value::from(&s.user_agent),
             Value::from(s.revoked_at),
+            Value::from(i64::from(s.passkey_ok)),
         ],
     )
 }

@@ -182,6 +182,10 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// Set on sign-out.
     pub revoked_at: Option<i64>,
+    /// Made by a "lost passkey" sign-in, or a passkey was made in it: it
+    /// may enter an app that requires the passkey (issue 15) although its
+    /// `amr` is `email` or `otp`.
+    pub passkey_ok: bool,
 }
 
 /// One row of sign-in history.

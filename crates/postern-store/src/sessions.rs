@@ -58,6 +58,9 @@ pub trait SessionQueries {
     async fn user_sessions(&mut self, user_id: &str) -> Result<Vec<Session>>;
     /// Records activity (sliding inactivity).
     async fn touch_session(&mut self, id: &str, now: i64) -> Result<()>;
+    /// Marks a session of `user_id` as standing for the passkey (issue 15:
+    /// a passkey was made in it), so it may enter an app that requires one.
+    async fn mark_session_passkey_ok(&mut self, id: &str, user_id: &str) -> Result<()>;
     /// Ends one session and its refresh tokens; false if it was already ended.
     async fn revoke_session(&mut self, id: &str, now: i64) -> Result<bool>;
     /// Ends every session and refresh token of a user ("sign out everywhere").
@@ -136,6 +139,15 @@ impl<C: crate::Connection> SessionQueries for C {
         sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2")
             .bind(id)
             .bind(now)
+            .execute(self.raw())
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_session_passkey_ok(&mut self, id: &str, user_id: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET passkey_ok = 1 WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
             .execute(self.raw())
             .await?;
         Ok(())

@@ -61,6 +61,7 @@ fn session(user_id: &str) -> Session {
         ip: Some("203.0.113.7".to_owned()),
         user_agent: Some("Mozilla/5.0".to_owned()),
         revoked_at: None,
+        passkey_ok: false,
     }
 }
 

@@ -352,6 +352,7 @@ async fn deferred_writes_land_with_the_commit_and_vanish_with_a_rollback() {
             ip: None,
             user_agent: Some("Mozilla/5.0 (\"quoted\"; $1 ;)".to_owned()),
             revoked_at: None,
+            passkey_ok: false,
         };
         // The code names the session inserted in the same round trip.
         let code = AuthorizationCode {

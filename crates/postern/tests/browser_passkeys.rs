@@ -205,6 +205,11 @@ async fn a_passkey_made_when_offered_signs_in_without_email_and_stops_once_delet
         events.contains(&vec!["passkey".to_owned(), "success".to_owned()]),
         "history has the passkey sign-in: {events:?}"
     );
+    assert_eq!(
+        rules::passkey_sign_ins(&app, "success").await,
+        1.0,
+        "/metrics counts the passkey sign-in"
+    );
 
     // /account lists it (name, created, last used, kind) and deletes it.
     app.open_account(&b, EMAIL).await;
@@ -274,6 +279,10 @@ async fn a_passkey_made_when_offered_signs_in_without_email_and_stops_once_delet
         .await;
     // The button and the autofill may both have tried: one row each.
     assert!(!refused.is_empty(), "the refused try is in history");
+    assert!(
+        rules::passkey_sign_ins(&app, "unknown_passkey").await >= 1.0,
+        "/metrics counts the refused try"
+    );
     b.quit().await;
 }
 
@@ -522,3 +531,9 @@ async fn screenshots_of_the_offer_the_login_button_and_the_account_list() {
         }
     }
 }
+
+// The rules around a passkey (the required app and sessions, the offer,
+// disabled and deleted people, synced passkeys, metrics): in a module of
+// this test binary, so each file stays short and no second binary links.
+#[path = "browser_passkeys/rules.rs"]
+mod rules;

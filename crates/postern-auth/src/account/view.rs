@@ -150,6 +150,7 @@ mod tests {
             ip: None,
             user_agent: None,
             revoked_at: None,
+            passkey_ok: false,
         };
         let overview = Overview {
             sessions: vec![session],

@@ -278,15 +278,22 @@ pub async fn authorize(
         )
     };
     let fresh_enough = |s: &LiveSession| req.max_age.is_none_or(|m| now - s.session.auth_time <= m);
-    let usable = |a: &BrowserAccount| {
-        session_fits_app(svc, &a.live.session, app, ip) && fresh_enough(&a.live)
+    // Issue 15: an app that requires the passkey takes only the sessions
+    // that stand for it; for the others nobody usable is here.
+    let mut may_enter = Vec::with_capacity(accounts.len());
+    for a in accounts {
+        may_enter.push(crate::passkeys::session_may_enter(svc, app, &a.live.session).await?);
+    }
+    let usable = |i: usize| {
+        let a = &accounts[i];
+        may_enter[i] && session_fits_app(svc, &a.live.session, app, ip) && fresh_enough(&a.live)
     };
     let chosen = match chosen {
         Chosen::Nobody => None,
-        Chosen::Current => accounts.iter().position(usable),
-        Chosen::Session(id) => accounts
-            .iter()
-            .position(|a| a.live.session.id == id && usable(a)),
+        Chosen::Current => (0..accounts.len()).find(|&i| usable(i)),
+        Chosen::Session(id) => {
+            (0..accounts.len()).find(|&i| accounts[i].live.session.id == id && usable(i))
+        }
     };
     // OIDC Core §3.1.2.1 hints narrow the accounts to the one the app means.
     let hinted_email = req
@@ -299,7 +306,7 @@ pub async fn authorize(
         (None, None) => true,
     };
     let candidates: Vec<usize> = (0..accounts.len())
-        .filter(|&i| usable(&accounts[i]) && named(&accounts[i]))
+        .filter(|&i| usable(i) && named(&accounts[i]))
         .collect();
     let prompt = req.prompt;
     let picked = match chosen {

@@ -92,11 +92,24 @@ impl Failure {
     }
 }
 
-/// Records a failed passkey sign-in (history row, the try counted against
-/// the code-entry budgets of the IP and, when known, the address) and
-/// returns its error. Runs after the ceremony's transaction ended.
+/// Records a failed passkey sign-in (history row, the `passkey` sign-in
+/// metric, the try counted against the code-entry budgets of the IP and,
+/// when known, the address) and returns its error. Runs after the
+/// ceremony's transaction ended.
 async fn fail(svc: &Services, f: Failure, who: &Requester) -> AuthError {
     let now = svc.now();
+    svc.metrics.passkey_sign_in(match f.problem {
+        // A spent ceremony says how, as a dead link does.
+        PasskeyProblem::Challenge => match f.outcome {
+            "used" => "used",
+            "expired" => "expired",
+            _ => "invalid",
+        },
+        PasskeyProblem::UnknownCredential => "unknown_passkey",
+        PasskeyProblem::UserDisabled => "disabled",
+        PasskeyProblem::Off => "passkeys_off",
+        _ => "rejected",
+    });
     let record = async {
         let mut tx = svc.store.begin().await?;
         if let Some(client_id) = &f.client_id {
@@ -149,8 +162,26 @@ async fn fail(svc: &Services, f: Failure, who: &Requester) -> AuthError {
 /// `challenge_id`. A good answer signs the passkey's owner in exactly as
 /// a link would (session, history `passkey`, consent or a code); anything
 /// else is refused with a history row and counts against the IP's (and
-/// the address's) code-entry budget.
+/// the address's) code-entry budget. Every ending is counted in the
+/// `sign_ins` metric with method `passkey`.
 pub async fn finish_authentication(
+    svc: &Services,
+    challenge_id: &str,
+    credential: &str,
+    who: &Requester,
+) -> Result<SignedIn> {
+    let result = finish_uncounted(svc, challenge_id, credential, who).await;
+    match &result {
+        Ok(_) => svc.metrics.passkey_sign_in("success"),
+        // [`fail`] counted a refused answer with what it knew of it.
+        Err(e) if matches!(e.inner(), AuthError::Passkey(_)) => {}
+        // Over budget, an unavailable database, a broken request.
+        Err(e) => svc.metrics.passkey_sign_in(crate::metrics::failure(e)),
+    }
+    result
+}
+
+async fn finish_uncounted(
     svc: &Services,
     challenge_id: &str,
     credential: &str,
@@ -250,10 +281,6 @@ pub async fn finish_authentication(
     if stored.user_handle != handle.to_string() {
         return Err(fail(svc, failure, who).await);
     }
-    let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
-        failure.problem = PasskeyProblem::UserDisabled;
-        return Err(fail(svc, failure, who).await);
-    };
     let Ok(mut passkey) = serde_json::from_str::<Passkey>(&stored.passkey) else {
         return Err(AuthError::internal("a stored passkey does not parse"));
     };
@@ -263,6 +290,13 @@ pub async fn finish_authentication(
             tracing::info!(error = %e, "passkey sign-in refused");
             return Err(fail(svc, failure, who).await);
         }
+    };
+    // Only after the signature verified: a credential id and user handle
+    // alone (both readable off a device) must not tell that the account
+    // is disabled. Its use is not recorded either.
+    let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
+        failure.problem = PasskeyProblem::UserDisabled;
+        return Err(fail(svc, failure, who).await);
     };
     passkey.update_credential(&result);
     let (sign_count, _, backup_state, _) = flags_of(&passkey)?;

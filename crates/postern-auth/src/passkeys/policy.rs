@@ -3,7 +3,7 @@
 
 use postern_core::crypto::random_id;
 use postern_core::{App, PasskeyPolicy};
-use postern_store::{LoginRequest, PasskeyQueries, Queries, SignInEvent, Tx};
+use postern_store::{LoginRequest, PasskeyQueries, Queries, Session, SignInEvent, Tx};
 
 use super::*;
 use crate::error::Flow;
@@ -46,6 +46,36 @@ pub(crate) async fn gate(
         Method::Link => Method::LinkPasskeyLost,
         _ => Method::CodePasskeyLost,
     }))
+}
+
+/// Issue 15 `required_after_first_sign_in` for a session the browser
+/// already holds (single sign-on at `/authorize`), the counterpart of
+/// [`gate`]: once its person has a passkey, a session serves such an app
+/// only if it stands for the passkey — made by one (`amr` has `hwk` or
+/// `swk`), or `passkey_ok` (a "lost passkey" sign-in made it, or a passkey
+/// was made in it). Otherwise a link to an app that does not ask would
+/// open, by single sign-on, the app that refuses the link alone.
+pub(crate) async fn session_may_enter(
+    svc: &Services,
+    app: &App,
+    session: &Session,
+) -> Result<bool> {
+    if app.settings.passkeys != PasskeyPolicy::RequiredAfterFirstSignIn || session.passkey_ok {
+        return Ok(true);
+    }
+    let by_passkey = session
+        .amr
+        .split_whitespace()
+        .any(|m| m == "hwk" || m == "swk");
+    // Only a session made by email for such an app costs a read.
+    Ok(by_passkey
+        || svc
+            .store
+            .conn()
+            .await?
+            .count_passkeys(&session.user_id)
+            .await?
+            == 0)
 }
 
 /// Records the refusal of [`gate`] (after the sign-in's transaction was

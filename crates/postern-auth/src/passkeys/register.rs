@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use postern_core::crypto::random_id;
-use postern_store::{PasskeyQueries, Queries, StoredPasskey};
+use postern_store::{PasskeyQueries, Queries, SessionQueries, StoredPasskey};
 use serde_json::Value;
 use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCredential};
 
@@ -59,10 +59,13 @@ pub async fn start_registration(
 }
 
 /// Finishes making a passkey: the browser's answer to ceremony
-/// `challenge_id`, which this person (`user_id`) started in this browser.
+/// `challenge_id`, which this person (`user_id`, signed in by
+/// `session_id`) started in this browser. That session now stands for the
+/// passkey (an app that requires one takes it).
 pub async fn finish_registration(
     svc: &Services,
     user_id: &str,
+    session_id: &str,
     challenge_id: &str,
     credential: &str,
     who: &Requester,
@@ -118,6 +121,9 @@ pub async fn finish_registration(
         Err(postern_store::StoreError::Conflict) => return Err(problem(PasskeyProblem::Duplicate)),
         Err(e) => return Err(e.into()),
     }
+    // The browser holding this session just proved it holds the passkey:
+    // it may go on to an app that requires one (the offer continues there).
+    tx.mark_session_passkey_ok(session_id, user_id).await?;
     tx.commit().await?;
     Ok(PasskeyInfo::of(&stored))
 }

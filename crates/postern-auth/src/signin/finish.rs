@@ -128,6 +128,8 @@ pub(crate) async fn finish(
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
         revoked_at: None,
+        // A "lost passkey" sign-in stands for the passkey it replaces.
+        passkey_ok: matches!(method, Method::LinkPasskeyLost | Method::CodePasskeyLost),
     });
     let scope = Scope::parse(Some(&request.scope));
     // An admin-issued link goes on without a code, and an app that needs

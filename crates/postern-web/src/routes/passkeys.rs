@@ -69,20 +69,21 @@ fn offering(e: AppError, retry: Option<&str>) -> AppError {
 }
 
 /// The shape of the forms that change a person's passkeys: the CSRF token
-/// and the person ([`maker`]; a failure of either offers `retry`, if any),
-/// then the service's `change` for them, whose refusal leads back to `back`.
+/// and the person ([`maker`]: user id, session id; a failure of either
+/// offers `retry`, if any), then the service's `change` for them, whose
+/// refusal leads back to `back`.
 async fn for_person<T>(
     state: &AppState,
     jar: &CookieJar,
     form: (Option<&str>, Option<&str>),
     retry: Option<&str>,
     back: String,
-    change: impl AsyncFnOnce(String) -> std::result::Result<T, AuthError>,
+    change: impl AsyncFnOnce((String, String)) -> std::result::Result<T, AuthError>,
 ) -> Result<T> {
     let (token, from) = form;
     csrf(state, jar, token, retry)?;
-    let user_id = maker(state, jar, from, retry).await?;
-    change(user_id)
+    let person = maker(state, jar, from, retry).await?;
+    change(person)
         .await
         .map_err(|e| AppError::from(e).with_retry(back))
 }
@@ -175,15 +176,16 @@ pub struct StartRegisterForm {
     pub from: Option<String>,
 }
 
-/// Who is making a passkey: the account `/account` shows, or, from the
-/// offer, the browser's current account (the one that just signed in).
-/// Nobody signed in is `invalid_session`, offering `retry` if any.
+/// Who is making a passkey (user id, session id): the account `/account`
+/// shows, or, from the offer, the browser's current account (the one that
+/// just signed in). Nobody signed in is `invalid_session`, offering
+/// `retry` if any.
 async fn maker(
     state: &AppState,
     jar: &CookieJar,
     from: Option<&str>,
     retry: Option<&str>,
-) -> Result<String> {
+) -> Result<(String, String)> {
     let account = if from == Some("account") {
         crate::browser::viewer(state, jar).await?
     } else {
@@ -193,7 +195,9 @@ async fn maker(
             .next()
     };
     let nobody = || offering(AppError::Auth(AuthError::InvalidSession), retry);
-    account.map(|a| a.live.user.id).ok_or_else(nobody)
+    account
+        .map(|a| (a.live.user.id, a.live.session.id))
+        .ok_or_else(nobody)
 }
 
 /// `POST /passkeys/register/start`: the options for
@@ -207,7 +211,7 @@ pub async fn register_start(
     AppForm(form): AppForm<StartRegisterForm>,
 ) -> Result<Response> {
     csrf(&state, &jar, form.csrf_token.as_deref(), None)?;
-    let user_id = maker(&state, &jar, form.from.as_deref(), None).await?;
+    let (user_id, _) = maker(&state, &jar, form.from.as_deref(), None).await?;
     let t = i18n::negotiate(None, accept_language(&headers).as_deref(), "en");
     let name = t.describe_browser(ua.0.as_deref());
     let (jar, binding) = ensure_binding(&state, jar);
@@ -240,9 +244,17 @@ pub async fn register_finish(
         form.credential.as_deref().unwrap_or_default(),
     );
     let token = form.csrf_token.as_deref();
-    for_person(&state, &jar, (token, from), None, back, async |user_id| {
-        passkeys::finish_registration(&state, &user_id, challenge_id, credential, &who).await
-    })
+    for_person(
+        &state,
+        &jar,
+        (token, from),
+        None,
+        back,
+        async |(user, session)| {
+            passkeys::finish_registration(&state, &user, &session, challenge_id, credential, &who)
+                .await
+        },
+    )
     .await?;
     let jar = jar.add(cookies::build(
         &state,
@@ -442,7 +454,7 @@ pub async fn rename(
         person,
         Some("/account"),
         back,
-        async |user_id| passkeys::rename(&state, &user_id, id, name).await,
+        async |(user_id, _)| passkeys::rename(&state, &user_id, id, name).await,
     )
     .await?;
     Ok(to_account(&state, jar, "passkey-renamed"))
@@ -463,7 +475,7 @@ pub async fn delete(
         person,
         Some("/account"),
         back,
-        async |user_id| passkeys::delete(&state, &user_id, id).await,
+        async |(user_id, _)| passkeys::delete(&state, &user_id, id).await,
     )
     .await?;
     Ok(to_account(&state, jar, "passkey-deleted"))

@@ -245,6 +245,24 @@ impl Browser {
     /// succeeds) to this browser, as a platform authenticator with a
     /// fingerprint would be. Returns its id.
     pub async fn add_virtual_authenticator(&self) -> String {
+        self.add_virtual_authenticator_with(json!({})).await
+    }
+
+    /// [`Browser::add_virtual_authenticator`] with the options of `extra`
+    /// on top, e.g. `defaultBackupEligibility` for a synced passkey.
+    pub async fn add_virtual_authenticator_with(&self, extra: Value) -> String {
+        let mut options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        options
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
         let session = self
             .client
             .session_id()
@@ -257,14 +275,7 @@ impl Browser {
         );
         let res: Value = reqwest::Client::new()
             .post(&url)
-            .json(&json!({
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": true,
-                "hasUserVerification": true,
-                "isUserVerified": true,
-                "automaticPresenceSimulation": true,
-            }))
+            .json(&options)
             .send()
             .await
             .expect("chromedriver answers")
