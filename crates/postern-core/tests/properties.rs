@@ -661,18 +661,14 @@ fn pasted_code() -> impl Strategy<Value = (String, String)> {
         Just("\t"),
         Just("\n"),
     ];
-    (
-        "[0-9]{6}",
-        proptest::collection::vec(separator, 7),
-    )
-        .prop_map(|(digits, seps)| {
-            let mut typed = seps[0].to_owned();
-            for (digit, sep) in digits.chars().zip(&seps[1..]) {
-                typed.push(digit);
-                typed.push_str(sep);
-            }
-            (typed, digits)
-        })
+    ("[0-9]{6}", proptest::collection::vec(separator, 7)).prop_map(|(digits, seps)| {
+        let mut typed = seps[0].to_owned();
+        for (digit, sep) in digits.chars().zip(&seps[1..]) {
+            typed.push(digit);
+            typed.push_str(sep);
+        }
+        (typed, digits)
+    })
 }
 
 proptest! {

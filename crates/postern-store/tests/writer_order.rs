@@ -50,7 +50,10 @@ async fn begin_first_goes_ahead_of_the_queued_writers() {
         tasks.push(writer(&store, &order, name, first));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(order.lock().unwrap().is_empty(), "nobody writes beside held");
+    assert!(
+        order.lock().unwrap().is_empty(),
+        "nobody writes beside held"
+    );
     held.commit().await.expect("commit");
     for task in tasks {
         tokio::time::timeout(Duration::from_secs(10), task)

@@ -180,7 +180,10 @@ async fn postern_mail_test_sends_one_message_and_prints_the_servers_answer_or_wh
     let out = mail_test(dir.path(), port, "bob@example.com");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "accepted: {out:?}");
-    assert!(stdout.contains("250"), "the server's reply is printed: {stdout}");
+    assert!(
+        stdout.contains("250"),
+        "the server's reply is printed: {stdout}"
+    );
     let mails = sink.wait_for(1, 10).await;
     assert_eq!(mails.len(), 1, "one message, sent at once without a server");
     assert_eq!(header(&mails[0], "To").as_deref(), Some("bob@example.com"));
@@ -188,7 +191,9 @@ async fn postern_mail_test_sends_one_message_and_prints_the_servers_answer_or_wh
         header(&mails[0], "Subject").as_deref(),
         Some("Postern test message")
     );
-    assert!(header(&mails[0], "From").unwrap().contains("login@example.com"));
+    assert!(header(&mails[0], "From")
+        .unwrap()
+        .contains("login@example.com"));
 
     // A server that refuses the recipient: exit 1, and the reason.
     let refusing = Sink::start(&["--reject"]);
@@ -196,7 +201,10 @@ async fn postern_mail_test_sends_one_message_and_prints_the_servers_answer_or_wh
     let out = mail_test(dir.path(), port, "bob@example.com");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "refused: {out:?}");
-    assert!(stderr.contains("not delivered") && stderr.contains("550"), "{stderr}");
+    assert!(
+        stderr.contains("not delivered") && stderr.contains("550"),
+        "{stderr}"
+    );
     assert!(refusing.messages().is_empty());
 
     // Not an address: refused before anything is sent.
