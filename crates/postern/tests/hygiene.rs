@@ -213,7 +213,13 @@ fn is_self_contained_page(s: &Seen, origin: &str) -> bool {
     }
     assert!(!s.body.contains(" style=\""), "{}: inline style", s.what);
     assert!(!s.body.contains("<style"), "{}: a style block", s.what);
-    for handler in [" onclick=", " onload=", " onsubmit=", " onchange=", "javascript:"] {
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onsubmit=",
+        " onchange=",
+        "javascript:",
+    ] {
         assert!(!s.body.contains(handler), "{}: {handler}", s.what);
     }
     for attr in [" src=\"", " href=\"", " action=\"", " formaction=\""] {
@@ -374,9 +380,7 @@ async fn panel() -> Panel {
         ("POSTERN_ADMIN_LINKS", "copy"),
     ])
     .await;
-    let client = app
-        .create_app(|s| s.owners = vec![OWNER.to_owned()])
-        .await;
+    let client = app.create_app(|s| s.owners = vec![OWNER.to_owned()]).await;
     let _ada = app.account_browser(ADA).await;
     let user_id = app
         .rows(&format!("SELECT id FROM users WHERE email = '{ADA}'"))
@@ -502,11 +506,14 @@ async fn every_panel_response(p: &Panel) -> Vec<Seen> {
         ("GET /admin/outbox", "/admin/outbox?state=pending"),
         ("GET /admin/outbox (failed)", "/admin/outbox?state=failed"),
         ("GET /admin/audit", "/admin/audit"),
-        ("GET /admin/apps/{client_id} (unknown)", "/admin/apps/no-such-app"),
+        (
+            "GET /admin/apps/{client_id} (unknown)",
+            "/admin/apps/no-such-app",
+        ),
     ] {
         seen.push(see(what, b.get(p.url(route))).await);
     }
-    let posts: [(&'static str, &str, Vec<(&str, String)>); 7] = [
+    let posts = [
         (
             "POST /admin/apps (the secret, once)",
             "/admin/apps",
@@ -558,7 +565,13 @@ async fn every_panel_response(p: &Panel) -> Vec<Seen> {
         )
         .await,
     );
-    seen.push(see("GET /admin/keys (an owner)", owner.get(p.url("/admin/keys"))).await);
+    seen.push(
+        see(
+            "GET /admin/keys (an owner)",
+            owner.get(p.url("/admin/keys")),
+        )
+        .await,
+    );
     let nobody = p.app.account_browser("linus@example.com").await;
     seen.push(see("GET /admin (no access)", nobody.get(p.url("/admin"))).await);
     seen.push(see("GET /admin (signed out)", browser().get(p.url("/admin"))).await);
@@ -587,10 +600,16 @@ async fn the_panel_walk_sees_every_page_it_means_to() {
             ("GET /admin/audit", 200),
             ("GET /admin/apps/{client_id} (unknown)", 404),
             ("POST /admin/apps (the secret, once)", 200),
-            ("POST /admin/users/{user_id}/sign-in-link (a link to copy)", 200),
+            (
+                "POST /admin/users/{user_id}/sign-in-link (a link to copy)",
+                200
+            ),
             ("POST /admin/users/{user_id}/delete (asked first)", 200),
             ("POST /admin/sessions/{session_id}/end (asked first)", 200),
-            ("POST /admin/users/{user_id}/passkeys/delete (asked first)", 200),
+            (
+                "POST /admin/users/{user_id}/passkeys/delete (asked first)",
+                200
+            ),
             ("POST /admin/apps/{client_id}/secret (asked first)", 200),
             ("POST /admin/keys/rotate (no CSRF token)", 403),
             ("GET /admin (an owner)", 200),
@@ -603,11 +622,20 @@ async fn the_panel_walk_sees_every_page_it_means_to() {
     // The pages are what they claim to be, with the data on them.
     let body = |what: &str| &seen.iter().find(|s| s.what == what).unwrap().body;
     assert!(body("POST /admin/apps (the secret, once)").contains("pcs_"));
-    assert!(body("POST /admin/users/{user_id}/sign-in-link (a link to copy)")
-        .contains("/verify-email?token="));
-    assert!(body("GET /admin/users/{user_id}").contains("Phone"), "the passkey");
+    assert!(
+        body("POST /admin/users/{user_id}/sign-in-link (a link to copy)")
+            .contains("/verify-email?token=")
+    );
+    assert!(
+        body("GET /admin/users/{user_id}").contains("Phone"),
+        "the passkey"
+    );
     assert!(body("GET /admin/outbox (failed)").contains("a***@example.com"));
-    for what in statuses.iter().map(|(w, _)| *w).filter(|w| w.ends_with("(asked first)")) {
+    for what in statuses
+        .iter()
+        .map(|(w, _)| *w)
+        .filter(|w| w.ends_with("(asked first)"))
+    {
         assert!(body(what).contains("name=\"confirmed\""), "{what}");
     }
     // Every page the router has is in the walk, but the email preview: an
@@ -633,7 +661,9 @@ async fn the_panel_walk_sees_every_page_it_means_to() {
     assert_eq!(res.status(), 200);
     let csp = res.headers()["content-security-policy"].to_str().unwrap();
     assert!(
-        csp.starts_with("sandbox;") && csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        csp.starts_with("sandbox;")
+            && csp.contains("default-src 'none'")
+            && !csp.contains("script-src"),
         "{csp}"
     );
 }

@@ -114,7 +114,8 @@ pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>, layout: Layout) -> Str
     let n = hours.len().max(1) as u32;
     let slot = f64::from(plot_w) / f64::from(n);
     let bar_w = (slot * 0.78).max(1.0);
-    let y_of = |v: u32| f64::from(margin) + f64::from(plot_h) * (1.0 - f64::from(v) / f64::from(top));
+    let y_of =
+        |v: u32| f64::from(margin) + f64::from(plot_h) * (1.0 - f64::from(v) / f64::from(top));
     let mut s = format!(
         "<svg class=\"chart {class}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",
         escape(words.title),

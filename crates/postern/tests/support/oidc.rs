@@ -203,7 +203,9 @@ impl TestApp {
         assert_eq!(res.status(), 303, "GET /account");
         let res = b.get(location(&res)).send().await.unwrap();
         assert_eq!(res.status(), 303);
-        let res = self.sign_in_at(&b, &location(&res), email, Proof::Link).await;
+        let res = self
+            .sign_in_at(&b, &location(&res), email, Proof::Link)
+            .await;
         assert_eq!(res.status(), 303, "sign-in of {email}");
         let res = b.get(location(&res)).send().await.unwrap();
         assert_eq!(res.status(), 303, "the account callback");
