@@ -4,7 +4,7 @@
 //! rotates its secret, finds a person and ends their session; an owner sees
 //! only their app; anyone else gets the "no access" page. With
 //! `POSTERN_SCREENSHOTS=1` every panel page is saved at phone and desktop
-//! width into docs/screenshots.
+//! width into docs/screenshots (with an owner's view and a German set).
 //!
 //! Each test starts its own chromedriver and Chromium (support/browser.rs).
 //! Without chromedriver they fail; `POSTERN_SKIP_BROWSER_TESTS=1` skips them.
@@ -390,15 +390,77 @@ async fn a_signed_in_person_who_administers_nothing_gets_the_no_access_page() {
     b.quit().await;
 }
 
-/// Every panel page at phone (360 px) and desktop width, in English, saved
-/// with `POSTERN_SCREENSHOTS=1`; without it the pages are still opened and
-/// checked to fit a phone without sideways scrolling.
+/// The host of the screenshot server's public URL, without a port, so the
+/// email preview's sample link reads the same in every run (a loopback
+/// name: Postern takes plain http only there).
+const SHOWN_HOST: &str = "localhost";
+
+/// A server whose public URL is `http://`[`SHOWN_HOST`] (its browsers
+/// reach it through a host mapping), with an administrator and copied
+/// sign-in links; and the address it really listens on.
+async fn shown_server() -> (TestApp, String) {
+    let public_url = format!("http://{SHOWN_HOST}");
+    let mut app = spawn_app_with(&[
+        ("POSTERN_ADMIN_EMAILS", ADMIN),
+        ("POSTERN_ADMIN_LINKS", "copy"),
+        ("POSTERN_PUBLIC_URL", &public_url),
+    ])
+    .await;
+    let listening = app.address.trim_start_matches("http://").to_owned();
+    app.address = public_url;
+    (app, listening)
+}
+
+/// A browser in `lang` that reaches [`SHOWN_HOST`] at `listening`.
+async fn shown_browser(listening: &str, lang: &str) -> Browser {
+    let opts = BrowserOptions {
+        lang: lang.to_owned(),
+        ..BrowserOptions::default()
+    };
+    Browser::launch_resolving(opts, SHOWN_HOST, listening).await
+}
+
+/// Asserts the page `b` shows (`what`) does not scroll sideways.
+async fn fits(b: &Browser, what: &str, width: u32) {
+    let overflow = b
+        .js("return document.documentElement.scrollWidth - window.innerWidth;")
+        .await
+        .as_i64()
+        .unwrap_or(0);
+    assert!(
+        overflow <= 0,
+        "{what} scrolls sideways by {overflow} px at {width} px"
+    );
+}
+
+/// The smallest label of the dashboard's chart as drawn, in CSS pixels:
+/// its font size in SVG units times the scale of the drawing shown.
+async fn chart_label_px(b: &Browser) -> f64 {
+    let px = b
+        .js("var shown = Array.from(document.querySelectorAll('svg.chart')).filter(function (s) { \
+               return s.getBoundingClientRect().width > 0; }); \
+             if (shown.length !== 1) { return -shown.length; } \
+             var svg = shown[0]; \
+             var scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width; \
+             return Math.min.apply(null, Array.from(svg.querySelectorAll('text.axis')).map(function (t) { \
+               return parseFloat(getComputedStyle(t).fontSize) * scale; }));")
+        .await;
+    px.as_f64().unwrap_or(-99.0)
+}
+
+/// Every panel page at phone (360 px) and desktop width, saved with
+/// `POSTERN_SCREENSHOTS=1`: in English as an administrator (with a failed
+/// email, a person with a passkey, the secret shown once and a sign-in
+/// link to copy), an owner's view, the dashboard and an app in German,
+/// "no access". Without it the pages are still opened and checked to fit
+/// a phone without sideways scrolling, with a chart whose labels are at
+/// least 11 px at either width.
 #[tokio::test]
 async fn every_panel_page_fits_a_phone_and_a_desktop() {
     if browser_tests_skipped() {
         return;
     }
-    let app = server().await;
+    let (app, listening) = shown_server().await;
     let notes = app
         .create_app(|s| {
             s.branding.name = Some("Acme Notes".to_owned());
@@ -408,15 +470,19 @@ async fn every_panel_page_fits_a_phone_and_a_desktop() {
         })
         .await;
     // Some history: Ada signs in with her own browser.
-    let ada = Browser::launch().await;
+    let ada = shown_browser(&listening, "en").await;
     app.open_account(&ada, ADA).await;
     ada.quit().await;
     let ada_id = app
         .rows("SELECT id FROM users WHERE email = 'ada@example.com'")
         .await[0][0]
         .clone();
+    app.stored_passkey(&ada_id, "pk00000000000000000001", "Pixel 8")
+        .await;
+    app.failed_email("refused-msg", &notes.client_id, "b***@example.com")
+        .await;
 
-    let b = Browser::launch().await;
+    let b = shown_browser(&listening, "en").await;
     open_panel(&app, &b, ADMIN, "/admin").await;
     let app_page = format!("/admin/apps/{}", notes.client_id);
     let user_page = format!("/admin/users/{ada_id}");
@@ -428,36 +494,100 @@ async fn every_panel_page_fits_a_phone_and_a_desktop() {
         ("user", user_page.clone()),
         ("history", "/admin/history".to_owned()),
         ("keys", "/admin/keys".to_owned()),
-        ("outbox", "/admin/outbox?state=pending".to_owned()),
+        ("outbox", "/admin/outbox?state=failed".to_owned()),
         ("audit", "/admin/audit".to_owned()),
     ];
-    for (width, height, size) in [(360, 740, "phone"), (1280, 800, "desktop")] {
+    const SIZES: [(u32, u32, &str); 2] = [(360, 740, "phone"), (1280, 800, "desktop")];
+    for (width, height, size) in SIZES {
         b.set_viewport(width, height).await;
-        for (name, path) in &pages {
-            b.goto(&app.url(path)).await;
-            assert_eq!(b.status().await, 200, "{path}: {}", b.text().await);
-            let overflow = b
-                .js("return document.documentElement.scrollWidth - window.innerWidth;")
-                .await
-                .as_i64()
-                .unwrap_or(0);
-            assert!(
-                overflow <= 0,
-                "{path} scrolls sideways by {overflow} px at {width} px"
-            );
-            b.shot(&format!("admin-{name}-en-{size}")).await;
-        }
+        b.goto(&app.url("/admin")).await;
+        let label = chart_label_px(&b).await;
+        assert!(
+            label >= 11.0,
+            "the chart's labels are {label:.1} px at {width} px"
+        );
+        b.goto(&app.url(&user_page)).await;
+        assert!(b.text().await.contains("Pixel 8"), "the passkey is shown");
+        b.goto(&app.url("/admin/outbox?state=failed")).await;
+        assert!(
+            b.text().await.contains("b***@example.com"),
+            "the failed email"
+        );
+
         // A confirmation step.
         b.goto(&app.url(&user_page)).await;
         submit(&b, "form[action$=\"/delete\"] button[type=submit]").await;
         assert_eq!(b.h1().await, "Are you sure?");
+        fits(&b, "the confirmation", width).await;
         b.shot(&format!("admin-confirm-en-{size}")).await;
+
+        // A new secret for the app, shown once.
+        b.goto(&app.url(&app_page)).await;
+        submit(&b, "form[action$=\"/secret\"] button[type=submit]").await;
+        submit(&b, "form[action$=\"/secret\"] button.danger").await;
+        assert!(b.has("#secret").await, "{}", b.text().await);
+        fits(&b, "the secret", width).await;
+        b.shot(&format!("admin-secret-en-{size}")).await;
+
+        // A sign-in link to hand over.
+        b.goto(&app.url(&user_page)).await;
+        b.js(&format!(
+            "document.querySelector('#link-app').value = '{}';",
+            notes.client_id
+        ))
+        .await;
+        submit(&b, "form[action$=\"/sign-in-link\"] button[name=copy]").await;
+        assert_eq!(b.h1().await, "A sign-in link to hand over");
+        let link = b.find("#link").await.text().await.unwrap();
+        assert!(
+            link.starts_with(&format!("http://{SHOWN_HOST}/verify-email?token=")),
+            "{link}"
+        );
+        fits(&b, "the link to copy", width).await;
+        b.shot(&format!("admin-link-en-{size}")).await;
+
+        // Every page, after the actions above, so the audit log has some.
+        for (name, path) in &pages {
+            b.goto(&app.url(path)).await;
+            assert_eq!(b.status().await, 200, "{path}: {}", b.text().await);
+            fits(&b, path, width).await;
+            b.shot(&format!("admin-{name}-en-{size}")).await;
+        }
+    }
+    b.quit().await;
+
+    // An owner's view: their app only, no server pages.
+    let b = shown_browser(&listening, "en").await;
+    open_panel(&app, &b, OWNER, "/admin").await;
+    for (width, height, size) in SIZES {
+        b.set_viewport(width, height).await;
+        for (name, path) in [("dashboard", "/admin"), ("app", app_page.as_str())] {
+            b.goto(&app.url(path)).await;
+            assert_eq!(b.status().await, 200, "{path}: {}", b.text().await);
+            fits(&b, path, width).await;
+            b.shot(&format!("admin-owner-{name}-en-{size}")).await;
+        }
+    }
+    b.quit().await;
+
+    // In German.
+    let b = shown_browser(&listening, "de").await;
+    open_panel(&app, &b, ADMIN, "/admin").await;
+    assert_eq!(b.lang().await, "de");
+    for (width, height, size) in SIZES {
+        b.set_viewport(width, height).await;
+        for (name, path) in [("dashboard", "/admin"), ("app", app_page.as_str())] {
+            b.goto(&app.url(path)).await;
+            assert_eq!(b.status().await, 200, "{path}: {}", b.text().await);
+            fits(&b, path, width).await;
+            b.shot(&format!("admin-{name}-de-{size}")).await;
+        }
     }
     b.quit().await;
 
     // The "no access" page.
-    let b = Browser::launch().await;
-    for (width, height, size) in [(360, 740, "phone"), (1280, 800, "desktop")] {
+    let b = shown_browser(&listening, "en").await;
+    for (width, height, size) in SIZES {
         b.set_viewport(width, height).await;
         open_panel(&app, &b, "linus@example.com", "/admin").await;
         assert_eq!(b.status().await, 403);

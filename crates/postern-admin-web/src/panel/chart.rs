@@ -25,12 +25,46 @@ pub struct ChartWords<'a> {
     pub bar: &'a str,
 }
 
-/// Drawing area, in SVG user units (the SVG scales to its box).
-const WIDTH: u32 = 720;
-const HEIGHT: u32 = 200;
-const LEFT: u32 = 34;
-const BOTTOM: u32 = 22;
-const TOP: u32 = 8;
+/// The shape of one drawing of the chart, in SVG user units (the SVG
+/// scales to its box, text with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The `class` besides `chart` (the stylesheet shows one drawing per
+    /// screen width and sizes its text).
+    class: &'static str,
+    width: u32,
+    height: u32,
+    left: u32,
+    bottom: u32,
+    top: u32,
+    /// An hour label under every this many bars.
+    label_every: usize,
+}
+
+impl Layout {
+    /// A desktop's: 720 units drawn about as many pixels wide, an hour
+    /// label every 6 hours.
+    pub const WIDE: Layout = Layout {
+        class: "wide",
+        width: 720,
+        height: 200,
+        left: 34,
+        bottom: 22,
+        top: 8,
+        label_every: 6,
+    };
+    /// A phone's: 300 units, about the pixels a 360 px screen gives the
+    /// chart, so 13-unit labels stay about 13 px; a label every 12 hours.
+    pub const COMPACT: Layout = Layout {
+        class: "compact",
+        width: 300,
+        height: 170,
+        left: 32,
+        bottom: 24,
+        top: 8,
+        label_every: 12,
+    };
+}
 
 /// The smallest of 4, 10, 20, 40, 100, 200, 400, … that is at least `n`
 /// (at least 4, so an empty or quiet chart still has a scale; always even,
@@ -56,8 +90,18 @@ fn hh(unix: i64) -> String {
 
 /// Stacked bars (successes below, failures above), one per hour, oldest on
 /// the left; a scale at 0, half and the top; the hour (UTC) under every
-/// sixth bar. Each bar carries a `<title>` with its exact numbers.
-pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>) -> String {
+/// sixth (wide) or twelfth (compact) bar. Each bar carries a `<title>`
+/// with its exact numbers.
+pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>, layout: Layout) -> String {
+    let Layout {
+        class,
+        width,
+        height,
+        left,
+        bottom,
+        top: margin,
+        label_every,
+    } = layout;
     let top = nice_ceiling(
         hours
             .iter()
@@ -65,27 +109,28 @@ pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>) -> String {
             .max()
             .unwrap_or(0),
     );
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let plot_w = WIDTH - LEFT;
+    let plot_h = height - margin - bottom;
+    let plot_w = width - left;
     let n = hours.len().max(1) as u32;
     let slot = f64::from(plot_w) / f64::from(n);
     let bar_w = (slot * 0.78).max(1.0);
-    let y_of = |v: u32| f64::from(TOP) + f64::from(plot_h) * (1.0 - f64::from(v) / f64::from(top));
+    let y_of =
+        |v: u32| f64::from(margin) + f64::from(plot_h) * (1.0 - f64::from(v) / f64::from(top));
     let mut s = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",
+        "<svg class=\"chart {class}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",
         escape(words.title),
         escape(words.title)
     );
     for v in [0, top / 2, top] {
         let y = y_of(v);
         s.push_str(&format!(
-            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{WIDTH}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text class=\"axis\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v}</text>",
-            LEFT - 6,
+            "<line class=\"grid\" x1=\"{left}\" x2=\"{width}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text class=\"axis\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v}</text>",
+            left - 6,
             y + 4.0
         ));
     }
     for (i, h) in hours.iter().enumerate() {
-        let x = f64::from(LEFT) + slot * i as f64 + (slot - bar_w) / 2.0;
+        let x = f64::from(left) + slot * i as f64 + (slot - bar_w) / 2.0;
         let tip = postern_web::i18n::fill(
             words.bar,
             &[
@@ -97,7 +142,7 @@ pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>) -> String {
         s.push_str(&format!("<g class=\"bar\"><title>{}</title>", escape(&tip)));
         // A transparent full-height target, so the tooltip is easy to reach.
         s.push_str(&format!(
-            "<rect class=\"hit\" x=\"{x:.1}\" y=\"{TOP}\" width=\"{bar_w:.1}\" height=\"{plot_h}\"/>"
+            "<rect class=\"hit\" x=\"{x:.1}\" y=\"{margin}\" width=\"{bar_w:.1}\" height=\"{plot_h}\"/>"
         ));
         if h.success > 0 {
             let y = y_of(h.success);
@@ -114,11 +159,11 @@ pub fn hourly_svg(hours: &[Hour], words: &ChartWords<'_>) -> String {
             ));
         }
         s.push_str("</g>");
-        if i % 6 == 0 {
+        if i % label_every == 0 {
             s.push_str(&format!(
                 "<text class=\"axis\" x=\"{:.1}\" y=\"{}\">{}</text>",
                 x,
-                HEIGHT - 6,
+                height - 6,
                 hh(h.start)
             ));
         }
@@ -203,8 +248,8 @@ mod tests {
         hours[10].success = 10;
         hours[11].success = 5;
         hours[11].failed = 5;
-        let svg = hourly_svg(&hours, &WORDS);
-        assert!(svg.starts_with("<svg class=\"chart\""));
+        let svg = hourly_svg(&hours, &WORDS, Layout::WIDE);
+        assert!(svg.starts_with("<svg class=\"chart wide\""));
         assert!(svg.ends_with("</svg>"));
         // The title is escaped, text and attribute alike.
         assert!(svg.contains("aria-label=\"Sign-ins per hour &lt;48 h&gt;\""));
@@ -227,10 +272,32 @@ mod tests {
 
     #[test]
     fn a_quiet_chart_still_has_a_scale() {
-        let svg = hourly_svg(&bucket(0, []), &WORDS);
+        let svg = hourly_svg(&bucket(0, []), &WORDS, Layout::COMPACT);
         assert!(
             svg.contains(">4</text>") && svg.contains(">2</text>") && svg.contains(">0</text>")
         );
         assert!(!svg.contains("class=\"ok\""));
+    }
+
+    #[test]
+    fn the_compact_drawing_has_room_for_its_labels_on_a_phone() {
+        let mut hours = bucket(0, []);
+        hours[47].success = 10;
+        let svg = hourly_svg(&hours, &WORDS, Layout::COMPACT);
+        assert!(svg.starts_with("<svg class=\"chart compact\" viewBox=\"0 0 300 170\""));
+        // Four hour labels (every twelfth bar) besides the three of the scale.
+        assert_eq!(svg.matches("<text class=\"axis\" x=").count(), 3 + 4);
+        // A full bar spans the plot: 170 - 8 - 24 units.
+        assert!(svg.contains("height=\"138.0\""), "{svg}");
+        assert_eq!(svg.matches("<g class=\"bar\">").count(), 48);
+        // The last bar ends inside the drawing.
+        let last_x: f64 = svg
+            .rsplit("<rect class=\"ok\" x=\"")
+            .next()
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(last_x > 290.0 && last_x < 300.0, "{last_x}");
     }
 }

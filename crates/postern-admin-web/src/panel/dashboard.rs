@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use super::chart::{self, ChartWords, Hour};
+use super::chart::{self, ChartWords, Hour, Layout};
 use super::{Ctx, Frame};
 use postern_web::error::Result;
 use postern_web::extract::{AppPath, AppQuery};
@@ -51,7 +51,7 @@ pub struct DashboardPage {
     pub frame: Frame,
     /// Apps, sessions, outbox.
     pub tiles: Vec<Tile>,
-    /// The chart of the last 48 hours (SVG).
+    /// The chart of the last 48 hours (SVG): a wide and a compact drawing.
     pub chart: String,
     /// Today and the week.
     pub periods: Vec<Period>,
@@ -118,13 +118,15 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
         std::iter::repeat_n((hour, ok), usize::try_from(n).unwrap_or(0))
     });
     let hours: Vec<Hour> = chart::bucket(state.now(), events);
-    let chart = chart::hourly_svg(
-        &hours,
-        &ChartWords {
-            title: a.chart_title,
-            bar: a.chart_bar,
-        },
-    );
+    let words = ChartWords {
+        title: a.chart_title,
+        bar: a.chart_bar,
+    };
+    // Two drawings, the stylesheet shows one: at a phone's width the wide
+    // one's labels would shrink to a few pixels.
+    let chart = [Layout::WIDE, Layout::COMPACT]
+        .map(|layout| chart::hourly_svg(&hours, &words, layout))
+        .concat();
     let page = DashboardPage {
         t: ctx.t,
         a,

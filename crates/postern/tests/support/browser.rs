@@ -193,9 +193,24 @@ impl Browser {
 
     /// A browser with `opts`.
     pub async fn launch_with(opts: BrowserOptions) -> Browser {
+        Self::launch_with_args(opts, Vec::new()).await
+    }
+
+    /// A browser with `opts` that reaches `host` (port 80) at `address`
+    /// (`127.0.0.1:port`): a server can then have a public URL without a
+    /// port in it, so screenshots stay the same from run to run.
+    pub async fn launch_resolving(opts: BrowserOptions, host: &str, address: &str) -> Browser {
+        Self::launch_with_args(
+            opts,
+            vec![format!("--host-resolver-rules=MAP {host} {address}")],
+        )
+        .await
+    }
+
+    async fn launch_with_args(opts: BrowserOptions, extra: Vec<String>) -> Browser {
         let driver = Chromedriver::start().await;
         let profile = tempfile::tempdir().expect("a profile directory");
-        let args = vec![
+        let mut args = vec![
             "--headless".to_owned(),
             // Root (CI, containers) cannot use Chromium's sandbox.
             "--no-sandbox".to_owned(),
@@ -214,6 +229,7 @@ impl Browser {
             format!("--lang={}", opts.lang),
             format!("--accept-lang={}", opts.lang),
         ];
+        args.extend(extra);
         let mut chrome = json!({
             "args": args,
             "prefs": { "intl.accept_languages": opts.lang },

@@ -387,6 +387,54 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An email to `to_masked` about `client_id` that the mail server
+    /// refused for good (a failed outbox item); returns its id. Queued in
+    /// one transaction, so the outbox worker never sees it pending.
+    pub async fn failed_email(&self, id: &str, client_id: &str, to_masked: &str) -> String {
+        use postern_store::AdminQueries;
+        let now = self.clock_now();
+        let mut tx = self.state.store.begin().await.unwrap();
+        tx.insert_outbox(id, "<m@x>", "sealed", now, now + 900)
+            .await
+            .unwrap();
+        tx.set_outbox_meta(id, Some(client_id), to_masked)
+            .await
+            .unwrap();
+        tx.outbox_failed(id, now, "550 5.1.1 mailbox unknown")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id.to_owned()
+    }
+
+    /// A passkey of `user_id` named `name`, stored as registration stores
+    /// one (its credential is a placeholder: it is for showing, not using).
+    pub async fn stored_passkey(&self, user_id: &str, id: &str, name: &str) {
+        use postern_store::{PasskeyQueries as _, StoredPasskey};
+        let now = self.clock_now();
+        self.state
+            .store
+            .conn()
+            .await
+            .unwrap()
+            .insert_passkey(&StoredPasskey {
+                id: id.to_owned(),
+                user_id: user_id.to_owned(),
+                credential_id: format!("Y3JlZC{id}"),
+                user_handle: "00000000-0000-0000-0000-000000000000".to_owned(),
+                passkey: "{}".to_owned(),
+                sign_count: 3,
+                backup_eligible: true,
+                backup_state: true,
+                transports: Some("internal,hybrid".to_owned()),
+                name: name.to_owned(),
+                created_at: now,
+                last_used_at: Some(now),
+            })
+            .await
+            .unwrap();
+    }
+
     /// Signs `email` in once through the asking browser's link; returns
     /// the browser (which now holds a session).
     pub async fn sign_in(&self, client: &TestClient, email: &str) -> Client {

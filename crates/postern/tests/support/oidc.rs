@@ -195,6 +195,23 @@ pub fn describe(e: &dyn std::error::Error) -> String {
 }
 
 impl TestApp {
+    /// A client signed in to Postern as `email` the way a person signs in
+    /// to `/account` (and so to `/admin`): one Postern browser session.
+    pub async fn account_browser(&self, email: &str) -> Client {
+        let b = super::browser();
+        let res = b.get(self.url("/account")).send().await.unwrap();
+        assert_eq!(res.status(), 303, "GET /account");
+        let res = b.get(location(&res)).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let res = self
+            .sign_in_at(&b, &location(&res), email, Proof::Link)
+            .await;
+        assert_eq!(res.status(), 303, "sign-in of {email}");
+        let res = b.get(location(&res)).send().await.unwrap();
+        assert_eq!(res.status(), 303, "the account callback");
+        b
+    }
+
     /// The issuer as a relying party configures it.
     pub fn issuer(&self) -> IssuerUrl {
         IssuerUrl::new(self.address.clone()).unwrap()
