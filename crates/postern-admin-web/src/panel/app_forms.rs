@@ -112,9 +112,9 @@ pub fn settings_view(a: &'static AdminStrings, app: &App) -> SettingsView {
                 name: "device_policy",
                 label: a.field_device_policy,
                 options: vec![
-                    ("any", "any"),
-                    ("same_browser", "same_browser"),
-                    ("remote", "remote"),
+                    ("any", a.opt_device_any),
+                    ("same_browser", a.opt_device_same_browser),
+                    ("remote", a.opt_device_remote),
                 ],
                 value: str_of(json!(s.device_policy)),
             },
@@ -122,25 +122,29 @@ pub fn settings_view(a: &'static AdminStrings, app: &App) -> SettingsView {
                 name: "passkeys",
                 label: a.field_passkeys,
                 options: vec![
-                    ("off", "off"),
-                    ("optional", "optional"),
-                    (
-                        "required_after_first_sign_in",
-                        "required_after_first_sign_in",
-                    ),
+                    ("off", a.opt_passkeys_off),
+                    ("optional", a.opt_passkeys_optional),
+                    ("required_after_first_sign_in", a.opt_passkeys_required),
                 ],
                 value: str_of(json!(s.passkeys)),
             },
             SelectView {
                 name: "consent",
                 label: a.field_consent,
-                options: vec![("", "—"), ("required", "required"), ("skip", "skip")],
+                options: vec![
+                    ("", a.opt_consent_default),
+                    ("required", a.opt_consent_required),
+                    ("skip", a.opt_consent_skip),
+                ],
                 value: s.consent.map(|c| str_of(json!(c))).unwrap_or_default(),
             },
             SelectView {
                 name: "subject_type",
                 label: a.field_subject_type,
-                options: vec![("pairwise", "pairwise"), ("public", "public")],
+                options: vec![
+                    ("pairwise", a.opt_subject_pairwise),
+                    ("public", a.opt_subject_public),
+                ],
                 value: str_of(json!(s.subject_type)),
             },
             SelectView {
@@ -291,6 +295,42 @@ pub fn branding_patch(form: &PreviewQuery) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_settings_choices_are_worded_in_each_language_and_send_the_spec_values() {
+        let app = App {
+            client_id: "notes".into(),
+            name: "Notes".into(),
+            settings: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let worded = ["device_policy", "passkeys", "consent", "subject_type"];
+        let mut by_lang = Vec::new();
+        for lang in ["en", "de", "fr"] {
+            let view = settings_view(postern_web::i18n::admin::strings(lang), &app);
+            let mut words = Vec::new();
+            for select in view.selects.iter().filter(|s| worded.contains(&s.name)) {
+                for (value, label) in &select.options {
+                    assert!(!label.is_empty(), "{lang} {}", select.name);
+                    assert_ne!(value, label, "{lang}: {} is worded", select.name);
+                    words.push(*label);
+                }
+                let values: Vec<&str> = select.options.iter().map(|o| o.0).collect();
+                let spec: &[&str] = match select.name {
+                    "device_policy" => &["any", "same_browser", "remote"],
+                    "passkeys" => &["off", "optional", "required_after_first_sign_in"],
+                    "consent" => &["", "required", "skip"],
+                    _ => &["pairwise", "public"],
+                };
+                assert_eq!(values, spec, "{lang}: the form sends SPEC §3.5's values");
+            }
+            assert_eq!(words.len(), 11, "{lang}: every worded select is there");
+            by_lang.push(words);
+        }
+        assert_ne!(by_lang[0], by_lang[1], "German has its own words");
+        assert_ne!(by_lang[0], by_lang[2], "French has its own words");
+    }
 
     #[test]
     fn the_settings_form_becomes_the_apis_app_shape() {
