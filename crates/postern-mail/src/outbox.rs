@@ -35,7 +35,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use postern_core::crypto::{random_array, random_id, random_token};
 use postern_core::{Clock, Secrets};
-use postern_store::{Backend, OutboxMessage, Queries, Store};
+use postern_store::{Backend, NewOutboxRow, OutboxMessage, Queries, Store};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -207,33 +207,46 @@ impl MailQueue {
         expires_at: i64,
         from_domain: &str,
     ) -> Result<Queued, MailError> {
-        let Some(handoff) = &self.handoff else {
-            let id = enqueue(conn, secrets, email, now, expires_at, from_domain).await?;
-            return Ok(Queued { id, message: None });
-        };
+        let (queued, row) = self.prepare(secrets, email, now, expires_at, from_domain)?;
+        conn.insert_outbox_row(&row).await?;
+        Ok(queued)
+    }
+
+    /// [`MailQueue::enqueue`] without the write: the sealed row for the
+    /// caller's transaction to insert (a [`postern_store::Writes`]
+    /// function, say), and the message to hand over after it commits.
+    pub fn prepare(
+        &self,
+        secrets: &Secrets,
+        email: &OutgoingEmail,
+        now: i64,
+        expires_at: i64,
+        from_domain: &str,
+    ) -> Result<(Queued, NewOutboxRow), MailError> {
         let (id, message_id, payload) = seal(secrets, email, from_domain)?;
-        let lease_until = now + LEASE_SECS;
-        conn.insert_outbox_leased(
-            &id,
-            &message_id,
-            &payload,
-            now,
-            expires_at,
-            &handoff.owner,
-            lease_until,
-        )
-        .await?;
-        let message = OutboxMessage {
+        let lease = self
+            .handoff
+            .as_ref()
+            .map(|handoff| (handoff.owner.to_string(), now + LEASE_SECS));
+        let message = lease.as_ref().map(|(_, lease_until)| {
+            let message = OutboxMessage {
+                id: id.clone(),
+                message_id: message_id.clone(),
+                payload: payload.clone(),
+                attempts: 1,
+                expires_at,
+            };
+            (message, *lease_until)
+        });
+        let row = NewOutboxRow {
             id: id.clone(),
             message_id,
             payload,
-            attempts: 1,
+            now,
             expires_at,
+            lease,
         };
-        Ok(Queued {
-            id,
-            message: Some((message, lease_until)),
-        })
+        Ok((Queued { id, message }, row))
     }
 
     /// Gives a committed message to the worker. A message whose

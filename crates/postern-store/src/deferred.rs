@@ -18,7 +18,7 @@ use crate::{Backend, Result, StoreError, Tx};
 
 /// A value bound to a statement.
 #[derive(Debug, Clone)]
-pub(crate) enum Value {
+pub enum Value {
     Int(Option<i64>),
     Text(Option<String>),
 }
@@ -66,7 +66,7 @@ impl From<Option<&str>> for Value {
 
 /// One statement with its values; its placeholders are `$1`… in order.
 #[derive(Debug, Clone)]
-pub(crate) struct Op {
+pub struct Op {
     pub(crate) sql: String,
     pub(crate) args: Vec<Value>,
 }
@@ -191,52 +191,54 @@ impl Tx {
         }
         Ok(())
     }
+}
 
+impl crate::sealed::Defer for Tx {
+    fn defer_op(&mut self, op: Op) {
+        self.deferred.ops.push(op);
+    }
+}
+impl Defer for Tx {}
+
+/// Writes whose answer nobody needs, sent in one round trip right before
+/// the commit, in the order they were deferred and after every statement
+/// run directly: on a [`Tx`] and in a [`crate::Writes`] function alike.
+pub trait Defer: crate::sealed::Defer {
     /// [`crate::Queries::insert_session`], sent at commit.
-    pub fn defer_session(&mut self, session: &Session) {
-        self.deferred
-            .ops
-            .push(crate::queries::insert_session_op(session));
+    fn defer_session(&mut self, session: &Session) {
+        self.defer_op(crate::queries::insert_session_op(session));
     }
 
     /// [`crate::Queries::insert_sign_in_event`], sent at commit.
-    pub fn defer_sign_in_event(&mut self, event: &SignInEvent) {
-        self.deferred
-            .ops
-            .push(crate::queries::insert_event_op(event));
+    fn defer_sign_in_event(&mut self, event: &SignInEvent) {
+        self.defer_op(crate::queries::insert_event_op(event));
     }
 
     /// [`crate::Queries::insert_authorization_code`], sent at commit.
-    pub fn defer_authorization_code(&mut self, code: &AuthorizationCode) {
-        self.deferred.ops.push(crate::queries::insert_code_op(code));
+    fn defer_authorization_code(&mut self, code: &AuthorizationCode) {
+        self.defer_op(crate::queries::insert_code_op(code));
     }
 
     /// [`crate::Queries::insert_login_request`], sent at commit.
-    pub fn defer_login_request(&mut self, request: &LoginRequest) {
-        self.deferred
-            .ops
-            .push(crate::queries::insert_login_request_op(request));
+    fn defer_login_request(&mut self, request: &LoginRequest) {
+        self.defer_op(crate::queries::insert_login_request_op(request));
     }
 
     /// [`crate::AdminQueries::set_outbox_meta`] of a row this transaction
     /// inserted, sent at commit.
-    pub fn defer_outbox_meta(&mut self, id: &str, client_id: Option<&str>, hint: &str) {
-        self.deferred
-            .ops
-            .push(crate::admin::outbox_meta_op(id, client_id, hint));
+    fn defer_outbox_meta(&mut self, id: &str, client_id: Option<&str>, hint: &str) {
+        self.defer_op(crate::admin::outbox_meta_op(id, client_id, hint));
     }
 
     /// [`crate::Queries::rate_release`] of a slot, sent at commit.
-    pub fn defer_rate_release(&mut self, slot: &RateSlot) {
-        self.deferred
-            .ops
-            .push(crate::queries::rate_release_op(&[slot]));
+    fn defer_rate_release(&mut self, slot: &RateSlot) {
+        self.defer_op(crate::queries::rate_release_op(&[slot]));
     }
 
     /// [`crate::Queries::burn_browser_requests`], sent at commit (how many
     /// it burnt is not told).
-    pub fn defer_burn_browser_requests(&mut self, client_id: &str, binding_hash: &str, now: i64) {
-        self.deferred.ops.push(crate::queries::burn_browser_op(
+    fn defer_burn_browser_requests(&mut self, client_id: &str, binding_hash: &str, now: i64) {
+        self.defer_op(crate::queries::burn_browser_op(
             client_id,
             binding_hash,
             now,
@@ -246,10 +248,8 @@ impl Tx {
     /// [`crate::Queries::complete_login_request`] of a request this
     /// transaction consumed itself (so it is certain to apply), sent at
     /// commit.
-    pub fn defer_complete_login_request(&mut self, id: &str, now: i64) {
-        self.deferred
-            .ops
-            .push(crate::queries::complete_login_request_op(id, now));
+    fn defer_complete_login_request(&mut self, id: &str, now: i64) {
+        self.defer_op(crate::queries::complete_login_request_op(id, now));
     }
 }
 

@@ -29,6 +29,7 @@ mod queries;
 mod rekey;
 mod rows;
 mod sessions;
+mod writer;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -47,14 +48,15 @@ pub use account::{AccountQueries, UserGrant};
 pub use admin::*;
 pub use apps::APP_CACHE_TTL;
 pub use dashboard::DashboardQueries;
-pub use deferred::Consume;
+pub use deferred::{Consume, Defer};
 pub use keys::{KeyQueries, StoredKey};
 pub use outbox::OutboxDepth;
 pub use passkeys::{PasskeyChallenge, PasskeyQueries, StoredPasskey};
-pub use queries::Queries;
+pub use queries::{NewOutboxRow, Queries};
 pub use rekey::{RekeyQueries, Sealed, SealedKind};
 pub use rows::*;
 pub use sessions::{RefreshToken, SessionQueries};
+pub use writer::Writes;
 
 /// A failure of the database. Callers treat all of these as "unavailable"
 /// (503) except [`StoreError::Conflict`].
@@ -144,6 +146,8 @@ pub struct Store {
     waiting: std::sync::Arc<AtomicUsize>,
     /// Apps by client id, for the request paths ([`Store::app`]).
     apps: std::sync::Arc<apps::AppCache>,
+    /// SQLite file: the thread that runs [`Store::write`] functions.
+    sqlite_writer: Option<writer::SqliteWriter>,
 }
 
 /// The connection pool at one instant, for `/metrics`.
@@ -237,6 +241,12 @@ impl Connection for Conn {}
 impl Connection for Tx {}
 
 pub(crate) mod sealed {
+    /// Where [`super::Defer`] writes go: a [`super::Tx`]'s commit or a
+    /// [`super::Writes`] function's end.
+    pub trait Defer {
+        fn defer_op(&mut self, op: crate::deferred::Op);
+    }
+
     /// The driver connection under a [`super::Conn`] or [`super::Tx`].
     pub trait Raw {
         fn raw(&mut self) -> &mut sqlx::AnyConnection;
@@ -350,14 +360,22 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
+        let writer: std::sync::Arc<tokio::sync::Mutex<()>> = Default::default();
+        let sqlite_writer = match sqlite_file(&url) {
+            Some(path) if backend == Backend::Sqlite => {
+                Some(writer::SqliteWriter::start(&path, writer.clone())?)
+            }
+            _ => None,
+        };
         Ok(Self {
             pool,
             write_pool,
             backend,
-            writer: Default::default(),
+            writer,
             queue: Default::default(),
             waiting: Default::default(),
             apps: Default::default(),
+            sqlite_writer,
         })
     }
 
@@ -468,6 +486,41 @@ impl Store {
         self.start(writer).await
     }
 
+    /// Runs `f` as one write transaction and commits it when `f` returns
+    /// `Ok`; an `Err` from `f` (a decision to stop, or a statement that
+    /// failed) rolls back everything it wrote and is returned as it is.
+    /// Nothing is answered before the commit succeeded.
+    ///
+    /// `f` gets the statements a write path needs an answer from and the
+    /// [`Defer`] writes; it must not block or compute much (on SQLite it
+    /// runs on the one writer thread, [`Writes`]): hash, render and sign
+    /// before, and hand over after. On a SQLite file it runs there with
+    /// other callers' functions in one group commit; elsewhere it runs on
+    /// a blocking thread over a [`Tx`] of its own.
+    pub async fn write<T, E, F>(&self, f: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(&mut Writes<'_>) -> std::result::Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        if let Some(thread) = &self.sqlite_writer {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let _waiting = Waiting::start(&self.waiting);
+            if !thread.send(writer::job(f, answer)) {
+                return Err(E::from(writer::failed(
+                    "the writer thread has stopped".into(),
+                )));
+            }
+            return answered.await.unwrap_or_else(|_| {
+                Err(E::from(writer::failed(
+                    "the write function panicked".into(),
+                )))
+            });
+        }
+        let tx = self.begin().await?;
+        writer::over_tx(tx, f).await
+    }
+
     /// [`Store::begin`] ahead of the callers queued there: on SQLite it
     /// waits for the transaction under way and at most one other. For
     /// short writes that others wait on (the outbox recording a group of
@@ -559,6 +612,18 @@ impl Store {
 }
 
 /// A pool of SQLite connections set up for Postern, with `extra` pragmas.
+/// The file a `sqlite:` URL names, unless it is an in-memory database
+/// (which another connection could not share).
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory =
+        path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    (!memory).then(|| path.to_owned())
+}
+
 fn sqlite_pool(max: u32, extra: &'static str) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)

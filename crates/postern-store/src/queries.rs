@@ -187,20 +187,9 @@ pub trait Queries {
         now: i64,
         expires_at: i64,
     ) -> Result<()>;
-    /// Queues an encrypted message already leased to `owner` until
-    /// `lease_until`, its first attempt counted: the instance that queues
-    /// it delivers it without claiming it first.
-    #[allow(clippy::too_many_arguments)]
-    async fn insert_outbox_leased(
-        &mut self,
-        id: &str,
-        message_id: &str,
-        payload: &str,
-        now: i64,
-        expires_at: i64,
-        owner: &str,
-        lease_until: i64,
-    ) -> Result<()>;
+    /// Queues a sealed message ([`NewOutboxRow`]), leased or not: the
+    /// instance that holds the lease delivers it without claiming it first.
+    async fn insert_outbox_row(&mut self, row: &NewOutboxRow) -> Result<()>;
     /// Marks a message delivered and erases its content.
     async fn outbox_sent(&mut self, id: &str, now: i64) -> Result<()>;
     /// [`Queries::outbox_sent`] of several messages in one statement.
@@ -510,16 +499,10 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn upsert_user_sign_in(&mut self, new_id: &str, email: &str, now: i64) -> Result<User> {
-        let row = sqlx::query(
-            "INSERT INTO users (id, email, created_at, last_sign_in_at) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (email) DO UPDATE SET last_sign_in_at = $3 \
-             RETURNING id, email, created_at, last_sign_in_at, disabled_at",
-        )
-        .bind(new_id)
-        .bind(email)
-        .bind(now)
-        .fetch_one(self.raw())
-        .await?;
+        let op = upsert_user_op(new_id, email, now);
+        let row = sqlx::query_with(&op.sql, crate::deferred::arguments(op.args)?)
+            .fetch_one(self.raw())
+            .await?;
         user_from_row(&row)
     }
 
@@ -648,34 +631,13 @@ impl<C: crate::Connection> Queries for C {
         which: Consume<'_>,
         now: i64,
     ) -> Result<Option<LoginRequest>> {
-        let (target, value) = match which {
-            Consume::Token(hash) => ("token_hash = $2 AND kind = 'link'", hash),
-            Consume::Id(id) => ("id = $2 AND kind = 'link'", id),
-            Consume::Approved(id) => ("id = $2 AND kind = 'link' AND approved_at IS NOT NULL", id),
-        };
-        // The target is live exactly when the subquery finds it, and then
-        // it is one of its pair's live requests: one statement consumes it
-        // and burns its siblings, or (not live) changes nothing. On
-        // PostgreSQL a concurrent caller waits on the row lock and then
-        // finds the target consumed.
-        let rows = sqlx::query(&format!(
-            "UPDATE login_requests SET consumed_at = $1 \
-             WHERE consumed_at IS NULL AND expires_at > $1 AND (client_id, email) = \
-               (SELECT client_id, email FROM login_requests \
-                WHERE {target} AND consumed_at IS NULL AND expires_at > $1) \
-             RETURNING {LOGIN_COLUMNS}"
-        ))
-        .bind(now)
-        .bind(value)
-        .fetch_all(self.raw())
-        .await?;
+        let op = consume_op(which, now);
+        let rows = sqlx::query_with(&op.sql, crate::deferred::arguments(op.args)?)
+            .fetch_all(self.raw())
+            .await?;
         for row in &rows {
             let request = login_from_row(row)?;
-            let is_target = match which {
-                Consume::Token(hash) => request.token_hash == hash,
-                Consume::Id(id) | Consume::Approved(id) => request.id == id,
-            };
-            if is_target {
+            if is_consume_target(which, &request.id, &request.token_hash) {
                 return Ok(Some(request));
             }
         }
@@ -870,13 +832,7 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn rate_hits(&mut self, hits: &[(&str, i64, i64)]) -> Result<Vec<bool>> {
-        let distinct = hits
-            .iter()
-            .map(|h| h.0)
-            .collect::<std::collections::HashSet<_>>()
-            .len()
-            == hits.len();
-        if !distinct {
+        if !distinct_keys(hits) {
             // One statement may not change a row twice.
             let mut counted = Vec::with_capacity(hits.len());
             for (key, window_start, limit) in hits {
@@ -884,45 +840,14 @@ impl<C: crate::Connection> Queries for C {
             }
             return Ok(counted);
         }
-        // A limit of zero or less counts nothing; the rest go in one upsert
-        // whose rows are in key order, so that two transactions counting
-        // overlapping keys on PostgreSQL lock them in the same order (no
-        // deadlock). A new window starts at one; a known one counts only
-        // while below its limit (re-checked under the row lock on
-        // PostgreSQL, under the write lock on SQLite); RETURNING names the
-        // rows that counted.
-        let mut todo: Vec<&(&str, i64, i64)> = hits.iter().filter(|h| h.2 > 0).collect();
-        if todo.is_empty() {
+        let Some(op) = rate_hits_op(hits) else {
             return Ok(vec![false; hits.len()]);
-        }
-        todo.sort_by(|a, b| a.0.cmp(b.0));
-        let mut values = Vec::with_capacity(todo.len());
-        let mut limits = String::new();
-        let mut args: Vec<Value> = Vec::with_capacity(todo.len() * 3);
-        for (key, window_start, limit) in &todo {
-            let n = args.len();
-            values.push(format!("(${}, ${}, 1)", n + 1, n + 2));
-            limits.push_str(&format!(" WHEN ${} THEN ${}", n + 1, n + 3));
-            args.extend([
-                Value::from(*key),
-                Value::from(*window_start),
-                Value::from(*limit),
-            ]);
-        }
-        let sql = format!(
-            "INSERT INTO rate_limits (key, window_start, count) VALUES {} \
-             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
-             WHERE rate_limits.count < CASE rate_limits.key{limits} END \
-             RETURNING key",
-            values.join(", ")
-        );
-        let counted: Vec<String> = sqlx::query_scalar_with(&sql, crate::deferred::arguments(args)?)
-            .fetch_all(self.raw())
-            .await?;
-        Ok(hits
-            .iter()
-            .map(|(key, _, limit)| *limit > 0 && counted.iter().any(|c| c.as_str() == *key))
-            .collect())
+        };
+        let counted: Vec<String> =
+            sqlx::query_scalar_with(&op.sql, crate::deferred::arguments(op.args)?)
+                .fetch_all(self.raw())
+                .await?;
+        Ok(rate_hits_counted(hits, &counted))
     }
 
     async fn rate_counts(&mut self, keys: &[(&str, i64)]) -> Result<Vec<i64>> {
@@ -990,30 +915,8 @@ impl<C: crate::Connection> Queries for C {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn insert_outbox_leased(
-        &mut self,
-        id: &str,
-        message_id: &str,
-        payload: &str,
-        now: i64,
-        expires_at: i64,
-        owner: &str,
-        lease_until: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO outbox (id, message_id, payload, attempts, next_attempt_at, expires_at, created_at, lease_owner, lease_until) \
-             VALUES ($1, $2, $3, 1, $4, $5, $4, $6, $7)",
-        )
-        .bind(id)
-        .bind(message_id)
-        .bind(payload)
-        .bind(now)
-        .bind(expires_at)
-        .bind(owner)
-        .bind(lease_until)
-        .execute(self.raw())
-        .await?;
+    async fn insert_outbox_row(&mut self, row: &NewOutboxRow) -> Result<()> {
+        outbox_insert_op(row).execute(self.raw()).await?;
         Ok(())
     }
 
@@ -1255,5 +1158,146 @@ pub(crate) fn rate_release_op(slots: &[&RateSlot]) -> Op {
             terms.join(" OR ")
         ),
         args,
+    )
+}
+
+// ---- statements [`crate::Writes`] shares with the methods above -----------
+
+/// The multi-row upsert of [`Queries::rate_hits`], `None` when no limit
+/// can count (every limit zero or less). A limit of zero or less counts
+/// nothing; the rest go in one upsert whose rows are in key order, so that
+/// two transactions counting overlapping keys on PostgreSQL lock them in
+/// the same order (no deadlock). A new window starts at one; a known one
+/// counts only while below its limit (re-checked under the row lock on
+/// PostgreSQL, under the write lock on SQLite); `RETURNING key` names the
+/// rows that counted. The keys must be distinct ([`distinct_keys`]): one
+/// statement may not change a row twice.
+pub(crate) fn rate_hits_op(hits: &[(&str, i64, i64)]) -> Option<Op> {
+    let mut todo: Vec<&(&str, i64, i64)> = hits.iter().filter(|h| h.2 > 0).collect();
+    if todo.is_empty() {
+        return None;
+    }
+    todo.sort_by(|a, b| a.0.cmp(b.0));
+    let mut values = Vec::with_capacity(todo.len());
+    let mut limits = String::new();
+    let mut args: Vec<Value> = Vec::with_capacity(todo.len() * 3);
+    for (key, window_start, limit) in &todo {
+        let n = args.len();
+        values.push(format!("(${}, ${}, 1)", n + 1, n + 2));
+        limits.push_str(&format!(" WHEN ${} THEN ${}", n + 1, n + 3));
+        args.extend([
+            Value::from(*key),
+            Value::from(*window_start),
+            Value::from(*limit),
+        ]);
+    }
+    Some(Op::new(
+        format!(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES {} \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
+             WHERE rate_limits.count < CASE rate_limits.key{limits} END \
+             RETURNING key",
+            values.join(", ")
+        ),
+        args,
+    ))
+}
+
+/// Whether each of `hits` counted, from the keys [`rate_hits_op`] returned.
+pub(crate) fn rate_hits_counted(hits: &[(&str, i64, i64)], counted: &[String]) -> Vec<bool> {
+    hits.iter()
+        .map(|(key, _, limit)| *limit > 0 && counted.iter().any(|c| c.as_str() == *key))
+        .collect()
+}
+
+/// Whether `hits` may go in one [`rate_hits_op`] (no key twice).
+pub(crate) fn distinct_keys(hits: &[(&str, i64, i64)]) -> bool {
+    hits.iter()
+        .map(|h| h.0)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+        == hits.len()
+}
+
+/// [`Queries::upsert_user_sign_in`]'s statement, returning the user.
+pub(crate) fn upsert_user_op(new_id: &str, email: &str, now: i64) -> Op {
+    Op::new(
+        "INSERT INTO users (id, email, created_at, last_sign_in_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (email) DO UPDATE SET last_sign_in_at = $3 \
+         RETURNING id, email, created_at, last_sign_in_at, disabled_at",
+        vec![Value::from(new_id), Value::from(email), Value::from(now)],
+    )
+}
+
+/// [`Queries::consume_burning_siblings`]'s statement, returning every
+/// request it consumed (the target among them when it was live). The
+/// target is live exactly when the subquery finds it, and then it is one
+/// of its pair's live requests: one statement consumes it and burns its
+/// siblings, or (not live) changes nothing. On PostgreSQL a concurrent
+/// caller waits on the row lock and then finds the target consumed.
+pub(crate) fn consume_op(which: Consume<'_>, now: i64) -> Op {
+    let (target, value) = match which {
+        Consume::Token(hash) => ("token_hash = $2 AND kind = 'link'", hash),
+        Consume::Id(id) => ("id = $2 AND kind = 'link'", id),
+        Consume::Approved(id) => ("id = $2 AND kind = 'link' AND approved_at IS NOT NULL", id),
+    };
+    Op::new(
+        format!(
+            "UPDATE login_requests SET consumed_at = $1 \
+             WHERE consumed_at IS NULL AND expires_at > $1 AND (client_id, email) = \
+               (SELECT client_id, email FROM login_requests \
+                WHERE {target} AND consumed_at IS NULL AND expires_at > $1) \
+             RETURNING {LOGIN_COLUMNS}"
+        ),
+        vec![Value::from(now), Value::from(value)],
+    )
+}
+
+/// Whether a request [`consume_op`] returned (its `id` and `token_hash`)
+/// is the one `which` names.
+pub(crate) fn is_consume_target(which: Consume<'_>, id: &str, token_hash: &str) -> bool {
+    match which {
+        Consume::Token(hash) => token_hash == hash,
+        Consume::Id(target) | Consume::Approved(target) => id == target,
+    }
+}
+
+/// A message for the outbox, sealed; leased to an instance when that
+/// instance's worker sends it from memory after the commit.
+#[derive(Debug, Clone)]
+pub struct NewOutboxRow {
+    /// The row id.
+    pub id: String,
+    /// Its `Message-ID`.
+    pub message_id: String,
+    /// The sealed message.
+    pub payload: String,
+    /// When it was queued (and first due).
+    pub now: i64,
+    /// When it is no longer worth sending.
+    pub expires_at: i64,
+    /// The instance that holds it and until when (its first attempt
+    /// counted), or `None`: due for any worker.
+    pub lease: Option<(String, i64)>,
+}
+
+pub(crate) fn outbox_insert_op(row: &NewOutboxRow) -> Op {
+    let (owner, until) = match &row.lease {
+        Some((owner, until)) => (Some(owner.as_str()), Some(*until)),
+        None => (None, None),
+    };
+    Op::new(
+        "INSERT INTO outbox (id, message_id, payload, attempts, next_attempt_at, expires_at, created_at, lease_owner, lease_until) \
+         VALUES ($1, $2, $3, $6, $4, $5, $4, $7, $8)",
+        vec![
+            Value::from(&row.id),
+            Value::from(&row.message_id),
+            Value::from(&row.payload),
+            Value::from(row.now),
+            Value::from(row.expires_at),
+            Value::from(i64::from(row.lease.is_some())),
+            Value::from(owner),
+            Value::from(until),
+        ],
     )
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use postern_core::crypto::random_id;
 use postern_core::{App, AppSettings};
 use postern_store::{
-    AuthorizationCode, Consume, LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent,
-    Store,
+    AuthorizationCode, Consume, Defer, LoginKind, LoginRequest, Queries, RateSlot, Session,
+    SignInEvent, Store,
 };
 use postern_testkit::TestDb;
 use tokio::sync::Barrier;

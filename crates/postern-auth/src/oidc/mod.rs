@@ -8,7 +8,9 @@ use postern_core::crypto::{constant_time_eq, random_id, random_token, sha256_b64
 use postern_core::jose::Alg;
 use postern_core::oauth::{pkce_matches, Scope};
 use postern_core::{App, ClientId, SubjectType};
-use postern_store::{AuthorizationCode, Queries, RefreshToken, Session, SessionQueries, Tx, User};
+use postern_store::{
+    AuthorizationCode, Defer, Queries, RefreshToken, Session, SessionQueries, Tx, User,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -112,7 +114,8 @@ pub fn defer_code(svc: &Services, tx: &mut Tx, grant: CodeGrant<'_>) -> String {
     code
 }
 
-fn new_code(svc: &Services, grant: CodeGrant<'_>) -> (String, AuthorizationCode) {
+/// A fresh code for `grant` and its row (the code itself is never stored).
+pub(crate) fn new_code(svc: &Services, grant: CodeGrant<'_>) -> (String, AuthorizationCode) {
     let now = svc.now();
     let code = random_token(32);
     let row = AuthorizationCode {

@@ -32,7 +32,7 @@ mod register;
 
 pub use account::{account_notice, account_section, error_words, AccountPasskeys, PasskeyView};
 pub use authenticate::{finish_authentication, start_authentication};
-pub(crate) use policy::{gate, offer_after, refuse, session_may_enter, Gate};
+pub(crate) use policy::{gate, gate_before, offer_after, refuse, session_may_enter, Gate};
 pub use register::{finish_registration, start_registration};
 
 /// How long a ceremony may take, seconds (issue 15: 5 minutes).

@@ -3,7 +3,7 @@
 
 use postern_core::crypto::random_id;
 use postern_core::{App, PasskeyPolicy};
-use postern_store::{LoginRequest, PasskeyQueries, Queries, Session, SignInEvent, Tx};
+use postern_store::{LoginRequest, PasskeyQueries, Queries, Session, SignInEvent};
 
 use super::*;
 use crate::error::Flow;
@@ -23,20 +23,19 @@ pub(crate) enum Gate {
 /// said they lost their passkey (`who.passkey_lost`): then it does, and
 /// history says so.
 pub(crate) async fn gate(
-    tx: &mut Tx,
+    conn: &mut (impl Queries + PasskeyQueries),
     app: &App,
     request: &LoginRequest,
     method: Method,
     who: &Requester,
 ) -> Result<Gate> {
-    let email_based = matches!(method, Method::Link | Method::Code);
-    if !email_based || app.settings.passkeys != PasskeyPolicy::RequiredAfterFirstSignIn {
+    if !gated(app, method) {
         return Ok(Gate::Pass(method));
     }
-    let Some(user) = tx.user_by_email(&request.email).await? else {
+    let Some(user) = conn.user_by_email(&request.email).await? else {
         return Ok(Gate::Pass(method));
     };
-    if tx.count_passkeys(&user.id).await? == 0 {
+    if conn.count_passkeys(&user.id).await? == 0 {
         return Ok(Gate::Pass(method));
     }
     if !who.passkey_lost {
@@ -46,6 +45,30 @@ pub(crate) async fn gate(
         Method::Link => Method::LinkPasskeyLost,
         _ => Method::CodePasskeyLost,
     }))
+}
+
+/// Whether [`gate`] has anything to decide: a link or code sign-in to an
+/// app with `required_after_first_sign_in`.
+fn gated(app: &App, method: Method) -> bool {
+    matches!(method, Method::Link | Method::Code)
+        && app.settings.passkeys == PasskeyPolicy::RequiredAfterFirstSignIn
+}
+
+/// [`gate`] on a pooled connection, taken only when there is something to
+/// decide: for a sign-in whose transaction runs on the store's writer
+/// ([`postern_store::Store::write`]), before it. (A passkey made between
+/// this read and that transaction counts from the next sign-in on.)
+pub(crate) async fn gate_before(
+    svc: &Services,
+    app: &App,
+    request: &LoginRequest,
+    method: Method,
+    who: &Requester,
+) -> Result<Gate> {
+    if !gated(app, method) {
+        return Ok(Gate::Pass(method));
+    }
+    gate(&mut svc.store.conn().await?, app, request, method, who).await
 }
 
 /// Issue 15 `required_after_first_sign_in` for a session the browser

@@ -65,17 +65,29 @@ pub async fn sign_in_user(
     if let Some(slot) = &request.rate_slot {
         tx.defer_rate_release(slot);
     }
-    tx.defer_sign_in_event(&SignInEvent {
+    tx.defer_sign_in_event(&success_event(app, request, method, who, now, &user.id));
+    Ok(user)
+}
+
+/// The history row of a successful sign-in.
+fn success_event(
+    app: &App,
+    request: &LoginRequest,
+    method: Method,
+    who: &Requester,
+    now: i64,
+    user_id: &str,
+) -> SignInEvent {
+    SignInEvent {
         id: random_id(),
-        user_id: Some(user.id.clone()),
+        user_id: Some(user_id.to_owned()),
         client_id: app.client_id.clone(),
         at: now,
         ip: Some(who.ip.to_string()),
         user_agent: who.user_agent.clone(),
         method: event_method(request, method).to_owned(),
         outcome: "success".to_owned(),
-    });
-    Ok(user)
+    }
 }
 
 /// How history names a sign-in with `request`: `admin_link` for a link an
@@ -88,8 +100,149 @@ pub(crate) fn event_method(request: &LoginRequest, method: Method) -> &'static s
     }
 }
 
-/// The end of a browser sign-in: a session cookie, then consent or an
-/// authorization code (an admin-issued link: on to its destination).
+/// Whether finishing `request` asks what the person granted `app` before:
+/// only an app that needs consent, and not for an admin-issued link (it
+/// goes on without a code).
+fn reads_grant(app: &App, request: &LoginRequest) -> bool {
+    !request.admin_issued && app.needs_consent()
+}
+
+/// Whether a stored grant covers `request`'s scopes.
+fn grant_covers(request: &LoginRequest, grant: Option<&str>) -> bool {
+    grant.is_some_and(|g| Scope::parse(Some(&request.scope)).is_subset_of(&Scope::parse(Some(g))))
+}
+
+/// Everything a finished browser sign-in writes and answers, computed
+/// before its transaction (secrets, hashes, the code, where to go next);
+/// only the person's id comes from the transaction ([`Finishing::write`]).
+#[derive(Debug)]
+pub(crate) struct Finishing {
+    rate_slot: Option<RateSlot>,
+    event: SignInEvent,
+    session: Session,
+    session_secret: String,
+    /// The request to mark complete (its code issued, or an admin link).
+    complete: Option<(String, i64)>,
+    code: Option<postern_store::AuthorizationCode>,
+    next: Next,
+    passkey_offer: Option<Box<Flow>>,
+    session_ttl: i64,
+}
+
+impl Finishing {
+    /// The sign-in of `request` by `method`; `granted`: the person's grant
+    /// to `app` covers the request's scopes ([`reads_grant`]).
+    pub(crate) fn new(
+        svc: &Services,
+        app: &App,
+        request: &LoginRequest,
+        method: Method,
+        who: &Requester,
+        granted: bool,
+    ) -> Self {
+        let now = svc.now();
+        let passkey_offer = crate::passkeys::offer_after(svc, app, method, request);
+        let session_secret = random_token(32);
+        let session_id = random_id();
+        let session = Session {
+            id: session_id.clone(),
+            token_hash: svc
+                .secrets
+                .keyed_hash(purpose::SESSION, session_secret.as_bytes()),
+            user_id: String::new(),
+            client_id: None,
+            kind: "browser".to_owned(),
+            amr: method.amr().to_owned(),
+            auth_time: now,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + svc.settings.session_max_age,
+            ip: Some(who.ip.to_string()),
+            user_agent: who.user_agent.clone(),
+            revoked_at: None,
+            // A "lost passkey" sign-in stands for the passkey it replaces.
+            passkey_ok: matches!(method, Method::LinkPasskeyLost | Method::CodePasskeyLost),
+        };
+        let scope = Scope::parse(Some(&request.scope));
+        let (next, complete, code) = if request.admin_issued {
+            // Once: the request is complete, as if a code had been issued.
+            // The transaction consumed it, so completing it cannot miss and
+            // goes with the commit.
+            (
+                Next::Continue(request.redirect_uri.clone()),
+                Some((request.id.clone(), now)),
+                None,
+            )
+        } else if app.needs_consent() && !granted {
+            let consent = Next::Consent {
+                login_id: request.id.clone(),
+                app: Box::new(app.clone()),
+                scope,
+                locale: request.locale.clone(),
+                consent_token: consent_token(svc, &request.id, &session_id),
+                flow: Box::new(flow_of(request)),
+            };
+            (consent, None, None)
+        } else {
+            // The transaction consumed the request: completing it cannot
+            // miss, so it and the code go with the commit too.
+            let session = (session_id.as_str(), method.amr(), now);
+            let (code, row) = crate::oidc::new_code(svc, code_grant(request, session, ""));
+            let next = Next::Redirect(AuthorizationResponse::code(
+                &request.redirect_uri,
+                request.state.as_deref(),
+                svc.settings.issuer(),
+                code,
+            ));
+            (next, Some((request.id.clone(), now)), Some(row))
+        };
+        Self {
+            rate_slot: request.rate_slot.clone(),
+            event: success_event(app, request, method, who, now, ""),
+            session,
+            session_secret,
+            complete,
+            code,
+            next,
+            passkey_offer,
+            session_ttl: svc.settings.session_idle_ttl,
+        }
+    }
+
+    /// The sign-in's writes for the person `user_id`, all deferred to the
+    /// commit: the rate slot given back, history, the session, the request
+    /// completed and the code.
+    pub(crate) fn write(&mut self, d: &mut impl Defer, user_id: &str) {
+        if let Some(slot) = &self.rate_slot {
+            d.defer_rate_release(slot);
+        }
+        self.event.user_id = Some(user_id.to_owned());
+        d.defer_sign_in_event(&self.event);
+        self.session.user_id = user_id.to_owned();
+        d.defer_session(&self.session);
+        if let Some((id, now)) = &self.complete {
+            d.defer_complete_login_request(id, *now);
+        }
+        if let Some(code) = &mut self.code {
+            code.user_id = user_id.to_owned();
+            d.defer_authorization_code(code);
+        }
+    }
+
+    /// The answer, once the transaction committed.
+    pub(crate) fn signed_in(self) -> SignedIn {
+        SignedIn {
+            session_secret: self.session_secret,
+            session_ttl: self.session_ttl,
+            next: self.next,
+            passkey_offer: self.passkey_offer,
+        }
+    }
+}
+
+/// The end of a browser sign-in inside `tx`, which consumed `request`: a
+/// session cookie, then consent or an authorization code (an admin-issued
+/// link: on to its destination).
 pub(crate) async fn finish(
     svc: &Services,
     mut tx: Tx,
@@ -98,7 +251,6 @@ pub(crate) async fn finish(
     method: Method,
     who: &Requester,
 ) -> Result<SignedIn> {
-    let now = svc.now();
     let method = match crate::passkeys::gate(&mut tx, app, &request, method, who).await? {
         crate::passkeys::Gate::Pass(m) => m,
         crate::passkeys::Gate::Refuse => {
@@ -108,73 +260,99 @@ pub(crate) async fn finish(
             return Err(crate::passkeys::refuse(svc, app, &request, method, who).await);
         }
     };
-    let passkey_offer = crate::passkeys::offer_after(svc, app, method, &request);
-    let user = sign_in_user(svc, &mut tx, app, &request, method, who).await?;
-    let session_secret = random_token(32);
-    let session_id = random_id();
-    tx.defer_session(&Session {
-        id: session_id.clone(),
-        token_hash: svc
-            .secrets
-            .keyed_hash(purpose::SESSION, session_secret.as_bytes()),
-        user_id: user.id.clone(),
-        client_id: None,
-        kind: "browser".to_owned(),
-        amr: method.amr().to_owned(),
-        auth_time: now,
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + svc.settings.session_max_age,
-        ip: Some(who.ip.to_string()),
-        user_agent: who.user_agent.clone(),
-        revoked_at: None,
-        // A "lost passkey" sign-in stands for the passkey it replaces.
-        passkey_ok: matches!(method, Method::LinkPasskeyLost | Method::CodePasskeyLost),
-    });
-    let scope = Scope::parse(Some(&request.scope));
-    // An admin-issued link goes on without a code, and an app that needs
-    // no consent (first party) needs no grant read.
-    let granted = !request.admin_issued
-        && app.needs_consent()
-        && match tx.grant(&user.id, &app.client_id).await? {
-            Some(g) => scope.is_subset_of(&Scope::parse(Some(&g))),
-            None => false,
-        };
-    let next = if request.admin_issued {
-        // Once: the request is complete, as if a code had been issued.
-        // This transaction consumed it, so completing it cannot miss and
-        // goes with the commit.
-        tx.defer_complete_login_request(&request.id, now);
-        Next::Continue(request.redirect_uri.clone())
-    } else if app.needs_consent() && !granted {
-        Next::Consent {
-            login_id: request.id.clone(),
-            app: Box::new(app.clone()),
-            scope,
-            locale: request.locale.clone(),
-            consent_token: consent_token(svc, &request.id, &session_id),
-            flow: Box::new(flow_of(&request)),
-        }
-    } else {
-        // This transaction consumed the request: completing it cannot
-        // miss, so it and the code go with the commit too.
-        let session = (session_id.as_str(), method.amr(), now);
-        tx.defer_complete_login_request(&request.id, now);
-        let code = crate::oidc::defer_code(svc, &mut tx, code_grant(&request, session, &user.id));
-        Next::Redirect(AuthorizationResponse::code(
-            &request.redirect_uri,
-            request.state.as_deref(),
-            svc.settings.issuer(),
-            code,
-        ))
-    };
+    let user = tx
+        .upsert_user_sign_in(&random_id(), &request.email, svc.now())
+        .await?;
+    if user.disabled_at.is_some() {
+        return Err(AuthError::token(TokenProblem::Unknown));
+    }
+    let granted = reads_grant(app, &request)
+        && grant_covers(
+            &request,
+            tx.grant(&user.id, &app.client_id).await?.as_deref(),
+        );
+    let mut finishing = Finishing::new(svc, app, &request, method, who, granted);
+    finishing.write(&mut tx, &user.id);
     tx.commit().await?;
-    Ok(SignedIn {
-        session_secret,
-        session_ttl: svc.settings.session_idle_ttl,
-        next,
-        passkey_offer,
-    })
+    Ok(finishing.signed_in())
+}
+
+/// Why a sign-in's transaction on the store's writer stopped.
+#[derive(Debug)]
+enum FinishStop {
+    /// The link was no longer live: another click or sibling won.
+    LostRace,
+    /// The person is disabled.
+    Disabled,
+    Store(postern_store::StoreError),
+}
+
+impl From<postern_store::StoreError> for FinishStop {
+    fn from(e: postern_store::StoreError) -> Self {
+        FinishStop::Store(e)
+    }
+}
+
+/// Consumes the link `opened` (atomically: of concurrent clicks exactly
+/// one gets here) and signs the person in, in one transaction on the
+/// store's writer. What the sign-in needs to read first (the passkey rule,
+/// a grant) is read before it, from a pooled connection, and only for the
+/// apps that need it.
+pub(crate) async fn finish_link(
+    svc: &Services,
+    opened: &OpenedLink,
+    who: &Requester,
+) -> Result<SignedIn> {
+    let (app, request) = (&opened.app, &opened.request);
+    let method = match crate::passkeys::gate_before(svc, app, request, Method::Link, who).await? {
+        crate::passkeys::Gate::Pass(m) => m,
+        crate::passkeys::Gate::Refuse => {
+            return Err(crate::passkeys::refuse(svc, app, request, Method::Link, who).await);
+        }
+    };
+    let granted = reads_grant(app, request) && {
+        let mut conn = svc.store.conn().await?;
+        match conn.user_by_email(&request.email).await? {
+            Some(user) => grant_covers(
+                request,
+                conn.grant(&user.id, &app.client_id).await?.as_deref(),
+            ),
+            None => false,
+        }
+    };
+    let mut finishing = Finishing::new(svc, app, request, method, who, granted);
+    let (token_hash, email, new_id) = (
+        request.token_hash.clone(),
+        request.email.clone(),
+        random_id(),
+    );
+    let now = svc.now();
+    let written = svc
+        .store
+        .write(move |w: &mut Writes| {
+            if !w.consume_burning_siblings(Consume::Token(&token_hash), now)? {
+                return Err(FinishStop::LostRace);
+            }
+            let user = w.upsert_user_sign_in(&new_id, &email, now)?;
+            if user.disabled_at.is_some() {
+                return Err(FinishStop::Disabled);
+            }
+            finishing.write(w, &user.id);
+            Ok(finishing)
+        })
+        .await;
+    match written {
+        Ok(finishing) => Ok(finishing.signed_in()),
+        Err(FinishStop::LostRace) => {
+            let tx = svc.store.begin().await?;
+            Err(match lost_race(svc, tx, request, who).await {
+                AuthError::Token { problem, .. } => AuthError::token_in(problem, flow_of(request)),
+                other => other,
+            })
+        }
+        Err(FinishStop::Disabled) => Err(AuthError::token(TokenProblem::Unknown)),
+        Err(FinishStop::Store(e)) => Err(e.into()),
+    }
 }
 
 /// Issues a single-use authorization code for `request` (once: the request

@@ -31,27 +31,63 @@ pub(crate) async fn hit_limits(
     limits: &[Limit<'_>],
     refused: impl FnOnce(&'static str),
 ) -> Result<Vec<RateSlot>> {
-    let now = svc.now();
-    let slots: Vec<RateSlot> = limits
-        .iter()
-        .map(|(name, subject, _, window)| RateSlot {
-            key: rate_key(svc, name, subject),
-            window_start: window_start(now, *window),
-        })
-        .collect();
-    let hits: Vec<(&str, i64, i64)> = slots
-        .iter()
-        .zip(limits)
-        .map(|(slot, limit)| (slot.key.as_str(), slot.window_start, limit.2))
-        .collect();
-    let counted = tx.rate_hits(&hits).await?;
-    if let Some(i) = counted.iter().position(|ok| !ok) {
+    let hits = LimitHits::new(svc, limits);
+    let counted = tx.rate_hits(&hits.hits()).await?;
+    hits.decide(&counted).map_err(|(i, e)| {
         refused(limits[i].0);
-        return Err(AuthError::RateLimited {
-            retry_after: slots[i].window_start + limits[i].3 - now,
-        });
+        e
+    })
+}
+
+/// The hits of a set of limits, ready to count where the transaction
+/// runs ([`Writes::rate_hits`] on the store's writer): keys hashed and
+/// windows fixed beforehand, and the decision on what came back.
+#[derive(Debug)]
+pub(crate) struct LimitHits {
+    slots: Vec<RateSlot>,
+    limits: Vec<(i64, i64)>,
+    now: i64,
+}
+
+impl LimitHits {
+    pub(crate) fn new(svc: &Services, limits: &[Limit<'_>]) -> Self {
+        let now = svc.now();
+        Self {
+            slots: limits
+                .iter()
+                .map(|(name, subject, _, window)| RateSlot {
+                    key: rate_key(svc, name, subject),
+                    window_start: window_start(now, *window),
+                })
+                .collect(),
+            limits: limits.iter().map(|l| (l.2, l.3)).collect(),
+            now,
+        }
     }
-    Ok(slots)
+
+    /// `(key, window_start, limit)` of each limit, in order.
+    pub(crate) fn hits(&self) -> Vec<(&str, i64, i64)> {
+        self.slots
+            .iter()
+            .zip(&self.limits)
+            .map(|(slot, (limit, _))| (slot.key.as_str(), slot.window_start, *limit))
+            .collect()
+    }
+
+    /// The slots when every limit counted; else the index of the first
+    /// that did not and its 429 (the wait until its window ends).
+    pub(crate) fn decide(self, counted: &[bool]) -> Result<Vec<RateSlot>, (usize, AuthError)> {
+        if let Some(i) = counted.iter().position(|ok| !ok) {
+            let (_, window) = self.limits[i];
+            return Err((
+                i,
+                AuthError::RateLimited {
+                    retry_after: self.slots[i].window_start + window - self.now,
+                },
+            ));
+        }
+        Ok(self.slots)
+    }
 }
 
 /// A 429 when a limit's window is already full, counting nothing: the

@@ -11,7 +11,7 @@ use postern_core::crypto::{constant_time_eq, random_digits, random_id, random_to
 use postern_core::oauth::{check_pkce, check_text, Scope};
 use postern_core::{App, ClientId, EmailAddress, LoginId};
 use postern_store::{
-    Consume, LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent, Tx,
+    Consume, Defer, LoginKind, LoginRequest, Queries, RateSlot, Session, SignInEvent, Tx, Writes,
 };
 use serde::Deserialize;
 
@@ -349,26 +349,13 @@ pub async fn request_link(
 
     let now = svc.now();
     let expires_at = now + app.settings.link_ttl;
-    // The hits decide (the windows may have filled since the peek); one that
-    // trips drops the transaction, so a refused request counts in none.
-    let mut tx = svc.store.begin().await?;
-    let slots = hit_limits(svc, &mut tx, &limits, |name| svc.metrics.link_refused(name)).await?;
-    let email_slot = limits
-        .iter()
-        .zip(slots)
-        .find(|(limit, _)| limit.0 == email_limit.0)
-        .map(|(_, slot)| slot);
+    let hits = LimitHits::new(svc, &limits);
+    let email_index = limits.iter().position(|l| l.0 == email_limit.0);
     let binding_hash = who
         .binding
         .as_ref()
         .map(|b| svc.secrets.keyed_hash(purpose::BINDING, b.as_bytes()));
-    // The request's own writes need no answer: they go in one round trip
-    // with the commit (the outbox row, written directly, goes first).
-    if let Some(b) = &binding_hash {
-        // "Send again" from the same browser replaces its earlier request.
-        tx.defer_burn_browser_requests(&app.client_id, b, now);
-    }
-    let request = LoginRequest {
+    let mut request = LoginRequest {
         id: id.clone(),
         client_id: app.client_id.clone(),
         email: email.as_str().to_owned(),
@@ -406,35 +393,76 @@ pub async fn request_link(
         .then(|| random_digits(2)),
         approved_at: None,
         completed_at: None,
-        rate_slot: email_slot,
+        rate_slot: None,
         created_at: now,
         expires_at,
         consumed_at: None,
     };
-    tx.defer_login_request(&request);
-    if !allowed {
-        // History names every refusal (SPEC §3.5 `refused`): disabled
-        // person, sign-up closed, domain not allowed.
-        tx.defer_sign_in_event(&refused_event(
-            app,
-            user.as_ref().map(|u| u.id.clone()),
-            who,
+    // History names every refusal (SPEC §3.5 `refused`): disabled person,
+    // sign-up closed, domain not allowed.
+    let refused =
+        (!allowed).then(|| refused_event(app, user.as_ref().map(|u| u.id.clone()), who, now));
+    let (queued, outbox_row) = svc
+        .mail_wake
+        .prepare(
+            &svc.secrets,
+            &email_message,
             now,
-        ));
+            expires_at,
+            &svc.settings.mail_from_domain,
+        )
+        .map_err(AuthError::internal)?;
+    let hint = crate::admin::ops::mask_address(email.as_str());
+    // One transaction on the store's writer: the hits decide (the windows
+    // may have filled since the peek), and one that trips stops it, so a
+    // refused request counts in none and nothing of it is written.
+    let write = svc.store.write(move |w: &mut Writes| {
+        let counted = w.rate_hits(&hits.hits())?;
+        let slots = hits.decide(&counted).map_err(LinkStop::Limited)?;
+        request.rate_slot = email_index.map(|i| slots[i].clone());
+        // The outbox row first (the metadata below refers to it), then
+        // the writes nobody waits for, in one go.
+        w.insert_outbox(&outbox_row)?;
+        if let Some(b) = &request.binding_hash {
+            // "Send again" from the same browser replaces its earlier
+            // request.
+            w.defer_burn_browser_requests(&request.client_id, b, now);
+        }
+        w.defer_login_request(&request);
+        if let Some(event) = &refused {
+            w.defer_sign_in_event(event);
+        }
+        w.defer_outbox_meta(&outbox_row.id, Some(&request.client_id), &hint);
+        Ok::<(), LinkStop>(())
+    });
+    match write.await {
+        Ok(()) => {}
+        Err(LinkStop::Limited((i, e))) => {
+            svc.metrics.link_refused(limits[i].0);
+            return Err(e);
+        }
+        Err(LinkStop::Store(e)) => return Err(e.into()),
     }
-    let queued = crate::mail::enqueue(svc, &mut tx, &email_message, now, expires_at).await?;
-    tx.defer_outbox_meta(
-        queued.id(),
-        Some(&app.client_id),
-        &crate::admin::ops::mask_address(email.as_str()),
-    );
-    tx.commit().await?;
     svc.mail_wake.hand_over(queued);
     Ok(LinkSent {
         login_id: id,
         email,
         expires_at,
     })
+}
+
+/// Why a link request's transaction stopped: a limit that did not count
+/// (its index and 429), or the database.
+#[derive(Debug)]
+enum LinkStop {
+    Limited((usize, AuthError)),
+    Store(postern_store::StoreError),
+}
+
+impl From<postern_store::StoreError> for LinkStop {
+    fn from(e: postern_store::StoreError) -> Self {
+        LinkStop::Store(e)
+    }
 }
 
 fn refused_event(

@@ -146,20 +146,7 @@ pub async fn consume_link(
     opened: &OpenedLink,
     who: &Requester,
 ) -> Result<SignedIn> {
-    let now = svc.now();
-    let mut tx = svc.store.begin().await?;
-    let consumed = tx
-        .consume_burning_siblings(Consume::Token(&opened.request.token_hash), now)
-        .await?;
-    let Some(request) = consumed else {
-        return Err(match lost_race(svc, tx, &opened.request, who).await {
-            AuthError::Token { problem, .. } => {
-                AuthError::token_in(problem, flow_of(&opened.request))
-            }
-            other => other,
-        });
-    };
-    finish(svc, tx, &opened.app, request, Method::Link, who).await
+    finish_link(svc, opened, who).await
 }
 
 /// SPEC §2 code entry: only the asking browser may try, within the

@@ -1,0 +1,427 @@
+//! Write transactions that run as one synchronous function
+//! ([`Store::write`]), and SQLite's writer thread that runs them.
+//!
+//! Through sqlx every statement is a round trip: on SQLite a hop to the
+//! connection's thread and back, two context switches on two cores, while
+//! the transaction holds the one writer. A link request made five of them
+//! under the write lock, and the writer, not SQLite, was what limited every
+//! SQLite number (docs/PERFORMANCE.md). Here a service hands the store the
+//! whole transaction as a function of what it already computed: its
+//! decisions (a limit refused, a link already used, a disabled person)
+//! become the function's `Err`, which rolls back everything it wrote.
+//!
+//! On a SQLite file the function runs on a thread of its own that owns a
+//! rusqlite connection: one hop per transaction instead of one per
+//! statement, and **group commit** — whatever transactions queued up while
+//! the last group ran go in one `BEGIN IMMEDIATE … COMMIT`, each inside a
+//! `SAVEPOINT` of its own, so one that fails or decides to stop rolls back
+//! alone. Nobody hears an answer before the group's `COMMIT` succeeded; if
+//! it fails, every member hears the error. The thread takes the store's
+//! writer lock for each group, so it and the sqlx writer ([`Store::begin`])
+//! never wait on SQLite's sleeping busy handler for each other.
+//!
+//! On PostgreSQL (and in-memory SQLite) the same function runs on a
+//! blocking thread over an ordinary [`Tx`], each statement awaited on the
+//! runtime: one code path for both databases, the same statements, and
+//! the deferred writes still go in one round trip with the commit.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+
+use crate::deferred::{Consume, Op, Value};
+use crate::queries::{self, NewOutboxRow};
+use crate::rows::User;
+use crate::{DatabaseError, Queries as _, Result, StoreError, Tx};
+
+/// How many transactions one group commit takes at most.
+const MAX_GROUP: usize = 64;
+
+/// A transaction as [`Store::write`](crate::Store::write) runs it: the
+/// statements a write path needs an answer from, and the writes whose
+/// answer nobody needs (`defer_*`, sent right before the commit, in order).
+pub struct Writes<'a> {
+    inner: Inner<'a>,
+}
+
+enum Inner<'a> {
+    /// SQLite's writer thread: statements run at once on its connection,
+    /// deferred ones when the function returned `Ok`.
+    Sqlite {
+        conn: &'a rusqlite::Connection,
+        deferred: Vec<Op>,
+    },
+    /// Any other store: a [`Tx`], each statement awaited on the runtime.
+    Sqlx {
+        tx: &'a mut Tx,
+        rt: &'a tokio::runtime::Handle,
+    },
+}
+
+impl std::fmt::Debug for Writes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writes(..)")
+    }
+}
+
+impl Writes<'_> {
+    /// [`crate::Queries::rate_hits`]: counts one hit of every
+    /// `(key, window_start, limit)` that is below its limit; whether each
+    /// counted, in order.
+    pub fn rate_hits(&mut self, hits: &[(&str, i64, i64)]) -> Result<Vec<bool>> {
+        match &mut self.inner {
+            Inner::Sqlx { tx, rt } => rt.block_on(tx.rate_hits(hits)),
+            Inner::Sqlite { conn, .. } => {
+                if !queries::distinct_keys(hits) {
+                    let mut counted = Vec::with_capacity(hits.len());
+                    for hit in hits {
+                        counted.extend(sqlite_rate_hits(conn, std::slice::from_ref(hit))?);
+                    }
+                    return Ok(counted);
+                }
+                sqlite_rate_hits(conn, hits)
+            }
+        }
+    }
+
+    /// [`crate::Queries::consume_burning_siblings`]: whether the request
+    /// `which` names was live and is now consumed (its live siblings burnt
+    /// with it).
+    pub fn consume_burning_siblings(&mut self, which: Consume<'_>, now: i64) -> Result<bool> {
+        match &mut self.inner {
+            Inner::Sqlx { tx, rt } => Ok(rt
+                .block_on(tx.consume_burning_siblings(which, now))?
+                .is_some()),
+            Inner::Sqlite { conn, .. } => {
+                let op = queries::consume_op(which, now);
+                let mut stmt = prepare(conn, &op)?;
+                let mut rows = stmt.raw_query();
+                while let Some(row) = rows.next().map_err(db)? {
+                    let id: String = row.get("id").map_err(db)?;
+                    let token_hash: String = row.get("token_hash").map_err(db)?;
+                    if queries::is_consume_target(which, &id, &token_hash) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// [`crate::Queries::upsert_user_sign_in`]: the person with `email`,
+    /// created with `new_id` if new, their last sign-in set to `now`.
+    pub fn upsert_user_sign_in(&mut self, new_id: &str, email: &str, now: i64) -> Result<User> {
+        match &mut self.inner {
+            Inner::Sqlx { tx, rt } => rt.block_on(tx.upsert_user_sign_in(new_id, email, now)),
+            Inner::Sqlite { conn, .. } => {
+                let op = queries::upsert_user_op(new_id, email, now);
+                let mut stmt = prepare(conn, &op)?;
+                let mut rows = stmt.raw_query();
+                let row = rows
+                    .next()
+                    .map_err(db)?
+                    .ok_or_else(|| StoreError::Corrupt("the user upsert returned no row".into()))?;
+                Ok(User {
+                    id: row.get("id").map_err(db)?,
+                    email: row.get("email").map_err(db)?,
+                    created_at: row.get("created_at").map_err(db)?,
+                    last_sign_in_at: row.get("last_sign_in_at").map_err(db)?,
+                    disabled_at: row.get("disabled_at").map_err(db)?,
+                })
+            }
+        }
+    }
+
+    /// Writes a message to the outbox now (before the deferred writes, so
+    /// they may refer to it).
+    pub fn insert_outbox(&mut self, row: &NewOutboxRow) -> Result<()> {
+        self.execute(queries::outbox_insert_op(row))
+    }
+
+    fn execute(&mut self, op: Op) -> Result<()> {
+        match &mut self.inner {
+            Inner::Sqlx { tx, rt } => {
+                rt.block_on(op.execute(crate::sealed::Raw::raw(*tx)))?;
+                Ok(())
+            }
+            Inner::Sqlite { conn, .. } => {
+                prepare(conn, &op)?.raw_execute().map_err(conflict)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs the deferred writes (SQLite; a [`Tx`] sends them at commit).
+    fn flush(&mut self) -> Result<()> {
+        if let Inner::Sqlite { conn, deferred } = &mut self.inner {
+            for op in std::mem::take(deferred) {
+                prepare(conn, &op)?.raw_execute().map_err(conflict)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::sealed::Defer for Writes<'_> {
+    fn defer_op(&mut self, op: Op) {
+        match &mut self.inner {
+            Inner::Sqlite { deferred, .. } => deferred.push(op),
+            Inner::Sqlx { tx, .. } => tx.defer_op(op),
+        }
+    }
+}
+impl crate::Defer for Writes<'_> {}
+
+fn sqlite_rate_hits(conn: &rusqlite::Connection, hits: &[(&str, i64, i64)]) -> Result<Vec<bool>> {
+    let Some(op) = queries::rate_hits_op(hits) else {
+        return Ok(vec![false; hits.len()]);
+    };
+    let mut stmt = prepare(conn, &op)?;
+    let mut rows = stmt.raw_query();
+    let mut counted = Vec::with_capacity(hits.len());
+    while let Some(row) = rows.next().map_err(db)? {
+        counted.push(row.get::<_, String>(0).map_err(db)?);
+    }
+    Ok(queries::rate_hits_counted(hits, &counted))
+}
+
+/// `op` prepared (from the connection's statement cache) with its values
+/// bound: each `$N` takes the N-th value, wherever it stands.
+fn prepare<'c>(conn: &'c rusqlite::Connection, op: &Op) -> Result<rusqlite::CachedStatement<'c>> {
+    let mut stmt = conn.prepare_cached(&op.sql).map_err(db)?;
+    for i in 1..=stmt.parameter_count() {
+        let n = stmt
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=op.args.len()).contains(n))
+            .ok_or_else(|| StoreError::Corrupt(format!("unbound parameter {i} in {}", op.sql)))?;
+        stmt.raw_bind_parameter(i, &op.args[n - 1]).map_err(db)?;
+    }
+    Ok(stmt)
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Int(Some(i)) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+            Value::Text(Some(t)) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Value::Int(None) | Value::Text(None) => ToSqlOutput::Owned(SqlValue::Null),
+        })
+    }
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(DatabaseError(Box::new(e)))
+}
+
+fn conflict(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict
+        }
+        _ => db(e),
+    }
+}
+
+/// What the writer thread hands a job's result to once its group's fate
+/// is known: `Some(error)` when the group's `COMMIT` failed.
+type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
+
+/// One transaction for the writer thread: runs on its connection inside a
+/// savepoint (or hears why the group could not start) and says whether to
+/// keep what it wrote.
+pub(crate) type Job =
+    Box<dyn FnOnce(std::result::Result<&mut Writes<'_>, String>) -> (bool, Deliver) + Send>;
+
+/// The SQLite writer thread's queue.
+#[derive(Clone)]
+pub(crate) struct SqliteWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for SqliteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteWriter(..)")
+    }
+}
+
+impl SqliteWriter {
+    /// Opens a connection to the database file at `path` and starts the
+    /// thread; it ends when the last [`crate::Store`] clone is dropped.
+    pub(crate) fn start(path: &str, lock: Arc<tokio::sync::Mutex<()>>) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        // As the sqlx connections (crate::sqlite_pool), with the writer's
+        // larger page cache: the pages every sign-in writes stay warm here.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;",
+        )
+        .map_err(db)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("postern-sqlite-writer".into())
+            .spawn(move || run(conn, queue, lock))
+            .map_err(|e| StoreError::Database(DatabaseError(Box::new(e))))?;
+        Ok(Self { jobs })
+    }
+
+    /// Queues `job`; `false` when the thread is gone.
+    pub(crate) fn send(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+}
+
+fn run(conn: rusqlite::Connection, queue: mpsc::Receiver<Job>, lock: Arc<tokio::sync::Mutex<()>>) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let delivers = {
+            // Not inside the runtime: this thread may block on the lock.
+            let _writer = lock.blocking_lock();
+            commit_group(&conn, jobs)
+        };
+        let (delivers, failed) = delivers;
+        for deliver in delivers {
+            deliver(failed.clone());
+        }
+    }
+}
+
+/// Runs `jobs` in one transaction, each in a savepoint; returns their
+/// deliveries and, when the group did not commit, why.
+fn commit_group(conn: &rusqlite::Connection, jobs: Vec<Job>) -> (Vec<Deliver>, Option<String>) {
+    let mut delivers = Vec::with_capacity(jobs.len());
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let why = format!("could not start a write transaction: {e}");
+        for job in jobs {
+            delivers.push(job(Err(why.clone())).1);
+        }
+        return (delivers, None);
+    }
+    for job in jobs {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            let why = format!("could not start a savepoint: {e}");
+            delivers.push(job(Err(why)).1);
+            continue;
+        }
+        let mut writes = Writes {
+            inner: Inner::Sqlite {
+                conn,
+                deferred: Vec::new(),
+            },
+        };
+        // A job that panics keeps nothing; its caller hears that the
+        // writer failed (its answer channel is dropped with the job).
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&mut writes))));
+        let keep = match outcome {
+            Ok((keep, deliver)) => {
+                delivers.push(deliver);
+                keep
+            }
+            Err(_) => false,
+        };
+        let end = if keep {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            // The transaction is in an unknown state: give it up whole.
+            let _ = conn.execute_batch("ROLLBACK");
+            return (delivers, Some(format!("could not end a savepoint: {e}")));
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => (delivers, None),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            (delivers, Some(format!("the commit failed: {e}")))
+        }
+    }
+}
+
+/// Wraps a write function as a [`Job`] whose result reaches `answer`.
+pub(crate) fn job<T, E, F>(
+    f: F,
+    answer: tokio::sync::oneshot::Sender<std::result::Result<T, E>>,
+) -> Job
+where
+    F: FnOnce(&mut Writes<'_>) -> std::result::Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    Box::new(move |writes| {
+        let result = match writes {
+            Err(why) => Err(E::from(failed(why))),
+            Ok(w) => match f(w) {
+                Ok(v) => w.flush().map(|()| v).map_err(E::from),
+                Err(e) => Err(e),
+            },
+        };
+        let keep = result.is_ok();
+        let deliver: Deliver = Box::new(move |commit_failed| {
+            let result = match commit_failed {
+                Some(why) if keep => Err(E::from(failed(why))),
+                _ => result,
+            };
+            let _ = answer.send(result);
+        });
+        (keep, deliver)
+    })
+}
+
+/// The error a caller hears when the writer could not run or commit its
+/// transaction.
+pub(crate) fn failed(why: String) -> StoreError {
+    StoreError::Database(DatabaseError(why.into()))
+}
+
+/// Runs `f` over `tx` on a blocking thread, each statement awaited on the
+/// runtime, and commits when it returns `Ok` (the path of every store
+/// without a writer thread).
+pub(crate) async fn over_tx<T, E, F>(mut tx: Tx, f: F) -> std::result::Result<T, E>
+where
+    F: FnOnce(&mut Writes<'_>) -> std::result::Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let result = {
+            let mut writes = Writes {
+                inner: Inner::Sqlx {
+                    tx: &mut tx,
+                    rt: &rt,
+                },
+            };
+            f(&mut writes)
+        };
+        match result {
+            Ok(v) => rt.block_on(tx.commit()).map(|()| v).map_err(E::from),
+            // Dropping the transaction rolls it back.
+            Err(e) => Err(e),
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err(E::from(failed("the write function panicked".into()))))
+}
