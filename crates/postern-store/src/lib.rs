@@ -628,6 +628,9 @@ fn sqlite_pool(max: u32, extra: &'static str) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
+        // A local file does not go stale: no ping (a hop to the
+        // connection's thread and back) before every use.
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 // WAL lets readers run beside the one writer; NORMAL
