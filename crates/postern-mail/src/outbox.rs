@@ -35,7 +35,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use postern_core::crypto::{random_array, random_id, random_token};
 use postern_core::{Clock, Secrets};
-use postern_store::{Backend, NewOutboxRow, OutboxMessage, Queries, Store};
+use postern_store::{Backend, Defer, NewOutboxRow, OutboxMessage, Queries, Store, Writes};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -66,6 +66,12 @@ pub const SAFETY_POLL: Duration = Duration::from_secs(5);
 /// Messages claimed per round trip: enough to keep every SMTP connection
 /// busy between two claims at thousands of messages a second.
 pub const BATCH: i64 = 128;
+/// Messages a worker holds in memory at most (handed over or claimed, not
+/// yet recorded). Past it, request handlers queue their messages unleased
+/// in the database and the worker claims them as room frees up: when
+/// requests come faster than the mail server takes messages, the backlog
+/// waits in the database, not in this process's memory.
+pub const MAX_HELD: usize = 4 * BATCH as usize;
 /// How long a worker asked to stop without a deadline finishes its work.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
@@ -162,6 +168,8 @@ struct Handoff {
     owner: Arc<str>,
     tx: mpsc::UnboundedSender<OutboxMessage>,
     held: HeldMap,
+    /// Set when a message went to the database unleased for want of room.
+    spilled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for MailQueue {
@@ -224,9 +232,18 @@ impl MailQueue {
         from_domain: &str,
     ) -> Result<(Queued, NewOutboxRow), MailError> {
         let (id, message_id, payload) = seal(secrets, email, from_domain)?;
+        // Leased to this worker while it has room ([`MAX_HELD`]); else
+        // unleased, for the worker to claim later.
         let lease = self
             .handoff
             .as_ref()
+            .filter(|handoff| {
+                let room = lock(&handoff.held).len() < MAX_HELD;
+                if !room {
+                    handoff.spilled.store(true, Ordering::Relaxed);
+                }
+                room
+            })
             .map(|handoff| (handoff.owner.to_string(), now + LEASE_SECS));
         let message = lease.as_ref().map(|(_, lease_until)| {
             let message = OutboxMessage {
@@ -394,6 +411,9 @@ struct Worker {
     owner: Arc<str>,
     dkim: Option<Arc<Dkim>>,
     held: HeldMap,
+    /// Messages wait unleased in the database because [`MAX_HELD`] was
+    /// reached: claim again as soon as there is room.
+    spilled: Arc<std::sync::atomic::AtomicBool>,
     /// Outcomes the database refused, written again at each renewal.
     unrecorded: Arc<Mutex<Vec<(String, Mark)>>>,
     counters: Arc<DeliveryCounters>,
@@ -421,6 +441,7 @@ impl Outbox {
                 owner: format!("{}-{}", std::process::id(), random_id()).into(),
                 dkim: None,
                 held: HeldMap::default(),
+                spilled: Arc::default(),
                 unrecorded: Arc::default(),
                 counters: Arc::default(),
                 metrics: OutboxMetrics::default(),
@@ -476,6 +497,7 @@ impl Outbox {
                 owner: Arc::clone(&self.worker.owner),
                 tx: self.queue.clone(),
                 held: Arc::clone(&self.worker.held),
+                spilled: Arc::clone(&self.worker.spilled),
             }),
         }
     }
@@ -621,6 +643,14 @@ impl Outbox {
                 let secs = u64::try_from(at - self.worker.clock.now()).unwrap_or(0);
                 *next_claim = (*next_claim).min(Instant::now() + Duration::from_secs(secs));
             }
+            // Messages wait in the database for room: refill once half of
+            // it is free.
+            Ok(_)
+                if self.worker.spilled.load(Ordering::Relaxed)
+                    && lock(&self.worker.held).len() <= MAX_HELD / 2 =>
+            {
+                *next_claim = Instant::now();
+            }
             Ok(_) => {}
             // A panicking delivery keeps its lease until this process
             // ends; the message is delivered after that.
@@ -673,10 +703,19 @@ impl Worker {
     async fn claim(&self) -> Result<Vec<OutboxMessage>, MailError> {
         let now = self.clock.now();
         let until = now + LEASE_SECS;
+        let room = MAX_HELD.saturating_sub(lock(&self.held).len());
+        let limit = BATCH.min(room as i64);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let claimed = self
             .store
-            .claim_outbox(now, &self.owner, until, BATCH)
+            .claim_outbox(now, &self.owner, until, limit)
             .await?;
+        if (claimed.len() as i64) < limit {
+            // Nothing more is due: what waited for room is claimed.
+            self.spilled.store(false, Ordering::Relaxed);
+        }
         let mut held = lock(&self.held);
         Ok(claimed
             .into_iter()
@@ -938,6 +977,7 @@ impl Worker {
 }
 
 /// An outcome to write to the outbox row.
+#[derive(Clone)]
 enum Mark {
     /// Delivered at this time (erases the content).
     Sent(i64),
@@ -1012,26 +1052,35 @@ async fn apply(
 }
 
 async fn write_group(store: &Store, group: &[Pending]) -> Result<(), ()> {
-    let result = async {
-        // Ahead of the sign-ins waiting for SQLite's writer: every delivery
-        // slot waits for this write, so its turn sets the delivery rate.
-        let mut tx = store.begin_first().await?;
-        // Deliveries, the common outcome, in one statement per second they
-        // were recorded in; retries and failures one by one.
-        let mut sent: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
-        for (id, mark, _) in group {
-            match mark {
-                Mark::Sent(now) => sent.entry(*now).or_default().push(id),
-                other => apply(&mut tx, id, other).await?,
+    // Deliveries, the common outcome, in one statement per second they
+    // were recorded in; retries and failures one by one. On SQLite the
+    // group joins the writer thread's next commit with the sign-ins'
+    // transactions instead of queueing behind them.
+    let mut sent: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut others = Vec::new();
+    for (id, mark, _) in group {
+        match mark {
+            Mark::Sent(now) => sent.entry(*now).or_default().push(id.clone()),
+            other => others.push((id.clone(), other.clone())),
+        }
+    }
+    let written = store
+        .write(move |w: &mut Writes| {
+            for (id, mark) in &others {
+                match mark {
+                    Mark::Sent(now) => w.defer_outbox_sent_all(&[id], *now),
+                    Mark::Retry(next, reason) => w.defer_outbox_retry(id, *next, reason),
+                    Mark::Failed(now, reason) => w.defer_outbox_failed(id, *now, reason),
+                }
             }
-        }
-        for (now, ids) in &sent {
-            tx.outbox_sent_all(ids, *now).await?;
-        }
-        tx.commit().await?;
-        Ok::<_, postern_store::StoreError>(())
-    };
-    result.await.map_err(|e| {
+            for (now, ids) in &sent {
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                w.defer_outbox_sent_all(&ids, *now);
+            }
+            Ok::<_, postern_store::StoreError>(())
+        })
+        .await;
+    written.map_err(|e| {
         tracing::warn!(error = %e, messages = group.len(), "outbox: could not record a group of outcomes; recording one by one");
     })
 }

@@ -338,3 +338,68 @@ async fn the_stdout_transport_keeps_the_link_and_code_in_the_dev_inbox() {
     assert_eq!(mails[0].code.as_deref(), Some(CODE));
     assert_eq!(mails[0].received_at, clock.now());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_memory_bound_messages_wait_unleased_in_the_database_and_still_go_out() {
+    use postern_mail::outbox::MAX_HELD;
+    let (db, store) = TestDb::store().await;
+    let secrets = secrets();
+    let clock: Arc<dyn Clock> = Arc::new(postern_core::SystemClock);
+    let dir = db.dir.path().join("mail");
+    let outbox = Outbox::new(
+        store.clone(),
+        secrets.clone(),
+        Transport::File(dir.clone()),
+        from(),
+        clock.clone(),
+    );
+    let queue = outbox.queue();
+    // The worker is not running yet: every handed-over message stays held.
+    let extra = 20;
+    let now = clock.now();
+    for _ in 0..MAX_HELD + extra {
+        let mut tx = store.begin().await.unwrap();
+        let queued = queue
+            .enqueue(
+                &mut tx,
+                &secrets,
+                &email(),
+                now,
+                now + 900,
+                "postern.example",
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        queue.hand_over(queued);
+    }
+    let unleased: i64 = {
+        let mut conn = store.conn().await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE lease_owner IS NULL AND attempts = 0")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        unleased, extra as i64,
+        "only what did not fit waits unleased"
+    );
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(outbox.run(async move {
+        let _ = stopped.await;
+    }));
+    let all = tokio::time::timeout(Duration::from_secs(60), async {
+        while store.conn().await.unwrap().outbox_pending().await.unwrap() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(all.is_ok(), "every message, held or waiting, is delivered");
+    assert_eq!(emls(&dir).len(), MAX_HELD + extra, "each exactly once");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("worker stops on shutdown")
+        .unwrap();
+}

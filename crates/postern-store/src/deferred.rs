@@ -245,6 +245,23 @@ pub trait Defer: crate::sealed::Defer {
         ));
     }
 
+    /// [`crate::Queries::outbox_sent_all`], sent at commit.
+    fn defer_outbox_sent_all(&mut self, ids: &[&str], now: i64) {
+        if !ids.is_empty() {
+            self.defer_op(crate::queries::outbox_sent_all_op(ids, now));
+        }
+    }
+
+    /// [`crate::Queries::outbox_retry`], sent at commit.
+    fn defer_outbox_retry(&mut self, id: &str, next_attempt_at: i64, error: &str) {
+        self.defer_op(crate::queries::outbox_retry_op(id, next_attempt_at, error));
+    }
+
+    /// [`crate::Queries::outbox_failed`], sent at commit.
+    fn defer_outbox_failed(&mut self, id: &str, now: i64, error: &str) {
+        self.defer_op(crate::queries::outbox_failed_op(id, now, error));
+    }
+
     /// [`crate::Queries::complete_login_request`] of a request this
     /// transaction consumed itself (so it is certain to apply), sent at
     /// commit.

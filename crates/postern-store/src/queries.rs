@@ -932,47 +932,21 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn outbox_sent_all(&mut self, ids: &[&str], now: i64) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
+        if !ids.is_empty() {
+            outbox_sent_all_op(ids, now).execute(self.raw()).await?;
         }
-        let list = (0..ids.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "UPDATE outbox SET payload = NULL, sent_at = $1, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id IN ({list})"
-        );
-        let mut q = sqlx::query(&sql).bind(now);
-        for id in ids {
-            q = q.bind(*id);
-        }
-        q.execute(self.raw()).await?;
         Ok(())
     }
 
     async fn outbox_retry(&mut self, id: &str, next_attempt_at: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .bind(next_attempt_at)
-        .bind(error)
-        .execute(self.raw())
-        .await?;
+        outbox_retry_op(id, next_attempt_at, error)
+            .execute(self.raw())
+            .await?;
         Ok(())
     }
 
     async fn outbox_failed(&mut self, id: &str, now: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            // The sealed content stays until the row is purged: an
-            // administrator may retry a given-up message (SPEC §3.5).
-            "UPDATE outbox SET failed_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(error)
-        .execute(self.raw())
-        .await?;
+        outbox_failed_op(id, now, error).execute(self.raw()).await?;
         Ok(())
     }
 
@@ -1299,5 +1273,38 @@ pub(crate) fn outbox_insert_op(row: &NewOutboxRow) -> Op {
             Value::from(owner),
             Value::from(until),
         ],
+    )
+}
+
+/// Marks the messages `ids` delivered at `now` and erases their content.
+pub(crate) fn outbox_sent_all_op(ids: &[&str], now: i64) -> Op {
+    let list = (0..ids.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut args = Vec::with_capacity(ids.len() + 1);
+    args.push(Value::from(now));
+    args.extend(ids.iter().map(|id| Value::from(*id)));
+    Op::new(
+        format!(
+            "UPDATE outbox SET payload = NULL, sent_at = $1, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id IN ({list})"
+        ),
+        args,
+    )
+}
+
+pub(crate) fn outbox_retry_op(id: &str, next_attempt_at: i64, error: &str) -> Op {
+    Op::new(
+        "UPDATE outbox SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+        vec![Value::from(id), Value::from(next_attempt_at), Value::from(error)],
+    )
+}
+
+pub(crate) fn outbox_failed_op(id: &str, now: i64, error: &str) -> Op {
+    // The sealed content stays until the row is purged: an administrator
+    // may retry a given-up message (SPEC §3.5).
+    Op::new(
+        "UPDATE outbox SET failed_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+        vec![Value::from(id), Value::from(now), Value::from(error)],
     )
 }
