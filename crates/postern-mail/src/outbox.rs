@@ -262,6 +262,7 @@ impl MailQueue {
             now,
             expires_at,
             lease,
+            meta: None,
         };
         Ok((Queued { id, message }, row))
     }

@@ -224,6 +224,12 @@ pub trait Defer: crate::sealed::Defer {
         self.defer_op(crate::queries::insert_login_request_op(request));
     }
 
+    /// [`crate::Queries::insert_outbox_row`], sent at commit (its
+    /// metadata with it, so nothing after it needs to see the row).
+    fn defer_outbox(&mut self, row: &crate::NewOutboxRow) {
+        self.defer_op(crate::queries::outbox_insert_op(row));
+    }
+
     /// [`crate::AdminQueries::set_outbox_meta`] of a row this transaction
     /// inserted, sent at commit.
     fn defer_outbox_meta(&mut self, id: &str, client_id: Option<&str>, hint: &str) {

@@ -1253,6 +1253,9 @@ pub struct NewOutboxRow {
     /// The instance that holds it and until when (its first attempt
     /// counted), or `None`: due for any worker.
     pub lease: Option<(String, i64)>,
+    /// What the admin outbox shows of it (SPEC §3.5: the app and a masked
+    /// address, never the address), written with the row.
+    pub meta: Option<(Option<String>, String)>,
 }
 
 pub(crate) fn outbox_insert_op(row: &NewOutboxRow) -> Op {
@@ -1260,9 +1263,13 @@ pub(crate) fn outbox_insert_op(row: &NewOutboxRow) -> Op {
         Some((owner, until)) => (Some(owner.as_str()), Some(*until)),
         None => (None, None),
     };
+    let (client_id, hint) = match &row.meta {
+        Some((client_id, hint)) => (client_id.as_deref(), Some(hint.as_str())),
+        None => (None, None),
+    };
     Op::new(
-        "INSERT INTO outbox (id, message_id, payload, attempts, next_attempt_at, expires_at, created_at, lease_owner, lease_until) \
-         VALUES ($1, $2, $3, $6, $4, $5, $4, $7, $8)",
+        "INSERT INTO outbox (id, message_id, payload, attempts, next_attempt_at, expires_at, created_at, lease_owner, lease_until, client_id, recipient_hint) \
+         VALUES ($1, $2, $3, $6, $4, $5, $4, $7, $8, $9, $10)",
         vec![
             Value::from(&row.id),
             Value::from(&row.message_id),
@@ -1272,6 +1279,8 @@ pub(crate) fn outbox_insert_op(row: &NewOutboxRow) -> Op {
             Value::from(i64::from(row.lease.is_some())),
             Value::from(owner),
             Value::from(until),
+            Value::from(client_id),
+            Value::from(hint),
         ],
     )
 }

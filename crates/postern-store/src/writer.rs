@@ -32,7 +32,7 @@ use std::sync::Arc;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use crate::deferred::{Consume, Op, Value};
-use crate::queries::{self, NewOutboxRow};
+use crate::queries;
 use crate::rows::User;
 use crate::{DatabaseError, Queries as _, Result, StoreError, Tx};
 
@@ -130,25 +130,6 @@ impl Writes<'_> {
                     last_sign_in_at: row.get("last_sign_in_at").map_err(db)?,
                     disabled_at: row.get("disabled_at").map_err(db)?,
                 })
-            }
-        }
-    }
-
-    /// Writes a message to the outbox now (before the deferred writes, so
-    /// they may refer to it).
-    pub fn insert_outbox(&mut self, row: &NewOutboxRow) -> Result<()> {
-        self.execute(queries::outbox_insert_op(row))
-    }
-
-    fn execute(&mut self, op: Op) -> Result<()> {
-        match &mut self.inner {
-            Inner::Sqlx { tx, rt } => {
-                rt.block_on(op.execute(crate::sealed::Raw::raw(*tx)))?;
-                Ok(())
-            }
-            Inner::Sqlite { conn, .. } => {
-                prepare(conn, &op)?.raw_execute().map_err(conflict)?;
-                Ok(())
             }
         }
     }

@@ -302,6 +302,7 @@ async fn an_outbox_row_is_written_leased_or_not_and_a_duplicate_is_a_conflict() 
         now: NOW,
         expires_at: NOW + 900,
         lease,
+        meta: Some((Some("app".to_owned()), "j…@example.com".to_owned())),
     };
     let (leased, free) = (
         row("m1", Some(("me".to_owned(), NOW + 10))),
@@ -309,12 +310,24 @@ async fn an_outbox_row_is_written_leased_or_not_and_a_duplicate_is_a_conflict() 
     );
     store
         .write(move |w: &mut Writes| {
-            w.insert_outbox(&leased)?;
-            w.insert_outbox(&free)?;
+            w.defer_outbox(&leased);
+            w.defer_outbox(&free);
             Ok::<(), StoreError>(())
         })
         .await
         .unwrap();
+    let hint: Option<String> = {
+        let mut conn = store.conn().await.unwrap();
+        sqlx::query_scalar("SELECT recipient_hint FROM outbox WHERE id = 'm1'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        hint.as_deref(),
+        Some("j…@example.com"),
+        "the metadata went in with the row"
+    );
     // Only the unleased one is due for a worker now.
     let claimed = store
         .claim_outbox(NOW, "other", NOW + 10, 10)
@@ -325,7 +338,10 @@ async fn an_outbox_row_is_written_leased_or_not_and_a_duplicate_is_a_conflict() 
     assert_eq!(claimed[0].attempts, 1);
     let again = row("m1", None);
     let err = store
-        .write(move |w: &mut Writes| w.insert_outbox(&again))
+        .write(move |w: &mut Writes| {
+            w.defer_outbox(&again);
+            Ok::<(), StoreError>(())
+        })
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");

@@ -402,7 +402,7 @@ pub async fn request_link(
     // sign-up closed, domain not allowed.
     let refused =
         (!allowed).then(|| refused_event(app, user.as_ref().map(|u| u.id.clone()), who, now));
-    let (queued, outbox_row) = svc
+    let (queued, mut outbox_row) = svc
         .mail_wake
         .prepare(
             &svc.secrets,
@@ -412,7 +412,10 @@ pub async fn request_link(
             &svc.settings.mail_from_domain,
         )
         .map_err(AuthError::internal)?;
-    let hint = crate::admin::ops::mask_address(email.as_str());
+    outbox_row.meta = Some((
+        Some(app.client_id.clone()),
+        crate::admin::ops::mask_address(email.as_str()),
+    ));
     // One transaction on the store's writer: the hits decide (the windows
     // may have filled since the peek), and one that trips stops it, so a
     // refused request counts in none and nothing of it is written.
@@ -420,9 +423,8 @@ pub async fn request_link(
         let counted = w.rate_hits(&hits.hits())?;
         let slots = hits.decide(&counted).map_err(LinkStop::Limited)?;
         request.rate_slot = email_index.map(|i| slots[i].clone());
-        // The outbox row first (the metadata below refers to it), then
-        // the writes nobody waits for, in one go.
-        w.insert_outbox(&outbox_row)?;
+        // Everything else needs no answer: one go with the commit.
+        w.defer_outbox(&outbox_row);
         if let Some(b) = &request.binding_hash {
             // "Send again" from the same browser replaces its earlier
             // request.
@@ -432,7 +434,6 @@ pub async fn request_link(
         if let Some(event) = &refused {
             w.defer_sign_in_event(event);
         }
-        w.defer_outbox_meta(&outbox_row.id, Some(&request.client_id), &hint);
         Ok::<(), LinkStop>(())
     });
     match write.await {
