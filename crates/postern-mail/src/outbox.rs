@@ -1066,7 +1066,7 @@ async fn write_group(store: &Store, group: &[Pending]) -> Result<(), ()> {
         }
     }
     let written = store
-        .write(move |w: &mut Writes| {
+        .write(async move |w: &mut Writes<'_>| {
             for (id, mark) in &others {
                 match mark {
                     Mark::Sent(now) => w.defer_outbox_sent_all(&[id], *now),

@@ -491,15 +491,16 @@ impl Store {
     /// failed) rolls back everything it wrote and is returned as it is.
     /// Nothing is answered before the commit succeeded.
     ///
-    /// `f` gets the statements a write path needs an answer from and the
-    /// [`Defer`] writes; it must not block or compute much (on SQLite it
-    /// runs on the one writer thread, [`Writes`]): hash, render and sign
-    /// before, and hand over after. On a SQLite file it runs there with
-    /// other callers' functions in one group commit; elsewhere it runs on
-    /// a blocking thread over a [`Tx`] of its own.
+    /// `f` (an async closure) gets the statements a write path needs an
+    /// answer from and the [`Defer`] writes; it must await nothing else
+    /// and compute little (on SQLite it runs on the one writer thread,
+    /// [`Writes`]): hash, render and sign before, and hand over after. On a
+    /// SQLite file it runs there with other callers' functions in one
+    /// group commit; elsewhere it is awaited in place over a [`Tx`] of its
+    /// own.
     pub async fn write<T, E, F>(&self, f: F) -> std::result::Result<T, E>
     where
-        F: FnOnce(&mut Writes<'_>) -> std::result::Result<T, E> + Send + 'static,
+        F: AsyncFnOnce(&mut Writes<'_>) -> std::result::Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {

@@ -20,14 +20,18 @@
 //! writer lock for each group, so it and the sqlx writer ([`Store::begin`])
 //! never wait on SQLite's sleeping busy handler for each other.
 //!
-//! On PostgreSQL (and in-memory SQLite) the same function runs on a
-//! blocking thread over an ordinary [`Tx`], each statement awaited on the
-//! runtime: one code path for both databases, the same statements, and
-//! the deferred writes still go in one round trip with the commit.
+//! The function is an async closure. On the writer thread every statement
+//! is ready at once, so its future completes in a single poll; on
+//! PostgreSQL (and in-memory SQLite) the same closure is awaited in place
+//! over an ordinary [`Tx`], each statement a round trip: one code path for
+//! both databases, the same statements, the deferred writes still in one
+//! round trip with the commit, and no thread hop.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
@@ -47,17 +51,15 @@ pub struct Writes<'a> {
 }
 
 enum Inner<'a> {
-    /// SQLite's writer thread: statements run at once on its connection,
-    /// deferred ones when the function returned `Ok`.
+    /// SQLite's writer thread: its connection, lent for one function;
+    /// statements run at once, deferred ones when the function returned
+    /// `Ok`.
     Sqlite {
-        conn: &'a rusqlite::Connection,
+        conn: rusqlite::Connection,
         deferred: Vec<Op>,
     },
-    /// Any other store: a [`Tx`], each statement awaited on the runtime.
-    Sqlx {
-        tx: &'a mut Tx,
-        rt: &'a tokio::runtime::Handle,
-    },
+    /// Any other store: a [`Tx`], each statement awaited.
+    Sqlx { tx: &'a mut Tx },
 }
 
 impl std::fmt::Debug for Writes<'_> {
@@ -70,9 +72,9 @@ impl Writes<'_> {
     /// [`crate::Queries::rate_hits`]: counts one hit of every
     /// `(key, window_start, limit)` that is below its limit; whether each
     /// counted, in order.
-    pub fn rate_hits(&mut self, hits: &[(&str, i64, i64)]) -> Result<Vec<bool>> {
+    pub async fn rate_hits(&mut self, hits: &[(&str, i64, i64)]) -> Result<Vec<bool>> {
         match &mut self.inner {
-            Inner::Sqlx { tx, rt } => rt.block_on(tx.rate_hits(hits)),
+            Inner::Sqlx { tx } => tx.rate_hits(hits).await,
             Inner::Sqlite { conn, .. } => {
                 if !queries::distinct_keys(hits) {
                     let mut counted = Vec::with_capacity(hits.len());
@@ -89,11 +91,9 @@ impl Writes<'_> {
     /// [`crate::Queries::consume_burning_siblings`]: whether the request
     /// `which` names was live and is now consumed (its live siblings burnt
     /// with it).
-    pub fn consume_burning_siblings(&mut self, which: Consume<'_>, now: i64) -> Result<bool> {
+    pub async fn consume_burning_siblings(&mut self, which: Consume<'_>, now: i64) -> Result<bool> {
         match &mut self.inner {
-            Inner::Sqlx { tx, rt } => Ok(rt
-                .block_on(tx.consume_burning_siblings(which, now))?
-                .is_some()),
+            Inner::Sqlx { tx } => Ok(tx.consume_burning_siblings(which, now).await?.is_some()),
             Inner::Sqlite { conn, .. } => {
                 let op = queries::consume_op(which, now);
                 let mut stmt = prepare(conn, &op)?;
@@ -112,9 +112,14 @@ impl Writes<'_> {
 
     /// [`crate::Queries::upsert_user_sign_in`]: the person with `email`,
     /// created with `new_id` if new, their last sign-in set to `now`.
-    pub fn upsert_user_sign_in(&mut self, new_id: &str, email: &str, now: i64) -> Result<User> {
+    pub async fn upsert_user_sign_in(
+        &mut self,
+        new_id: &str,
+        email: &str,
+        now: i64,
+    ) -> Result<User> {
         match &mut self.inner {
-            Inner::Sqlx { tx, rt } => rt.block_on(tx.upsert_user_sign_in(new_id, email, now)),
+            Inner::Sqlx { tx } => tx.upsert_user_sign_in(new_id, email, now).await,
             Inner::Sqlite { conn, .. } => {
                 let op = queries::upsert_user_op(new_id, email, now);
                 let mut stmt = prepare(conn, &op)?;
@@ -149,7 +154,7 @@ impl crate::sealed::Defer for Writes<'_> {
     fn defer_op(&mut self, op: Op) {
         match &mut self.inner {
             Inner::Sqlite { deferred, .. } => deferred.push(op),
-            Inner::Sqlx { tx, .. } => tx.defer_op(op),
+            Inner::Sqlx { tx } => tx.defer_op(op),
         }
     }
 }
@@ -218,7 +223,7 @@ type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
 /// savepoint (or hears why the group could not start) and says whether to
 /// keep what it wrote.
 pub(crate) type Job =
-    Box<dyn FnOnce(std::result::Result<&mut Writes<'_>, String>) -> (bool, Deliver) + Send>;
+    Box<dyn FnOnce(std::result::Result<&mut Writes<'static>, String>) -> (bool, Deliver) + Send>;
 
 /// The SQLite writer thread's queue.
 #[derive(Clone)]
@@ -268,6 +273,7 @@ impl SqliteWriter {
 }
 
 fn run(conn: rusqlite::Connection, queue: mpsc::Receiver<Job>, lock: Arc<tokio::sync::Mutex<()>>) {
+    let mut conn = Some(conn);
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -276,22 +282,33 @@ fn run(conn: rusqlite::Connection, queue: mpsc::Receiver<Job>, lock: Arc<tokio::
                 Err(_) => break,
             }
         }
-        let delivers = {
+        let (delivers, failed) = {
             // Not inside the runtime: this thread may block on the lock.
             let _writer = lock.blocking_lock();
-            commit_group(&conn, jobs)
+            commit_group(&mut conn, jobs)
         };
-        let (delivers, failed) = delivers;
         for deliver in delivers {
             deliver(failed.clone());
+        }
+        if conn.is_none() {
+            // Only a bug could lose the connection (see `commit_group`):
+            // the callers still queued hear that the writer stopped.
+            tracing::error!("the SQLite writer lost its connection and stops");
+            return;
         }
     }
 }
 
 /// Runs `jobs` in one transaction, each in a savepoint; returns their
 /// deliveries and, when the group did not commit, why.
-fn commit_group(conn: &rusqlite::Connection, jobs: Vec<Job>) -> (Vec<Deliver>, Option<String>) {
+fn commit_group(
+    slot: &mut Option<rusqlite::Connection>,
+    jobs: Vec<Job>,
+) -> (Vec<Deliver>, Option<String>) {
     let mut delivers = Vec::with_capacity(jobs.len());
+    let Some(conn) = slot.as_ref() else {
+        return (delivers, Some("the writer has no connection".into()));
+    };
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let why = format!("could not start a write transaction: {e}");
         for job in jobs {
@@ -300,11 +317,14 @@ fn commit_group(conn: &rusqlite::Connection, jobs: Vec<Job>) -> (Vec<Deliver>, O
         return (delivers, None);
     }
     for job in jobs {
+        let Some(conn) = slot.take() else { break };
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            *slot = Some(conn);
             let why = format!("could not start a savepoint: {e}");
             delivers.push(job(Err(why)).1);
             continue;
         }
+        // The connection is lent to the function for its duration.
         let mut writes = Writes {
             inner: Inner::Sqlite {
                 conn,
@@ -314,6 +334,9 @@ fn commit_group(conn: &rusqlite::Connection, jobs: Vec<Job>) -> (Vec<Deliver>, O
         // A job that panics keeps nothing; its caller hears that the
         // writer failed (its answer channel is dropped with the job).
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&mut writes))));
+        let Inner::Sqlite { conn, .. } = writes.inner else {
+            unreachable!("lent as SQLite")
+        };
         let keep = match outcome {
             Ok((keep, deliver)) => {
                 delivers.push(deliver);
@@ -326,12 +349,19 @@ fn commit_group(conn: &rusqlite::Connection, jobs: Vec<Job>) -> (Vec<Deliver>, O
         } else {
             "ROLLBACK TO job; RELEASE job"
         };
-        if let Err(e) = conn.execute_batch(end) {
+        let ended = conn.execute_batch(end);
+        *slot = Some(conn);
+        if let Err(e) = ended {
             // The transaction is in an unknown state: give it up whole.
-            let _ = conn.execute_batch("ROLLBACK");
+            if let Some(conn) = slot.as_ref() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
             return (delivers, Some(format!("could not end a savepoint: {e}")));
         }
     }
+    let Some(conn) = slot.as_ref() else {
+        return (delivers, Some("the writer lost its connection".into()));
+    };
     match conn.execute_batch("COMMIT") {
         Ok(()) => (delivers, None),
         Err(e) => {
@@ -341,23 +371,35 @@ fn commit_group(conn: &rusqlite::Connection, jobs: Vec<Job>) -> (Vec<Deliver>, O
     }
 }
 
-/// Wraps a write function as a [`Job`] whose result reaches `answer`.
+/// Wraps a write function as a [`Job`] whose result reaches `answer`. On
+/// the writer thread every statement is ready at once, so the function's
+/// future completes in its first poll; one that waits on anything else is
+/// a bug, and stops (rolled back) with an error.
 pub(crate) fn job<T, E, F>(
     f: F,
     answer: tokio::sync::oneshot::Sender<std::result::Result<T, E>>,
 ) -> Job
 where
-    F: FnOnce(&mut Writes<'_>) -> std::result::Result<T, E> + Send + 'static,
+    F: AsyncFnOnce(&mut Writes<'_>) -> std::result::Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
     Box::new(move |writes| {
         let result = match writes {
             Err(why) => Err(E::from(failed(why))),
-            Ok(w) => match f(w) {
-                Ok(v) => w.flush().map(|()| v).map_err(E::from),
-                Err(e) => Err(e),
-            },
+            Ok(w) => {
+                let polled = {
+                    let mut run = std::pin::pin!(f(&mut *w));
+                    run.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+                };
+                match polled {
+                    Poll::Ready(Ok(v)) => w.flush().map(|()| v).map_err(E::from),
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Pending => Err(E::from(failed(
+                        "a write function waited on something other than the database".into(),
+                    ))),
+                }
+            }
         };
         let keep = result.is_ok();
         let deliver: Deliver = Box::new(move |commit_failed| {
@@ -377,32 +419,22 @@ pub(crate) fn failed(why: String) -> StoreError {
     StoreError::Database(DatabaseError(why.into()))
 }
 
-/// Runs `f` over `tx` on a blocking thread, each statement awaited on the
-/// runtime, and commits when it returns `Ok` (the path of every store
-/// without a writer thread).
+/// Runs `f` over `tx`, each statement awaited, and commits when it
+/// returns `Ok` (the path of every store without a writer thread).
+/// Dropping the returned future (a request cut short) drops `tx`, which
+/// rolls it back.
 pub(crate) async fn over_tx<T, E, F>(mut tx: Tx, f: F) -> std::result::Result<T, E>
 where
-    F: FnOnce(&mut Writes<'_>) -> std::result::Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: From<StoreError> + Send + 'static,
+    F: AsyncFnOnce(&mut Writes<'_>) -> std::result::Result<T, E>,
+    E: From<StoreError>,
 {
-    let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let result = {
-            let mut writes = Writes {
-                inner: Inner::Sqlx {
-                    tx: &mut tx,
-                    rt: &rt,
-                },
-            };
-            f(&mut writes)
+    let result = {
+        let mut writes = Writes {
+            inner: Inner::Sqlx { tx: &mut tx },
         };
-        match result {
-            Ok(v) => rt.block_on(tx.commit()).map(|()| v).map_err(E::from),
-            // Dropping the transaction rolls it back.
-            Err(e) => Err(e),
-        }
-    })
-    .await
-    .unwrap_or_else(|_| Err(E::from(failed("the write function panicked".into()))))
+        f(&mut writes).await
+    };
+    let v = result?;
+    tx.commit().await?;
+    Ok(v)
 }

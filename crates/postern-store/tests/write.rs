@@ -1,7 +1,7 @@
-//! `Store::write`: a write transaction as one function. On a SQLite file
-//! it runs on the writer thread with other callers' functions in one group
-//! commit (each in a savepoint of its own); on PostgreSQL over a
-//! transaction of its own. Either way an `Err` keeps nothing of its own
+//! `Store::write`: a write transaction as one async function. On a SQLite
+//! file it runs on the writer thread with other callers' functions in one
+//! group commit (each in a savepoint of its own); on PostgreSQL it is
+//! awaited in place over a transaction of its own. Either way an `Err` keeps nothing of its own
 //! writes and nothing else's, and an answer means the commit happened.
 
 use std::sync::Arc;
@@ -83,10 +83,10 @@ async fn concurrent_writes_commit_and_a_stopped_one_keeps_nothing_of_its_own() {
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
             store
-                .write(move |w: &mut Writes| {
+                .write(async move |w: &mut Writes<'_>| {
                     // Every function counts a hit of one shared limit of 40
                     // and writes its event; every third then stops.
-                    let counted = w.rate_hits(&[("shared", NOW, 40)])?;
+                    let counted = w.rate_hits(&[("shared", NOW, 40)]).await?;
                     w.defer_sign_in_event(&event(&format!("e{i:02}")));
                     if i % 3 == 0 {
                         return Err(Stop::Decided);
@@ -131,8 +131,8 @@ async fn limits_hold_exactly_across_grouped_writes() {
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
             store
-                .write(|w: &mut Writes| {
-                    let counted = w.rate_hits(&[("a", NOW, 10), ("b", NOW, 1000)])?;
+                .write(async |w: &mut Writes<'_>| {
+                    let counted = w.rate_hits(&[("a", NOW, 10), ("b", NOW, 1000)]).await?;
                     if counted.contains(&false) {
                         return Err(Stop::Decided);
                     }
@@ -169,9 +169,9 @@ async fn a_function_that_panics_fails_alone() {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .write(|w: &mut Writes| -> Result<(), StoreError> {
+                .write(async |w: &mut Writes<'_>| -> Result<(), StoreError> {
                     w.defer_sign_in_event(&event("never"));
-                    w.rate_hits(&[("p", NOW, 5)])?;
+                    w.rate_hits(&[("p", NOW, 5)]).await?;
                     panic!("a bug in a write function");
                 })
                 .await
@@ -181,14 +181,20 @@ async fn a_function_that_panics_fails_alone() {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .write(|w: &mut Writes| {
+                .write(async |w: &mut Writes<'_>| {
                     w.defer_sign_in_event(&event("kept"));
                     Ok::<(), StoreError>(())
                 })
                 .await
         })
     };
-    assert!(panicking.await.unwrap().is_err());
+    // On SQLite's writer thread the panic is caught and its caller hears
+    // an error; elsewhere the function runs in the caller's task, whose
+    // panic rolls the transaction back as it unwinds.
+    match panicking.await {
+        Ok(answer) => assert!(answer.is_err()),
+        Err(join) => assert!(join.is_panic()),
+    }
     fine.await.unwrap().unwrap();
     assert_eq!(events(&store).await, vec!["kept".to_owned()]);
     let count = store
@@ -205,7 +211,7 @@ async fn a_function_that_panics_fails_alone() {
     );
     // The writer still works afterwards.
     store
-        .write(|w: &mut Writes| {
+        .write(async |w: &mut Writes<'_>| {
             w.defer_sign_in_event(&event("after"));
             Ok::<(), StoreError>(())
         })
@@ -252,7 +258,7 @@ async fn a_link_is_consumed_by_exactly_one_of_many_writes_and_its_sibling_burns(
     let (_db, store) = TestDb::store().await;
     with_app(&store).await;
     store
-        .write(|w: &mut Writes| {
+        .write(async |w: &mut Writes<'_>| {
             w.defer_login_request(&request("jo@example.com", "t1"));
             w.defer_login_request(&request("jo@example.com", "t2"));
             Ok::<(), StoreError>(())
@@ -267,11 +273,16 @@ async fn a_link_is_consumed_by_exactly_one_of_many_writes_and_its_sibling_burns(
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
             store
-                .write(|w: &mut Writes| {
-                    if !w.consume_burning_siblings(Consume::Token("t1"), NOW + 1)? {
+                .write(async |w: &mut Writes<'_>| {
+                    if !w
+                        .consume_burning_siblings(Consume::Token("t1"), NOW + 1)
+                        .await?
+                    {
                         return Ok(None);
                     }
-                    let user = w.upsert_user_sign_in(&random_id(), "jo@example.com", NOW + 1)?;
+                    let user = w
+                        .upsert_user_sign_in(&random_id(), "jo@example.com", NOW + 1)
+                        .await?;
                     Ok::<_, StoreError>(Some(user))
                 })
                 .await
@@ -309,7 +320,7 @@ async fn an_outbox_row_is_written_leased_or_not_and_a_duplicate_is_a_conflict() 
         row("m2", None),
     );
     store
-        .write(move |w: &mut Writes| {
+        .write(async move |w: &mut Writes<'_>| {
             w.defer_outbox(&leased);
             w.defer_outbox(&free);
             Ok::<(), StoreError>(())
@@ -338,7 +349,7 @@ async fn an_outbox_row_is_written_leased_or_not_and_a_duplicate_is_a_conflict() 
     assert_eq!(claimed[0].attempts, 1);
     let again = row("m1", None);
     let err = store
-        .write(move |w: &mut Writes| {
+        .write(async move |w: &mut Writes<'_>| {
             w.defer_outbox(&again);
             Ok::<(), StoreError>(())
         })
@@ -349,4 +360,24 @@ async fn an_outbox_row_is_written_leased_or_not_and_a_duplicate_is_a_conflict() 
         store.conn().await.unwrap().outbox_pending().await.unwrap(),
         2
     );
+}
+
+#[tokio::test]
+async fn on_the_sqlite_writer_a_function_that_awaits_anything_but_the_database_keeps_nothing() {
+    if postern_testkit::backend() != postern_store::Backend::Sqlite {
+        return;
+    }
+    let (_db, store) = TestDb::store().await;
+    with_app(&store).await;
+    let answer = store
+        .write(async |w: &mut Writes<'_>| {
+            w.defer_sign_in_event(&event("never"));
+            // Not a statement: on the writer thread nothing else may be
+            // waited for (it would stall every other sign-in).
+            tokio::task::yield_now().await;
+            Ok::<(), StoreError>(())
+        })
+        .await;
+    assert!(answer.is_err());
+    assert!(events(&store).await.is_empty());
 }

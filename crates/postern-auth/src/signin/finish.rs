@@ -329,11 +329,14 @@ pub(crate) async fn finish_link(
     let now = svc.now();
     let written = svc
         .store
-        .write(move |w: &mut Writes| {
-            if !w.consume_burning_siblings(Consume::Token(&token_hash), now)? {
+        .write(async move |w: &mut Writes<'_>| {
+            if !w
+                .consume_burning_siblings(Consume::Token(&token_hash), now)
+                .await?
+            {
                 return Err(FinishStop::LostRace);
             }
-            let user = w.upsert_user_sign_in(&new_id, &email, now)?;
+            let user = w.upsert_user_sign_in(&new_id, &email, now).await?;
             if user.disabled_at.is_some() {
                 return Err(FinishStop::Disabled);
             }

@@ -419,8 +419,8 @@ pub async fn request_link(
     // One transaction on the store's writer: the hits decide (the windows
     // may have filled since the peek), and one that trips stops it, so a
     // refused request counts in none and nothing of it is written.
-    let write = svc.store.write(move |w: &mut Writes| {
-        let counted = w.rate_hits(&hits.hits())?;
+    let write = svc.store.write(async move |w: &mut Writes<'_>| {
+        let counted = w.rate_hits(&hits.hits()).await?;
         let slots = hits.decide(&counted).map_err(LinkStop::Limited)?;
         request.rate_slot = email_index.map(|i| slots[i].clone());
         // Everything else needs no answer: one go with the commit.
