@@ -663,8 +663,7 @@ impl<C: crate::Connection> AdminQueries for C {
     }
 }
 
-/// [`AdminQueries::set_outbox_meta`]'s statement, also sent deferred
-/// ([`crate::Tx::defer_outbox_meta`]).
+/// [`AdminQueries::set_outbox_meta`]'s statement.
 pub(crate) fn outbox_meta_op(id: &str, client_id: Option<&str>, hint: &str) -> crate::deferred::Op {
     use crate::deferred::Value;
     crate::deferred::Op::new(

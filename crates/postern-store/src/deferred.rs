@@ -230,12 +230,6 @@ pub trait Defer: crate::sealed::Defer {
         self.defer_op(crate::queries::outbox_insert_op(row));
     }
 
-    /// [`crate::AdminQueries::set_outbox_meta`] of a row this transaction
-    /// inserted, sent at commit.
-    fn defer_outbox_meta(&mut self, id: &str, client_id: Option<&str>, hint: &str) {
-        self.defer_op(crate::admin::outbox_meta_op(id, client_id, hint));
-    }
-
     /// [`crate::Queries::rate_release`] of a slot, sent at commit.
     fn defer_rate_release(&mut self, slot: &RateSlot) {
         self.defer_op(crate::queries::rate_release_op(&[slot]));

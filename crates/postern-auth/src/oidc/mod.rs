@@ -8,9 +8,7 @@ use postern_core::crypto::{constant_time_eq, random_id, random_token, sha256_b64
 use postern_core::jose::Alg;
 use postern_core::oauth::{pkce_matches, Scope};
 use postern_core::{App, ClientId, SubjectType};
-use postern_store::{
-    AuthorizationCode, Defer, Queries, RefreshToken, Session, SessionQueries, Tx, User,
-};
+use postern_store::{AuthorizationCode, Queries, RefreshToken, Session, SessionQueries, Tx, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -105,13 +103,6 @@ pub async fn mint_code(svc: &Services, tx: &mut Tx, grant: CodeGrant<'_>) -> Res
     let (code, row) = new_code(svc, grant);
     tx.insert_authorization_code(&row).await?;
     Ok(code)
-}
-
-/// [`mint_code`], its row written with the transaction's commit.
-pub fn defer_code(svc: &Services, tx: &mut Tx, grant: CodeGrant<'_>) -> String {
-    let (code, row) = new_code(svc, grant);
-    tx.defer_authorization_code(&row);
-    code
 }
 
 /// A fresh code for `grant` and its row (the code itself is never stored).
