@@ -118,7 +118,11 @@ impl Sink {
                 .unwrap_or("")
                 .to_ascii_uppercase();
             let reply: &[u8] = match verb.as_str() {
-                "EHLO" => b"250-postern-bench\r\n250-8BITMIME\r\n250 SIZE 4194304\r\n",
+                // Commands are read a line at a time, so pipelined ones
+                // (RFC 2920) are answered in order like any others.
+                "EHLO" => {
+                    b"250-postern-bench\r\n250-8BITMIME\r\n250-PIPELINING\r\n250 SIZE 4194304\r\n"
+                }
                 "HELO" => b"250 postern-bench\r\n",
                 "MAIL" => {
                     recipients.clear();

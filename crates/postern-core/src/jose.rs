@@ -15,14 +15,17 @@
 //! `iss`, `aud`, `exp`, `nbf` and `iat` are checked against the caller's clock,
 //! not the system clock, so tests can move time.
 
+use std::sync::Arc;
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+    RSA_PKCS1_SHA256,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use secrecy::SecretBox;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -208,7 +211,7 @@ pub fn generate(alg: Alg) -> GeneratedKey {
         }
     };
     let kid = crate::crypto::random_token(16);
-    let public = PublicKey::from_pkcs8(alg, &pkcs8).expect("a key we just generated parses");
+    let (_, public) = PublicKey::parse(alg, &pkcs8).expect("a key we just generated parses");
     GeneratedKey {
         public_jwk: public.jwk(&kid, alg),
         kid,
@@ -225,38 +228,40 @@ enum PublicKey {
 }
 
 impl PublicKey {
-    /// Parses `pkcs8` as a private key of `alg` and derives its public half.
-    /// For RSA also returns the PKCS#1 `RSAPrivateKey` that jsonwebtoken's
-    /// aws-lc backend wants (`RsaKeyPair::from_der`, RFC 8017 §A.1.2).
-    fn from_pkcs8(alg: Alg, pkcs8: &[u8]) -> Result<Self, JoseError> {
+    /// Parses `pkcs8` as a private key of `alg`: the key pair that signs,
+    /// and its public half derived from it.
+    fn parse(alg: Alg, pkcs8: &[u8]) -> Result<(Signer, Self), JoseError> {
         let invalid = |_| JoseError::InvalidKey(alg);
         Ok(match alg {
             Alg::RS256 => {
                 let pkcs1 = pkcs1_from_pkcs8(pkcs8).ok_or(JoseError::InvalidKey(alg))?;
                 let pair = RsaKeyPair::from_der(pkcs1).map_err(invalid)?;
                 let public = pair.public_key();
-                PublicKey::Rsa {
+                let public = PublicKey::Rsa {
                     n: public.modulus().big_endian_without_leading_zero().to_vec(),
                     e: public.exponent().big_endian_without_leading_zero().to_vec(),
-                }
+                };
+                (Signer::Rsa(Arc::new(pair)), public)
             }
             Alg::EdDSA => {
                 let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(invalid)?;
-                PublicKey::Ed {
+                let public = PublicKey::Ed {
                     x: pair.public_key().as_ref().to_vec(),
-                }
+                };
+                (Signer::Ed25519(Arc::new(pair)), public)
             }
             Alg::ES256 => {
                 let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
                     .map_err(invalid)?;
                 // Uncompressed SEC1 point: 0x04 || x (32) || y (32).
-                match pair.public_key().as_ref() {
+                let public = match pair.public_key().as_ref() {
                     [0x04, xy @ ..] if xy.len() == 64 => PublicKey::Ec {
                         x: xy[..32].to_vec(),
                         y: xy[32..].to_vec(),
                     },
                     _ => return Err(JoseError::InvalidKey(alg)),
-                }
+                };
+                (Signer::Ecdsa(Arc::new(pair)), public)
             }
         })
     }
@@ -292,6 +297,13 @@ impl PublicKey {
     }
 }
 
+/// One base64url part of a compact JWS (RFC 7515 §7.1): `value` as JSON.
+fn jws_part<T: Serialize + ?Sized>(value: &T) -> Result<String, JoseError> {
+    serde_json::to_vec(value)
+        .map(|json| URL_SAFE_NO_PAD.encode(json))
+        .map_err(|_| JoseError::Signing)
+}
+
 /// The `privateKey` OCTET STRING of a PKCS#8 `PrivateKeyInfo` (RFC 5208 §5)
 /// whose algorithm is `rsaEncryption`: the PKCS#1 `RSAPrivateKey`.
 fn pkcs1_from_pkcs8(der: &[u8]) -> Option<&[u8]> {
@@ -299,6 +311,43 @@ fn pkcs1_from_pkcs8(der: &[u8]) -> Option<&[u8]> {
         pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
     let info = pkcs8::PrivateKeyInfo::try_from(der).ok()?;
     (info.algorithm.oid == RSA_ENCRYPTION).then_some(info.private_key)
+}
+
+/// A private key parsed once, for every signature it makes.
+/// jsonwebtoken's aws-lc backend parses an RSA key anew for each signature
+/// (`RsaKeyPair::from_der`, with its consistency checks), and those checks
+/// cost the server more than the signature itself (docs/PERFORMANCE.md,
+/// round four), so Postern signs with the parsed pair.
+#[derive(Clone)]
+enum Signer {
+    Rsa(Arc<RsaKeyPair>),
+    Ecdsa(Arc<EcdsaKeyPair>),
+    Ed25519(Arc<Ed25519KeyPair>),
+}
+
+impl Signer {
+    /// The JWS signature of `message` (RFC 7518 §3.3, §3.4 in the fixed
+    /// `R || S` form; RFC 8037 §3.1).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JoseError> {
+        match self {
+            Signer::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .map_err(|_| JoseError::Signing)?;
+                Ok(signature)
+            }
+            Signer::Ecdsa(pair) => pair
+                .sign(&SystemRandom::new(), message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| JoseError::Signing),
+            Signer::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
 }
 
 /// One signing key, parsed and ready to sign and verify.
@@ -317,7 +366,7 @@ pub struct SigningKey {
     /// When it stopped signing.
     pub retired_at: Option<i64>,
     public_jwk: Value,
-    encoding: EncodingKey,
+    signer: Signer,
     decoding: DecodingKey,
 }
 
@@ -345,16 +394,7 @@ impl SigningKey {
         state: KeyState,
         private_pkcs8: &[u8],
     ) -> Result<Self, JoseError> {
-        let public = PublicKey::from_pkcs8(alg, private_pkcs8)?;
-        let encoding = match alg {
-            // jsonwebtoken's aws-lc backend reads RSA keys as PKCS#1 DER
-            // (`RsaKeyPair::from_der`), ECDSA and Ed25519 keys as PKCS#8.
-            Alg::RS256 => EncodingKey::from_rsa_der(
-                pkcs1_from_pkcs8(private_pkcs8).ok_or(JoseError::InvalidKey(alg))?,
-            ),
-            Alg::ES256 => EncodingKey::from_ec_der(private_pkcs8),
-            Alg::EdDSA => EncodingKey::from_ed_der(private_pkcs8),
-        };
+        let (signer, public) = PublicKey::parse(alg, private_pkcs8)?;
         Ok(Self {
             kid: kid.to_owned(),
             alg,
@@ -364,7 +404,7 @@ impl SigningKey {
             retired_at: None,
             public_jwk: public.jwk(kid, alg),
             decoding: public.decoding_key(),
-            encoding,
+            signer,
         })
     }
 
@@ -431,7 +471,13 @@ impl KeySet {
         let mut header = Header::new(alg.jwt());
         header.typ = Some(typ.to_owned());
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|_| JoseError::Signing)
+        let mut jws = jws_part(&header)?;
+        jws.push('.');
+        jws.push_str(&jws_part(claims)?);
+        let signature = key.signer.sign(jws.as_bytes())?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+        Ok(jws)
     }
 
     /// Verifies a compact JWS signed by one of these keys (any state: another

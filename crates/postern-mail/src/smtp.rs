@@ -19,6 +19,12 @@
 //! [`SmtpSettings::connections`] transactions run at once, each on its own
 //! connection, over lettre's connection API ([`AsyncSmtpConnection`]).
 //!
+//! Where the server offers PIPELINING (RFC 2920), a transaction's RSET,
+//! MAIL, RCPT and DATA go out in one write and their replies are read in
+//! order: two round trips per message instead of five. lettre does not
+//! record that extension, so each new connection asks with an EHLO of its
+//! own before authenticating.
+//!
 //! Every failure says whether trying again can help: a 5xx reply to the
 //! message is [`DeliveryError::Permanent`]; 4xx replies, network errors,
 //! timeouts and anything that goes wrong while connecting, greeting,
@@ -39,7 +45,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, CertificateStore, TlsParameters,
 };
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::Error as SmtpError;
@@ -253,8 +259,14 @@ struct Inner {
 }
 
 struct IdleConnection {
-    conn: AsyncSmtpConnection,
+    conn: Connection,
     since: Instant,
+}
+
+/// An open connection and whether its server offers PIPELINING.
+struct Connection {
+    smtp: AsyncSmtpConnection,
+    pipelining: bool,
 }
 
 /// A connection problem, before any message was handed over.
@@ -326,32 +338,41 @@ impl Smtp {
         let inner = &*self.inner;
         // The semaphore is never closed.
         let _permit = inner.permits.acquire().await.ok();
-        let mut conn = self
-            .checkout()
-            .await
-            .map_err(|SetupError(e)| DeliveryError::Temporary(e))?;
+        let temporary = |SetupError(e)| DeliveryError::Temporary(e);
+        let (mut conn, mut reused) = self.checkout().await.map_err(temporary)?;
         let timeout = inner.settings.command_timeout;
-        match tokio::time::timeout(timeout, transaction(&mut conn, envelope, message)).await {
-            Ok(Ok(response)) => {
-                self.checkin(conn);
-                Ok(Reply::from(&response))
-            }
-            Ok(Err(failure)) => {
-                // A refusal leaves the connection usable (the next message
-                // starts with RSET); a broken stream does not.
-                let usable = match &failure {
-                    TxFailure::Unsupported(_) => true,
-                    TxFailure::Smtp(_, e) => e.status().is_some(),
-                };
-                if usable && !conn.has_broken() {
+        loop {
+            let sent = tokio::time::timeout(timeout, transaction(&mut conn, envelope, message));
+            return match sent.await {
+                Ok(Ok(response)) => {
                     self.checkin(conn);
+                    Ok(Reply::from(&response))
                 }
-                Err(classify(&failure, recipient))
-            }
-            Err(_) => Err(DeliveryError::Temporary(format!(
-                "the SMTP server did not complete the transaction within {} s",
-                timeout.as_secs()
-            ))),
+                // A pipelined RSET is the liveness check of a reused
+                // connection: a dead one fails there, before anything of
+                // the message went out, and a new connection takes over.
+                Ok(Err(TxFailure::Smtp(Step::Reset, e))) if reused && e.status().is_none() => {
+                    conn = self.open().await.map_err(temporary)?;
+                    reused = false;
+                    continue;
+                }
+                Ok(Err(failure)) => {
+                    // A refusal leaves the connection usable (the next
+                    // message starts with RSET); a broken stream does not.
+                    let usable = match &failure {
+                        TxFailure::Unsupported(_) => true,
+                        TxFailure::Smtp(_, e) => e.status().is_some(),
+                    };
+                    if usable && !conn.smtp.has_broken() {
+                        self.checkin(conn);
+                    }
+                    Err(classify(&failure, recipient))
+                }
+                Err(_) => Err(DeliveryError::Temporary(format!(
+                    "the SMTP server did not complete the transaction within {} s",
+                    timeout.as_secs()
+                ))),
+            };
         }
     }
 
@@ -362,7 +383,7 @@ impl Smtp {
             .open()
             .await
             .map_err(|SetupError(e)| DeliveryError::Temporary(e))?;
-        let _ = tokio::time::timeout(Duration::from_secs(2), conn.quit()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.smtp.quit()).await;
         Ok(())
     }
 
@@ -374,12 +395,13 @@ impl Smtp {
             idle.drain(..).collect()
         };
         for mut c in idle {
-            let _ = tokio::time::timeout(Duration::from_secs(2), c.conn.quit()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.conn.smtp.quit()).await;
         }
     }
 
-    /// An idle connection that still answers (RSET), or a new one.
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, SetupError> {
+    /// An idle connection that still answers (RSET, or with PIPELINING the
+    /// transaction's own RSET), or a new one; and whether it was idle.
+    async fn checkout(&self) -> Result<(Connection, bool), SetupError> {
         let inner = &*self.inner;
         loop {
             let candidate = lock(&inner.idle).pop_back();
@@ -393,18 +415,22 @@ impl Smtp {
                 drop(conn);
                 break;
             }
+            if conn.pipelining {
+                return Ok((conn, true));
+            }
             // RSET clears any transaction state a refusal left behind and
             // proves the server is still there before the message is sent:
             // a dead connection is found here, with nothing handed over.
-            let reset = tokio::time::timeout(inner.settings.command_timeout, conn.command(Rset));
+            let reset = conn.smtp.command(Rset);
+            let reset = tokio::time::timeout(inner.settings.command_timeout, reset);
             if matches!(reset.await, Ok(Ok(_))) {
-                return Ok(conn);
+                return Ok((conn, true));
             }
         }
-        self.open().await
+        Ok((self.open().await?, false))
     }
 
-    fn checkin(&self, conn: AsyncSmtpConnection) {
+    fn checkin(&self, conn: Connection) {
         lock(&self.inner.idle).push_back(IdleConnection {
             conn,
             since: Instant::now(),
@@ -413,7 +439,7 @@ impl Smtp {
 
     /// Opens, secures and authenticates one connection, within the connect
     /// timeout. While the server is known to be unreachable, fails at once.
-    async fn open(&self) -> Result<AsyncSmtpConnection, SetupError> {
+    async fn open(&self) -> Result<Connection, SetupError> {
         let inner = &*self.inner;
         if let Some((at, error)) = &*lock(&inner.down) {
             if at.elapsed() < DOWN_HOLD {
@@ -437,7 +463,7 @@ impl Smtp {
         result
     }
 
-    async fn open_inner(&self) -> Result<AsyncSmtpConnection, SetupError> {
+    async fn open_inner(&self) -> Result<Connection, SetupError> {
         let inner = &*self.inner;
         let s = &inner.settings;
         let server = s.display_url();
@@ -488,12 +514,27 @@ impl Smtp {
                 .await
                 .map_err(|e| setup("STARTTLS", e))?;
         }
+        // lettre keeps only the extensions it uses; ask again (before
+        // AUTH, which a repeated EHLO could reset) for PIPELINING.
+        let pipelining = conn
+            .command(Ehlo::new(inner.hello.clone()))
+            .await
+            .map_err(|e| setup("EHLO", e))?
+            .message()
+            .any(|line| {
+                line.split_whitespace()
+                    .next()
+                    .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
+            });
         if let Some(credentials) = &inner.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
                 .map_err(|e| setup("authentication", e))?;
         }
-        Ok(conn)
+        Ok(Connection {
+            smtp: conn,
+            pipelining,
+        })
     }
 }
 
@@ -503,8 +544,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The SMTP step that failed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
+    /// The RSET that starts a pipelined transaction.
+    Reset,
     MailFrom,
     RcptTo,
     Data,
@@ -514,6 +557,7 @@ enum Step {
 impl Step {
     fn command(self) -> &'static str {
         match self {
+            Self::Reset => "RSET",
             Self::MailFrom => "MAIL FROM",
             Self::RcptTo => "RCPT TO",
             Self::Data => "DATA",
@@ -523,6 +567,7 @@ impl Step {
 
     fn refused(self) -> &'static str {
         match self {
+            Self::Reset => "the SMTP server refused to reset the connection",
             Self::MailFrom => "the SMTP server refused the sender",
             Self::RcptTo => "the SMTP server refused the recipient",
             Self::Data => "the SMTP server refused to take the message",
@@ -540,14 +585,15 @@ enum TxFailure {
 }
 
 /// One mail transaction (RFC 5321 §3.3): MAIL, RCPT for each recipient,
-/// DATA and the message. Unlike lettre's `send`, a refusal does not close
-/// the connection.
+/// DATA and the message; with PIPELINING, RSET first and all four commands
+/// in one write ([`pipelined`]). Unlike lettre's `send`, a refusal does not
+/// close the connection.
 async fn transaction(
-    conn: &mut AsyncSmtpConnection,
+    conn: &mut Connection,
     envelope: &Envelope,
     message: &[u8],
 ) -> Result<Response, TxFailure> {
-    let info = conn.server_info();
+    let info = conn.smtp.server_info();
     let mut params = Vec::new();
     let non_ascii_address = envelope
         .to()
@@ -570,17 +616,69 @@ async fn transaction(
         }
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
+    let mail = Mail::new(envelope.from().cloned(), params);
     let at = |step: Step| move |e: SmtpError| TxFailure::Smtp(step, e);
-    conn.command(Mail::new(envelope.from().cloned(), params))
-        .await
-        .map_err(at(Step::MailFrom))?;
-    for to in envelope.to() {
-        conn.command(Rcpt::new(to.clone(), vec![]))
-            .await
-            .map_err(at(Step::RcptTo))?;
+    let smtp = &mut conn.smtp;
+    if conn.pipelining {
+        pipelined(smtp, mail, envelope).await?;
+    } else {
+        smtp.command(mail).await.map_err(at(Step::MailFrom))?;
+        for to in envelope.to() {
+            smtp.command(Rcpt::new(to.clone(), vec![]))
+                .await
+                .map_err(at(Step::RcptTo))?;
+        }
+        smtp.command(Data).await.map_err(at(Step::Data))?;
     }
-    conn.command(Data).await.map_err(at(Step::Data))?;
-    conn.message(message).await.map_err(at(Step::Message))
+    smtp.message(message).await.map_err(at(Step::Message))
+}
+
+/// RSET, MAIL, every RCPT and DATA in one write (RFC 2920 §3.1), then
+/// their replies in order; `Ok` once DATA was accepted. Every reply is
+/// read even after a refusal, so the connection stays in step for the
+/// next message. Should the server accept DATA after refusing a
+/// recipient, the connection is abandoned: ending the data would deliver
+/// an empty message to the others.
+async fn pipelined(
+    smtp: &mut AsyncSmtpConnection,
+    mail: Mail,
+    envelope: &Envelope,
+) -> Result<(), TxFailure> {
+    let mut batch = format!("{Rset}{mail}");
+    let mut steps = vec![Step::Reset, Step::MailFrom];
+    for to in envelope.to() {
+        batch.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
+        steps.push(Step::RcptTo);
+    }
+    batch.push_str(&Data.to_string());
+    steps.push(Step::Data);
+    // `command` writes the whole batch and reads the first reply.
+    let mut first = Some(smtp.command(batch).await);
+    let mut refused = None;
+    for step in steps {
+        let reply = match first.take() {
+            Some(reply) => reply,
+            None => smtp.read_response().await,
+        };
+        match reply {
+            Ok(_) if step == Step::Data => {
+                return match refused {
+                    None => Ok(()),
+                    Some(failure) => {
+                        smtp.abort().await;
+                        Err(failure)
+                    }
+                };
+            }
+            Ok(_) => {}
+            // No reply at all: the stream is broken or out of step.
+            Err(e) if e.status().is_none() => return Err(TxFailure::Smtp(step, e)),
+            Err(e) => {
+                refused.get_or_insert(TxFailure::Smtp(step, e));
+            }
+        }
+    }
+    Err(refused.expect("DATA was refused, so something was"))
 }
 
 /// Sorts a failed transaction into permanent (a 5xx reply, or a message
@@ -597,7 +695,8 @@ fn classify(failure: &TxFailure, recipient: &str) -> DeliveryError {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             let text = format!("{}: {code} {}", step.refused(), scrub(&text, recipient));
-            if e.is_permanent() {
+            // A refused RSET says nothing about the message.
+            if e.is_permanent() && step != Step::Reset {
                 DeliveryError::Permanent(text)
             } else {
                 DeliveryError::Temporary(text)

@@ -572,3 +572,60 @@ async fn a_refused_message_does_not_block_the_connection_for_the_next() {
     assert!(second.text.contains("queued"), "{second}");
     assert_eq!(sink.wait_for(1, 5).await.len(), 1);
 }
+
+/// The lines `smtp_sink.py --pipelining` logged: one per RCPT that arrived
+/// with its DATA in the same batch.
+fn pipelined(sink: &Sink) -> usize {
+    std::fs::read_to_string(sink.dir.join("pipelined.log")).map_or(0, |log| log.lines().count())
+}
+
+#[tokio::test]
+async fn with_pipelining_messages_go_out_in_one_batch_and_a_refusal_keeps_the_connection_in_step() {
+    let message =
+        postern_mail::build_message(&sign_in(TO, "Acme", "en"), "<a@b>", &from(), 0).unwrap();
+    let bytes = message.formatted();
+
+    // A server that offers PIPELINING gets RSET, MAIL, RCPT and DATA in
+    // one go, on one reused connection, for every message.
+    let sink = Sink::start(&["--pipelining", "--tempfail", "1"]);
+    let Transport::Smtp(client) = smtp(&sink.url()) else {
+        unreachable!()
+    };
+    let first = client.send(message.envelope(), &bytes, TO).await;
+    assert!(
+        matches!(first, Err(DeliveryError::Temporary(ref e)) if e.contains("451")),
+        "{first:?}"
+    );
+    for _ in 0..3 {
+        let reply = client.send(message.envelope(), &bytes, TO).await.unwrap();
+        assert_eq!(reply.code, 250, "{reply}");
+    }
+    assert_eq!(sink.wait_for(3, 5).await.len(), 3);
+    assert_eq!(pipelined(&sink), 4, "every transaction was pipelined");
+
+    // A refused recipient: the refusals of RCPT and DATA are both read,
+    // so the next transaction on the same connection starts in step and
+    // hears its own answers (a stale one would fail its RSET instead).
+    let sink = Sink::start(&["--pipelining", "--reject"]);
+    let Transport::Smtp(client) = smtp(&sink.url()) else {
+        unreachable!()
+    };
+    for _ in 0..2 {
+        let refused = client.send(message.envelope(), &bytes, TO).await;
+        assert!(
+            matches!(&refused, Err(DeliveryError::Permanent(e))
+                if e.contains("recipient") && e.contains("550") && !e.contains(TO)),
+            "{refused:?}"
+        );
+    }
+    assert!(sink.messages().is_empty());
+
+    // Without PIPELINING on offer, commands go one at a time.
+    let sink = Sink::start(&[]);
+    let Transport::Smtp(client) = smtp(&sink.url()) else {
+        unreachable!()
+    };
+    client.send(message.envelope(), &bytes, TO).await.unwrap();
+    client.send(message.envelope(), &bytes, TO).await.unwrap();
+    assert_eq!(sink.wait_for(2, 5).await.len(), 2);
+}

@@ -2,7 +2,7 @@
 """A real SMTP server for Postern's tests (aiosmtpd), with scripted answers.
 
     python3 smtp_sink.py --dir DIR [--port 0] [--tempfail N] [--reject]
-                         [--auth USER:PASSWORD]
+                         [--auth USER:PASSWORD] [--pipelining]
 
 Listens on 127.0.0.1 (port 0 picks a free one), prints "PORT <n>" on the
 first line of standard output once it accepts connections, and saves every
@@ -13,6 +13,9 @@ accepted message as DIR/<n>.eml (written under a dot-name, then renamed).
 --reject       answers every RCPT with a 550 that quotes the address, as
                real servers do.
 --auth U:P     offers AUTH PLAIN/LOGIN over plain text and requires it.
+--pipelining   offers PIPELINING (RFC 2920) and appends a line to
+               DIR/pipelined.log for each RCPT whose DATA had already
+               arrived with it (the client pipelined them).
 
 No STARTTLS is offered: smtp+starttls:// clients must refuse this server.
 """
@@ -36,6 +39,9 @@ class Handler:
         self.counter = itertools.count(1)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if getattr(self, "pipelining", False) and b"DATA" in bytes(server._reader._buffer):
+            with open(os.path.join(self.directory, "pipelined.log"), "a") as f:
+                f.write("RCPT with DATA behind it\n")
         if self.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
@@ -61,10 +67,20 @@ def main():
     parser.add_argument("--tempfail", type=int, default=0)
     parser.add_argument("--reject", action="store_true")
     parser.add_argument("--auth")
+    parser.add_argument("--pipelining", action="store_true")
     args = parser.parse_args()
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     os.makedirs(args.dir, exist_ok=True)
     handler = Handler(args.dir, args.tempfail, args.reject)
+    if args.pipelining:
+        handler.pipelining = True
+
+        async def handle_EHLO(server, session, envelope, hostname, responses):
+            # Every line but the last is "250-…"; PIPELINING goes before it.
+            session.host_name = hostname
+            return responses[:-1] + ["250-PIPELINING"] + responses[-1:]
+
+        handler.handle_EHLO = handle_EHLO
 
     kwargs = {}
     if args.auth:

@@ -262,6 +262,16 @@ pub trait Defer: crate::sealed::Defer {
         self.defer_op(crate::queries::outbox_failed_op(id, now, error));
     }
 
+    /// [`crate::SessionQueries::insert_refresh_token`], sent at commit.
+    fn defer_refresh_token(&mut self, token: &crate::RefreshToken) {
+        self.defer_op(crate::sessions::insert_refresh_op(token));
+    }
+
+    /// [`crate::SessionQueries::set_code_family`], sent at commit.
+    fn defer_code_family(&mut self, code_hash: &str, family_id: &str) {
+        self.defer_op(crate::sessions::code_family_op(code_hash, family_id));
+    }
+
     /// [`crate::Queries::complete_login_request`] of a request this
     /// transaction consumed itself (so it is certain to apply), sent at
     /// commit.

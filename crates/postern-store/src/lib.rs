@@ -337,16 +337,18 @@ impl Store {
                 // Readers: a small page cache each, no mapping of the file
                 // (each connection's mapping counted in the process's memory
                 // again: 390 MB resident with nine under load). Four: every
-                // statement is a hop to the connection's own thread, and on
-                // two cores two readers were as fast as eight under the
-                // benchmark with 9 MB less memory (docs/PERFORMANCE.md).
+                // statement is a hop to the connection's own thread; two
+                // readers held 2 MB less at the peak but made 8% fewer
+                // link requests and 10% fewer whole sign-ins per second
+                // (docs/PERFORMANCE.md, round four).
                 let readers = sqlite_pool(4, "PRAGMA cache_size = -2000;")
                     .connect_with(options.clone())
                     .await?;
-                // The writer: one connection, so the pages every sign-in
-                // touches (the ends of the indexes, the rate-limit rows)
-                // stay in its cache between transactions.
-                let writer = sqlite_pool(1, "PRAGMA cache_size = -8000;")
+                // The sqlx writer: one connection, for the write paths not on
+                // the writer thread (code entry, consent, the admin API). The
+                // hot paths write on the writer thread's connection, which
+                // has the large cache (`writer.rs`).
+                let writer = sqlite_pool(1, "PRAGMA cache_size = -2000;")
                     .connect_with(options)
                     .await?;
                 (readers, writer)
@@ -355,6 +357,21 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
+                    // A connection back in the pool within the last second
+                    // is taken as it is; one idle longer is pinged first
+                    // (a restarted server leaves stale ones). As HikariCP's
+                    // 500 ms bypass window: under load every connection is
+                    // warm, and a ping per use was a quarter of a link
+                    // request's round trips (docs/PERFORMANCE.md).
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for > Duration::from_secs(1) {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(options)
                     .await?;
                 (pool.clone(), pool)

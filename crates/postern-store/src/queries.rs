@@ -220,6 +220,29 @@ pub(crate) fn conflict(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A column type both drivers decode: what [`Cols::col`] reads.
+pub(crate) trait Column:
+    for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
+{
+}
+impl<T> Column for T where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
+{
+}
+
+/// A result row of either driver (sqlx's, or rusqlite's on SQLite's writer
+/// thread), so one `*_from_row` maps both.
+pub(crate) trait Cols {
+    /// The column `name`, decoded.
+    fn col<T: Column>(&self, name: &str) -> Result<T>;
+}
+
+impl Cols for AnyRow {
+    fn col<T: Column>(&self, name: &str) -> Result<T> {
+        Ok(self.try_get(name)?)
+    }
+}
+
 pub(crate) fn app_from_row(row: &AnyRow) -> Result<App> {
     let settings: String = row.try_get("settings")?;
     let settings: AppSettings =
@@ -233,13 +256,13 @@ pub(crate) fn app_from_row(row: &AnyRow) -> Result<App> {
     })
 }
 
-pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn user_from_row(row: &impl Cols) -> Result<User> {
     Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        created_at: row.try_get("created_at")?,
-        last_sign_in_at: row.try_get("last_sign_in_at")?,
-        disabled_at: row.try_get("disabled_at")?,
+        id: row.col("id")?,
+        email: row.col("email")?,
+        created_at: row.col("created_at")?,
+        last_sign_in_at: row.col("last_sign_in_at")?,
+        disabled_at: row.col("disabled_at")?,
     })
 }
 
@@ -330,44 +353,71 @@ fn login_from_row(row: &AnyRow) -> Result<LoginRequest> {
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id, redirect_uri, \
     code_challenge, nonce, scope, amr, auth_time, created_at, expires_at, consumed_at";
 
-fn code_from_row(row: &AnyRow) -> Result<AuthorizationCode> {
+pub(crate) fn code_from_row(row: &impl Cols) -> Result<AuthorizationCode> {
     Ok(AuthorizationCode {
-        code_hash: row.try_get("code_hash")?,
-        client_id: row.try_get("client_id")?,
-        user_id: row.try_get("user_id")?,
-        session_id: row.try_get("session_id")?,
-        redirect_uri: row.try_get("redirect_uri")?,
-        code_challenge: row.try_get("code_challenge")?,
-        nonce: row.try_get("nonce")?,
-        scope: row.try_get("scope")?,
-        amr: row.try_get("amr")?,
-        auth_time: row.try_get("auth_time")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        consumed_at: row.try_get("consumed_at")?,
+        code_hash: row.col("code_hash")?,
+        client_id: row.col("client_id")?,
+        user_id: row.col("user_id")?,
+        session_id: row.col("session_id")?,
+        redirect_uri: row.col("redirect_uri")?,
+        code_challenge: row.col("code_challenge")?,
+        nonce: row.col("nonce")?,
+        scope: row.col("scope")?,
+        amr: row.col("amr")?,
+        auth_time: row.col("auth_time")?,
+        created_at: row.col("created_at")?,
+        expires_at: row.col("expires_at")?,
+        consumed_at: row.col("consumed_at")?,
     })
+}
+
+/// [`Queries::consume_authorization_code`]'s statement.
+pub(crate) fn consume_code_op(code_hash: &str, now: i64) -> Op {
+    Op::new(
+        format!(
+            "UPDATE authorization_codes SET consumed_at = $1 \
+             WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 RETURNING {CODE_COLUMNS}"
+        ),
+        vec![now.into(), code_hash.into()],
+    )
+}
+
+/// [`Queries::user`]'s statement.
+pub(crate) fn user_op(id: &str) -> Op {
+    Op::new(
+        "SELECT id, email, created_at, last_sign_in_at, disabled_at FROM users WHERE id = $1",
+        vec![id.into()],
+    )
+}
+
+/// [`crate::SessionQueries::session`]'s statement.
+pub(crate) fn session_op(id: &str) -> Op {
+    Op::new(
+        format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"),
+        vec![id.into()],
+    )
 }
 
 pub(crate) const SESSION_COLUMNS: &str =
     "id, token_hash, user_id, client_id, kind, amr, auth_time, \
     created_at, last_seen_at, expires_at, ip, user_agent, revoked_at, passkey_ok";
 
-pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session> {
+pub(crate) fn session_from_row(row: &impl Cols) -> Result<Session> {
     Ok(Session {
-        id: row.try_get("id")?,
-        token_hash: row.try_get("token_hash")?,
-        user_id: row.try_get("user_id")?,
-        client_id: row.try_get("client_id")?,
-        kind: row.try_get("kind")?,
-        amr: row.try_get("amr")?,
-        auth_time: row.try_get("auth_time")?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        expires_at: row.try_get("expires_at")?,
-        ip: row.try_get("ip")?,
-        user_agent: row.try_get("user_agent")?,
-        revoked_at: row.try_get("revoked_at")?,
-        passkey_ok: row.try_get::<i64, _>("passkey_ok")? != 0,
+        id: row.col("id")?,
+        token_hash: row.col("token_hash")?,
+        user_id: row.col("user_id")?,
+        client_id: row.col("client_id")?,
+        kind: row.col("kind")?,
+        amr: row.col("amr")?,
+        auth_time: row.col("auth_time")?,
+        created_at: row.col("created_at")?,
+        last_seen_at: row.col("last_seen_at")?,
+        expires_at: row.col("expires_at")?,
+        ip: row.col("ip")?,
+        user_agent: row.col("user_agent")?,
+        revoked_at: row.col("revoked_at")?,
+        passkey_ok: row.col::<i64>("passkey_ok")? != 0,
     })
 }
 
@@ -487,15 +537,13 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn user(&mut self, id: &str) -> Result<Option<User>> {
-        sqlx::query(
-            "SELECT id, email, created_at, last_sign_in_at, disabled_at FROM users WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.raw())
-        .await?
-        .as_ref()
-        .map(user_from_row)
-        .transpose()
+        let op = user_op(id);
+        sqlx::query_with(&op.sql, crate::deferred::arguments(op.args)?)
+            .fetch_optional(self.raw())
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
     async fn upsert_user_sign_in(&mut self, new_id: &str, email: &str, now: i64) -> Result<User> {
@@ -709,17 +757,13 @@ impl<C: crate::Connection> Queries for C {
         code_hash: &str,
         now: i64,
     ) -> Result<Option<AuthorizationCode>> {
-        sqlx::query(&format!(
-            "UPDATE authorization_codes SET consumed_at = $1 \
-             WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 RETURNING {CODE_COLUMNS}"
-        ))
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(self.raw())
-        .await?
-        .as_ref()
-        .map(code_from_row)
-        .transpose()
+        let op = consume_code_op(code_hash, now);
+        sqlx::query_with(&op.sql, crate::deferred::arguments(op.args)?)
+            .fetch_optional(self.raw())
+            .await?
+            .as_ref()
+            .map(code_from_row)
+            .transpose()
     }
 
     async fn grant(&mut self, user_id: &str, client_id: &str) -> Result<Option<String>> {

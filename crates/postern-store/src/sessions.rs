@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::deferred::Op;
 use crate::queries::{session_from_row, SESSION_COLUMNS};
 use crate::rows::Session;
 use crate::Result;
@@ -109,17 +110,43 @@ pub trait SessionQueries {
     async fn live_codes(&mut self, session_id: &str, client_id: &str, now: i64) -> Result<i64>;
 }
 
+/// [`SessionQueries::insert_refresh_token`]'s statement.
+pub(crate) fn insert_refresh_op(t: &RefreshToken) -> Op {
+    Op::new(
+        format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ),
+        vec![
+            (&t.token_hash).into(),
+            (&t.family_id).into(),
+            (&t.session_id).into(),
+            (&t.client_id).into(),
+            (&t.user_id).into(),
+            (&t.scope).into(),
+            t.created_at.into(),
+            t.used_at.into(),
+            t.revoked_at.into(),
+        ],
+    )
+}
+
+/// [`SessionQueries::set_code_family`]'s statement.
+pub(crate) fn code_family_op(code_hash: &str, family_id: &str) -> Op {
+    Op::new(
+        "UPDATE authorization_codes SET family_id = $2 WHERE code_hash = $1",
+        vec![code_hash.into(), family_id.into()],
+    )
+}
+
 impl<C: crate::Connection> SessionQueries for C {
     async fn session(&mut self, id: &str) -> Result<Option<Session>> {
-        sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.raw())
-        .await?
-        .as_ref()
-        .map(session_from_row)
-        .transpose()
+        let op = crate::queries::session_op(id);
+        sqlx::query_with(&op.sql, crate::deferred::arguments(op.args)?)
+            .fetch_optional(self.raw())
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
     }
 
     async fn user_sessions(&mut self, user_id: &str) -> Result<Vec<Session>> {
@@ -189,20 +216,7 @@ impl<C: crate::Connection> SessionQueries for C {
     }
 
     async fn insert_refresh_token(&mut self, t: &RefreshToken) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&t.token_hash)
-        .bind(&t.family_id)
-        .bind(&t.session_id)
-        .bind(&t.client_id)
-        .bind(&t.user_id)
-        .bind(&t.scope)
-        .bind(t.created_at)
-        .bind(t.used_at)
-        .bind(t.revoked_at)
-        .execute(self.raw())
-        .await?;
+        insert_refresh_op(t).execute(self.raw()).await?;
         Ok(())
     }
 
@@ -283,9 +297,7 @@ impl<C: crate::Connection> SessionQueries for C {
     }
 
     async fn set_code_family(&mut self, code_hash: &str, family_id: &str) -> Result<()> {
-        sqlx::query("UPDATE authorization_codes SET family_id = $2 WHERE code_hash = $1")
-            .bind(code_hash)
-            .bind(family_id)
+        code_family_op(code_hash, family_id)
             .execute(self.raw())
             .await?;
         Ok(())

@@ -36,9 +36,9 @@ use std::task::{Context, Poll, Waker};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use crate::deferred::{Consume, Op, Value};
-use crate::queries;
-use crate::rows::User;
-use crate::{DatabaseError, Queries as _, Result, StoreError, Tx};
+use crate::queries::{self, code_from_row, session_from_row, user_from_row, Cols, Column};
+use crate::rows::{AuthorizationCode, Session, User};
+use crate::{DatabaseError, Queries as _, Result, SessionQueries as _, StoreError, Tx};
 
 /// How many transactions one group commit takes at most.
 const MAX_GROUP: usize = 64;
@@ -110,6 +110,44 @@ impl Writes<'_> {
         }
     }
 
+    /// [`crate::Queries::consume_authorization_code`]: the live code with
+    /// this hash, now consumed; `None` when it is unknown, used or expired.
+    pub async fn consume_authorization_code(
+        &mut self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<Option<AuthorizationCode>> {
+        match &mut self.inner {
+            Inner::Sqlx { tx } => tx.consume_authorization_code(code_hash, now).await,
+            Inner::Sqlite { conn, .. } => {
+                sqlite_one(conn, &queries::consume_code_op(code_hash, now), |r| {
+                    code_from_row(r)
+                })
+            }
+        }
+    }
+
+    /// [`crate::SessionQueries::session`]: the session with this id,
+    /// revoked or not.
+    pub async fn session(&mut self, id: &str) -> Result<Option<Session>> {
+        match &mut self.inner {
+            Inner::Sqlx { tx } => tx.session(id).await,
+            Inner::Sqlite { conn, .. } => {
+                sqlite_one(conn, &queries::session_op(id), |r| session_from_row(r))
+            }
+        }
+    }
+
+    /// [`crate::Queries::user`]: the person with this id.
+    pub async fn user(&mut self, id: &str) -> Result<Option<User>> {
+        match &mut self.inner {
+            Inner::Sqlx { tx } => tx.user(id).await,
+            Inner::Sqlite { conn, .. } => {
+                sqlite_one(conn, &queries::user_op(id), |r| user_from_row(r))
+            }
+        }
+    }
+
     /// [`crate::Queries::upsert_user_sign_in`]: the person with `email`,
     /// created with `new_id` if new, their last sign-in set to `now`.
     pub async fn upsert_user_sign_in(
@@ -122,19 +160,8 @@ impl Writes<'_> {
             Inner::Sqlx { tx } => tx.upsert_user_sign_in(new_id, email, now).await,
             Inner::Sqlite { conn, .. } => {
                 let op = queries::upsert_user_op(new_id, email, now);
-                let mut stmt = prepare(conn, &op)?;
-                let mut rows = stmt.raw_query();
-                let row = rows
-                    .next()
-                    .map_err(db)?
-                    .ok_or_else(|| StoreError::Corrupt("the user upsert returned no row".into()))?;
-                Ok(User {
-                    id: row.get("id").map_err(db)?,
-                    email: row.get("email").map_err(db)?,
-                    created_at: row.get("created_at").map_err(db)?,
-                    last_sign_in_at: row.get("last_sign_in_at").map_err(db)?,
-                    disabled_at: row.get("disabled_at").map_err(db)?,
-                })
+                sqlite_one(conn, &op, |r| user_from_row(r))?
+                    .ok_or_else(|| StoreError::Corrupt("the user upsert returned no row".into()))
             }
         }
     }
@@ -171,6 +198,23 @@ fn sqlite_rate_hits(conn: &rusqlite::Connection, hits: &[(&str, i64, i64)]) -> R
         counted.push(row.get::<_, String>(0).map_err(db)?);
     }
     Ok(queries::rate_hits_counted(hits, &counted))
+}
+
+/// The first row `op` returns, mapped; `None` when it returns none.
+fn sqlite_one<T>(
+    conn: &rusqlite::Connection,
+    op: &Op,
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = prepare(conn, op)?;
+    let mut rows = stmt.raw_query();
+    rows.next().map_err(db)?.map(map).transpose()
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn col<T: Column>(&self, name: &str) -> Result<T> {
+        self.get(name).map_err(db)
+    }
 }
 
 /// `op` prepared (from the connection's statement cache) with its values

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use postern_core::crypto::random_id;
 use postern_store::{
-    Consume, Defer, LoginKind, LoginRequest, NewOutboxRow, Queries, SignInEvent, Store, StoreError,
-    Writes,
+    AuthorizationCode, Consume, Defer, LoginKind, LoginRequest, NewOutboxRow, Queries,
+    RefreshToken, Session, SessionQueries, SignInEvent, Store, StoreError, Writes,
 };
 use postern_testkit::TestDb;
 use tokio::sync::Barrier;
@@ -301,6 +301,136 @@ async fn a_link_is_consumed_by_exactly_one_of_many_writes_and_its_sibling_burns(
     assert_eq!(t2.consumed_at, Some(NOW + 1), "the sibling burnt with it");
     let stored = c.user_by_email("jo@example.com").await.unwrap().unwrap();
     assert_eq!(stored.id, users[0].id);
+}
+
+fn code(hash: &str, user_id: &str, session_id: &str) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: hash.to_owned(),
+        client_id: "app".to_owned(),
+        user_id: user_id.to_owned(),
+        session_id: Some(session_id.to_owned()),
+        redirect_uri: "https://app.example/cb".to_owned(),
+        code_challenge: None,
+        nonce: Some("n".to_owned()),
+        scope: "openid offline_access".to_owned(),
+        amr: "email".to_owned(),
+        auth_time: NOW,
+        created_at: NOW,
+        expires_at: NOW + 60,
+        consumed_at: None,
+    }
+}
+
+/// The token endpoint's transaction: a code consumed, its session and
+/// person read, a refresh token and the code's family written after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_is_redeemed_by_exactly_one_of_many_writes_with_its_session_and_person() {
+    let (_db, store) = TestDb::store().await;
+    with_app(&store).await;
+    let user = store
+        .write(async |w: &mut Writes<'_>| {
+            let user = w
+                .upsert_user_sign_in(&random_id(), "kim@example.com", NOW)
+                .await?;
+            let session = Session {
+                id: "s1".to_owned(),
+                token_hash: "sh1".to_owned(),
+                user_id: user.id.clone(),
+                client_id: None,
+                kind: "browser".to_owned(),
+                amr: "email".to_owned(),
+                auth_time: NOW,
+                created_at: NOW,
+                last_seen_at: NOW,
+                expires_at: NOW + 3600,
+                ip: None,
+                user_agent: Some("Firefox".to_owned()),
+                revoked_at: None,
+                passkey_ok: true,
+            };
+            w.defer_session(&session);
+            w.defer_authorization_code(&code("c1", &user.id, "s1"));
+            w.defer_authorization_code(&code("c2", &user.id, "s1"));
+            Ok::<_, StoreError>(user)
+        })
+        .await
+        .unwrap();
+
+    // A redemption that decides to stop keeps the code unused.
+    let stopped = store
+        .write(async |w: &mut Writes<'_>| {
+            let grant = w.consume_authorization_code("c2", NOW + 1).await?;
+            assert!(grant.is_some(), "c2 is live");
+            Err::<(), Stop>(Stop::Decided)
+        })
+        .await;
+    assert!(matches!(stopped, Err(Stop::Decided)));
+
+    let tasks = 12;
+    let barrier = Arc::new(Barrier::new(tasks));
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .write(async move |w: &mut Writes<'_>| {
+                    let Some(grant) = w.consume_authorization_code("c1", NOW + 2).await? else {
+                        return Ok(None);
+                    };
+                    let session = w.session(grant.session_id.as_deref().unwrap()).await?;
+                    let person = w.user(&grant.user_id).await?;
+                    w.defer_code_family("c1", &format!("f{i}"));
+                    w.defer_refresh_token(&RefreshToken {
+                        token_hash: format!("r{i}"),
+                        family_id: format!("f{i}"),
+                        session_id: grant.session_id.clone().unwrap(),
+                        client_id: "app".to_owned(),
+                        user_id: grant.user_id.clone(),
+                        scope: grant.scope.clone(),
+                        created_at: NOW + 2,
+                        used_at: None,
+                        revoked_at: None,
+                    });
+                    Ok::<_, StoreError>(Some((i, grant, session, person)))
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = Vec::new();
+    for h in handles {
+        won.extend(h.await.unwrap());
+    }
+    assert_eq!(won.len(), 1, "one write redeemed the code");
+    let (i, grant, session, person) = won.pop().unwrap();
+    assert_eq!(grant.consumed_at, Some(NOW + 2));
+    assert_eq!(grant.nonce.as_deref(), Some("n"));
+    let session = session.expect("its session");
+    assert_eq!(session.user_agent.as_deref(), Some("Firefox"));
+    assert!(session.passkey_ok);
+    assert_eq!(person, Some(user.clone()));
+
+    let mut c = store.conn().await.unwrap();
+    let refresh = c.refresh_token(&format!("r{i}")).await.unwrap();
+    assert_eq!(refresh.map(|t| t.family_id), Some(format!("f{i}")));
+    assert_eq!(
+        c.code_issued("c1", "app").await.unwrap(),
+        Some((Some("s1".to_owned()), Some(format!("f{i}"))))
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.consume_authorization_code("c2", NOW + 3)
+            .await
+            .unwrap()
+            .is_some(),
+        "the stopped redemption gave c2 back"
+    );
+    assert!(tx
+        .consume_authorization_code("c1", NOW + 3)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]

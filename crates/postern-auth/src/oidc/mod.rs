@@ -8,7 +8,9 @@ use postern_core::crypto::{constant_time_eq, random_id, random_token, sha256_b64
 use postern_core::jose::Alg;
 use postern_core::oauth::{pkce_matches, Scope};
 use postern_core::{App, ClientId, SubjectType};
-use postern_store::{AuthorizationCode, Queries, RefreshToken, Session, SessionQueries, Tx, User};
+use postern_store::{
+    AuthorizationCode, Defer as _, Queries, RefreshToken, Session, SessionQueries, Tx, User, Writes,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

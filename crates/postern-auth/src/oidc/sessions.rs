@@ -17,10 +17,32 @@ pub struct LiveSession {
 /// Whether a browser session is live at `now`: not revoked, within the
 /// absolute cap and the sliding inactivity limit.
 pub fn browser_session_live(svc: &Services, s: &Session, now: i64) -> bool {
-    s.revoked_at.is_none()
-        && s.kind == "browser"
-        && s.expires_at > now
-        && s.last_seen_at + svc.settings.session_idle_ttl > now
+    SessionRule::LiveBrowser {
+        idle_ttl: svc.settings.session_idle_ttl,
+    }
+    .admits(s, now)
+}
+
+/// Which sessions a redeemed code may still stand for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SessionRule {
+    /// Neither revoked nor past its absolute end (the token endpoint).
+    Live,
+    /// [`browser_session_live`]: a browser session, also within the
+    /// inactivity limit (Postern's own account page).
+    LiveBrowser { idle_ttl: i64 },
+}
+
+impl SessionRule {
+    pub(crate) fn admits(self, s: &Session, now: i64) -> bool {
+        let live = s.revoked_at.is_none() && s.expires_at > now;
+        match self {
+            SessionRule::Live => live,
+            SessionRule::LiveBrowser { idle_ttl } => {
+                live && s.kind == "browser" && s.last_seen_at + idle_ttl > now
+            }
+        }
+    }
 }
 
 /// The browser's session, if its cookie names one that is live: not

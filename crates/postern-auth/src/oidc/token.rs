@@ -66,58 +66,151 @@ pub struct PresentedCode<'a> {
     pub code_verifier: Option<&'a str>,
 }
 
-/// Consumes an authorization code for `app` and checks what it is bound to:
-/// the client, the exact redirect URI and the PKCE verifier (RFC 6749
-/// §4.1.3, RFC 7636 §4.6, no downgrade per RFC 9700 §4.8.2). A code used
-/// twice by its own client revokes what it issued. Returns the open transaction, the code's
-/// hash and what the code grants.
-pub(crate) async fn take_code(
+/// What a code is checked against when it is redeemed: the client that
+/// presents it, the exact redirect URI and the PKCE verifier (RFC 6749
+/// §4.1.3, RFC 7636 §4.6, no downgrade per RFC 9700 §4.8.2). Owned, so the
+/// check runs inside the write transaction that consumes the code.
+struct CodeCheck {
+    client_id: String,
+    public: bool,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+}
+
+impl CodeCheck {
+    fn new(app: &App, req: PresentedCode<'_>) -> Self {
+        CodeCheck {
+            client_id: app.client_id.to_string(),
+            public: app.settings.public,
+            redirect_uri: req.redirect_uri.map(str::to_owned),
+            code_verifier: req.code_verifier.map(str::to_owned),
+        }
+    }
+
+    fn admits(&self, grant: &AuthorizationCode) -> std::result::Result<(), GrantError> {
+        if grant.client_id != self.client_id {
+            return Err(GrantError::CodeOfAnotherClient);
+        }
+        if self.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+            return Err(GrantError::RedirectUriMismatch);
+        }
+        match (&grant.code_challenge, self.code_verifier.as_deref()) {
+            (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => Ok(()),
+            (Some(_), _) => Err(GrantError::PkceMismatch),
+            // RFC 9700 §4.8.2: no downgrade.
+            (None, Some(_)) => Err(GrantError::PkceDowngrade),
+            (None, None) if self.public => Err(GrantError::PkceRequired),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+/// A refresh token made before the transaction that may store it (when the
+/// code turns out to grant `offline_access`).
+struct NewRefresh {
+    token: String,
+    token_hash: String,
+    family_id: String,
+}
+
+/// What a redeemed code brings.
+struct Redeemed {
+    grant: AuthorizationCode,
+    session: Session,
+    user: User,
+    /// The refresh token, when the code grants `offline_access`.
+    refresh_token: Option<String>,
+}
+
+/// Redeems an authorization code for `app` in one write transaction
+/// ([`postern_store::Store::write`]): consumes it, checks what it is bound
+/// to ([`CodeCheck`]), reads the session it came from (`rule`) and its
+/// person, and stores `refresh`'s token when the code grants
+/// `offline_access`. Any refusal rolls the consumption back. A code used
+/// twice by its own client revokes what it issued ([`code_replayed`]).
+async fn redeem(
     svc: &Services,
     app: &App,
     req: PresentedCode<'_>,
-) -> Result<(Tx, String, AuthorizationCode)> {
+    rule: SessionRule,
+    refresh: Option<NewRefresh>,
+) -> Result<Redeemed> {
     let code = req
         .code
         .filter(|c| !c.is_empty() && c.len() <= 100)
         .ok_or_else(|| AuthError::missing("code"))?;
     let now = svc.now();
     let hash = svc.secrets.keyed_hash(purpose::AUTHZ_CODE, code.as_bytes());
+    let check = CodeCheck::new(app, req);
+    let code_hash = hash.clone();
+    let redeemed = svc
+        .store
+        .write(async move |w: &mut Writes<'_>| {
+            let grant = w
+                .consume_authorization_code(&code_hash, now)
+                .await?
+                .ok_or(GrantError::CodeUnusable)?;
+            check.admits(&grant)?;
+            let session = w
+                .session(grant.session_id.as_deref().unwrap_or_default())
+                .await?
+                .filter(|s| rule.admits(s, now))
+                .ok_or(GrantError::CodeSessionEnded)?;
+            let user = w
+                .user(&grant.user_id)
+                .await?
+                .filter(|u| u.disabled_at.is_none())
+                .ok_or(GrantError::UserUnavailable)?;
+            let refresh_token = match refresh {
+                Some(new) if Scope::parse(Some(&grant.scope)).contains("offline_access") => {
+                    w.defer_code_family(&code_hash, &new.family_id);
+                    w.defer_refresh_token(&RefreshToken {
+                        token_hash: new.token_hash,
+                        family_id: new.family_id,
+                        session_id: session.id.clone(),
+                        client_id: check.client_id.clone(),
+                        user_id: user.id.clone(),
+                        scope: grant.scope.clone(),
+                        created_at: now,
+                        used_at: None,
+                        revoked_at: None,
+                    });
+                    Some(new.token)
+                }
+                _ => None,
+            };
+            Ok::<_, AuthError>(Redeemed {
+                grant,
+                session,
+                user,
+                refresh_token,
+            })
+        })
+        .await;
+    if let Err(AuthError::Grant(GrantError::CodeUnusable)) = &redeemed {
+        code_replayed(svc, app, &hash).await?;
+    }
+    redeemed
+}
+
+/// RFC 6749 §4.1.2: a code used twice by its client revokes what it
+/// issued. The session it came from ends too, which ends its access tokens
+/// at userinfo and introspection. Another client's replay revokes nothing:
+/// anyone who saw a used code could otherwise sign its owner out.
+async fn code_replayed(svc: &Services, app: &App, hash: &str) -> Result<()> {
+    let now = svc.now();
     let mut tx = svc.store.begin().await?;
-    let Some(grant) = tx.consume_authorization_code(&hash, now).await? else {
-        // RFC 6749 §4.1.2: a code used twice by its client revokes what it
-        // issued. The session it came from ends too, which ends its access
-        // tokens at userinfo and introspection. Another client's replay
-        // revokes nothing: anyone who saw a used code could otherwise sign
-        // its owner out.
-        if let Some((session_id, family)) = tx.code_issued(&hash, &app.client_id).await? {
-            if let Some(f) = family {
-                tx.revoke_refresh_family(&f, now).await?;
-            }
-            if let Some(s) = session_id {
-                tx.revoke_session(&s, now).await?;
-            }
-            tx.commit().await?;
-            tracing::warn!(client_id = %app.client_id, "authorization code replayed; its tokens were revoked");
+    if let Some((session_id, family)) = tx.code_issued(hash, &app.client_id).await? {
+        if let Some(f) = family {
+            tx.revoke_refresh_family(&f, now).await?;
         }
-        return Err(AuthError::Grant(GrantError::CodeUnusable));
-    };
-    if grant.client_id != app.client_id {
-        return Err(AuthError::Grant(GrantError::CodeOfAnotherClient));
-    }
-    if req.redirect_uri != Some(grant.redirect_uri.as_str()) {
-        return Err(AuthError::Grant(GrantError::RedirectUriMismatch));
-    }
-    match (&grant.code_challenge, req.code_verifier) {
-        (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
-        (Some(_), _) => return Err(AuthError::Grant(GrantError::PkceMismatch)),
-        // RFC 9700 §4.8.2: no downgrade.
-        (None, Some(_)) => return Err(AuthError::Grant(GrantError::PkceDowngrade)),
-        (None, None) if app.settings.public => {
-            return Err(AuthError::Grant(GrantError::PkceRequired))
+        if let Some(s) = session_id {
+            tx.revoke_session(&s, now).await?;
         }
-        (None, None) => {}
+        tx.commit().await?;
+        tracing::warn!(client_id = %app.client_id, "authorization code replayed; its tokens were revoked");
     }
-    Ok((tx, hash, grant))
+    Ok(())
 }
 
 /// Redeems a code issued to Postern's own account page (`app`, the built-in
@@ -128,19 +221,10 @@ pub async fn redeem_own_code(
     app: &App,
     req: PresentedCode<'_>,
 ) -> Result<LiveSession> {
-    let (mut tx, _, grant) = take_code(svc, app, req).await?;
-    let now = svc.now();
-    let session = tx
-        .session(grant.session_id.as_deref().unwrap_or_default())
-        .await?
-        .filter(|s| browser_session_live(svc, s, now))
-        .ok_or_else(|| AuthError::Grant(GrantError::CodeSessionEnded))?;
-    let user = tx
-        .user(&grant.user_id)
-        .await?
-        .filter(|u| u.disabled_at.is_none())
-        .ok_or_else(|| AuthError::Grant(GrantError::UserUnavailable))?;
-    tx.commit().await?;
+    let rule = SessionRule::LiveBrowser {
+        idle_ttl: svc.settings.session_idle_ttl,
+    };
+    let Redeemed { session, user, .. } = redeem(svc, app, req, rule, None).await?;
     Ok(LiveSession { session, user })
 }
 
@@ -154,28 +238,19 @@ pub(crate) async fn exchange_code(
         redirect_uri: req.redirect_uri.as_deref(),
         code_verifier: req.code_verifier.as_deref(),
     };
-    let (mut tx, hash, grant) = take_code(svc, app, presented).await?;
-    let now = svc.now();
-    let session_id = grant.session_id.clone().unwrap_or_default();
-    let session = tx
-        .session(&session_id)
-        .await?
-        .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
-        .ok_or_else(|| AuthError::Grant(GrantError::CodeSessionEnded))?;
-    let user = tx
-        .user(&grant.user_id)
-        .await?
-        .filter(|u| u.disabled_at.is_none())
-        .ok_or_else(|| AuthError::Grant(GrantError::UserUnavailable))?;
-    let scope = Scope::parse(Some(&grant.scope));
-    let family_id = random_id();
-    let refresh_token = if scope.contains("offline_access") {
-        tx.set_code_family(&hash, &family_id).await?;
-        Some(new_refresh_token(svc, &mut tx, &family_id, &session, app, &user.id, &scope).await?)
-    } else {
-        None
+    let token = format!("prt_{}", random_token(32));
+    let refresh = NewRefresh {
+        token_hash: svc.secrets.keyed_hash(purpose::REFRESH, token.as_bytes()),
+        token,
+        family_id: random_id(),
     };
-    tx.commit().await?;
+    let Redeemed {
+        grant,
+        session,
+        user,
+        refresh_token,
+    } = redeem(svc, app, presented, SessionRule::Live, Some(refresh)).await?;
+    let scope = Scope::parse(Some(&grant.scope));
     let claims = IdentityClaims {
         app,
         user: &user,
