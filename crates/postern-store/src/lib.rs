@@ -334,21 +334,24 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?;
         let (pool, write_pool) = match backend {
             Backend::Sqlite => {
-                // Readers: a small page cache each, no mapping of the file
-                // (each connection's mapping counted in the process's memory
-                // again: 390 MB resident with nine under load). Four: every
+                // Readers: a small page cache each (1 MB: in WAL mode a
+                // reader drops its cache whenever the database changed, so
+                // under sign-ins a larger one only held memory), no mapping
+                // of the file (each connection's mapping counted in the
+                // process's memory again: 390 MB resident with nine under
+                // load). Four: every
                 // statement is a hop to the connection's own thread; two
                 // readers held 2 MB less at the peak but made 8% fewer
                 // link requests and 10% fewer whole sign-ins per second
                 // (docs/PERFORMANCE.md, round four).
-                let readers = sqlite_pool(4, "PRAGMA cache_size = -2000;")
+                let readers = sqlite_pool(4, "PRAGMA cache_size = -1000;")
                     .connect_with(options.clone())
                     .await?;
                 // The sqlx writer: one connection, for the write paths not on
                 // the writer thread (code entry, consent, the admin API). The
                 // hot paths write on the writer thread's connection, which
                 // has the large cache (`writer.rs`).
-                let writer = sqlite_pool(1, "PRAGMA cache_size = -2000;")
+                let writer = sqlite_pool(1, "PRAGMA cache_size = -1000;")
                     .connect_with(options)
                     .await?;
                 (readers, writer)
@@ -359,10 +362,10 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(5))
                     // A connection back in the pool within the last second
                     // is taken as it is; one idle longer is pinged first
-                    // (a restarted server leaves stale ones). As HikariCP's
-                    // 500 ms bypass window: under load every connection is
-                    // warm, and a ping per use was a quarter of a link
-                    // request's round trips (docs/PERFORMANCE.md).
+                    // (a restarted server leaves stale ones), as HikariCP's
+                    // 500 ms bypass window does. Under load every connection
+                    // is warm: two round trips fewer per link request
+                    // (docs/PERFORMANCE.md, round four).
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {
