@@ -88,6 +88,21 @@ impl Op {
             .map_err(crate::queries::conflict)?
             .rows_affected())
     }
+
+    /// Runs it alone; its first row mapped by `map`, if it returns one.
+    pub(crate) async fn fetch_optional<T>(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        map: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let args = arguments(self.args)?;
+        sqlx::query_with(&self.sql, args)
+            .fetch_optional(conn)
+            .await?
+            .as_ref()
+            .map(map)
+            .transpose()
+    }
 }
 
 pub(crate) fn arguments<'q>(values: Vec<Value>) -> Result<AnyArguments<'q>> {

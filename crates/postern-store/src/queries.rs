@@ -537,13 +537,7 @@ impl<C: crate::Connection> Queries for C {
     }
 
     async fn user(&mut self, id: &str) -> Result<Option<User>> {
-        let op = user_op(id);
-        sqlx::query_with(&op.sql, crate::deferred::arguments(op.args)?)
-            .fetch_optional(self.raw())
-            .await?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        user_op(id).fetch_optional(self.raw(), user_from_row).await
     }
 
     async fn upsert_user_sign_in(&mut self, new_id: &str, email: &str, now: i64) -> Result<User> {
@@ -757,13 +751,9 @@ impl<C: crate::Connection> Queries for C {
         code_hash: &str,
         now: i64,
     ) -> Result<Option<AuthorizationCode>> {
-        let op = consume_code_op(code_hash, now);
-        sqlx::query_with(&op.sql, crate::deferred::arguments(op.args)?)
-            .fetch_optional(self.raw())
-            .await?
-            .as_ref()
-            .map(code_from_row)
-            .transpose()
+        consume_code_op(code_hash, now)
+            .fetch_optional(self.raw(), code_from_row)
+            .await
     }
 
     async fn grant(&mut self, user_id: &str, client_id: &str) -> Result<Option<String>> {

@@ -140,13 +140,9 @@ pub(crate) fn code_family_op(code_hash: &str, family_id: &str) -> Op {
 
 impl<C: crate::Connection> SessionQueries for C {
     async fn session(&mut self, id: &str) -> Result<Option<Session>> {
-        let op = crate::queries::session_op(id);
-        sqlx::query_with(&op.sql, crate::deferred::arguments(op.args)?)
-            .fetch_optional(self.raw())
-            .await?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+        crate::queries::session_op(id)
+            .fetch_optional(self.raw(), session_from_row)
+            .await
     }
 
     async fn user_sessions(&mut self, user_id: &str) -> Result<Vec<Session>> {
