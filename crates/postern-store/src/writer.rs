@@ -166,8 +166,18 @@ impl Writes<'_> {
         }
     }
 
-    /// Runs the deferred writes (SQLite; a [`Tx`] sends them at commit).
-    fn flush(&mut self) -> Result<()> {
+    /// Runs the writes deferred so far now, in one go (otherwise they run
+    /// right before the commit): for a function whose last statement
+    /// should be the one that locks what others wait for.
+    pub async fn flush(&mut self) -> Result<()> {
+        match &mut self.inner {
+            Inner::Sqlx { tx } => tx.flush().await,
+            Inner::Sqlite { .. } => self.flush_sqlite(),
+        }
+    }
+
+    /// Runs the deferred writes on the writer thread's connection.
+    fn flush_sqlite(&mut self) -> Result<()> {
         if let Inner::Sqlite { conn, deferred } = &mut self.inner {
             for op in std::mem::take(deferred) {
                 prepare(conn, &op)?.raw_execute().map_err(conflict)?;
@@ -437,7 +447,7 @@ where
                     run.as_mut().poll(&mut Context::from_waker(Waker::noop()))
                 };
                 match polled {
-                    Poll::Ready(Ok(v)) => w.flush().map(|()| v).map_err(E::from),
+                    Poll::Ready(Ok(v)) => w.flush_sqlite().map(|()| v).map_err(E::from),
                     Poll::Ready(Err(e)) => Err(e),
                     Poll::Pending => Err(E::from(failed(
                         "a write function waited on something other than the database".into(),

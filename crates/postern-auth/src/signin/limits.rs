@@ -74,6 +74,11 @@ impl LimitHits {
             .collect()
     }
 
+    /// The slot limit `i` counts in.
+    pub(crate) fn slot(&self, i: usize) -> &RateSlot {
+        &self.slots[i]
+    }
+
     /// The slots when every limit counted; else the index of the first
     /// that did not and its 429 (the wait until its window ends).
     pub(crate) fn decide(self, counted: &[bool]) -> Result<Vec<RateSlot>, (usize, AuthError)> {

@@ -416,14 +416,17 @@ pub async fn request_link(
         Some(app.client_id.clone()),
         crate::admin::ops::mask_address(email.as_str()),
     ));
+    request.rate_slot = email_index.map(|i| hits.slot(i).clone());
     // One transaction on the store's writer: the hits decide (the windows
     // may have filled since the peek), and one that trips stops it, so a
     // refused request counts in none and nothing of it is written.
     let write = svc.store.write(async move |w: &mut Writes<'_>| {
-        let counted = w.rate_hits(&hits.hits()).await?;
-        let slots = hits.decide(&counted).map_err(LinkStop::Limited)?;
-        request.rate_slot = email_index.map(|i| slots[i].clone());
-        // Everything else needs no answer: one go with the commit.
+        // The writes that need no answer go first, in one go; the counters
+        // last. Every request from one address (or through one proxy)
+        // updates the same counter row, and on PostgreSQL its lock is held
+        // from that update to the commit: the shorter, the more requests
+        // per second that row lets through (docs/PERFORMANCE.md, round
+        // four). A refusal still rolls all of it back.
         w.defer_outbox(&outbox_row);
         if let Some(b) = &request.binding_hash {
             // "Send again" from the same browser replaces its earlier
@@ -434,6 +437,9 @@ pub async fn request_link(
         if let Some(event) = &refused {
             w.defer_sign_in_event(event);
         }
+        w.flush().await?;
+        let counted = w.rate_hits(&hits.hits()).await?;
+        hits.decide(&counted).map_err(LinkStop::Limited)?;
         Ok::<(), LinkStop>(())
     });
     match write.await {
