@@ -678,7 +678,11 @@ async fn pipelined(
             }
         }
     }
-    Err(refused.expect("DATA was refused, so something was"))
+    // The loop returns on DATA's reply unless it was a refusal, which is
+    // then in `refused`; the fallback only keeps this free of a panic.
+    Err(refused.unwrap_or(TxFailure::Unsupported(
+        "the SMTP server gave no reply to DATA",
+    )))
 }
 
 /// Sorts a failed transaction into permanent (a 5xx reply, or a message
