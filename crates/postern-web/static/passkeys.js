@@ -99,7 +99,13 @@
     });
   }
 
+  // A page sends one answer: on /login the autofill and the button may
+  // both get one from the authenticator, and a second submit would sign in
+  // twice (the first POST has already reached the server when the second
+  // navigation replaces it).
   function finish(box, started, credential) {
+    if (box.getAttribute('data-passkey-sent')) return;
+    box.setAttribute('data-passkey-sent', '1');
     var form = box.querySelector('[data-passkey-finish]');
     form.elements.challenge_id.value = started.challenge_id;
     form.elements.credential.value = JSON.stringify(credential);
@@ -139,6 +145,7 @@
 
     box.hidden = false;
     go.addEventListener('click', function () {
+      if (box.getAttribute('data-passkey-sent')) return;
       if (autofill) autofill.abort();
       autofill = null;
       run(false).catch(function (e) { failed(box, e); });
