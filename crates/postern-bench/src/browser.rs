@@ -9,6 +9,8 @@ use reqwest::header::{HeaderMap, HeaderValue, COOKIE, SET_COOKIE};
 use reqwest::{RequestBuilder, StatusCode};
 use url::Url;
 
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
 /// Why a step failed, as the report groups it: `HTTP 429 too_many_requests`,
 /// `timeout`, `no email within 30 s`…
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -164,6 +166,10 @@ pub struct Browser {
     stop_at: Instant,
     /// The cookies of the person now using this browser.
     pub jar: Jar,
+    /// With `--client-addresses per-person`: the address the person's
+    /// requests come from, sent as `X-Forwarded-For` (the server trusts it
+    /// from loopback with `POSTERN_TRUSTED_PROXIES=127.0.0.1/32`).
+    pub client_ip: Option<HeaderValue>,
 }
 
 impl Browser {
@@ -183,6 +189,7 @@ impl Browser {
             turn: first,
             stop_at,
             jar: Jar::default(),
+            client_ip: None,
         }
     }
 
@@ -217,6 +224,10 @@ impl Browser {
         }
         let request = match self.jar.header(url.path()) {
             Some(cookies) => request.header(COOKIE, cookies),
+            None => request,
+        };
+        let request = match &self.client_ip {
+            Some(ip) => request.header(X_FORWARDED_FOR, ip.clone()),
             None => request,
         };
         let res = match request.send().await {

@@ -53,7 +53,10 @@ Setup (one server on SQLite; docs/PERFORMANCE.md has PostgreSQL and two instance
        postern-bench --client-id ID --client-secret pcs_… \\
            --redirect-uri https://bench.example/cb --scenario signin
 
-Every request uses a fresh address. The exit status is 0 when the
+Every sign-in uses a fresh email address. With --client-addresses
+per-person each person's requests also come from an address of their own
+(X-Forwarded-For; start the server with POSTERN_TRUSTED_PROXIES=127.0.0.1/32).
+The exit status is 0 when the
 scenario's last step succeeded at least once while measuring, 1 when it
 never did, 2 when the run could not start; it never depends on a number.";
 
@@ -105,9 +108,22 @@ struct Args {
     /// Longest wait for one answer, and for one email.
     #[arg(long, default_value = "30s", value_parser = duration)]
     timeout: Duration,
+    /// Where the people's requests come from: `one` address (the bench's
+    /// own, so every request shares the server's per-IP limit counter), or
+    /// `per-person`: each person's requests carry `X-Forwarded-For` with an
+    /// address of their own, as real traffic through a proxy does. Start
+    /// the server with POSTERN_TRUSTED_PROXIES=127.0.0.1/32 for it to count.
+    #[arg(long, value_enum, default_value = "one")]
+    client_addresses: ClientAddresses,
     /// Print the report as JSON instead of Markdown.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ClientAddresses {
+    One,
+    PerPerson,
 }
 
 /// `10s`, `500ms`, `2m`, or plain seconds.
@@ -301,6 +317,7 @@ async fn main() -> ExitCode {
         args.redirect_uri.clone().unwrap_or_default(),
         Arc::clone(&sink),
         args.timeout,
+        args.client_addresses == ClientAddresses::PerPerson,
     ));
 
     // Fail fast, and clearly, when a server is not there.
@@ -472,6 +489,11 @@ async fn main() -> ExitCode {
             .map(|u| u.as_str().trim_end_matches('/').to_owned())
             .collect(),
         concurrency,
+        client_addresses: match args.client_addresses {
+            ClientAddresses::One => "one",
+            ClientAddresses::PerPerson => "per-person",
+        }
+        .to_owned(),
         warmup_s: args.warmup.as_secs_f64(),
         duration_s: measured.as_secs_f64(),
         load_average,

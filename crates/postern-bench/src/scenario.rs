@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use clap::ValueEnum;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION};
 use serde_json::json;
 use tokio::sync::oneshot;
 use url::Url;
@@ -95,6 +95,9 @@ pub struct Ctx {
     pub sink: Arc<Sink>,
     /// Per-request timeout, and how long an email may take.
     pub timeout: Duration,
+    /// Whether each person's requests carry an address of their own
+    /// (`--client-addresses per-person`).
+    pub per_person_ip: bool,
     /// Makes this run's addresses unlike any earlier run's.
     run_id: String,
     next_address: AtomicU64,
@@ -111,8 +114,10 @@ impl Ctx {
         redirect_uri: String,
         sink: Arc<Sink>,
         timeout: Duration,
+        per_person_ip: bool,
     ) -> Self {
         Self {
+            per_person_ip,
             urls: Arc::new(urls),
             client_id,
             client_secret,
@@ -127,9 +132,22 @@ impl Ctx {
 
     /// An address no run has used: per-address limits and "send again"
     /// never come into play, and every sign-in creates a user.
-    fn fresh_address(&self) -> String {
+    fn fresh_address(&self) -> (String, u64) {
         let n = self.next_address.fetch_add(1, Ordering::Relaxed);
-        format!("bench-{}-{n}@bench.example", self.run_id)
+        (format!("bench-{}-{n}@bench.example", self.run_id), n)
+    }
+
+    /// A new person in `b`: an empty cookie jar, a fresh email address and,
+    /// with `--client-addresses per-person`, a client address of their own
+    /// (10.0.0.0/8, one per person, 16.7 million before they repeat).
+    fn new_person(&self, b: &mut Browser) -> String {
+        let (address, n) = self.fresh_address();
+        b.jar = Jar::default();
+        b.client_ip = self.per_person_ip.then(|| {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 | (n as u32 & 0x00ff_ffff));
+            HeaderValue::from_str(&ip.to_string()).expect("an IPv4 address is a header value")
+        });
+        address
     }
 
     fn basic_auth(&self) -> String {
@@ -237,6 +255,7 @@ pub struct Pool {
 #[derive(Clone)]
 struct Prepared {
     jar: Jar,
+    client_ip: Option<HeaderValue>,
     token: String,
     state: String,
 }
@@ -276,8 +295,7 @@ pub async fn prepare(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder, pool: &Pool
     if pool.claimed.fetch_add(1, Ordering::Relaxed) >= pool.target {
         return Flow::Done;
     }
-    b.jar = Jar::default();
-    let address = ctx.fresh_address();
+    let address = ctx.new_person(b);
     let state = b64url(&random::<12>());
     let mail = ctx.sink.expect(&address);
     let t = Instant::now();
@@ -300,6 +318,7 @@ pub async fn prepare(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder, pool: &Pool
         .unwrap_or_else(|e| e.into_inner())
         .push(Prepared {
             jar: b.jar.clone(),
+            client_ip: b.client_ip.clone(),
             token,
             state,
         });
@@ -328,8 +347,7 @@ pub async fn iteration(
 }
 
 async fn signin(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder) -> Flow {
-    b.jar = Jar::default();
-    let address = ctx.fresh_address();
+    let address = ctx.new_person(b);
     let (verifier, challenge) = pkce();
     let state = b64url(&random::<12>());
     let mail = ctx.sink.expect(&address);
@@ -361,8 +379,7 @@ async fn signin(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder) -> Flow {
 }
 
 async fn links(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder) -> Flow {
-    b.jar = Jar::default();
-    let address = ctx.fresh_address();
+    let address = ctx.new_person(b);
     let state = b64url(&random::<12>());
     let t = Instant::now();
     let sent = request_link(ctx, b, &address, None, &state).await;
@@ -384,6 +401,7 @@ async fn verify(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder, pool: &Pool) -> 
         return Flow::Done;
     };
     b.jar = link.jar.clone();
+    b.client_ip = link.client_ip.clone();
     let t = Instant::now();
     let code = verify_in_asking_browser(b, &link.token, &link.state).await;
     if rec.done(0, t, code).is_some() {
@@ -393,7 +411,7 @@ async fn verify(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder, pool: &Pool) -> 
 }
 
 async fn headless(ctx: &Ctx, b: &mut Browser, rec: &mut Recorder) -> Flow {
-    let address = ctx.fresh_address();
+    let (address, _) = ctx.fresh_address();
     let mail = ctx.sink.expect(&address);
     let start = Instant::now();
     let url = b.next_url("/api/v1/magic-links");

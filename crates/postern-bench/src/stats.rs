@@ -195,6 +195,9 @@ pub struct Report {
     pub urls: Vec<String>,
     /// Virtual browsers (one connection each, per instance).
     pub concurrency: usize,
+    /// `one` (every request from the bench's own address) or `per-person`
+    /// (each person's requests with an `X-Forwarded-For` of their own).
+    pub client_addresses: String,
     pub warmup_s: f64,
     /// The measured window (shorter than `--duration` when the verify
     /// scenario's prepared links ran out).
@@ -244,11 +247,15 @@ impl Report {
             .load_average
             .map(|l| format!(" · load average {l:.2} at start"))
             .unwrap_or_default();
+        let addresses = match self.client_addresses.as_str() {
+            "per-person" => " · an address per person (X-Forwarded-For)",
+            _ => "",
+        };
         let _ = writeln!(
             out,
-            "**{}** `{}` · {} virtual browsers · {:.1} s measured after {:.1} s warm-up · {} · {}{}\n",
-            self.tool, self.scenario, self.concurrency, self.duration_s, self.warmup_s, instances,
-            self.date, load
+            "**{}** `{}` · {} virtual browsers{} · {:.1} s measured after {:.1} s warm-up · {} · {}{}\n",
+            self.tool, self.scenario, self.concurrency, addresses, self.duration_s, self.warmup_s,
+            instances, self.date, load
         );
         out.push_str("| step | ok | per second | p50 | p90 | p99 | max |\n");
         out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
