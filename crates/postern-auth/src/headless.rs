@@ -8,11 +8,13 @@ use std::net::IpAddr;
 use postern_core::crypto::{random_id, random_token};
 use postern_core::jose::Alg;
 use postern_core::{App, SessionId, Subject};
-use postern_store::{Consume, LoginKind, Queries, Session, SessionQueries, Tx, User};
+use postern_store::{
+    Consume, Defer, LoginKind, Queries, RefreshToken, Session, SessionQueries, Tx, User, Writes,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AuthError, Result, TokenProblem};
-use crate::signin::{self, is_headless, purpose, Method, RawAuthParams, Requester};
+use crate::signin::{self, is_headless, purpose, FinishStop, Method, RawAuthParams, Requester};
 use crate::Services;
 
 /// JWT `typ` of headless session tokens: distinct from ID and access
@@ -239,16 +241,10 @@ async fn verify_uncounted(
             if !signin::ip_allowed(app, r, who.ip) || (app.settings.bind_ip_range && ip.is_none()) {
                 return Err(unknown());
             }
-            let now = svc.now();
-            let mut tx = svc.store.begin().await?;
-            let consumed = tx
-                .consume_burning_siblings(Consume::Token(&r.token_hash), now)
-                .await?;
-            let Some(consumed) = consumed else {
-                // Another call consumed it since the open: history says so.
-                return Err(signin::lost_race(svc, tx, r, &who).await);
-            };
-            (tx, consumed, Method::Link)
+            if r.kind != LoginKind::Link {
+                return Err(unknown());
+            }
+            return finish_link(svc, app, r, &who).await;
         }
         (None, Some(login_id), Some(code)) => {
             let (tx, _, request) =
@@ -270,15 +266,124 @@ async fn verify_uncounted(
     Ok(issued)
 }
 
-/// Creates a headless session with its first refresh token, inside `tx`.
-async fn open_session(
+/// A headless link sign-in in one transaction on the store's writer:
+/// consumes the link (of concurrent calls exactly one gets here) and burns
+/// its siblings, finds or creates the person, and writes the history row,
+/// the session with the app's subject and its first refresh token, all
+/// made before the transaction but for the person's id. The code path
+/// ([`signin::take_code`]) keeps its transaction: it counts the attempt.
+async fn finish_link(
     svc: &Services,
-    tx: &mut Tx,
     app: &App,
-    user: &User,
-    method: Method,
+    request: &postern_store::LoginRequest,
     who: &Requester,
 ) -> Result<SessionIssued> {
+    let method = Method::Link;
+    let mut new = NewSession::new(svc, app, method, who);
+    let mut event = signin::success_event(app, request, method, who, new.session.created_at, "");
+    let (token_hash, email, new_id, rate_slot) = (
+        request.token_hash.clone(),
+        request.email.clone(),
+        random_id(),
+        request.rate_slot.clone(),
+    );
+    let (secrets, subject_app) = (std::sync::Arc::clone(&svc.secrets), app.clone());
+    let now = new.session.created_at;
+    let written = svc
+        .store
+        .write(async move |w: &mut Writes<'_>| {
+            if !w
+                .consume_burning_siblings(Consume::Token(&token_hash), now)
+                .await?
+            {
+                return Err(FinishStop::LostRace);
+            }
+            let user = w.upsert_user_sign_in(&new_id, &email, now).await?;
+            if user.disabled_at.is_some() {
+                return Err(FinishStop::Disabled);
+            }
+            if let Some(slot) = &rate_slot {
+                w.defer_rate_release(slot);
+            }
+            event.user_id = Some(user.id.clone());
+            w.defer_sign_in_event(&event);
+            let subject = crate::oidc::subject_with(&secrets, &subject_app, &user.id);
+            new.write(w, &user.id, &subject);
+            Ok((new, user, subject))
+        })
+        .await;
+    match written {
+        Ok((new, user, subject)) => {
+            issue(svc, app, &user, &new.session, subject, new.refresh_token).await
+        }
+        Err(FinishStop::LostRace) => {
+            // Another call consumed it since the open: history says so.
+            let tx = svc.store.begin().await?;
+            Err(signin::lost_race(svc, tx, request, who).await)
+        }
+        Err(FinishStop::Disabled) => Err(AuthError::token(TokenProblem::Unknown)),
+        Err(FinishStop::Store(e)) => Err(e.into()),
+    }
+}
+
+/// A headless session and its first refresh token, made before the
+/// transaction that stores them ([`NewSession::write`]) but for the
+/// person's id and subject.
+struct NewSession {
+    session: Session,
+    refresh: RefreshToken,
+    refresh_token: String,
+}
+
+impl NewSession {
+    fn new(svc: &Services, app: &App, method: Method, who: &Requester) -> Self {
+        let session = new_session(svc, app, "", method, who);
+        let refresh_token = format!("prt_{}", random_token(32));
+        let refresh = RefreshToken {
+            token_hash: svc
+                .secrets
+                .keyed_hash(purpose::REFRESH, refresh_token.as_bytes()),
+            // A headless session's refresh tokens form one family named
+            // after it.
+            family_id: session.id.clone(),
+            session_id: session.id.clone(),
+            client_id: app.client_id.clone(),
+            user_id: String::new(),
+            scope: refresh_scope().to_string(),
+            created_at: session.created_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        Self {
+            session,
+            refresh,
+            refresh_token,
+        }
+    }
+
+    /// The session and its refresh token for `user_id`, deferred to the
+    /// commit.
+    fn write(&mut self, d: &mut impl Defer, user_id: &str, subject: &str) {
+        self.session.user_id = user_id.to_owned();
+        d.defer_headless_session(&self.session, subject);
+        self.refresh.user_id = user_id.to_owned();
+        d.defer_refresh_token(&self.refresh);
+    }
+}
+
+/// The scope of a headless session's refresh tokens.
+fn refresh_scope() -> postern_core::oauth::Scope {
+    postern_core::oauth::Scope::parse(Some("openid email"))
+}
+
+/// A new headless session of `user_id` for `app`.
+fn new_session(
+    svc: &Services,
+    app: &App,
+    user_id: &str,
+    method: Method,
+    who: &Requester,
+) -> Session {
     let now = svc.now();
     let max_age = app
         .settings
@@ -286,13 +391,13 @@ async fn open_session(
         .map_or(svc.settings.session_max_age, |cap| {
             cap.min(svc.settings.session_max_age)
         });
-    let session = Session {
+    Session {
         id: random_id(),
         // Headless sessions have no cookie: this hash matches nothing.
         token_hash: svc
             .secrets
             .keyed_hash("unusable-session", random_token(32).as_bytes()),
-        user_id: user.id.clone(),
+        user_id: user_id.to_owned(),
         client_id: Some(app.client_id.clone()),
         kind: "headless".to_owned(),
         amr: method.amr().to_owned(),
@@ -304,7 +409,19 @@ async fn open_session(
         user_agent: who.user_agent.clone(),
         revoked_at: None,
         passkey_ok: false,
-    };
+    }
+}
+
+/// Creates a headless session with its first refresh token, inside `tx`.
+async fn open_session(
+    svc: &Services,
+    tx: &mut Tx,
+    app: &App,
+    user: &User,
+    method: Method,
+    who: &Requester,
+) -> Result<SessionIssued> {
+    let session = new_session(svc, app, &user.id, method, who);
     tx.insert_session(&session).await?;
     let subject = crate::oidc::subject(svc, app, &user.id);
     tx.set_session_subject(&session.id, &subject).await?;
@@ -320,8 +437,16 @@ async fn new_refresh_token(
     app: &App,
     user_id: &str,
 ) -> Result<String> {
-    let scope = postern_core::oauth::Scope::parse(Some("openid email"));
-    crate::oidc::new_refresh_token(svc, tx, &session.id, session, app, user_id, &scope).await
+    crate::oidc::new_refresh_token(
+        svc,
+        tx,
+        &session.id,
+        session,
+        app,
+        user_id,
+        &refresh_scope(),
+    )
+    .await
 }
 
 /// Claims of a headless session token. Anyone holding one can read them,

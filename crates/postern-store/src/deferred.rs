@@ -224,6 +224,14 @@ pub trait Defer: crate::sealed::Defer {
         self.defer_op(crate::queries::insert_session_op(session));
     }
 
+    /// A headless session with the app's subject of its person
+    /// ([`crate::Queries::insert_session`] then
+    /// [`crate::SessionQueries::set_session_subject`], in one write), sent
+    /// at commit.
+    fn defer_headless_session(&mut self, session: &Session, subject: &str) {
+        self.defer_op(crate::queries::insert_headless_session_op(session, subject));
+    }
+
     /// [`crate::Queries::insert_sign_in_event`], sent at commit.
     fn defer_sign_in_event(&mut self, event: &SignInEvent) {
         self.defer_op(crate::queries::insert_event_op(event));

@@ -1116,23 +1116,41 @@ pub(crate) fn insert_session_op(s: &Session) -> Op {
         format!(
             "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ),
-        vec![
-            Value::from(&s.id),
-            Value::from(&s.token_hash),
-            Value::from(&s.user_id),
-            Value::from(&s.client_id),
-            Value::from(&s.kind),
-            Value::from(&s.amr),
-            Value::from(s.auth_time),
-            Value::from(s.created_at),
-            Value::from(s.last_seen_at),
-            Value::from(s.expires_at),
-            Value::from(&s.ip),
-            Value::from(&s.user_agent),
-            Value::from(s.revoked_at),
-            Value::from(i64::from(s.passkey_ok)),
-        ],
+        session_values(s),
     )
+}
+
+/// [`insert_session_op`] with the app's subject of the person (a headless
+/// session), in the same statement: a later `UPDATE` of the row would not
+/// see it when PostgreSQL runs the deferred writes as one statement.
+pub(crate) fn insert_headless_session_op(s: &Session, subject: &str) -> Op {
+    let mut args = session_values(s);
+    args.push(Value::from(subject));
+    Op::new(
+        format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}, subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ),
+        args,
+    )
+}
+
+fn session_values(s: &Session) -> Vec<Value> {
+    vec![
+        Value::from(&s.id),
+        Value::from(&s.token_hash),
+        Value::from(&s.user_id),
+        Value::from(&s.client_id),
+        Value::from(&s.kind),
+        Value::from(&s.amr),
+        Value::from(s.auth_time),
+        Value::from(s.created_at),
+        Value::from(s.last_seen_at),
+        Value::from(s.expires_at),
+        Value::from(&s.ip),
+        Value::from(&s.user_agent),
+        Value::from(s.revoked_at),
+        Value::from(i64::from(s.passkey_ok)),
+    ]
 }
 
 pub(crate) fn insert_event_op(e: &SignInEvent) -> Op {

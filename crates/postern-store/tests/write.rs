@@ -433,6 +433,77 @@ async fn a_code_is_redeemed_by_exactly_one_of_many_writes_with_its_session_and_p
         .is_none());
 }
 
+/// The headless API's sign-in: the session goes in with the app's subject
+/// and its first refresh token, deferred together with the person's
+/// creation before them (one statement on PostgreSQL).
+#[tokio::test]
+async fn a_headless_session_is_written_with_its_subject_and_refresh_token() {
+    let (_db, store) = TestDb::store().await;
+    with_app(&store).await;
+    let user = store
+        .write(async |w: &mut Writes<'_>| {
+            let user = w
+                .upsert_user_sign_in(&random_id(), "kim@example.com", NOW)
+                .await?;
+            let session = Session {
+                id: "hs1".to_owned(),
+                token_hash: "hsh1".to_owned(),
+                user_id: user.id.clone(),
+                client_id: Some("app".to_owned()),
+                kind: "headless".to_owned(),
+                amr: "email".to_owned(),
+                auth_time: NOW,
+                created_at: NOW,
+                last_seen_at: NOW,
+                expires_at: NOW + 3600,
+                ip: None,
+                user_agent: None,
+                revoked_at: None,
+                passkey_ok: false,
+            };
+            w.defer_headless_session(&session, "sub-of-kim");
+            w.defer_refresh_token(&RefreshToken {
+                token_hash: "hr1".to_owned(),
+                family_id: "hs1".to_owned(),
+                session_id: "hs1".to_owned(),
+                client_id: "app".to_owned(),
+                user_id: user.id.clone(),
+                scope: "openid email".to_owned(),
+                created_at: NOW,
+                used_at: None,
+                revoked_at: None,
+            });
+            Ok::<_, StoreError>(user)
+        })
+        .await
+        .unwrap();
+
+    let mut c = store.conn().await.unwrap();
+    let session = c.session("hs1").await.unwrap().expect("the session");
+    assert_eq!(session.user_id, user.id);
+    let refresh = c.refresh_token("hr1").await.unwrap().expect("its token");
+    assert_eq!(
+        (refresh.family_id.as_str(), refresh.user_id.as_str()),
+        ("hs1", user.id.as_str())
+    );
+    drop(c);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.revoke_subject_sessions("app", "someone-else", NOW + 1)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        tx.revoke_subject_sessions("app", "sub-of-kim", NOW + 1)
+            .await
+            .unwrap(),
+        1,
+        "the session carries the app's subject"
+    );
+    tx.commit().await.unwrap();
+}
+
 #[tokio::test]
 async fn an_outbox_row_is_written_leased_or_not_and_a_duplicate_is_a_conflict() {
     let (_db, store) = TestDb::store().await;

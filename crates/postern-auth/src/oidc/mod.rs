@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use postern_core::crypto::{constant_time_eq, random_id, random_token, sha256_b64};
+use postern_core::crypto::{constant_time_eq, random_id, random_token, sha256_b64, Secrets};
 use postern_core::jose::Alg;
 use postern_core::oauth::{pkce_matches, Scope};
 use postern_core::{App, ClientId, SubjectType};
@@ -90,9 +90,15 @@ pub fn discovery(svc: &Services) -> Value {
 /// The `sub` an app sees for a user: pairwise by default (an app cannot
 /// correlate users with another app), the internal id when `public`.
 pub fn subject(svc: &Services, app: &App, user_id: &str) -> String {
+    subject_with(&svc.secrets, app, user_id)
+}
+
+/// [`subject`] with the secrets alone (inside a write function, which
+/// cannot borrow the services).
+pub(crate) fn subject_with(secrets: &Secrets, app: &App, user_id: &str) -> String {
     match app.settings.subject_type {
         SubjectType::Public => user_id.to_owned(),
-        SubjectType::Pairwise => svc.secrets.keyed_hash(
+        SubjectType::Pairwise => secrets.keyed_hash(
             "pairwise-subject",
             format!("{}\n{user_id}", app.client_id).as_bytes(),
         ),

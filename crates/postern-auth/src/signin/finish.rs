@@ -70,7 +70,7 @@ pub async fn sign_in_user(
 }
 
 /// The history row of a successful sign-in.
-fn success_event(
+pub(crate) fn success_event(
     app: &App,
     request: &LoginRequest,
     method: Method,
@@ -279,7 +279,7 @@ pub(crate) async fn finish(
 
 /// Why a sign-in's transaction on the store's writer stopped.
 #[derive(Debug)]
-enum FinishStop {
+pub(crate) enum FinishStop {
     /// The link was no longer live: another click or sibling won.
     LostRace,
     /// The person is disabled.
