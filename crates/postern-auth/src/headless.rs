@@ -9,7 +9,7 @@ use postern_core::crypto::{random_id, random_token};
 use postern_core::jose::Alg;
 use postern_core::{App, SessionId, Subject};
 use postern_store::{
-    Consume, Defer, LoginKind, Queries, RefreshToken, Session, SessionQueries, Tx, User, Writes,
+    Defer, LoginKind, Queries, RefreshToken, Session, SessionQueries, Tx, User, Writes,
 };
 use serde::{Deserialize, Serialize};
 
@@ -281,27 +281,13 @@ async fn finish_link(
     let method = Method::Link;
     let mut new = NewSession::new(svc, app, method, who);
     let mut event = signin::success_event(app, request, method, who, new.session.created_at, "");
-    let (token_hash, email, new_id, rate_slot) = (
-        request.token_hash.clone(),
-        request.email.clone(),
-        random_id(),
-        request.rate_slot.clone(),
-    );
+    let link = signin::LinkClaim::new(request, new.session.created_at);
+    let rate_slot = request.rate_slot.clone();
     let (secrets, subject_app) = (std::sync::Arc::clone(&svc.secrets), app.clone());
-    let now = new.session.created_at;
     let written = svc
         .store
         .write(async move |w: &mut Writes<'_>| {
-            if !w
-                .consume_burning_siblings(Consume::Token(&token_hash), now)
-                .await?
-            {
-                return Err(FinishStop::LostRace);
-            }
-            let user = w.upsert_user_sign_in(&new_id, &email, now).await?;
-            if user.disabled_at.is_some() {
-                return Err(FinishStop::Disabled);
-            }
+            let user = link.claim(w).await?;
             if let Some(slot) = &rate_slot {
                 w.defer_rate_release(slot);
             }

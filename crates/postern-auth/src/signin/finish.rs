@@ -277,6 +277,50 @@ pub(crate) async fn finish(
     Ok(finishing.signed_in())
 }
 
+/// The start of every link sign-in's transaction on the store's writer:
+/// the link, by its token's hash, and the person it was sent to, found or
+/// made. Made before the transaction, so the closure only moves it in.
+pub(crate) struct LinkClaim {
+    token_hash: String,
+    email: String,
+    new_id: String,
+    now: i64,
+}
+
+impl LinkClaim {
+    /// The claim on `request`'s link at `now`.
+    pub(crate) fn new(request: &LoginRequest, now: i64) -> Self {
+        Self {
+            token_hash: request.token_hash.clone(),
+            email: request.email.clone(),
+            new_id: random_id(),
+            now,
+        }
+    }
+
+    /// Consumes the link and burns its siblings (of concurrent claims
+    /// exactly one gets past this), then finds or makes its person, who
+    /// must not be disabled.
+    pub(crate) async fn claim(
+        &self,
+        w: &mut Writes<'_>,
+    ) -> std::result::Result<postern_store::User, FinishStop> {
+        let live = w
+            .consume_burning_siblings(Consume::Token(&self.token_hash), self.now)
+            .await?;
+        if !live {
+            return Err(FinishStop::LostRace);
+        }
+        let user = w
+            .upsert_user_sign_in(&self.new_id, &self.email, self.now)
+            .await?;
+        if user.disabled_at.is_some() {
+            return Err(FinishStop::Disabled);
+        }
+        Ok(user)
+    }
+}
+
 /// Why a sign-in's transaction on the store's writer stopped.
 #[derive(Debug)]
 pub(crate) enum FinishStop {
@@ -321,25 +365,11 @@ pub(crate) async fn finish_link(
         }
     };
     let mut finishing = Finishing::new(svc, app, request, method, who, granted);
-    let (token_hash, email, new_id) = (
-        request.token_hash.clone(),
-        request.email.clone(),
-        random_id(),
-    );
-    let now = svc.now();
+    let link = LinkClaim::new(request, svc.now());
     let written = svc
         .store
         .write(async move |w: &mut Writes<'_>| {
-            if !w
-                .consume_burning_siblings(Consume::Token(&token_hash), now)
-                .await?
-            {
-                return Err(FinishStop::LostRace);
-            }
-            let user = w.upsert_user_sign_in(&new_id, &email, now).await?;
-            if user.disabled_at.is_some() {
-                return Err(FinishStop::Disabled);
-            }
+            let user = link.claim(w).await?;
             finishing.write(w, &user.id);
             Ok(finishing)
         })
