@@ -203,9 +203,10 @@ pub struct Faces {
 }
 
 /// The whole application: every route, `faces`' among them, with its
-/// middleware. `document` is what `/openapi.json` serves: the binary
-/// assembles it from both faces' operations (`postern::openapi`).
-pub fn router(state: AppState, faces: Faces, document: utoipa::openapi::OpenApi) -> Router {
+/// middleware. `document` builds what `/openapi.json` serves (at its first
+/// request): the binary assembles it from both faces' operations
+/// (`postern::openapi`).
+pub fn router(state: AppState, faces: Faces, document: fn() -> utoipa::openapi::OpenApi) -> Router {
     let document = openapi::Document::new(document);
     let browser = Router::new()
         .route(

@@ -12,7 +12,7 @@
 //! answers every operation can give and the security schemes. The router
 //! serves what it is given ([`crate::router`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::State;
 use axum::http::header;
@@ -22,19 +22,21 @@ use utoipa::openapi::ServerBuilder;
 
 use crate::AppState;
 
-/// The document `/openapi.json` serves, built once per router.
+/// The document `/openapi.json` serves, built at its first request and
+/// kept: a server that is never asked for it never holds it (nor touches
+/// the code that builds it), which keeps idle memory down.
 #[derive(Clone)]
-pub struct Document(Arc<utoipa::openapi::OpenApi>);
+pub struct Document(Arc<LazyLock<utoipa::openapi::OpenApi, fn() -> utoipa::openapi::OpenApi>>);
 
 impl Document {
-    /// Wraps a built document.
-    pub fn new(doc: utoipa::openapi::OpenApi) -> Self {
-        Self(Arc::new(doc))
+    /// The document `build` makes, once it is first asked for.
+    pub fn new(build: fn() -> utoipa::openapi::OpenApi) -> Self {
+        Self(Arc::new(LazyLock::new(build)))
     }
 
     /// The document as JSON, with this server's public URL as its server.
     pub fn for_server(&self, public_url: &str) -> serde_json::Value {
-        let mut doc = (*self.0).clone();
+        let mut doc = LazyLock::force(&self.0).clone();
         doc.servers = Some(vec![ServerBuilder::new()
             .url(public_url.trim_end_matches('/'))
             .build()]);

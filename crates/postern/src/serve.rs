@@ -202,7 +202,7 @@ impl Application {
         let router = postern_web::router(
             self.state.clone(),
             postern_admin_web::faces(&self.state),
-            crate::openapi::document(),
+            crate::openapi::document,
         );
         tracing::info!(port = self.port, url = %self.state.config.issuer(), "Postern is listening");
         // When the signal comes, the HTTP server stops accepting; the timer
