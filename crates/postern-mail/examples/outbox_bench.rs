@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Measures, with MESSAGES messages (default 10000):
-//! 1. the sink alone (8 raw client connections, one transaction at a time
+//! 1. the sink alone (as many raw client connections as the transport
+//!    keeps, 16 by default, one transaction at a time
 //!    each, the same command sequence Postern sends);
 //! 2. the SMTP transport alone (no database);
 //! 3. the outbox end to end (claim, decrypt, build, send, record) with one
@@ -325,10 +326,11 @@ fn main() {
     runtime.block_on(async move {
         let (port, accepted) = sink().await;
         println!("{} messages, {} cores", n, std::thread::available_parallelism().map_or(1, |p| p.get()));
-        let rate = sink_alone(port, &accepted, n, 8).await;
-        println!("sink alone (8 raw connections):          {rate:>8.0} messages/s");
+        let connections = postern_mail::smtp::DEFAULT_CONNECTIONS;
+        let rate = sink_alone(port, &accepted, n, connections).await;
+        println!("sink alone ({connections} raw connections):         {rate:>8.0} messages/s");
         let rate = transport_alone(port, n).await;
-        println!("SMTP transport alone (8 connections):    {rate:>8.0} messages/s");
+        println!("SMTP transport alone ({connections} connections):   {rate:>8.0} messages/s");
 
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());

@@ -58,8 +58,12 @@ use tokio::sync::Semaphore;
 
 use crate::transport::DeliveryError;
 
-/// Default number of connections (and so of messages in flight).
-pub const DEFAULT_CONNECTIONS: usize = 8;
+/// Default number of connections (and so of messages in flight),
+/// `POSTERN_SMTP_CONNECTIONS`: twice round four's 8, which under load left
+/// mail at half the rate link requests came in (docs/PERFORMANCE.md, round
+/// six), and under the 20 connections some servers accept in all (Exim's
+/// `smtp_accept_max`). It is also the most a crash can send twice.
+pub const DEFAULT_CONNECTIONS: usize = 16;
 /// Default limit on opening a connection: TCP, greeting, EHLO, TLS, AUTH.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit on one whole mail transaction (RSET to the final reply).

@@ -282,6 +282,7 @@ pub fn open_geoip(config: &Config) -> Result<Option<Arc<GeoIp>>, ConfigError> {
 pub fn smtp_transport(config: &Config, url: &url::Url) -> anyhow::Result<Transport> {
     let mut settings = SmtpSettings::from_url(url, config.smtp_password.clone())
         .map_err(|e| anyhow::anyhow!("POSTERN_MAIL: {e}"))?;
+    settings.connections = config.smtp_connections as usize;
     if let Some(host) = config.public_url_parsed().host_str() {
         settings.hello_name = host
             .trim_start_matches('[')

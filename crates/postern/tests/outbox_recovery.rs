@@ -103,7 +103,7 @@ async fn a_message_in_flight_at_a_sigkill_is_delivered_once_soon_after() {
 
 /// SIGKILL in the middle of a load run, the instance restarted at once (on
 /// PostgreSQL a second instance keeps serving): no accepted request's email
-/// is lost, at most the deliveries in flight (≤ the SMTP connections, 8)
+/// is lost, at most the deliveries in flight (≤ the SMTP connections, 16)
 /// arrive twice, and none arrives later than 15 s after its answer.
 #[tokio::test]
 async fn sigkill_under_load_loses_nothing_and_duplicates_at_most_the_in_flight() {
@@ -209,4 +209,40 @@ async fn sigterm_under_load_cuts_no_answer_and_delivers_nothing_twice() {
         store.conn().await.unwrap().outbox_pending().await.unwrap(),
         0
     );
+}
+
+/// `POSTERN_SMTP_CONNECTIONS` bounds the deliveries in flight: with a sink
+/// that never answers a message, exactly that many reach it and the rest
+/// wait for a connection.
+#[tokio::test]
+async fn smtp_connections_bound_the_messages_in_flight() {
+    let db = TestDb::new().await;
+    let store = migrated_store(&db).await;
+    let (client_id, _) = create_app(&store).await;
+    let sink = Sink::start().await;
+    sink.hold.store(true, Ordering::SeqCst);
+    let mut instance = Instance::start(
+        db.dir.path(),
+        &db.url,
+        0,
+        &sink.url(),
+        &[("POSTERN_SMTP_CONNECTIONS", "3")],
+    );
+    instance.ready(30).await;
+    for i in 0..8 {
+        ask_link(&instance, &client_id, &format!("wait{i}@example.com")).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.held.load(Ordering::SeqCst) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 3 deliveries reached the sink",
+            sink.held.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Time for a fourth connection, were there one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.held.load(Ordering::SeqCst), 3, "in flight at once");
+    instance.kill9();
 }

@@ -35,6 +35,7 @@ const KEYS: &[&str] = &[
     "shutdown_grace",
     "smtp_password",
     "smtp_password_file",
+    "smtp_connections",
     "dkim_key_file",
     "dkim_selector",
     "dkim_domain",

@@ -167,6 +167,9 @@ pub struct Config {
     /// requests and deliveries before it exits, seconds
     /// (`POSTERN_SHUTDOWN_GRACE`), > 0.
     pub shutdown_grace: i64,
+    /// SMTP connections each instance may hold open, and so messages in
+    /// flight (`POSTERN_SMTP_CONNECTIONS`), 1 to 256.
+    pub smtp_connections: u32,
     /// SMTP password (`POSTERN_SMTP_PASSWORD`, `POSTERN_SMTP_PASSWORD_FILE`,
     /// or the password part of an SMTP `POSTERN_MAIL` URL, percent-decoded).
     pub smtp_password: Option<SecretString>,
@@ -207,6 +210,7 @@ impl fmt::Debug for Config {
             .field("session_max_age", &self.session_max_age)
             .field("history_retention", &self.history_retention)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("smtp_connections", &self.smtp_connections)
             .field("smtp_password", &redacted(&self.smtp_password))
             .field("dkim", &self.dkim)
             .field("geoip_db", &self.geoip_db)

@@ -134,6 +134,13 @@ pub(super) fn build(
     let session_max_age = duration(take("session_max_age"), 90 * 86_400)?;
     let history_retention = duration(take("history_retention"), 90 * 86_400)?;
     let shutdown_grace = duration(take("shutdown_grace"), 10)?;
+    let smtp_connections = match take("smtp_connections") {
+        Some(r) => match r.value.trim().parse::<u32>() {
+            Ok(n @ 1..=256) => n,
+            _ => return Err(r.invalid(format!("{:?} is not a number from 1 to 256", r.value))),
+        },
+        None => postern_mail::smtp::DEFAULT_CONNECTIONS as u32,
+    };
     let geoip_db = take("geoip_db").map(|r| SettingPath {
         path: working_dir.join(r.value.trim()),
         origin: r.origin,
@@ -180,6 +187,7 @@ pub(super) fn build(
         session_max_age,
         history_retention,
         shutdown_grace,
+        smtp_connections,
         smtp_password,
         dkim,
         geoip_db,
@@ -265,6 +273,7 @@ mod tests {
         );
         assert!(c.trusted_proxies.is_empty());
         assert_eq!(c.max_connections, 512);
+        assert_eq!(c.smtp_connections, 16);
         assert!(!c.metrics_public);
         assert_eq!(c.session_idle_ttl, 30 * 86_400);
         assert_eq!(c.session_max_age, 90 * 86_400);
@@ -367,6 +376,8 @@ mod tests {
                 "10.0.0.0/33",
             ),
             ("POSTERN_MAX_CONNECTIONS", "0", "positive whole number"),
+            ("POSTERN_SMTP_CONNECTIONS", "0", "from 1 to 256"),
+            ("POSTERN_SMTP_CONNECTIONS", "1000", "from 1 to 256"),
             ("POSTERN_METRICS_PUBLIC", "maybe", "true or false"),
             ("POSTERN_SESSION_IDLE_TTL", "forever", "invalid duration"),
             ("POSTERN_SESSION_MAX_AGE", "0d", "longer than zero"),
@@ -404,10 +415,12 @@ mod tests {
             ("POSTERN_SESSION_IDLE_TTL", "12h"),
             ("POSTERN_LOG_FORMAT", "JSON"),
             ("POSTERN_MAX_CONNECTIONS", " 64 "),
+            ("POSTERN_SMTP_CONNECTIONS", "4"),
             ("POSTERN_METRICS_PUBLIC", " TRUE "),
         ])
         .unwrap();
         assert_eq!(c.max_connections, 64);
+        assert_eq!(c.smtp_connections, 4);
         assert!(c.metrics_public);
         assert_eq!(c.public_url, "https://auth.example.com/sso");
         assert!(c.secure_cookies());
