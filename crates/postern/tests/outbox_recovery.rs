@@ -8,6 +8,7 @@ mod ops;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ops::{create_app, delivery, link_body, load, Instance, Sink};
@@ -24,6 +25,17 @@ async fn ask_link(instance: &Instance, client_id: &str, email: &str) {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }
 
+/// A fresh database with an app, and a sink that holds every message
+/// half-way (it never answers one).
+async fn with_holding_sink() -> (TestDb, Store, String, Arc<Sink>) {
+    let db = TestDb::new().await;
+    let store = migrated_store(&db).await;
+    let (client_id, _) = create_app(&store).await;
+    let sink = Sink::start().await;
+    sink.hold.store(true, Ordering::SeqCst);
+    (db, store, client_id, sink)
+}
+
 async fn migrated_store(db: &TestDb) -> Store {
     let store = Store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
@@ -36,11 +48,7 @@ async fn migrated_store(db: &TestDb) -> Store {
 /// instance takes it over within 20 s. Either way exactly once.
 #[tokio::test]
 async fn a_message_in_flight_at_a_sigkill_is_delivered_once_soon_after() {
-    let db = TestDb::new().await;
-    let store = migrated_store(&db).await;
-    let (client_id, _) = create_app(&store).await;
-    let sink = Sink::start().await;
-    sink.hold.store(true, Ordering::SeqCst);
+    let (db, store, client_id, sink) = with_holding_sink().await;
     let mut first = Instance::start(db.dir.path(), &db.url, 0, &sink.url(), &[]);
     first.ready(30).await;
     let pg = postern_testkit::backend() == Backend::Postgres;
@@ -54,14 +62,7 @@ async fn a_message_in_flight_at_a_sigkill_is_delivered_once_soon_after() {
     };
 
     ask_link(&first, &client_id, "held@example.com").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sink.held.load(Ordering::SeqCst) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the delivery never reached the sink"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    sink.wait_held(1, 10).await;
     first.kill9();
     let killed = Instant::now();
     sink.hold.store(false, Ordering::SeqCst);
@@ -216,11 +217,7 @@ async fn sigterm_under_load_cuts_no_answer_and_delivers_nothing_twice() {
 /// wait for a connection.
 #[tokio::test]
 async fn smtp_connections_bound_the_messages_in_flight() {
-    let db = TestDb::new().await;
-    let store = migrated_store(&db).await;
-    let (client_id, _) = create_app(&store).await;
-    let sink = Sink::start().await;
-    sink.hold.store(true, Ordering::SeqCst);
+    let (db, _store, client_id, sink) = with_holding_sink().await;
     let mut instance = Instance::start(
         db.dir.path(),
         &db.url,
@@ -232,15 +229,7 @@ async fn smtp_connections_bound_the_messages_in_flight() {
     for i in 0..8 {
         ask_link(&instance, &client_id, &format!("wait{i}@example.com")).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sink.held.load(Ordering::SeqCst) < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of 3 deliveries reached the sink",
-            sink.held.load(Ordering::SeqCst)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    sink.wait_held(3, 10).await;
     // Time for a fourth connection, were there one.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(sink.held.load(Ordering::SeqCst), 3, "in flight at once");

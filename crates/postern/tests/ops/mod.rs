@@ -104,6 +104,20 @@ impl Sink {
         }
     }
 
+    /// Waits up to `secs` until `n` deliveries are held half-way (with
+    /// `hold` on); panics naming how many arrived.
+    pub async fn wait_held(&self, n: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.held.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} deliveries reached the sink",
+                self.held.load(Ordering::SeqCst)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits up to `secs` until every address in `to` has a message.
     pub async fn wait_for_all(&self, to: &HashSet<String>, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);
