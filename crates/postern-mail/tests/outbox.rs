@@ -215,7 +215,7 @@ async fn the_worker_wakes_at_once_when_notified() {
     .await;
     assert!(
         delivered.is_ok(),
-        "not delivered within 2 s of the wake-up (the safety poll is 5 s)"
+        "not delivered within 2 s of the wake-up (the safety poll is 3 s)"
     );
 
     stop.send(()).unwrap();
