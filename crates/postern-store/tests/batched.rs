@@ -339,20 +339,8 @@ async fn deferred_writes_land_with_the_commit_and_vanish_with_a_rollback() {
     let writes = |tx: &mut postern_store::Tx| {
         let req = request("app", "a@example.com");
         let session = Session {
-            id: random_id(),
-            token_hash: random_id(),
-            user_id: user.id.clone(),
-            client_id: None,
-            kind: "browser".to_owned(),
-            amr: "email".to_owned(),
-            auth_time: NOW,
-            created_at: NOW,
-            last_seen_at: NOW,
-            expires_at: NOW + 3600,
-            ip: None,
             user_agent: Some("Mozilla/5.0 (\"quoted\"; $1 ;)".to_owned()),
-            revoked_at: None,
-            passkey_ok: false,
+            ..postern_testkit::session(&user.id, NOW)
         };
         // The code names the session inserted in the same round trip.
         let code = AuthorizationCode {

@@ -130,22 +130,7 @@ fn authorization_code(client_id: &str, user_id: &str) -> AuthorizationCode {
 
 /// A live browser session (30 days left).
 fn session(user_id: &str) -> Session {
-    Session {
-        id: random_id(),
-        token_hash: random_id(),
-        user_id: user_id.to_owned(),
-        client_id: None,
-        kind: "browser".to_owned(),
-        amr: "email".to_owned(),
-        auth_time: NOW,
-        created_at: NOW,
-        last_seen_at: NOW,
-        expires_at: NOW + 30 * 86_400,
-        ip: Some("203.0.113.7".to_owned()),
-        user_agent: Some("Mozilla/5.0".to_owned()),
-        revoked_at: None,
-        passkey_ok: false,
-    }
+    postern_testkit::session(user_id, NOW)
 }
 
 fn sign_in_event(user_id: &str, at: i64) -> SignInEvent {

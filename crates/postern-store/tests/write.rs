@@ -335,18 +335,9 @@ async fn a_code_is_redeemed_by_exactly_one_of_many_writes_with_its_session_and_p
             let session = Session {
                 id: "s1".to_owned(),
                 token_hash: "sh1".to_owned(),
-                user_id: user.id.clone(),
-                client_id: None,
-                kind: "browser".to_owned(),
-                amr: "email".to_owned(),
-                auth_time: NOW,
-                created_at: NOW,
-                last_seen_at: NOW,
-                expires_at: NOW + 3600,
-                ip: None,
                 user_agent: Some("Firefox".to_owned()),
-                revoked_at: None,
                 passkey_ok: true,
+                ..postern_testkit::session(&user.id, NOW)
             };
             w.defer_session(&session);
             w.defer_authorization_code(&code("c1", &user.id, "s1"));
@@ -448,18 +439,9 @@ async fn a_headless_session_is_written_with_its_subject_and_refresh_token() {
             let session = Session {
                 id: "hs1".to_owned(),
                 token_hash: "hsh1".to_owned(),
-                user_id: user.id.clone(),
                 client_id: Some("app".to_owned()),
                 kind: "headless".to_owned(),
-                amr: "email".to_owned(),
-                auth_time: NOW,
-                created_at: NOW,
-                last_seen_at: NOW,
-                expires_at: NOW + 3600,
-                ip: None,
-                user_agent: None,
-                revoked_at: None,
-                passkey_ok: false,
+                ..postern_testkit::session(&user.id, NOW)
             };
             w.defer_headless_session(&session, "sub-of-kim");
             w.defer_refresh_token(&RefreshToken {

@@ -6,7 +6,8 @@
 //! `postgres://postgres@127.0.0.1:5432`) and drops it when the test ends, so
 //! tests run in parallel and never see each other's rows.
 
-use postern_store::{Backend, Store};
+use postern_core::crypto::random_id;
+use postern_store::{Backend, Session, Store};
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Which backend tests run on, from `POSTERN_TEST_BACKEND`.
@@ -73,6 +74,28 @@ impl TestDb {
         let store = Store::connect(&db.url).await.expect("connect");
         store.migrate().await.expect("migrate");
         (db, store)
+    }
+}
+
+/// A live browser session of `user_id` made at `now` (30 days left, from
+/// 203.0.113.7 in "Mozilla/5.0"): the store tests' one session literal;
+/// a test that needs another kind changes fields with `..session(…)`.
+pub fn session(user_id: &str, now: i64) -> Session {
+    Session {
+        id: random_id(),
+        token_hash: random_id(),
+        user_id: user_id.to_owned(),
+        client_id: None,
+        kind: "browser".to_owned(),
+        amr: "email".to_owned(),
+        auth_time: now,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + 30 * 86_400,
+        ip: Some("203.0.113.7".to_owned()),
+        user_agent: Some("Mozilla/5.0".to_owned()),
+        revoked_at: None,
+        passkey_ok: false,
     }
 }
 
